@@ -1,0 +1,384 @@
+"""Typed settings: one TOML file, environment overrides, secrets only from env vars or files.
+
+Where it comes from, in order: ``--config PATH``, then ``$OAUTHWATCH_CONFIG``, then
+``./oauthwatch.toml``. Environment overrides:
+
+- ``OAUTHWATCH_STORE_URL`` replaces ``[store] url``;
+- ``OAUTHWATCH_ORG_<NAME>_<KEY>`` replaces key ``<key>`` of the org named ``<name>``
+  (upper-cased, ``-`` as ``_``), e.g. ``OAUTHWATCH_ORG_PROD_LOGIN_URL``.
+
+Secrets (client secret, password, refresh token, private key) are never values in the file:
+the file names an environment variable (``client_secret_env``) or a file (``client_secret_file``),
+and the value is read only when a flow needs it, into a ``SecretStr`` that prints as ``**********``.
+
+A wrong file gets a :class:`ConfigError` whose message names the key, the problem and a correct
+example, so the CLI can print it instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from datetime import time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+DEFAULT_CONFIG = Path("oauthwatch.toml")
+DEFAULT_STORE_URL = "sqlite:///oauthwatch.db"
+
+Flow = Literal["jwt", "client_credentials", "web_server", "refresh_token", "password"]
+
+ALL_SOURCES: tuple[str, ...] = (
+    "login_history",
+    "oauth_tokens",
+    "connected_apps",
+    "event_log_files",
+    "setup_audit_trail",
+    "org_limits",
+    "login_events",
+)
+
+EXAMPLE = """\
+[store]
+url = "sqlite:///oauthwatch.db"          # or postgresql+psycopg://user@host/db
+
+[[orgs]]
+name = "prod"
+login_url = "https://acme.my.salesforce.com"
+flow = "jwt"                              # jwt | client_credentials | web_server | refresh_token | password
+client_id = "3MVG9...your consumer key"
+username = "oauthwatch@acme.com"
+private_key_file = "keys/prod.key"        # made by `oauthwatch keygen --org prod`
+"""
+
+
+class ConfigError(Exception):
+    """A configuration problem, phrased for the person who has to fix the file."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StoreSettings(_Strict):
+    """Where oauthwatch keeps what it collects."""
+
+    url: str = Field(
+        DEFAULT_STORE_URL, description="SQLAlchemy URL: sqlite:///file.db or postgresql+psycopg://…"
+    )
+
+
+class CollectSettings(_Strict):
+    """How often and how hard collection may run."""
+
+    interval_seconds: int = Field(900, ge=10, description="seconds between collection cycles")
+    jitter_seconds: int = Field(60, ge=0, description="random delay added to each cycle")
+    run_budget_share: float = Field(
+        0.10, gt=0, le=1, description="share of the daily API limit one run may use"
+    )
+    total_budget_share: float = Field(
+        0.50, gt=0, le=1, description="share of the daily API limit above which collection stops"
+    )
+    bulk_threshold_rows: int = Field(
+        200_000, ge=1000, description="backfills above this many rows use Bulk API 2.0"
+    )
+    overlap_seconds: int = Field(300, ge=0, description="re-read window behind each event cursor")
+    settle_seconds: int = Field(
+        120, ge=0, description="events newer than now minus this are read again next run"
+    )
+    request_timeout_seconds: float = Field(
+        60.0, gt=0, description="timeout of every HTTP request to Salesforce"
+    )
+
+
+class DetectSettings(_Strict):
+    """Detector thresholds; any detector's own keys go under [detect.<detector>]."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class SmtpSettings(_Strict):
+    """Outgoing mail for alerts and the digest."""
+
+    host: str = "localhost"
+    port: int = 25
+    security: Literal["none", "starttls", "ssl"] = "starttls"
+    username: str | None = None
+    password_env: str | None = None
+    password_file: Path | None = None
+    sender: str = "oauthwatch@localhost"
+    timeout_seconds: float = 30.0
+    ca_bundle: Path | None = None
+
+    def password(self) -> SecretStr | None:
+        """The SMTP password, read from its env var or file; None when none is configured."""
+        return _read_secret("smtp.password", self.password_env, self.password_file, required=False)
+
+
+class NotifySettings(_Strict):
+    """Where alerts and digests go."""
+
+    email_to: list[str] = Field(default_factory=list)
+    webhook_url: str | None = None
+    webhook_url_env: str | None = None
+    min_severity: Literal["info", "low", "medium", "high", "critical"] = "medium"
+    cooldown_minutes: int = Field(60, ge=0)
+    digest_time: time = Field(time(7, 0), description="local time of day the digest is sent")
+    digest_timezone: str = "UTC"
+    dashboard_url: str = "http://localhost:8501"
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+
+
+class OrgSettings(_Strict):
+    """One monitored org and how oauthwatch authenticates to it."""
+
+    name: Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+    login_url: str
+    flow: Flow = "jwt"
+    client_id: str
+    username: str | None = None
+    private_key_file: Path | None = None
+    certificate_file: Path | None = None
+    client_secret_env: str | None = None
+    client_secret_file: Path | None = None
+    password_env: str | None = None
+    password_file: Path | None = None
+    refresh_token_file: Path | None = None
+    redirect_uri: str = "http://localhost:1717/callback"
+    ca_bundle: Path | None = None
+    api_version: str = "62.0"
+    sources: list[str] = Field(default_factory=lambda: list(ALL_SOURCES))
+    event_log_interval: Literal["Hourly", "Daily"] = "Daily"
+    primary_login_source: Literal["login_history", "login_event", "elf_login"] = "login_history"
+    digest_to: list[str] = Field(default_factory=list)
+    enabled: bool = True
+
+    @field_validator("login_url")
+    @classmethod
+    def _https_only(cls, v: str) -> str:
+        if not v.startswith("https://"):
+            raise ValueError(
+                "must be an https:// URL such as https://login.salesforce.com, https://test.salesforce.com "
+                "or your My Domain https://acme.my.salesforce.com"
+            )
+        return v.rstrip("/")
+
+    @field_validator("api_version")
+    @classmethod
+    def _version_shape(cls, v: str) -> str:
+        v = v.removeprefix("v")
+        major, _, minor = v.partition(".")
+        if not major.isdigit() or (minor and not minor.isdigit()):
+            raise ValueError('must look like "62.0"')
+        return f"{int(major)}.{minor or '0'}"
+
+    @field_validator("sources")
+    @classmethod
+    def _known_sources(cls, v: list[str]) -> list[str]:
+        unknown = sorted(set(v) - set(ALL_SOURCES))
+        if unknown:
+            raise ValueError(f"unknown source(s) {unknown}; known: {list(ALL_SOURCES)}")
+        return v
+
+    @model_validator(mode="after")
+    def _flow_needs(self) -> OrgSettings:
+        need: dict[str, list[str]] = {
+            "jwt": ["username", "private_key_file"],
+            "password": ["username"],
+        }
+        missing = [k for k in need.get(self.flow, []) if getattr(self, k) in (None, "")]
+        if missing:
+            raise ValueError(f"flow {self.flow!r} needs {', '.join(missing)}")
+        if self.flow in ("client_credentials", "password") and not (
+            self.client_secret_env or self.client_secret_file
+        ):
+            raise ValueError(f"flow {self.flow!r} needs client_secret_env or client_secret_file")
+        if self.flow == "password" and not (self.password_env or self.password_file):
+            raise ValueError("flow 'password' needs password_env or password_file")
+        return self
+
+    def client_secret(self, required: bool = True) -> SecretStr | None:
+        """The consumer secret from the env var or file the config names."""
+        return _read_secret(
+            f"orgs.{self.name}.client_secret", self.client_secret_env, self.client_secret_file, required
+        )
+
+    def password(self, required: bool = True) -> SecretStr | None:
+        """The integration user's password (username-password flow only)."""
+        return _read_secret(f"orgs.{self.name}.password", self.password_env, self.password_file, required)
+
+
+class Settings(_Strict):
+    """The whole configuration file."""
+
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    collect: CollectSettings = Field(default_factory=CollectSettings)
+    detect: DetectSettings = Field(default_factory=DetectSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    orgs: list[OrgSettings] = Field(default_factory=list)
+    source_path: Path | None = Field(None, exclude=True)
+
+    @field_validator("orgs")
+    @classmethod
+    def _unique_names(cls, v: list[OrgSettings]) -> list[OrgSettings]:
+        names = [o.name for o in v]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"org names must be unique; repeated: {dupes}")
+        return v
+
+    def org(self, name: str) -> OrgSettings:
+        """The org called ``name``, or a ConfigError listing the configured names."""
+        for o in self.orgs:
+            if o.name == name:
+                return o
+        known = ", ".join(o.name for o in self.orgs) or "none"
+        raise ConfigError(f"no org named {name!r} in the configuration (configured: {known})")
+
+    def selected_orgs(self, name: str | None = None) -> list[OrgSettings]:
+        """Every enabled org, or just the one named."""
+        return [self.org(name)] if name else [o for o in self.orgs if o.enabled]
+
+    def detector(self, name: str) -> dict[str, Any]:
+        """The ``[detect.<name>]`` table (threshold overrides) or an empty dict."""
+        extra = self.detect.model_extra or {}
+        value = extra.get(name, {})
+        return dict(value) if isinstance(value, dict) else {}
+
+
+def _read_secret(key: str, env: str | None, file: Path | None, required: bool) -> SecretStr | None:
+    if env:
+        value = os.environ.get(env)
+        if value:
+            return SecretStr(value.strip())
+        if not file:
+            if required:
+                raise ConfigError(f"{key}: environment variable {env} is not set (export {env}=…)")
+            return None
+    if file:
+        try:
+            return SecretStr(Path(file).read_text().strip())
+        except OSError as exc:
+            raise ConfigError(f"{key}: cannot read secret file {file}: {exc.strerror}") from None
+    if required:
+        raise ConfigError(
+            f"{key}: no secret configured; set {key.rsplit('.', 1)[-1]}_env or {key.rsplit('.', 1)[-1]}_file"
+        )
+    return None
+
+
+def config_path(explicit: Path | str | None = None) -> Path:
+    """Which file to read: the explicit one, $OAUTHWATCH_CONFIG, or ./oauthwatch.toml."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("OAUTHWATCH_CONFIG")
+    return Path(env) if env else DEFAULT_CONFIG
+
+
+def load_settings(path: Path | str | None = None, *, must_exist: bool = False) -> Settings:
+    """Read, override from the environment, and validate the configuration.
+
+    A missing default file yields the defaults (an empty store, no orgs) unless ``must_exist``.
+    Relative file paths inside the file are resolved against the file's folder.
+    """
+    p = config_path(path)
+    raw: dict[str, Any] = {}
+    if p.exists():
+        try:
+            raw = tomllib.loads(p.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(
+                f"{p}: not valid TOML ({exc}). A correct file looks like:\n\n{EXAMPLE}"
+            ) from None
+    elif must_exist or path is not None or os.environ.get("OAUTHWATCH_CONFIG"):
+        raise ConfigError(
+            f"configuration file {p} does not exist. Create it, for example:\n\n{EXAMPLE}\n"
+            "or try the local org first: `oauthwatch simulate --state-dir demo-org` writes a ready one."
+        )
+    raw = _apply_env_overrides(raw)
+    _resolve_paths(raw, p.parent if p.exists() else Path.cwd())
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_explain(p, raw, exc)) from None
+    return settings.model_copy(update={"source_path": p if p.exists() else None})
+
+
+def _apply_env_overrides(raw: dict[str, Any]) -> dict[str, Any]:
+    raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
+    url = os.environ.get("OAUTHWATCH_STORE_URL")
+    if url:
+        raw.setdefault("store", {})["url"] = url
+    orgs = [dict(o) for o in raw.get("orgs", []) if isinstance(o, dict)]
+    for org in orgs:
+        prefix = (
+            "OAUTHWATCH_ORG_" + str(org.get("name", "")).upper().replace("-", "_").replace(".", "_") + "_"
+        )
+        for env_key, value in os.environ.items():
+            if env_key.startswith(prefix):
+                org[env_key[len(prefix) :].lower()] = value
+    if orgs:
+        raw["orgs"] = orgs
+    return raw
+
+
+_PATH_KEYS = (
+    "private_key_file",
+    "certificate_file",
+    "client_secret_file",
+    "password_file",
+    "refresh_token_file",
+    "ca_bundle",
+)
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
+    for org in raw.get("orgs", []):
+        for key in _PATH_KEYS:
+            if isinstance(org.get(key), str) and org[key] and not Path(org[key]).is_absolute():
+                org[key] = str(base / org[key])
+    store = raw.get("store")
+    if isinstance(store, dict) and isinstance(store.get("url"), str):
+        url: str = store["url"]
+        prefix = "sqlite:///"
+        if (
+            url.startswith(prefix)
+            and not url.startswith(prefix + "/")
+            and url != "sqlite://"
+            and ":memory:" not in url
+        ):
+            store["url"] = prefix + str((base / url[len(prefix) :]).resolve())
+
+
+def _explain(path: Path, raw: dict[str, Any], exc: ValidationError) -> str:
+    lines = [f"{path}: the configuration has {exc.error_count()} problem(s):"]
+    for err in exc.errors():
+        loc = list(err["loc"])
+        if len(loc) >= 2 and loc[0] == "orgs" and isinstance(loc[1], int):
+            orgs = raw.get("orgs", [])
+            name = orgs[loc[1]].get("name") if loc[1] < len(orgs) and isinstance(orgs[loc[1]], dict) else None
+            loc[1] = f"[{name or loc[1]}]"
+        key = ".".join(str(x) for x in loc).replace(".[", "[")
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "is not a known key (check the spelling)"
+        elif err["type"] == "missing":
+            msg = "is required"
+        lines.append(f"  - {key}: {msg}")
+    lines.append("\nA correct file looks like:\n\n" + EXAMPLE)
+    return "\n".join(lines)
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The settings as a dict for `oauthwatch config show`: secrets are references, never values."""
+    return settings.model_dump(mode="json", exclude={"source_path"})

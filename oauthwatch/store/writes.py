@@ -1,0 +1,134 @@
+"""Idempotent writes: upserts on natural keys, and rollups recomputed for the hours a write touched.
+
+Every writer in oauthwatch goes through :func:`upsert` so that writing the same rows twice leaves
+the store as writing them once. Rollups are recomputed (not incremented) per touched hour, which
+keeps them exact whatever was retried or re-read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from oauthwatch.store import schema
+
+if TYPE_CHECKING:
+    from sqlalchemy import Table
+    from sqlalchemy.engine import Connection
+
+# SQLite allows 32,766 bound parameters per statement; PostgreSQL 65,535.
+_MAX_PARAMS = 30_000
+
+
+def utcnow() -> datetime:
+    """Now, tz-aware UTC (the only clock the store accepts)."""
+    return datetime.now(UTC)
+
+
+def upsert(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    key: Sequence[str],
+    update: Sequence[str] | None = (),
+) -> int:
+    """Insert ``rows``; on a key conflict update the ``update`` columns (or do nothing).
+
+    ``update=None`` updates every non-key column present in the rows. Returns the number of rows
+    sent (not the number changed: SQLite and PostgreSQL count conflicts differently).
+    """
+    if not rows:
+        return 0
+    cols = list(rows[0].keys())
+    if update is None:
+        update = [c for c in cols if c not in key]
+    dialect = conn.dialect.name
+    per_stmt = max(1, _MAX_PARAMS // max(1, len(cols)))
+    for start in range(0, len(rows), per_stmt):
+        chunk = rows[start : start + per_stmt]
+        if dialect == "postgresql":
+            stmt = postgresql.insert(table).values(list(chunk))
+        elif dialect == "sqlite":
+            stmt = sqlite.insert(table).values(list(chunk))
+        else:  # pragma: no cover - only the two supported backends
+            raise NotImplementedError(f"upsert on {dialect}")
+        if update:
+            stmt = stmt.on_conflict_do_update(
+                index_elements=list(key), set_={c: stmt.excluded[c] for c in update}
+            )
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=list(key))
+        conn.execute(stmt)
+    return len(rows)
+
+
+def ensure_org(conn: Connection, name: str, **fields: Any) -> None:
+    """Create the org row if missing; update the given fields (org id, instance URL…) if present."""
+    now = utcnow()
+    row = {"name": name, "created_at": now, "last_seen_at": now, **fields}
+    upsert(conn, schema.orgs, [row], key=["name"], update=["last_seen_at", *fields.keys()])
+
+
+def hour_floor(ts: datetime) -> datetime:
+    """The start of the UTC hour ``ts`` falls in."""
+    return ts.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def refresh_login_rollup(conn: Connection, org: str, source: str, hours: Iterable[datetime]) -> None:
+    """Recompute ``login_rollup_hourly`` for ``org`` over the given hours from ``logins``.
+
+    Only the org's primary login source feeds the rollup (DESIGN §4.5), so a login seen in
+    LoginHistory and again in an ELF file is counted once.
+    """
+    t = schema.logins
+    r = schema.login_rollup_hourly
+    hours = sorted({hour_floor(h) for h in hours})
+    if not hours:
+        return
+    for start in range(0, len(hours), 200):
+        batch = hours[start : start + 200]
+        lo, hi = batch[0], batch[-1]
+        hi_end = hi + timedelta(hours=1)
+        conn.execute(
+            delete(r).where(and_(r.c.org == org, r.c.hour >= lo, r.c.hour < hi_end, r.c.hour.in_(batch)))
+        )
+        hour_expr = _hour_trunc(conn, t.c.login_time)
+        dims = [
+            func.coalesce(getattr(t.c, c), "").label(c)
+            for c in ("application", "login_type", "login_subtype", "status", "country_iso")
+        ]
+        sel = (
+            select(
+                t.c.org,
+                hour_expr.label("hour"),
+                *dims,
+                t.c.success,
+                func.count().label("events"),
+                func.count(func.distinct(t.c.user_id)).label("users"),
+            )
+            .where(t.c.org == org, t.c.source == source, t.c.login_time >= lo, t.c.login_time < hi_end)
+            .group_by(t.c.org, hour_expr, *(d.element for d in dims), t.c.success)
+        )
+        rows = [dict(m) for m in conn.execute(sel).mappings()]
+        keep = set(batch)
+        rows = [x for x in rows if _as_utc(x["hour"]) in keep]
+        for x in rows:
+            x["hour"] = _as_utc(x["hour"])
+        if rows:
+            conn.execute(insert(r), rows)
+
+
+def _hour_trunc(conn: Connection, col: Any) -> Any:
+    if conn.dialect.name == "postgresql":
+        return func.date_trunc("hour", col)
+    return func.strftime("%Y-%m-%d %H:00:00.000000", col)
+
+
+def _as_utc(value: Any) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
