@@ -145,6 +145,45 @@ login_rollup_hourly = Table(
     Index("ix_login_rollup_org_hour", "org", "hour"),
 )
 
+# Daily rollups for what the hourly rollup cannot answer exactly: distinct users over any period
+# (per app or not), and origins per IP. Recomputed per touched day by writes.refresh_login_rollup
+# (through store.rollups_daily), from the org's primary login source only, like the hourly one.
+login_user_daily = Table(
+    "login_user_daily",
+    metadata,
+    _org(),
+    Column("day", Date, nullable=False),
+    Column("user_id", String(18), nullable=False, server_default=""),
+    Column("application", String(255), nullable=False, server_default=""),
+    Column("success", Boolean, nullable=False),
+    Column("username", String(255)),
+    Column("events", Integer, nullable=False),
+    Column("last_login", UTCDateTime, nullable=False),
+    UniqueConstraint("org", "day", "user_id", "application", "success", name="uq_login_user_daily_cell"),
+    Index("ix_login_user_daily_org_day", "org", "day"),
+)
+
+login_ip_daily = Table(
+    "login_ip_daily",
+    metadata,
+    _org(),
+    Column("day", Date, nullable=False),
+    Column("source_ip", String(64), nullable=False, server_default=""),
+    Column("application", String(255), nullable=False, server_default=""),
+    Column("country_iso", String(3), nullable=False, server_default=""),
+    Column("success", Boolean, nullable=False),
+    Column("country", String(80)),
+    Column("city", String(80)),
+    Column("latitude", Float),
+    Column("longitude", Float),
+    Column("events", Integer, nullable=False),
+    Column("users", Integer, nullable=False, doc="distinct users in this cell"),
+    UniqueConstraint(
+        "org", "day", "source_ip", "application", "country_iso", "success", name="uq_login_ip_daily_cell"
+    ),
+    Index("ix_login_ip_daily_org_day", "org", "day"),
+)
+
 oauth_token_snapshots = Table(
     "oauth_token_snapshots",
     metadata,

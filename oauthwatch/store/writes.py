@@ -120,6 +120,10 @@ def refresh_login_rollup(conn: Connection, org: str, source: str, hours: Iterabl
             x["hour"] = _as_utc(x["hour"])
         if rows:
             conn.execute(insert(r), rows)
+    # The daily rollups (distinct users, origins per IP) follow the same touched hours.
+    from oauthwatch.store.rollups_daily import refresh_daily_rollups
+
+    refresh_daily_rollups(conn, org, source, {h.date() for h in hours})
 
 
 def _hour_trunc(conn: Connection, col: Any) -> Any:

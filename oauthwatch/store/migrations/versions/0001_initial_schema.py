@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 11:35:48.885925
+Create Date: 2026-11-29 11:42:12.892381
 """
 
 from __future__ import annotations
@@ -296,6 +296,30 @@ def upgrade() -> None:
         sa.UniqueConstraint("org", "file_id", name="uq_event_log_files_org_file"),
     )
     op.create_table(
+        "login_ip_daily",
+        sa.Column("org", sa.String(length=80), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("source_ip", sa.String(length=64), server_default="", nullable=False),
+        sa.Column("application", sa.String(length=255), server_default="", nullable=False),
+        sa.Column("country_iso", sa.String(length=3), server_default="", nullable=False),
+        sa.Column("success", sa.Boolean(), nullable=False),
+        sa.Column("country", sa.String(length=80), nullable=True),
+        sa.Column("city", sa.String(length=80), nullable=True),
+        sa.Column("latitude", sa.Float(), nullable=True),
+        sa.Column("longitude", sa.Float(), nullable=True),
+        sa.Column("events", sa.Integer(), nullable=False),
+        sa.Column("users", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org"], ["orgs.name"], name=op.f("fk_login_ip_daily_org_orgs"), ondelete="CASCADE"
+        ),
+        sa.UniqueConstraint(
+            "org", "day", "source_ip", "application", "country_iso", "success", name="uq_login_ip_daily_cell"
+        ),
+    )
+    with op.batch_alter_table("login_ip_daily", schema=None) as batch_op:
+        batch_op.create_index("ix_login_ip_daily_org_day", ["org", "day"], unique=False)
+
+    op.create_table(
         "login_rollup_hourly",
         sa.Column("org", sa.String(length=80), nullable=False),
         sa.Column("hour", oauthwatch.store.types.UTCDateTime(timezone=True), nullable=False),
@@ -324,6 +348,26 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("login_rollup_hourly", schema=None) as batch_op:
         batch_op.create_index("ix_login_rollup_org_hour", ["org", "hour"], unique=False)
+
+    op.create_table(
+        "login_user_daily",
+        sa.Column("org", sa.String(length=80), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("user_id", sa.String(length=18), server_default="", nullable=False),
+        sa.Column("application", sa.String(length=255), server_default="", nullable=False),
+        sa.Column("success", sa.Boolean(), nullable=False),
+        sa.Column("username", sa.String(length=255), nullable=True),
+        sa.Column("events", sa.Integer(), nullable=False),
+        sa.Column("last_login", oauthwatch.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org"], ["orgs.name"], name=op.f("fk_login_user_daily_org_orgs"), ondelete="CASCADE"
+        ),
+        sa.UniqueConstraint(
+            "org", "day", "user_id", "application", "success", name="uq_login_user_daily_cell"
+        ),
+    )
+    with op.batch_alter_table("login_user_daily", schema=None) as batch_op:
+        batch_op.create_index("ix_login_user_daily_org_day", ["org", "day"], unique=False)
 
     op.create_table(
         "logins",
@@ -454,10 +498,18 @@ def downgrade() -> None:
         batch_op.drop_index("ix_logins_org_app_time")
 
     op.drop_table("logins")
+    with op.batch_alter_table("login_user_daily", schema=None) as batch_op:
+        batch_op.drop_index("ix_login_user_daily_org_day")
+
+    op.drop_table("login_user_daily")
     with op.batch_alter_table("login_rollup_hourly", schema=None) as batch_op:
         batch_op.drop_index("ix_login_rollup_org_hour")
 
     op.drop_table("login_rollup_hourly")
+    with op.batch_alter_table("login_ip_daily", schema=None) as batch_op:
+        batch_op.drop_index("ix_login_ip_daily_org_day")
+
+    op.drop_table("login_ip_daily")
     op.drop_table("event_log_files")
     op.drop_table("digests_sent")
     op.drop_table("coverage")

@@ -1,0 +1,112 @@
+"""Daily login rollups: distinct users and origins per day, recomputed exactly per touched day.
+
+The hourly rollup counts events per cell, but "how many distinct users used this app this month"
+or "which IPs failed most" cannot be summed from hourly cells. These two tables answer them for
+the dashboard and the digest without reading raw ``logins``:
+
+- ``login_user_daily``: one row per (org, day, user, app, outcome) with events and last login;
+- ``login_ip_daily``: one row per (org, day, IP, app, country, outcome) with events, distinct
+  users and a representative location.
+
+Like the hourly rollup they are recomputed (delete + ``INSERT … SELECT … GROUP BY``) for the days a
+write touched, from the org's primary login source only, so they stay exact under retries.
+:func:`oauthwatch.store.writes.refresh_login_rollup` calls :func:`refresh_daily_rollups`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Date as SADate
+from sqlalchemy import and_, cast, delete, func, insert, literal, select
+
+from oauthwatch.store import schema
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+
+def day_expr(conn: Connection, col: Any) -> Any:
+    """The UTC calendar day of a timestamp column, per backend."""
+    if conn.dialect.name == "postgresql":
+        return cast(func.timezone("UTC", col), SADate)
+    return func.date(col)
+
+
+def refresh_daily_rollups(conn: Connection, org: str, source: str, days: Iterable[date]) -> None:
+    """Recompute ``login_user_daily`` and ``login_ip_daily`` for ``org`` on the given UTC days."""
+    days = sorted(set(days))
+    for d in days:
+        lo = datetime(d.year, d.month, d.day, tzinfo=UTC)
+        hi = lo + timedelta(days=1)
+        _refresh_users(conn, org, source, d, lo, hi)
+        _refresh_ips(conn, org, source, d, lo, hi)
+
+
+def _refresh_users(conn: Connection, org: str, source: str, d: date, lo: datetime, hi: datetime) -> None:
+    t, u = schema.logins, schema.login_user_daily
+    conn.execute(delete(u).where(and_(u.c.org == org, u.c.day == d)))
+    user = func.coalesce(t.c.user_id, "")
+    app = func.coalesce(t.c.application, "")
+    sel = (
+        select(
+            literal(org).label("org"),
+            literal(d, SADate).label("day"),
+            user.label("user_id"),
+            app.label("application"),
+            t.c.success,
+            func.max(t.c.username).label("username"),
+            func.count().label("events"),
+            func.max(t.c.login_time).label("last_login"),
+        )
+        .where(t.c.org == org, t.c.source == source, t.c.login_time >= lo, t.c.login_time < hi)
+        .group_by(user, app, t.c.success)
+    )
+    conn.execute(
+        insert(u).from_select(
+            ["org", "day", "user_id", "application", "success", "username", "events", "last_login"], sel
+        )
+    )
+
+
+def _refresh_ips(conn: Connection, org: str, source: str, d: date, lo: datetime, hi: datetime) -> None:
+    t, p = schema.logins, schema.login_ip_daily
+    conn.execute(delete(p).where(and_(p.c.org == org, p.c.day == d)))
+    ip = func.coalesce(t.c.source_ip, "")
+    app = func.coalesce(t.c.application, "")
+    iso = func.coalesce(t.c.country_iso, "")
+    sel = (
+        select(
+            literal(org).label("org"),
+            literal(d, SADate).label("day"),
+            ip.label("source_ip"),
+            app.label("application"),
+            iso.label("country_iso"),
+            t.c.success,
+            func.max(t.c.country).label("country"),
+            func.max(t.c.city).label("city"),
+            func.avg(t.c.latitude).label("latitude"),
+            func.avg(t.c.longitude).label("longitude"),
+            func.count().label("events"),
+            func.count(func.distinct(t.c.user_id)).label("users"),
+        )
+        .where(t.c.org == org, t.c.source == source, t.c.login_time >= lo, t.c.login_time < hi)
+        .group_by(ip, app, iso, t.c.success)
+    )
+    cols = [
+        "org",
+        "day",
+        "source_ip",
+        "application",
+        "country_iso",
+        "success",
+        "country",
+        "city",
+        "latitude",
+        "longitude",
+        "events",
+        "users",
+    ]
+    conn.execute(insert(p).from_select(cols, sel))
