@@ -155,6 +155,9 @@ class OrgSettings(_Strict):
     password_file: Path | None = None
     refresh_token_file: Path | None = None
     redirect_uri: str = "http://localhost:1717/callback"
+    jwt_audience: str | None = Field(
+        None, description="JWT bearer `aud` override (default: decided from login_url's host)"
+    )
     ca_bundle: Path | None = None
     api_version: str = "62.0"
     sources: list[str] = Field(default_factory=lambda: list(ALL_SOURCES))

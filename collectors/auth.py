@@ -1,0 +1,452 @@
+"""The five OAuth flows against any https login URL → one cached access token per org.
+
+simple-salesforce hard-wires ``https://{login,test}.salesforce.com`` and lacks the web-server and
+refresh flows (DESIGN §4.1), so the token call is made here, against the configured login URL
+(production, sandbox, a My Domain or the local org), and simple-salesforce is then built in
+"direct" mode on the token. Everything goes through one :class:`TimeoutSession` per org that
+carries the org's CA bundle and puts a timeout on every request (requests has none by default).
+
+One token per org is cached and shared by every source (Salesforce caps concurrent tokens per app
+and user). A refused call with ``INVALID_SESSION_ID`` leads to :meth:`TokenProvider.renew`: a new
+token, once; if the org refuses the fresh token too, renewing again cannot help and an
+:class:`AuthError` explains why (missing ``api`` scope, session policy, …).
+
+Secrets read or received (consumer secret, password, refresh and access tokens, the signed
+assertion) are registered with :func:`oauthwatch.secrets.register_secret` as soon as they exist,
+so log redaction catches them anywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from collectors.auth_causes import explain_rest_error, explain_token_error, is_sandbox_host, login_host_kind
+from collectors.tokens import TokenFileError, read_refresh_token, write_refresh_token
+from oauthwatch.config import ConfigError, OrgSettings
+from oauthwatch.secrets import redact, register_secret
+
+log = logging.getLogger(__name__)
+
+JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+JWT_LIFETIME = timedelta(seconds=170)  # Salesforce wants exp "within 3 minutes"
+LEGACY_FLOW_WARNING = (
+    "org {org}: the username-password flow is discouraged (it sends a user's password, cannot use "
+    'MFA, and is blocked by default in orgs created since Summer \'23); switch to flow = "jwt" '
+    '(JWT bearer, recommended) or flow = "client_credentials"'
+)
+
+
+class AuthError(Exception):
+    """oauthwatch could not get (or use) a token for an org: what happened and what to change.
+
+    ``code`` is Salesforce's error code (``invalid_grant``) or ours (``tls_error``,
+    ``unreachable``, ``session_refused``…); ``description`` the org's own text; ``cause`` a short
+    plain-language cause; ``fix`` the setting or Setup page to change; ``transient`` says whether
+    retrying later may help. ``str()`` is redacted and never contains a secret.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        description: str,
+        *,
+        cause: str,
+        fix: str,
+        org: str,
+        transient: bool = False,
+    ) -> None:
+        self.code = code
+        self.description = redact(description or "")
+        self.cause = cause
+        self.fix = fix
+        self.org = org
+        self.transient = transient
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        said = f" (the org said: {self.code}: {self.description})" if self.description else f" ({self.code})"
+        return redact(f"org {self.org}: {self.cause}{said}. Fix: {self.fix}")
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form for ``check --format json`` and the run ledger."""
+        return {
+            "code": self.code,
+            "description": self.description,
+            "cause": self.cause,
+            "fix": self.fix,
+            "transient": self.transient,
+        }
+
+
+@dataclass(frozen=True)
+class Token:
+    """An access token and what the token response said about it; repr and str mask the token."""
+
+    access_token: str = field(repr=False)
+    instance_url: str
+    id_url: str | None
+    org_id: str | None
+    user_id: str | None
+    scopes: frozenset[str]
+    issued_at: datetime
+    flow: str
+
+    def __str__(self) -> str:
+        return f"Token(flow={self.flow}, instance_url={self.instance_url}, user_id={self.user_id}, access_token=**********)"
+
+
+class TimeoutSession(requests.Session):
+    """A ``requests.Session`` that gives every request a timeout and reports successful calls.
+
+    simple-salesforce passes ``**kw`` to ``session.request`` without a timeout; this class fills
+    one in. ``on_success`` is told about every 2xx answer so that the provider knows a renewed
+    token has been accepted.
+    """
+
+    def __init__(self, timeout: float, on_success: Callable[[], None] | None = None) -> None:
+        super().__init__()
+        self.timeout = timeout
+        self._on_success = on_success
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout
+        response = super().request(method, url, *args, **kwargs)
+        if self._on_success is not None and 200 <= response.status_code < 300:
+            self._on_success()
+        return response
+
+
+def jwt_audience(org: OrgSettings) -> str:
+    """The JWT ``aud`` claim: https://test.salesforce.com for sandboxes, https://login.salesforce.com
+    for production Salesforce hosts (the documented values, also for My Domain), and the login URL
+    itself for anything else (an Experience Cloud site, the local org). ``jwt_audience`` overrides."""
+    if org.jwt_audience:
+        return org.jwt_audience.rstrip("/")
+    if is_sandbox_host(org.login_url):
+        return "https://test.salesforce.com"
+    if login_host_kind(org.login_url) in ("production", "my_domain"):
+        return "https://login.salesforce.com"
+    return org.login_url
+
+
+def parse_identity_url(id_url: str | None) -> tuple[str | None, str | None]:
+    """(org id, user id) from an identity URL ``https://host/id/<orgId>/<userId>``."""
+    if not id_url:
+        return None, None
+    parts = urlsplit(id_url).path.rstrip("/").split("/")
+    if len(parts) >= 3 and parts[-3] == "id":
+        return parts[-2], parts[-1]
+    return None, None
+
+
+def token_from_response(body: dict[str, Any], flow: str) -> Token:
+    """A :class:`Token` from a 200 token response (keys as in reference §8.2)."""
+    access = str(body["access_token"])
+    register_secret(access)
+    issued_raw = body.get("issued_at")
+    try:
+        issued = datetime.fromtimestamp(int(str(issued_raw)) / 1000, tz=UTC)
+    except (TypeError, ValueError):
+        issued = datetime.now(UTC)
+    org_id, user_id = parse_identity_url(body.get("id"))
+    return Token(
+        access_token=access,
+        instance_url=str(body["instance_url"]).rstrip("/"),
+        id_url=body.get("id"),
+        org_id=org_id,
+        user_id=user_id,
+        scopes=frozenset(str(body.get("scope") or "").split()),
+        issued_at=issued,
+        flow=flow,
+    )
+
+
+class TokenProvider:
+    """One org's session, token cache and renewal. Thread-safe; get one with :func:`provider_for`."""
+
+    def __init__(self, org: OrgSettings, *, timeout: float = 30.0) -> None:
+        self.org = org
+        self.timeout = timeout
+        self._lock = threading.RLock()
+        self._token: Token | None = None
+        self._unconfirmed_renewals = 0
+        self._session: TimeoutSession | None = None
+        self.last_response_keys: frozenset[str] = frozenset()
+
+    # -- transport -------------------------------------------------------------------------
+    def session(self) -> requests.Session:
+        """The org's session: CA bundle as ``verify``, a timeout on every request."""
+        with self._lock:
+            if self._session is None:
+                s = TimeoutSession(self.timeout, on_success=self._confirmed)
+                s.verify = str(self.org.ca_bundle) if self.org.ca_bundle else True
+                s.headers["User-Agent"] = "oauthwatch"
+                self._session = s
+            return self._session
+
+    def _confirmed(self) -> None:
+        self._unconfirmed_renewals = 0
+
+    # -- tokens ----------------------------------------------------------------------------
+    def token(self) -> Token:
+        """The cached token, fetched on first use."""
+        with self._lock:
+            if self._token is None:
+                self._token = self._fetch()
+            return self._token
+
+    def renew(self, stale: Token | None = None) -> Token:
+        """A new token after the org refused the current one (``INVALID_SESSION_ID``).
+
+        ``stale`` is the token that was refused: when another thread has already replaced it,
+        that newer token is returned without a second login. If the previous renewal was never
+        followed by a successful call, the org is refusing fresh tokens and an :class:`AuthError`
+        says why instead of looping.
+        """
+        with self._lock:
+            if stale is not None and self._token is not None and self._token != stale:
+                return self._token
+            if self._unconfirmed_renewals >= 1:
+                self._token = None
+                exp = explain_rest_error(self.org, 401, "INVALID_SESSION_ID", "")
+                raise AuthError(
+                    "session_refused",
+                    "a freshly issued token was refused with INVALID_SESSION_ID",
+                    cause=exp.cause,
+                    fix=exp.fix,
+                    org=self.org.name,
+                )
+            self._token = None
+            self._unconfirmed_renewals += 1
+            log.info("org %s: the org refused the access token; requesting a new one", self.org.name)
+            self._token = self._fetch()
+            return self._token
+
+    def forget(self) -> None:
+        """Drop the cached token (the next :meth:`token` logs in again)."""
+        with self._lock:
+            self._token = None
+
+    def salesforce(self) -> Any:
+        """A simple-salesforce client on the current token, sharing this org's session."""
+        from collectors.auth_salesforce import OrgSalesforce
+
+        tok = self.token()
+        return OrgSalesforce(
+            instance_url=tok.instance_url,
+            session_id=tok.access_token,
+            session=self.session(),
+            version=self.org.api_version,
+        )
+
+    # -- the token call --------------------------------------------------------------------
+    def _fetch(self) -> Token:
+        org = self.org
+        flow = "refresh_token" if org.flow == "web_server" else org.flow
+        data, auth = self._grant(flow)
+        url = f"{org.login_url}/services/oauth2/token"
+        log.debug("org %s: token request (%s flow) to %s", org.name, org.flow, url)
+        try:
+            response = self.session().post(url, data=data, auth=auth, headers={"Accept": "application/json"})
+        except requests.exceptions.SSLError as exc:
+            raise tls_error(org, exc) from None
+        except requests.exceptions.RequestException as exc:
+            raise unreachable_error(org, exc) from None
+        return self._parse(response)
+
+    def _grant(self, flow: str) -> tuple[dict[str, str], tuple[str, str] | None]:
+        org = self.org
+        try:
+            if flow == "jwt":
+                return {"grant_type": JWT_GRANT, "assertion": self._assertion()}, None
+            if flow == "client_credentials":
+                if login_host_kind(org.login_url) in ("production", "sandbox"):
+                    exp = explain_token_error(org, "invalid_client_id", "")
+                    raise AuthError(
+                        "wrong_login_url",
+                        "",
+                        cause=exp.cause,
+                        fix=exp.fix,
+                        org=org.name,
+                    )
+                secret = _secret(org.client_secret())
+                return {"grant_type": "client_credentials"}, (org.client_id, secret)
+            if flow == "refresh_token":
+                return self._refresh_grant(), None
+            if flow == "password":
+                message = LEGACY_FLOW_WARNING.format(org=org.name)
+                log.warning(message)
+                if not logging.getLogger().hasHandlers():
+                    print(f"warning: {message}", file=sys.stderr)
+                return {
+                    "grant_type": "password",
+                    "client_id": org.client_id,
+                    "client_secret": _secret(org.client_secret()),
+                    "username": org.username or "",
+                    "password": _secret(org.password()),
+                }, None
+        except ConfigError as exc:
+            raise AuthError(
+                "missing_secret", "", cause=str(exc), fix="set the variable or create the file", org=org.name
+            ) from None
+        raise AuthError("unknown_flow", flow, cause=f"unknown flow {flow!r}", fix="set flow", org=org.name)
+
+    def _refresh_grant(self) -> dict[str, str]:
+        org = self.org
+        try:
+            refresh = read_refresh_token(org)
+        except TokenFileError as exc:
+            raise AuthError(
+                "refresh_token_file", "", cause=str(exc), fix="fix the file mode", org=org.name
+            ) from None
+        if not refresh:
+            raise AuthError(
+                "no_refresh_token",
+                "",
+                cause="no refresh token is stored for this org yet",
+                fix=f"run `oauthwatch login --org {org.name}` once to authorize oauthwatch in the browser",
+                org=org.name,
+            )
+        data = {"grant_type": "refresh_token", "refresh_token": refresh, "client_id": org.client_id}
+        secret = org.client_secret(required=False)
+        if secret is not None:
+            data["client_secret"] = _secret(secret)
+        return data
+
+    def _assertion(self) -> str:
+        import jwt
+
+        org = self.org
+        key_path = Path(org.private_key_file or "")
+        try:
+            key = key_path.read_text()
+        except OSError as exc:
+            raise AuthError(
+                "private_key_unreadable",
+                "",
+                cause=f"cannot read the private key {key_path}: {exc.strerror}",
+                fix=f"run `oauthwatch keygen --org {org.name}` and upload the certificate, or fix private_key_file",
+                org=org.name,
+            ) from None
+        register_secret(key)
+        now = datetime.now(UTC)
+        claims = {
+            "iss": org.client_id,
+            "sub": org.username,
+            "aud": jwt_audience(org),
+            "exp": int((now + JWT_LIFETIME).timestamp()),
+        }
+        try:
+            assertion = jwt.encode(claims, key, algorithm="RS256")
+        except (ValueError, TypeError, jwt.exceptions.PyJWTError) as exc:
+            raise AuthError(
+                "private_key_invalid",
+                "",
+                cause=f"{key_path} is not an RSA private key in PEM form ({type(exc).__name__})",
+                fix=f"run `oauthwatch keygen --org {org.name}` and upload the new certificate",
+                org=org.name,
+            ) from None
+        register_secret(assertion)
+        return assertion
+
+    def _parse(self, response: requests.Response) -> Token:
+        org = self.org
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.status_code == 200 and isinstance(body, dict) and body.get("access_token"):
+            if body.get("refresh_token"):
+                register_secret(str(body["refresh_token"]))
+                if org.flow in ("web_server", "refresh_token"):
+                    write_refresh_token(org, str(body["refresh_token"]))  # rotation
+            self.last_response_keys = frozenset(body)
+            tok = token_from_response(body, org.flow)
+            log.info("org %s: authenticated with the %s flow as user %s", org.name, org.flow, tok.user_id)
+            return tok
+        if isinstance(body, dict) and body.get("error"):
+            code, desc = str(body["error"]), str(body.get("error_description") or "")
+            exp = explain_token_error(org, code, desc)
+            transient = code == "rate_limit_exceeded"
+            raise AuthError(code, desc, cause=exp.cause, fix=exp.fix, org=org.name, transient=transient)
+        status = response.status_code
+        if status >= 500:
+            raise AuthError(
+                f"http_{status}",
+                "",
+                cause=f"the login service answered HTTP {status}",
+                fix="retry later; check https://status.salesforce.com",
+                org=org.name,
+                transient=True,
+            )
+        raise AuthError(
+            f"http_{status}",
+            "",
+            cause=f"{org.login_url} did not answer like a Salesforce token endpoint (HTTP {status})",
+            fix="check login_url: https://login.salesforce.com, https://test.salesforce.com or your My Domain",
+            org=org.name,
+        )
+
+
+def _secret(value: Any) -> str:
+    raw = value.get_secret_value() if value is not None else ""
+    register_secret(raw)
+    return raw
+
+
+def tls_error(org: OrgSettings, exc: Exception) -> AuthError:
+    """The org's certificate was not trusted: name the CA bundle setting."""
+    host = urlsplit(org.login_url).hostname
+    return AuthError(
+        "tls_error",
+        type(exc).__name__,
+        cause=f"the TLS certificate of {host} is not trusted"
+        + (f" by the CA bundle {org.ca_bundle}" if org.ca_bundle else ""),
+        fix="set ca_bundle for this org to the PEM file of the CA that signs it (a corporate TLS "
+        "proxy, or the local org's ca.pem)",
+        org=org.name,
+        transient=False,
+    )
+
+
+def unreachable_error(org: OrgSettings, exc: Exception) -> AuthError:
+    """The login host could not be reached (DNS, refused, timeout)."""
+    return AuthError(
+        "unreachable",
+        type(exc).__name__,
+        cause=f"cannot reach {org.login_url}",
+        fix="check login_url, DNS, proxy and firewall; retry later",
+        org=org.name,
+        transient=True,
+    )
+
+
+_providers: dict[str, TokenProvider] = {}
+_providers_lock = threading.Lock()
+
+
+def provider_for(org: OrgSettings, *, timeout: float = 30.0) -> TokenProvider:
+    """The process-wide provider of ``org`` (same settings → same provider, same cached token)."""
+    key = org.model_dump_json()
+    with _providers_lock:
+        provider = _providers.get(key)
+        if provider is None:
+            provider = _providers[key] = TokenProvider(org, timeout=timeout)
+        return provider
+
+
+def reset_providers() -> None:
+    """Forget every cached provider and token (tests; a reloaded configuration)."""
+    with _providers_lock:
+        _providers.clear()
