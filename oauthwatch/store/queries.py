@@ -1,0 +1,434 @@
+"""Read-side queries the dashboard (and anyone who shows numbers) uses: rollups first, always bounded.
+
+Every function takes an Engine and a :class:`Window` (orgs + a UTC time range) and returns a
+pandas DataFrame or a small dict. Counts come from ``login_rollup_hourly`` (exact per hour) and the
+daily rollups ``login_user_daily`` / ``login_ip_daily`` (distinct users, origins); only
+:func:`raw_logins` and the ``investigate_*`` functions read ``logins``, always inside a window on the
+``(org, login_time)`` index. Times are UTC; convert to the viewer's zone at the edge.
+
+Usage::
+
+    w = Window.last(days=7, orgs=("prod",))
+    kpis(engine, w)["events"]
+    rollup(engine, w, dims=("application",))
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from sqlalchemy import and_, func, literal, select
+
+from oauthwatch.store import schema
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.sql import ColumnElement
+
+ROLLUP_DIMS = ("application", "login_type", "login_subtype", "status", "country_iso", "success")
+RAW_DIMS = ("application", "user_id", "username", "source_ip", "country_iso", "login_subtype", "status")
+RAW_LIMIT = 50_000
+
+
+@dataclass(frozen=True)
+class Window:
+    """Which orgs (empty: all) over which UTC time range ``[start, end)``."""
+
+    start: datetime
+    end: datetime
+    orgs: tuple[str, ...] = ()
+
+    @classmethod
+    def last(cls, *, days: float = 7, orgs: tuple[str, ...] = (), now: datetime | None = None) -> Window:
+        """The ``days`` before the next full hour (so the current hour is included)."""
+        end = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        return cls(end - timedelta(days=days), end, tuple(orgs))
+
+    def previous(self) -> Window:
+        """The window of the same length just before this one (for "vs previous period")."""
+        span = self.end - self.start
+        return replace(self, start=self.start - span, end=self.start)
+
+    @property
+    def days(self) -> tuple[date, date]:
+        """The first and last UTC day the window touches (inclusive), for the daily rollups."""
+        return self.start.astimezone(UTC).date(), (self.end - timedelta(microseconds=1)).astimezone(
+            UTC
+        ).date()
+
+
+def _orgs(col: Any, w: Window) -> ColumnElement[bool]:
+    return col.in_(w.orgs) if w.orgs else literal(True)
+
+
+def _frame(engine: Engine, stmt: Any, columns: list[str] | None = None) -> pd.DataFrame:
+    with engine.connect() as conn:
+        res = conn.execute(stmt)
+        return pd.DataFrame(res.all(), columns=columns or list(res.keys()))
+
+
+def list_orgs(engine: Engine) -> list[str]:
+    """Every org the store knows, by name."""
+    with engine.connect() as conn:
+        return list(conn.execute(select(schema.orgs.c.name).order_by(schema.orgs.c.name)).scalars())
+
+
+def data_span(engine: Engine, orgs: tuple[str, ...] = ()) -> tuple[datetime, datetime] | None:
+    """The first and last hour with logins (None: nothing collected yet)."""
+    r = schema.login_rollup_hourly
+    w = Window(datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC), orgs)
+    with engine.connect() as conn:
+        lo, hi = conn.execute(select(func.min(r.c.hour), func.max(r.c.hour)).where(_orgs(r.c.org, w))).one()
+    if lo is None:
+        return None
+    return _utc(lo), _utc(hi)
+
+
+def rollup(
+    engine: Engine,
+    w: Window,
+    dims: tuple[str, ...] = (),
+    *,
+    by_hour: bool = False,
+    application: str | None = None,
+) -> pd.DataFrame:
+    """Events and failures from the hourly rollup, grouped by ``dims`` (and the hour if asked)."""
+    r = schema.login_rollup_hourly
+    unknown = set(dims) - set(ROLLUP_DIMS)
+    if unknown:
+        raise ValueError(f"unknown rollup dimension(s) {sorted(unknown)}")
+    keys = ([r.c.hour] if by_hour else []) + [r.c[d] for d in dims]
+    fails = func.sum(func.coalesce(_case_failed(r.c.success, r.c.events), 0))
+    stmt = (
+        select(*keys, func.sum(r.c.events).label("events"), fails.label("failures"))
+        .where(_orgs(r.c.org, w), r.c.hour >= w.start, r.c.hour < w.end)
+        .group_by(*keys)
+    )
+    if application is not None:
+        stmt = stmt.where(r.c.application == application)
+    df = _frame(engine, stmt, [*(["hour"] if by_hour else []), *dims, "events", "failures"])
+    df["events"] = df["events"].astype("int64")
+    df["failures"] = df["failures"].astype("int64")
+    if by_hour:
+        df["hour"] = pd.to_datetime(df["hour"], utc=True)
+    return df
+
+
+def _case_failed(success: Any, events: Any) -> Any:
+    from sqlalchemy import case
+
+    return case((success.is_(False), events), else_=0)
+
+
+def distinct_users(engine: Engine, w: Window, *, application: str | None = None) -> int:
+    """Distinct users who logged in on the UTC days the window touches (from the daily rollup)."""
+    u = schema.login_user_daily
+    d0, d1 = w.days
+    stmt = select(func.count(func.distinct(u.c.user_id))).where(
+        _orgs(u.c.org, w), u.c.day >= d0, u.c.day <= d1, u.c.user_id != ""
+    )
+    if application is not None:
+        stmt = stmt.where(u.c.application == application)
+    with engine.connect() as conn:
+        return int(conn.execute(stmt).scalar() or 0)
+
+
+def kpis(engine: Engine, w: Window) -> dict[str, float]:
+    """Headline numbers for a window: events, failures, failure rate, apps, users, countries, alerts."""
+    r = schema.login_rollup_hourly
+    a = schema.alerts
+    fails = func.coalesce(func.sum(_case_failed(r.c.success, r.c.events)), 0)
+    iso = func.nullif(r.c.country_iso, "")
+    app = func.nullif(r.c.application, "")
+    stmt = select(
+        func.coalesce(func.sum(r.c.events), 0),
+        fails,
+        func.count(func.distinct(app)),
+        func.count(func.distinct(iso)),
+    ).where(_orgs(r.c.org, w), r.c.hour >= w.start, r.c.hour < w.end)
+    alerts_new = select(func.count()).where(
+        _orgs(a.c.org, w), a.c.first_seen >= w.start, a.c.first_seen < w.end
+    )
+    with engine.connect() as conn:
+        events, failures, apps, countries = conn.execute(stmt).one()
+        new_alerts = conn.execute(alerts_new).scalar() or 0
+    events, failures = int(events), int(failures)
+    return {
+        "events": events,
+        "failures": failures,
+        "failure_rate": failures / events if events else 0.0,
+        "apps": int(apps),
+        "countries": int(countries),
+        "users": distinct_users(engine, w),
+        "new_alerts": int(new_alerts),
+    }
+
+
+def open_alert_count(engine: Engine, orgs: tuple[str, ...] = ()) -> int:
+    """Alerts open right now (acknowledged ones are not counted)."""
+    a = schema.alerts
+    w = Window(datetime.now(UTC), datetime.now(UTC), orgs)
+    with engine.connect() as conn:
+        return int(
+            conn.execute(select(func.count()).where(_orgs(a.c.org, w), a.c.status == "open")).scalar() or 0
+        )
+
+
+def users_by(engine: Engine, w: Window, *, application: str | None = None) -> pd.DataFrame:
+    """Per user: events, failures, last login, over the window's days (daily rollup)."""
+    u = schema.login_user_daily
+    d0, d1 = w.days
+    stmt = (
+        select(
+            u.c.user_id,
+            func.max(u.c.username).label("username"),
+            func.sum(u.c.events).label("events"),
+            func.sum(_case_failed(u.c.success, u.c.events)).label("failures"),
+            func.max(u.c.last_login).label("last_login"),
+        )
+        .where(_orgs(u.c.org, w), u.c.day >= d0, u.c.day <= d1)
+        .group_by(u.c.user_id)
+        .order_by(func.sum(u.c.events).desc())
+    )
+    if application is not None:
+        stmt = stmt.where(u.c.application == application)
+    df = _frame(engine, stmt)
+    return _with_rate(df)
+
+
+def apps_by_user_count(engine: Engine, w: Window) -> pd.DataFrame:
+    """Distinct users per app over the window's days."""
+    u = schema.login_user_daily
+    d0, d1 = w.days
+    stmt = (
+        select(u.c.application, func.count(func.distinct(u.c.user_id)).label("users"))
+        .where(_orgs(u.c.org, w), u.c.day >= d0, u.c.day <= d1, u.c.user_id != "")
+        .group_by(u.c.application)
+    )
+    return _frame(engine, stmt)
+
+
+def ips_by(engine: Engine, w: Window, *, application: str | None = None) -> pd.DataFrame:
+    """Per IP: country, city, location, events, failures, users (summed per day), network (/24, /48)."""
+    p = schema.login_ip_daily
+    d0, d1 = w.days
+    stmt = (
+        select(
+            p.c.source_ip,
+            func.max(p.c.country_iso).label("country_iso"),
+            func.max(p.c.country).label("country"),
+            func.max(p.c.city).label("city"),
+            func.avg(p.c.latitude).label("latitude"),
+            func.avg(p.c.longitude).label("longitude"),
+            func.sum(p.c.events).label("events"),
+            func.sum(_case_failed(p.c.success, p.c.events)).label("failures"),
+            func.min(p.c.day).label("first_day"),
+        )
+        .where(_orgs(p.c.org, w), p.c.day >= d0, p.c.day <= d1)
+        .group_by(p.c.source_ip)
+        .order_by(func.sum(p.c.events).desc())
+    )
+    if application is not None:
+        stmt = stmt.where(p.c.application == application)
+    df = _with_rate(_frame(engine, stmt))
+    df["network"] = [network_of(ip) for ip in df["source_ip"]]
+    return df
+
+
+def network_of(ip: str) -> str:
+    """The /24 (IPv4) or /48 (IPv6) network an address belongs to; the input if it is not an IP."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip or "(unknown)"
+    prefix = 24 if addr.version == 4 else 48
+    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
+
+
+def networks_by(ips: pd.DataFrame) -> pd.DataFrame:
+    """Per network, from :func:`ips_by`'s frame: events, failures, IPs, countries."""
+    if ips.empty:
+        return pd.DataFrame(columns=["network", "events", "failures", "ips", "countries", "failure_rate"])
+    g = ips.groupby("network", as_index=False).agg(
+        events=("events", "sum"),
+        failures=("failures", "sum"),
+        ips=("source_ip", "nunique"),
+        countries=("country_iso", lambda s: ", ".join(sorted({x for x in s if x}))),
+    )
+    return _with_rate(g).sort_values("events", ascending=False)
+
+
+def new_origins(engine: Engine, w: Window) -> pd.DataFrame:
+    """IPs and countries whose first login day ever falls inside the window."""
+    p = schema.login_ip_daily
+    d0, d1 = w.days
+    rows = []
+    with engine.connect() as conn:
+        for kind, col in (("country", p.c.country_iso), ("ip", p.c.source_ip)):
+            first = func.min(p.c.day)
+            stmt = (
+                select(
+                    p.c.org,
+                    col.label("origin"),
+                    first.label("first_day"),
+                    func.sum(p.c.events).label("events"),
+                )
+                .where(_orgs(p.c.org, w), col != "", p.c.day <= d1)
+                .group_by(p.c.org, col)
+                .having(first >= d0)
+            )
+            rows += [{"kind": kind, **dict(m)} for m in conn.execute(stmt).mappings()]
+    return pd.DataFrame(rows, columns=["kind", "org", "origin", "first_day", "events"])
+
+
+def _with_rate(df: pd.DataFrame) -> pd.DataFrame:
+    if "events" in df:
+        df["events"] = df["events"].fillna(0).astype("int64")
+        df["failures"] = df["failures"].fillna(0).astype("int64")
+        df["failure_rate"] = (df["failures"] / df["events"].where(df["events"] > 0)).fillna(0.0)
+    return df
+
+
+def _utc(v: Any) -> datetime:
+    if isinstance(v, str):
+        v = datetime.fromisoformat(v)
+    return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+
+
+# ---- Investigate: the only readers of raw logins, always bounded by the window ----------------
+
+
+def _raw_where(w: Window, filters: dict[str, str] | None, source: str | None) -> list[Any]:
+    t = schema.logins
+    cond: list[Any] = [_orgs(t.c.org, w), t.c.login_time >= w.start, t.c.login_time < w.end]
+    if source:
+        cond.append(t.c.source == source)
+    for key, value in (filters or {}).items():
+        if key not in RAW_DIMS:
+            raise ValueError(f"cannot filter raw logins on {key!r}")
+        cond.append(t.c[key] == value)
+    return cond
+
+
+def raw_logins(
+    engine: Engine,
+    w: Window,
+    filters: dict[str, str] | None = None,
+    *,
+    source: str | None = "login_history",
+    limit: int = RAW_LIMIT,
+) -> pd.DataFrame:
+    """The raw login rows in the window (newest first, at most ``limit``) with optional equality filters."""
+    t = schema.logins
+    cols = [
+        t.c.org,
+        t.c.login_time,
+        t.c.username,
+        t.c.user_id,
+        t.c.application,
+        t.c.login_type,
+        t.c.login_subtype,
+        t.c.status,
+        t.c.success,
+        t.c.source_ip,
+        t.c.country_iso,
+        t.c.country,
+        t.c.city,
+        t.c.api_type,
+        t.c.api_version,
+        t.c.tls_protocol,
+        t.c.source,
+        t.c.natural_id,
+    ]
+    stmt = (
+        select(*cols)
+        .where(and_(*_raw_where(w, filters, source)))
+        .order_by(t.c.login_time.desc())
+        .limit(limit)
+    )
+    df = _frame(engine, stmt)
+    if not df.empty:
+        df["login_time"] = pd.to_datetime(df["login_time"], utc=True)
+    return df
+
+
+def investigate_timeline(
+    engine: Engine,
+    w: Window,
+    filters: dict[str, str] | None = None,
+    *,
+    minute: bool = False,
+    source: str | None = "login_history",
+) -> pd.DataFrame:
+    """Events and failures per minute (or hour) in the window, from raw logins (grouped in SQL)."""
+    t = schema.logins
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            bucket = func.date_trunc("minute" if minute else "hour", t.c.login_time)
+        else:
+            bucket = func.strftime("%Y-%m-%d %H:%M:00" if minute else "%Y-%m-%d %H:00:00", t.c.login_time)
+        stmt = (
+            select(
+                bucket.label("t"),
+                func.count().label("events"),
+                func.sum(_case_failed(t.c.success, 1)).label("failures"),
+            )
+            .where(and_(*_raw_where(w, filters, source)))
+            .group_by(bucket)
+            .order_by(bucket)
+        )
+        res = conn.execute(stmt)
+        df = pd.DataFrame(res.all(), columns=["t", "events", "failures"])
+    if not df.empty:
+        df["t"] = pd.to_datetime(df["t"], utc=True)
+    return _with_rate(df)
+
+
+def investigate_breakdown(
+    engine: Engine,
+    w: Window,
+    dim: str,
+    filters: dict[str, str] | None = None,
+    *,
+    source: str | None = "login_history",
+    top: int = 25,
+) -> pd.DataFrame:
+    """Events, failures and users per value of ``dim`` (app, user, IP, country, flow, status) in the window."""
+    t = schema.logins
+    if dim not in RAW_DIMS:
+        raise ValueError(f"cannot break raw logins down by {dim!r}")
+    key = func.coalesce(t.c[dim], "")
+    stmt = (
+        select(
+            key.label(dim),
+            func.count().label("events"),
+            func.sum(_case_failed(t.c.success, 1)).label("failures"),
+            func.count(func.distinct(t.c.user_id)).label("users"),
+        )
+        .where(and_(*_raw_where(w, filters, source)))
+        .group_by(key)
+        .order_by(func.count().desc())
+        .limit(top)
+    )
+    return _with_rate(_frame(engine, stmt))
+
+
+def audit_events(engine: Engine, w: Window, *, mentioning: str | None = None) -> pd.DataFrame:
+    """Setup Audit Trail rows in the window (optionally only those whose text names ``mentioning``)."""
+    a = schema.audit_events
+    stmt = (
+        select(a.c.org, a.c.created_date, a.c.action, a.c.section, a.c.display, a.c.created_by)
+        .where(_orgs(a.c.org, w), a.c.created_date >= w.start, a.c.created_date < w.end)
+        .order_by(a.c.created_date.desc())
+        .limit(1000)
+    )
+    if mentioning:
+        stmt = stmt.where(a.c.display.contains(mentioning, autoescape=True))
+    df = _frame(engine, stmt)
+    if not df.empty:
+        df["created_date"] = pd.to_datetime(df["created_date"], utc=True)
+    return df

@@ -1,0 +1,352 @@
+"""Read-side queries about things rather than events: apps, grants, alerts and collection health.
+
+The companion of :mod:`oauthwatch.store.queries` (same :class:`Window`, same "small frames only"
+rule). Posture findings here are the plain-language labels the dashboard shows next to an app; the
+detectors raise alerts from the same policy fields.
+
+Usage::
+
+    apps_overview(engine, Window.last(days=30))
+    token_grants(engine, ("prod",))
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from sqlalchemy import func, select
+
+from oauthwatch.store import schema
+from oauthwatch.store.queries import Window, _frame, _orgs, _utc, apps_by_user_count, rollup
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+STALE_DAYS = 90
+DORMANT_DAYS = 30
+
+
+def posture_findings(app: dict[str, Any], now: datetime | None = None) -> list[str]:
+    """Risky policy settings of one ``connected_apps`` row, each as a short sentence."""
+    now = now or datetime.now(UTC)
+    out = []
+    if (app.get("ip_relaxation") or "").upper() in ("BYPASS", "ENFORCE_ACTIVATION", "RELAX"):
+        out.append("IP restrictions relaxed or bypassed")
+    if (app.get("refresh_token_policy") or "").lower() in ("infinite", "valid_until_revoked"):
+        out.append("refresh tokens valid until revoked")
+    if app.get("admin_approved_only") is False:
+        out.append("all users may self-authorize")
+    scopes = [str(s).lower() for s in (app.get("scopes") or [])]
+    if "full" in scopes:
+        out.append("full scope")
+    exp = app.get("certificate_expires_at")
+    if exp is not None and _utc(exp) < now + timedelta(days=30):
+        out.append(f"certificate expires {_utc(exp):%Y-%m-%d}")
+    return out
+
+
+def connected_apps(engine: Engine, orgs: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The connected apps as last seen, with their policy fields."""
+    c = schema.connected_apps
+    w = Window(datetime.now(UTC), datetime.now(UTC), orgs)
+    return _frame(engine, select(c).where(_orgs(c.c.org, w)).order_by(c.c.name))
+
+
+def allowlisted_apps(engine: Engine, orgs: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Allowlist entries that apply to these orgs (org-specific or for every org) and are not expired."""
+    a = schema.allowlist
+    now = datetime.now(UTC)
+    cond = a.c.org.is_(None) | (a.c.org.in_(orgs) if orgs else a.c.org.isnot(None))
+    stmt = select(a).where(cond, a.c.expires_at.is_(None) | (a.c.expires_at > now)).order_by(a.c.app_name)
+    return _frame(engine, stmt)
+
+
+def latest_grants(engine: Engine, orgs: tuple[str, ...] = ()) -> pd.DataFrame:
+    """OauthToken grants from each org's newest snapshot day, with the user's name and active flag."""
+    s, u = schema.oauth_token_snapshots, schema.users
+    w = Window(datetime.now(UTC), datetime.now(UTC), orgs)
+    last = (
+        select(s.c.org, func.max(s.c.snapshot_day).label("d"))
+        .where(_orgs(s.c.org, w))
+        .group_by(s.c.org)
+        .subquery()
+    )
+    stmt = (
+        select(
+            s.c.org,
+            s.c.app_name,
+            s.c.user_id,
+            u.c.username,
+            u.c.is_active,
+            s.c.created_date,
+            s.c.last_used_date,
+            s.c.use_count,
+            s.c.snapshot_day,
+        )
+        .join(last, (last.c.org == s.c.org) & (last.c.d == s.c.snapshot_day))
+        .outerjoin(u, (u.c.org == s.c.org) & (u.c.user_id == s.c.user_id))
+        .order_by(s.c.app_name, u.c.username)
+    )
+    df = _frame(engine, stmt)
+    for col in ("created_date", "last_used_date"):
+        df[col] = pd.to_datetime(df[col], utc=True)
+    return df
+
+
+def classify_grants(grants: pd.DataFrame, w: Window, now: datetime | None = None) -> pd.DataFrame:
+    """Add the flags the Tokens page filters on: new, stale, dormant, inactive_user."""
+    now = now or datetime.now(UTC)
+    g = grants.copy()
+    if g.empty:
+        for col in ("new", "stale", "dormant", "inactive_user"):
+            g[col] = pd.Series(dtype=bool)
+        return g
+    last = g["last_used_date"]
+    g["new"] = (g["created_date"] >= w.start) & (g["created_date"] < w.end)
+    g["stale"] = last.isna() | (last < now - timedelta(days=STALE_DAYS))
+    g["dormant"] = last.notna() & (last < now - timedelta(days=DORMANT_DAYS)) & ~g["stale"]
+    g["inactive_user"] = g["is_active"].eq(False)
+    return g
+
+
+def apps_overview(engine: Engine, w: Window) -> pd.DataFrame:
+    """One row per connected app (known from policies, logins or grants) with usage and posture."""
+    now = datetime.now(UTC)
+    by_app = rollup(engine, w, ("application",))
+    flows = rollup(engine, w, ("application", "login_subtype"))
+    users = apps_by_user_count(engine, w)
+    apps = connected_apps(engine, w.orgs)
+    grants = latest_grants(engine, w.orgs)
+    allow = set(allowlisted_apps(engine, w.orgs)["app_name"])
+    r = schema.login_rollup_hourly
+    last_use = _frame(
+        engine,
+        select(r.c.application, func.max(r.c.hour).label("last_hour"))
+        .where(_orgs(r.c.org, w))
+        .group_by(r.c.application),
+    )
+    api = api_requests_by_app(engine, w)
+    names = sorted({n for n in by_app["application"] if n} | set(apps["name"]) | set(grants["app_name"]))
+    rows = []
+    for name in names:
+        row = by_app[by_app["application"] == name]
+        events = int(row["events"].sum())
+        failures = int(row["failures"].sum())
+        f = flows[(flows["application"] == name) & (flows["login_subtype"] != "")]
+        pol = apps[apps["name"] == name]
+        policy = pol.iloc[0].to_dict() if not pol.empty else {}
+        lu = last_use[last_use["application"] == name]["last_hour"]
+        rows.append(
+            {
+                "app": name,
+                "events": events,
+                "failures": failures,
+                "failure_rate": failures / events if events else 0.0,
+                "flows": ", ".join(f.sort_values("events", ascending=False)["login_subtype"]),
+                "users": int(users[users["application"] == name]["users"].sum()),
+                "last_use": _utc(lu.iloc[0]) if len(lu) else None,
+                "grants": int((grants["app_name"] == name).sum()),
+                "api_requests": int(api.get(name, 0)),
+                "posture": "; ".join(posture_findings(policy, now)) if policy else "policy not collected",
+                "allowlisted": name in allow,
+                "app_id": policy.get("app_id"),
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "app",
+            "events",
+            "failures",
+            "failure_rate",
+            "flows",
+            "users",
+            "last_use",
+            "grants",
+            "api_requests",
+            "posture",
+            "allowlisted",
+            "app_id",
+        ],
+    )
+
+
+def api_requests_by_app(engine: Engine, w: Window) -> dict[str, int]:
+    """ApiTotalUsage requests per connected app name in the window."""
+    a = schema.api_usage_hourly
+    stmt = (
+        select(a.c.connected_app_name, func.sum(a.c.requests))
+        .where(_orgs(a.c.org, w), a.c.hour >= w.start, a.c.hour < w.end)
+        .group_by(a.c.connected_app_name)
+    )
+    with engine.connect() as conn:
+        return {k: int(v) for k, v in conn.execute(stmt).all()}
+
+
+def api_usage(engine: Engine, w: Window, app: str) -> pd.DataFrame:
+    """ApiTotalUsage for one app per hour and status code."""
+    a = schema.api_usage_hourly
+    stmt = (
+        select(a.c.hour, a.c.status_code, func.sum(a.c.requests).label("requests"))
+        .where(_orgs(a.c.org, w), a.c.hour >= w.start, a.c.hour < w.end, a.c.connected_app_name == app)
+        .group_by(a.c.hour, a.c.status_code)
+        .order_by(a.c.hour)
+    )
+    df = _frame(engine, stmt)
+    df["hour"] = pd.to_datetime(df["hour"], utc=True)
+    return df
+
+
+def app_changes(engine: Engine, orgs: tuple[str, ...], app_id: str | None) -> pd.DataFrame:
+    """Policy changes we observed on one app (newest first)."""
+    c = schema.connected_app_changes
+    w = Window(datetime.now(UTC), datetime.now(UTC), orgs)
+    stmt = (
+        select(c.c.observed_at, c.c.field, c.c.old_value, c.c.new_value)
+        .where(_orgs(c.c.org, w), c.c.app_id == (app_id or ""))
+        .order_by(c.c.observed_at.desc())
+    )
+    return _frame(engine, stmt)
+
+
+# ---- Alerts -----------------------------------------------------------------------------------
+
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+
+
+def alerts(
+    engine: Engine,
+    w: Window,
+    *,
+    statuses: tuple[str, ...] = (),
+    severities: tuple[str, ...] = (),
+    limit: int = 500,
+) -> pd.DataFrame:
+    """Alerts last seen in the window, newest first, optionally by status and severity."""
+    a = schema.alerts
+    cols = [c for c in a.c if c.name not in ("runbook", "evidence")]
+    stmt = select(*cols).where(_orgs(a.c.org, w), a.c.last_seen >= w.start, a.c.last_seen < w.end)
+    if statuses:
+        stmt = stmt.where(a.c.status.in_(statuses))
+    if severities:
+        stmt = stmt.where(a.c.severity.in_(severities))
+    return _frame(engine, stmt.order_by(a.c.last_seen.desc()).limit(limit))
+
+
+def alert(engine: Engine, alert_id: int) -> dict[str, Any] | None:
+    """One alert with its evidence and runbook, or None."""
+    a = schema.alerts
+    with engine.connect() as conn:
+        row = conn.execute(select(a).where(a.c.id == alert_id)).mappings().first()
+    return dict(row) if row else None
+
+
+# ---- Collection health ------------------------------------------------------------------------
+
+
+def collector_runs(engine: Engine, w: Window, limit: int = 500) -> pd.DataFrame:
+    """Collector runs started in the window, newest first, with their duration in seconds."""
+    r = schema.collector_runs
+    stmt = (
+        select(r)
+        .where(_orgs(r.c.org, w), r.c.started_at >= w.start, r.c.started_at < w.end)
+        .order_by(r.c.started_at.desc())
+        .limit(limit)
+    )
+    df = _frame(engine, stmt)
+    for col in ("started_at", "finished_at"):
+        df[col] = pd.to_datetime(df[col], utc=True)
+    df["seconds"] = (df["finished_at"] - df["started_at"]).dt.total_seconds()
+    return df
+
+
+def source_lag(engine: Engine, orgs: tuple[str, ...] = (), now: datetime | None = None) -> pd.DataFrame:
+    """Per org and source: last run, its outcome, last successful run and how long ago that was."""
+    r = schema.collector_runs
+    now = now or datetime.now(UTC)
+    w = Window(now, now, orgs)
+    ok = func.max(func.coalesce(r.c.finished_at, r.c.started_at)).filter(r.c.outcome.in_(("ok", "partial")))
+    stmt = (
+        select(r.c.org, r.c.source, func.max(r.c.started_at).label("last_run"), ok.label("last_success"))
+        .where(_orgs(r.c.org, w))
+        .group_by(r.c.org, r.c.source)
+    )
+    df = _frame(engine, stmt)
+    last = _frame(
+        engine,
+        select(r.c.org, r.c.source, r.c.started_at, r.c.outcome, r.c.error).where(_orgs(r.c.org, w)),
+    )
+    if df.empty:
+        return pd.DataFrame(
+            columns=["org", "source", "last_run", "outcome", "last_success", "lag_minutes", "error"]
+        )
+    last["started_at"] = pd.to_datetime(last["started_at"], utc=True)
+    last = (
+        last.sort_values("started_at")
+        .groupby(["org", "source"])
+        .tail(1)[["org", "source", "outcome", "error"]]
+    )
+    df = df.merge(last, on=["org", "source"], how="left")
+    for col in ("last_run", "last_success"):
+        df[col] = pd.to_datetime(df[col], utc=True)
+    df["lag_minutes"] = ((pd.Timestamp(now) - df["last_success"]).dt.total_seconds() / 60).round(1)
+    return df[["org", "source", "last_run", "outcome", "last_success", "lag_minutes", "error"]]
+
+
+def coverage(engine: Engine, w: Window) -> pd.DataFrame:
+    """Coverage rows (org, source, day, status, rows) for the window's days."""
+    c = schema.coverage
+    d0, d1 = w.days
+    stmt = (
+        select(c.c.org, c.c.source, c.c.day, c.c.status, c.c.rows, c.c.note)
+        .where(_orgs(c.c.org, w), c.c.day >= d0, c.c.day <= d1)
+        .order_by(c.c.day)
+    )
+    return _frame(engine, stmt)
+
+
+def api_budget(engine: Engine, w: Window, name: str = "DailyApiRequests") -> pd.DataFrame:
+    """Readings of one org limit in the window with the used share."""
+    lim = schema.org_limits
+    stmt = (
+        select(lim.c.org, lim.c.read_at, lim.c["max"], lim.c.remaining)
+        .where(_orgs(lim.c.org, w), lim.c.read_at >= w.start, lim.c.read_at < w.end, lim.c.name == name)
+        .order_by(lim.c.read_at)
+    )
+    df = _frame(engine, stmt)
+    df["read_at"] = pd.to_datetime(df["read_at"], utc=True)
+    df["used_share"] = ((df["max"] - df["remaining"]) / df["max"].where(df["max"] > 0)).fillna(0.0)
+    return df
+
+
+def quarantine(engine: Engine, w: Window, limit: int = 200) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Quarantined records in the window: counts per source and reason, and the newest rows."""
+    q = schema.quarantine
+    cond = [_orgs(q.c.org, w), q.c.received_at >= w.start, q.c.received_at < w.end]
+    counts = _frame(
+        engine,
+        select(q.c.org, q.c.source, q.c.reason, func.count().label("records"))
+        .where(*cond)
+        .group_by(q.c.org, q.c.source, q.c.reason)
+        .order_by(func.count().desc()),
+    )
+    rows = _frame(
+        engine,
+        select(q.c.org, q.c.source, q.c.received_at, q.c.reason, q.c.natural_id, q.c.raw)
+        .where(*cond)
+        .order_by(q.c.received_at.desc())
+        .limit(limit),
+    )
+    return counts, rows
+
+
+def heartbeats(engine: Engine, now: datetime | None = None) -> pd.DataFrame:
+    """Each long-running component's last heartbeat and how many seconds ago it was."""
+    h = schema.service_heartbeats
+    now = now or datetime.now(UTC)
+    df = _frame(engine, select(h.c.component, h.c.pid, h.c.state, h.c.started_at, h.c.beat_at))
+    df["beat_at"] = pd.to_datetime(df["beat_at"], utc=True)
+    df["seconds_ago"] = (pd.Timestamp(now) - df["beat_at"]).dt.total_seconds().round(0)
+    return df
