@@ -1,0 +1,373 @@
+"""Check a parsed SOQL query against the catalog and compile it to parameterised SQLite SQL.
+
+Names are resolved the way Salesforce resolves them (case-insensitive, answered with the field's
+own casing), relationship paths become LEFT JOINs over the catalog's reference fields, and every
+rule a real org enforces (unknown columns, non-filterable or non-sortable fields, value types,
+licensed-only objects) raises the same error code and message shape. Literal values only ever
+travel as SQL parameters; identifiers come from the catalog, never from the query text.
+
+SOQL semantics kept here: string comparisons are case-insensitive, ``!=`` / ``NOT IN`` / ``NOT``
+match null values, a date or relative date literal compared with a datetime field means the
+whole UTC day (or range) it names, and nulls sort first unless ``NULLS LAST`` is given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from oauthwatch.simulator import catalog
+from oauthwatch.simulator.soql import Comparison, FieldRef, Literal, Not, Query, located_error
+from oauthwatch.simulator.soql_records import RecordShape
+
+_TEXT_TYPES = {catalog.ID, catalog.STRING, catalog.PICKLIST, catalog.REFERENCE, catalog.URL, catalog.TEXTAREA}
+_EXACT_TYPES = {catalog.ID, catalog.REFERENCE}  # Ids compare exactly (and use the primary key index)
+_LIKE_TYPES = {catalog.STRING, catalog.PICKLIST, catalog.URL, catalog.TEXTAREA}
+_TYPE_WORD = {
+    catalog.DATETIME: "dateTime",
+    catalog.DATE: "date",
+    catalog.BOOLEAN: "boolean",
+    catalog.INT: "int",
+    catalog.DOUBLE: "double",
+}
+# The reference: "SourceIp doesn't support the LIKE comparison operator".
+_NO_LIKE = {"sourceip"}
+_DAY = 86_400_000
+_HOUR = 3_600_000
+_SQL_OPS = {"=": "=", "!=": "=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+
+
+def _no_column(text: str, ref: FieldRef, name: str, entity: str) -> Exception:
+    return located_error(
+        "INVALID_FIELD",
+        text,
+        ref.pos,
+        f"No such column '{name}' on entity '{entity}'. If you are attempting to use a custom field, be "
+        "sure to append the '__c' after the custom field name. Please reference your WSDL or the "
+        "describe call for the appropriate names.",
+    )
+
+
+def _bad_relationship(text: str, ref: FieldRef, name: str) -> Exception:
+    return located_error(
+        "INVALID_FIELD",
+        text,
+        ref.pos,
+        f"Didn't understand relationship '{name}' in field path. If you are attempting to use a custom "
+        "relationship, be sure to append the '__r' after the custom relationship name. Please "
+        "reference your WSDL or the describe call for the appropriate names.",
+    )
+
+
+def resolve_object(query: Query, *, licensed: bool) -> catalog.SObject:
+    """The queried sObject, or INVALID_TYPE as Salesforce words it (also for unlicensed objects)."""
+    obj = catalog.get(query.sobject)
+    if obj is None or (obj.licensed_only and not licensed):
+        raise located_error(
+            "INVALID_TYPE",
+            query.text,
+            query.sobject_pos,
+            f"sObject type '{query.sobject}' is not supported. If you are attempting to use a custom "
+            "object, be sure to append the '__c' after the entity name. Please reference your WSDL or "
+            "the describe call for the appropriate names.",
+        )
+    return obj
+
+
+def day_range(word: str, n: int, now_ms: int) -> tuple[int, int]:
+    """[start, end) epoch ms of a relative date literal, in UTC, as of ``now_ms``."""
+    today = now_ms - now_ms % _DAY
+    if word == "TODAY":
+        return today, today + _DAY
+    if word == "YESTERDAY":
+        return today - _DAY, today
+    if word == "TOMORROW":
+        return today + _DAY, today + 2 * _DAY
+    if word == "LAST_N_DAYS":
+        return today - n * _DAY, today + _DAY
+    if word == "NEXT_N_DAYS":
+        return today + _DAY, today + (n + 1) * _DAY
+    if word == "LAST_N_HOURS":
+        hour = now_ms - now_ms % _HOUR
+        return hour - n * _HOUR, hour + _HOUR
+    day = datetime.fromtimestamp(today / 1000, UTC).date()
+    if word in ("THIS_WEEK", "LAST_WEEK"):  # weeks start on Sunday (en_US locale)
+        start = today - ((day.weekday() + 1) % 7) * _DAY - (7 * _DAY if word == "LAST_WEEK" else 0)
+        return start, start + 7 * _DAY
+    first = day.replace(day=1)
+    if word == "LAST_MONTH":
+        first = (first - timedelta(days=1)).replace(day=1)
+    nxt = (first + timedelta(days=32)).replace(day=1)
+    return _ms(first), _ms(nxt)
+
+
+def _ms(d: date) -> int:
+    return (d - date(1970, 1, 1)).days * _DAY
+
+
+def _date_text(ms: int) -> str:
+    return (date(1970, 1, 1) + timedelta(days=ms // _DAY)).isoformat()
+
+
+@dataclass
+class Compiled:
+    """A checked query: SQL for rows and for the total count, and how to build records."""
+
+    obj: catalog.SObject
+    select_sql: str
+    count_sql: str
+    params: list[Any]
+    count_params: list[Any]
+    shape: RecordShape | None  # None for COUNT() / COUNT(field)
+    columns: list[str]  # canonical field paths in SELECT order ("LoginGeo.Country")
+    count_only: bool = False  # SELECT COUNT(): totalSize only
+    aggregate_key: str | None = None  # SELECT COUNT(field) [alias]: one AggregateResult row
+    row_cap: int | None = None  # OauthToken: rows beyond 2500 are never returned
+
+
+class _Compiler:
+    def __init__(self, query: Query, obj: catalog.SObject, now_ms: int) -> None:
+        self.q, self.obj, self.now_ms = query, obj, now_ms
+        self.joins: dict[tuple[str, ...], tuple[str, catalog.SObject, str]] = {}
+        self.exprs: list[str] = ['t0."Id"']
+        self.params: list[Any] = []
+
+    def resolve(
+        self, ref: FieldRef
+    ) -> tuple[str, catalog.Field, tuple[tuple[str, str, catalog.SObject], ...]]:
+        """(table alias, field, relationship chain) for a field path; joins are added as needed."""
+        path = ref.path
+        if len(path) > 1 and path[0].lower() == self.obj.name.lower():
+            path = path[1:]
+        obj, alias, chain = self.obj, "t0", []
+        for i, seg in enumerate(path[:-1]):
+            rel = obj.relationship(seg)
+            target = catalog.get(rel.reference_to) if rel and rel.reference_to else None
+            if rel is None or target is None or target.licensed_only:
+                raise _bad_relationship(self.q.text, ref, seg)
+            key = tuple(p.lower() for p in path[: i + 1])
+            if key not in self.joins:
+                new_alias = f"t{len(self.joins) + 1}"
+                self.joins[key] = (
+                    new_alias,
+                    target,
+                    f'"{target.name}" AS {new_alias} ON {new_alias}."Id" = {alias}."{rel.name}"',
+                )
+            alias = self.joins[key][0]
+            chain.append((rel.relationship or seg, alias, target))
+            obj = target
+        fld = obj.field(path[-1])
+        if fld is None:
+            raise _no_column(self.q.text, ref, path[-1], obj.name)
+        return alias, fld, tuple(chain)
+
+    def column(self, expr: str) -> int:
+        self.exprs.append(expr)
+        return len(self.exprs) - 1
+
+    # --- SELECT list -----------------------------------------------------------------------
+    def select(self) -> tuple[RecordShape, list[str]]:
+        shape = RecordShape(self.obj.name, 0)
+        seen: set[str] = set()
+        names: list[str] = []
+        for ref in self.q.fields:
+            alias, fld, chain = self.resolve(ref)
+            canonical = ".".join([c[0] for c in chain] + [fld.name])
+            if canonical.lower() in seen:
+                raise located_error(
+                    "MALFORMED_QUERY", self.q.text, ref.pos, f"duplicate field selected: {canonical}"
+                )
+            seen.add(canonical.lower())
+            names.append(canonical)
+            node = shape
+            for rel_name, rel_alias, target in chain:
+                node = node.child(rel_name, target.name, -1)
+                if node.id_index < 0:
+                    node.id_index = self.column(f'{rel_alias}."Id"')
+            node.items.append((fld.name, self.column(f'{alias}."{fld.name}"'), fld.type))
+        return shape, names
+
+    # --- WHERE -----------------------------------------------------------------------------
+    def condition(self, cond: Any, negate: bool = False) -> str:
+        if isinstance(cond, Not):
+            return self.condition(cond.item, not negate)
+        if isinstance(cond, Comparison):
+            # != and NOT IN are the negations of = and IN; a negated comparison matches nulls.
+            if cond.op in ("!=", "NOTIN"):
+                negate = not negate
+            sql, column, null_safe = self.comparison(cond)
+            if not negate:
+                return sql
+            return f"NOT ({sql})" if null_safe else f"({column} IS NULL OR NOT ({sql}))"
+        op = cond.op if not negate else ("OR" if cond.op == "AND" else "AND")
+        return "(" + f" {op} ".join(self.condition(c, negate) for c in cond.items) + ")"
+
+    def type_error(self, fld: catalog.Field, lit: Literal) -> Exception:
+        if fld.type in _TEXT_TYPES or fld.type == catalog.BASE64:
+            detail = f"value of filter criterion for field '{fld.name}' must be of type string and should be enclosed in quotes"
+        else:
+            word = _TYPE_WORD.get(fld.type, fld.type)
+            detail = f"value of filter criterion for field '{fld.name}' must be of type {word} and should not be enclosed in quotes"
+        return located_error("INVALID_FIELD", self.q.text, lit.pos, detail)
+
+    def value(self, fld: catalog.Field, lit: Literal) -> Any:
+        """The SQL parameter for a scalar literal compared with ``fld`` (ranges handled elsewhere)."""
+        kind, t = lit.kind, fld.type
+        if t in _TEXT_TYPES and kind == "string":
+            return lit.value
+        if t == catalog.BOOLEAN and kind == "boolean":
+            return 1 if lit.value else 0
+        if t in (catalog.INT, catalog.DOUBLE) and kind == "number":
+            return lit.value
+        if t == catalog.DATETIME and kind == "datetime":
+            return lit.value
+        raise self.type_error(fld, lit)
+
+    def range_of(self, fld: catalog.Field, lit: Literal) -> tuple[Any, Any] | None:
+        """[lo, hi) for a date / relative literal, in the field's storage form; None otherwise."""
+        if lit.kind == "relative":
+            word, n = lit.value  # type: ignore[misc]
+            lo, hi = day_range(word, n, self.now_ms)
+        elif lit.kind == "date":
+            lo = _ms(lit.value)  # type: ignore[arg-type]
+            hi = lo + _DAY
+        else:
+            return None
+        if fld.type == catalog.DATETIME:
+            return lo, hi
+        if fld.type == catalog.DATE:
+            return _date_text(lo), _date_text(hi)
+        raise self.type_error(fld, lit)
+
+    def comparison(self, cmp: Comparison) -> tuple[str, str, bool]:
+        """(SQL of the positive form — = for !=, IN for NOT IN —, the column, whether it is never NULL)."""
+        alias, fld, _ = self.resolve(cmp.field)
+        if not fld.filterable:
+            raise located_error(
+                "INVALID_FIELD",
+                self.q.text,
+                cmp.field.pos,
+                f"field '{fld.name}' can not be filtered in a query call",
+            )
+        col = f'{alias}."{fld.name}"'
+        nocase = " COLLATE NOCASE" if fld.type in _TEXT_TYPES and fld.type not in _EXACT_TYPES else ""
+        if cmp.op == "LIKE":
+            lit = cmp.value
+            assert isinstance(lit, Literal)
+            if fld.name.lower() in _NO_LIKE or fld.type not in _LIKE_TYPES:
+                raise located_error(
+                    "INVALID_QUERY_FILTER_OPERATOR",
+                    self.q.text,
+                    cmp.pos,
+                    f"invalid operator on field '{fld.name}'",
+                )
+            if lit.kind != "string":
+                raise self.type_error(fld, lit)
+            self.params.append(lit.like)
+            return f"{col} LIKE ? ESCAPE '\\'", col, False
+        if cmp.op in ("IN", "NOTIN"):
+            values = cmp.value
+            assert isinstance(values, tuple)
+            with_null = any(v.kind == "null" for v in values)
+            scalars = [self.value(fld, v) for v in values if v.kind != "null"]
+            parts = []
+            if scalars:
+                self.params.extend(scalars)
+                parts.append(f"{col}{nocase} IN ({', '.join('?' * len(scalars))})")
+            if with_null:
+                parts.append(f"{col} IS NULL")
+            return "(" + " OR ".join(parts) + ")", col, with_null
+        lit = cmp.value
+        assert isinstance(lit, Literal)
+        if lit.kind == "null":
+            if cmp.op not in ("=", "!="):
+                raise located_error("MALFORMED_QUERY", self.q.text, lit.pos, "unexpected token: 'null'")
+            return f"{col} IS NULL", col, True
+        rng = self.range_of(fld, lit)
+        if rng is not None:
+            lo, hi = rng
+            sql = {
+                "=": f"({col} >= ? AND {col} < ?)",
+                "!=": f"({col} >= ? AND {col} < ?)",
+                "<": f"{col} < ?",
+                "<=": f"{col} < ?",
+                ">": f"{col} >= ?",
+                ">=": f"{col} >= ?",
+            }[cmp.op]
+            self.params.extend(
+                {"=": (lo, hi), "!=": (lo, hi), "<": (lo,), "<=": (hi,), ">": (hi,), ">=": (lo,)}[cmp.op]
+            )
+        else:
+            self.params.append(self.value(fld, lit))
+            sql = f"{col} {_SQL_OPS[cmp.op]} ?{nocase}"
+        return sql, col, False
+
+    # --- ORDER BY --------------------------------------------------------------------------
+    def order_by(self) -> str:
+        terms = []
+        for item in self.q.order_by:
+            alias, fld, chain = self.resolve(item.field)
+            if not fld.sortable:
+                raise located_error(
+                    "INVALID_FIELD",
+                    self.q.text,
+                    item.field.pos,
+                    f"field '{fld.name}' can not be sorted in a query call",
+                )
+            nocase = " COLLATE NOCASE" if fld.type in _TEXT_TYPES and fld.type not in _EXACT_TYPES else ""
+            term = f'{alias}."{fld.name}"{nocase}{" DESC" if item.descending else ""}'
+            nulls_first = True if item.nulls_first is None else item.nulls_first
+            sqlite_default_first = not item.descending
+            if (fld.nillable or chain) and nulls_first != sqlite_default_first:
+                term += " NULLS FIRST" if nulls_first else " NULLS LAST"
+            terms.append(term)
+        return " ORDER BY " + ", ".join(terms) if terms else ""
+
+
+def compile_query(query: Query, *, licensed: bool, now_ms: int) -> Compiled:
+    """Check ``query`` against the catalog and compile it; raises :class:`SoqlError`."""
+    obj = resolve_object(query, licensed=licensed)
+    c = _Compiler(query, obj, now_ms)
+    shape: RecordShape | None = None
+    names: list[str] = []
+    aggregate_key: str | None = None
+    if query.count is None:
+        shape, names = c.select()
+    elif query.count.field is not None:
+        alias, fld, _ = c.resolve(query.count.field)
+        c.exprs = [f'COUNT({alias}."{fld.name}")']
+        aggregate_key = query.count.alias or "expr0"
+    where = c.condition(query.where) if query.where is not None else ""
+    where_params = list(c.params)
+    order = c.order_by()
+    frm = f'"{obj.name}" AS t0' + "".join(f" LEFT JOIN {j[2]}" for j in c.joins.values())
+    where_sql = f" WHERE {where}" if where else ""
+    limit = query.limit
+    if obj.total_cap is not None and query.count is None:
+        limit = obj.total_cap if limit is None else min(limit, obj.total_cap)
+    page = ""
+    if limit is not None or query.offset:
+        page = f" LIMIT {limit if limit is not None else -1}" + (
+            f" OFFSET {query.offset}" if query.offset else ""
+        )
+    select_sql = f"SELECT {', '.join(c.exprs)} FROM {frm}{where_sql}{order}{page}"
+    if query.limit is not None or query.offset:
+        count_page = f" LIMIT {query.limit if query.limit is not None else -1}" + (
+            f" OFFSET {query.offset}" if query.offset else ""
+        )
+        count_sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM {frm}{where_sql}{count_page})"
+    else:
+        count_sql = f"SELECT COUNT(*) FROM {frm}{where_sql}"
+    return Compiled(
+        obj=obj,
+        select_sql=select_sql,
+        count_sql=count_sql,
+        params=where_params,
+        count_params=where_params,
+        shape=shape,
+        columns=names,
+        count_only=query.count is not None and query.count.field is None,
+        aggregate_key=aggregate_key,
+        row_cap=obj.total_cap if query.count is None else None,
+    )
