@@ -24,7 +24,10 @@ app = typer.Typer(
 )
 
 # Modules that contribute verbs, in the order `--help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("oauthwatch.store.commands",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "oauthwatch.store.commands",
+    "oauthwatch.notify.commands",
+)
 
 
 def _register_all() -> None:

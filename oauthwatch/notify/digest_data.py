@@ -1,0 +1,443 @@
+"""What the daily digest says, as plain numbers read from the store (no rendering here).
+
+One local day (in ``notify.digest_timezone``) is compared with the seven days before it. Logins
+are counted from the org's primary login source only (DESIGN §4.5) and straight from ``logins``
+with exact local-day bounds, so every figure in the digest equals a simple store query and time
+zones with half-hour offsets are not rounded to UTC hours.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import and_, case, func, select
+
+from oauthwatch.config import ConfigError
+from oauthwatch.store import schema as s
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+    from oauthwatch.config import OrgSettings, Settings
+
+BASELINE_DAYS = 7
+NETWORK_LOOKBACK_DAYS = 30
+TOP = 5
+LIST_LIMIT = 20
+CERT_WARNING_DAYS = 30
+
+
+@dataclass(frozen=True)
+class DayWindow:
+    """A local calendar day as UTC bounds, and the baseline days before it."""
+
+    day: date
+    timezone: str
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def of(cls, day: date, timezone: str) -> DayWindow:
+        tz = zone(timezone)
+        start = datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+        end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
+        return cls(day, timezone, start, end)
+
+    def shifted(self, days: int) -> DayWindow:
+        return DayWindow.of(self.day + timedelta(days=days), self.timezone)
+
+    @property
+    def baseline_start(self) -> datetime:
+        return self.shifted(-BASELINE_DAYS).start
+
+
+@dataclass(frozen=True)
+class DayCount:
+    day: date
+    events: int
+    failures: int
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """A name with its count on the day and its daily average over the baseline."""
+
+    name: str
+    count: int
+    baseline_avg: float
+
+    @property
+    def change(self) -> float | None:
+        """Relative change against the baseline average (None when there is no baseline)."""
+        return None if self.baseline_avg == 0 else self.count / self.baseline_avg - 1
+
+
+@dataclass(frozen=True)
+class AlertLine:
+    id: int
+    severity: str
+    detector: str
+    subject: str
+    title: str
+    status: str
+    first_seen: datetime
+    last_seen: datetime
+    count: int
+    url: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    app: str
+    finding: str
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    source: str
+    coverage: str
+    last_run_at: datetime | None
+    last_outcome: str | None
+    last_ok_at: datetime | None
+    lagging: bool
+    error: str | None
+
+
+@dataclass
+class DigestData:
+    """Everything the digest shows for one org and one local day."""
+
+    org: str
+    window: DayWindow
+    login_source: str
+    generated_at: datetime
+    events: int = 0
+    failures: int = 0
+    baseline_events_avg: float = 0.0
+    baseline_failures_avg: float = 0.0
+    has_history: bool = False
+    daily: list[DayCount] = field(default_factory=list)
+    top_reasons: list[Ranked] = field(default_factory=list)
+    busiest_apps: list[Ranked] = field(default_factory=list)
+    growing_apps: list[Ranked] = field(default_factory=list)
+    new_apps: list[str] = field(default_factory=list)
+    new_connected_apps: list[str] = field(default_factory=list)
+    new_grants: int = 0
+    new_grants_by_app: list[tuple[str, int]] = field(default_factory=list)
+    new_countries: list[str] = field(default_factory=list)
+    new_networks: list[str] = field(default_factory=list)
+    new_alerts: list[AlertLine] = field(default_factory=list)
+    open_alerts: list[AlertLine] = field(default_factory=list)
+    open_alert_total: int = 0
+    posture: list[Finding] = field(default_factory=list)
+    health: list[SourceHealth] = field(default_factory=list)
+    coverage_complete: bool = False
+    api_max: int | None = None
+    api_remaining: int | None = None
+    api_read_at: datetime | None = None
+
+    @property
+    def failure_rate(self) -> float:
+        return self.failures / self.events if self.events else 0.0
+
+    @property
+    def api_used_share(self) -> float | None:
+        if not self.api_max or self.api_remaining is None:
+            return None
+        return (self.api_max - self.api_remaining) / self.api_max
+
+
+def zone(name: str) -> ZoneInfo:
+    """The time zone called ``name``, or a ConfigError naming the setting."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f'notify.digest_timezone: unknown time zone {name!r}; use an IANA name such as "Europe/Paris"'
+        ) from None
+
+
+def local_yesterday(timezone: str, now: datetime | None = None) -> date:
+    """Yesterday's date in ``timezone`` (the day a digest sent now reports on)."""
+    now = now or datetime.now(UTC)
+    return (now.astimezone(zone(timezone)) - timedelta(days=1)).date()
+
+
+def alert_url(dashboard_url: str, org: str, alert_id: int) -> str:
+    """A link to one alert on the dashboard's Alerts page."""
+    return f"{dashboard_url.rstrip('/')}/alerts?{urlencode({'org': org, 'alert': alert_id})}"
+
+
+def page_url(dashboard_url: str, page: str, **params: str) -> str:
+    """A link to a dashboard page with its filters as query parameters."""
+    query = f"?{urlencode(params)}" if params else ""
+    return f"{dashboard_url.rstrip('/')}/{page}{query}"
+
+
+def network_of(ip: str) -> str | None:
+    """The /24 (IPv4) or /48 (IPv6) network of ``ip``, or None when it is not an address."""
+    try:
+        addr = ipaddress.ip_address(ip.strip())
+    except ValueError:
+        return None
+    prefix = 24 if addr.version == 4 else 48
+    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
+
+
+def _utc(value: Any) -> datetime:
+    """A timestamp read back from the store as tz-aware UTC (aggregates may come back as text)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def collect_digest_data(
+    engine: Engine, settings: Settings, org: OrgSettings, day: date, *, now: datetime | None = None
+) -> DigestData:
+    """Read every figure of one org's digest for the local ``day`` from the store."""
+    w = DayWindow.of(day, settings.notify.digest_timezone)
+    d = DigestData(
+        org=org.name, window=w, login_source=org.primary_login_source, generated_at=now or datetime.now(UTC)
+    )
+    with engine.connect() as conn:
+        _volumes(conn, d)
+        _firsts(conn, d)
+        _alerts(conn, d, settings.notify.dashboard_url)
+        _posture(conn, d)
+        _health(conn, d, org, settings)
+    return d
+
+
+def _logins_in(d: DigestData, start: datetime, end: datetime) -> Any:
+    t = s.logins
+    return and_(t.c.org == d.org, t.c.source == d.login_source, t.c.login_time >= start, t.c.login_time < end)
+
+
+def _volumes(conn: Connection, d: DigestData) -> None:
+    t = s.logins
+    w = d.window
+    fail = func.coalesce(func.sum(case((t.c.success.is_(False), 1), else_=0)), 0)
+    for back in range(BASELINE_DAYS, -1, -1):
+        dw = w.shifted(-back)
+        ev, fl = conn.execute(select(func.count(), fail).where(_logins_in(d, dw.start, dw.end))).one()
+        d.daily.append(DayCount(dw.day, int(ev), int(fl)))
+    d.events, d.failures = d.daily[-1].events, d.daily[-1].failures
+    base = d.daily[:-1]
+    d.baseline_events_avg = sum(x.events for x in base) / BASELINE_DAYS
+    d.baseline_failures_avg = sum(x.failures for x in base) / BASELINE_DAYS
+    d.has_history = (
+        conn.execute(
+            select(t.c.login_time)
+            .where(t.c.org == d.org, t.c.source == d.login_source, t.c.login_time < w.start)
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+    def grouped(col: Any, *extra: Any) -> tuple[dict[str, int], dict[str, int]]:
+        out: list[dict[str, int]] = []
+        for lo, hi in ((w.start, w.end), (w.baseline_start, w.start)):
+            key = func.coalesce(col, "")
+            q = select(key, func.count()).where(_logins_in(d, lo, hi), *extra).group_by(key)
+            out.append({str(k): int(n) for k, n in conn.execute(q)})
+        return out[0], out[1]
+
+    day_r, base_r = grouped(t.c.status, t.c.success.is_(False))
+    d.top_reasons = _rank(day_r, base_r)[:TOP]
+    day_a, base_a = grouped(t.c.application)
+    apps = _rank(day_a, base_a)
+    d.busiest_apps = apps[:TOP]
+    growing = [a for a in apps if a.count >= 10 and (a.baseline_avg == 0 or a.count > a.baseline_avg)]
+    growing.sort(key=lambda a: (-(a.count - a.baseline_avg) / (a.baseline_avg + 1), a.name))
+    d.growing_apps = growing[:TOP]
+
+
+def _rank(day: dict[str, int], base: dict[str, int]) -> list[Ranked]:
+    rows = [Ranked(k or "(none)", n, base.get(k, 0) / BASELINE_DAYS) for k, n in day.items()]
+    rows.sort(key=lambda r: (-r.count, r.name))
+    return rows
+
+
+def _firsts(conn: Connection, d: DigestData) -> None:
+    t, w = s.logins, d.window
+    for col, target in ((t.c.application, d.new_apps), (t.c.country_iso, d.new_countries)):
+        seen_today = select(col).where(_logins_in(d, w.start, w.end), col.is_not(None), col != "").distinct()
+        q = (
+            select(col)
+            .where(t.c.org == d.org, t.c.source == d.login_source, col.in_(seen_today))
+            .group_by(col)
+            .having(func.min(t.c.login_time) >= w.start)
+            .order_by(col)
+        )
+        target.extend(str(v) for (v,) in conn.execute(q))
+    ips_today = {
+        str(v)
+        for (v,) in conn.execute(
+            select(t.c.source_ip).where(_logins_in(d, w.start, w.end), t.c.source_ip.is_not(None)).distinct()
+        )
+    }
+    before = {
+        str(v)
+        for (v,) in conn.execute(
+            select(t.c.source_ip)
+            .where(
+                _logins_in(d, w.start - timedelta(days=NETWORK_LOOKBACK_DAYS), w.start),
+                t.c.source_ip.is_not(None),
+            )
+            .distinct()
+        )
+    }
+    known = {n for n in map(network_of, before) if n}
+    d.new_networks = sorted({n for n in map(network_of, ips_today) if n and n not in known})
+    ca = s.connected_apps
+    d.new_connected_apps = [
+        str(n)
+        for (n,) in conn.execute(
+            select(ca.c.name)
+            .where(ca.c.org == d.org, ca.c.first_seen >= w.start, ca.c.first_seen < w.end)
+            .order_by(ca.c.name)
+        )
+    ]
+    g = s.oauth_token_snapshots
+    grants = (
+        select(g.c.app_name, g.c.user_id, g.c.created_date)
+        .where(g.c.org == d.org, g.c.created_date >= w.start, g.c.created_date < w.end)
+        .distinct()
+        .subquery()
+    )
+    by_app = conn.execute(
+        select(grants.c.app_name, func.count())
+        .group_by(grants.c.app_name)
+        .order_by(func.count().desc(), grants.c.app_name)
+    ).all()
+    d.new_grants_by_app = [(str(a), int(n)) for a, n in by_app]
+    d.new_grants = sum(n for _, n in d.new_grants_by_app)
+
+
+_SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
+
+
+def _alerts(conn: Connection, d: DigestData, dashboard_url: str) -> None:
+    a, w = s.alerts, d.window
+
+    def line(r: Any) -> AlertLine:
+        return AlertLine(
+            id=int(r.id),
+            severity=r.severity,
+            detector=r.detector,
+            subject=r.subject,
+            title=r.title,
+            status=r.status,
+            first_seen=_utc(r.first_seen),
+            last_seen=_utc(r.last_seen),
+            count=int(r.count),
+            url=alert_url(dashboard_url, d.org, int(r.id)),
+        )
+
+    new = [
+        line(r)
+        for r in conn.execute(
+            select(a).where(a.c.org == d.org, a.c.first_seen >= w.start, a.c.first_seen < w.end)
+        )
+    ]
+    new.sort(key=lambda x: (_SEVERITY_ORDER.get(x.severity, 9), x.first_seen, x.id))
+    d.new_alerts = new
+    new_ids = {x.id for x in new}
+    opened = [
+        line(r)
+        for r in conn.execute(select(a).where(a.c.org == d.org, a.c.status == "open", a.c.first_seen < w.end))
+        if int(r.id) not in new_ids
+    ]
+    opened.sort(key=lambda x: (_SEVERITY_ORDER.get(x.severity, 9), -x.last_seen.timestamp(), x.id))
+    d.open_alert_total = len(opened)
+    d.open_alerts = opened[:LIST_LIMIT]
+
+
+def _posture(conn: Connection, d: DigestData) -> None:
+    ca = s.connected_apps
+    soon = d.generated_at + timedelta(days=CERT_WARNING_DAYS)
+    for r in conn.execute(select(ca).where(ca.c.org == d.org).order_by(ca.c.name)):
+        if r.refresh_token_policy == "infinite":  # noqa: S105 - a policy name, not a secret
+            d.posture.append(Finding(r.name, "refresh tokens are valid until revoked"))
+        if r.ip_relaxation in ("BYPASS", "BYPASS_2FACTOR"):
+            d.posture.append(Finding(r.name, f"IP restrictions relaxed ({r.ip_relaxation})"))
+        if r.admin_approved_only is False:
+            d.posture.append(Finding(r.name, "all users may self-authorize"))
+        scopes = [str(x).lower() for x in (r.scopes or [])]
+        if "full" in scopes:
+            d.posture.append(Finding(r.name, "has the full scope"))
+        if r.certificate_expires_at is not None:
+            exp = _utc(r.certificate_expires_at)
+            if exp <= d.generated_at:
+                d.posture.append(Finding(r.name, f"JWT certificate expired on {exp:%Y-%m-%d}"))
+            elif exp <= soon:
+                d.posture.append(Finding(r.name, f"JWT certificate expires on {exp:%Y-%m-%d}"))
+
+
+def _health(conn: Connection, d: DigestData, org: OrgSettings, settings: Settings) -> None:
+    cov, runs, w = s.coverage, s.collector_runs, d.window
+    days = sorted({w.start.date(), (w.end - timedelta(microseconds=1)).date()})
+    lag_after = timedelta(
+        seconds=max(2 * (settings.collect.interval_seconds + settings.collect.jitter_seconds), 1800)
+    )
+    statuses: list[str] = []
+    for source in org.sources:
+        cells = [
+            str(v)
+            for (v,) in conn.execute(
+                select(cov.c.status).where(cov.c.org == d.org, cov.c.source == source, cov.c.day.in_(days))
+            )
+        ]
+        tracked = conn.execute(
+            select(func.count()).select_from(cov).where(cov.c.org == d.org, cov.c.source == source)
+        ).scalar_one()
+        if not tracked:
+            coverage = "not tracked"
+        elif len(cells) < len(days):
+            coverage = "missing"
+        elif all(c == "complete" for c in cells):
+            coverage = "complete"
+        else:
+            coverage = next(c for c in cells if c != "complete")
+        if tracked:
+            statuses.append(coverage)
+        last = conn.execute(
+            select(runs.c.started_at, runs.c.finished_at, runs.c.outcome, runs.c.error)
+            .where(runs.c.org == d.org, runs.c.source == source)
+            .order_by(runs.c.started_at.desc())
+            .limit(1)
+        ).first()
+        last_ok = conn.execute(
+            select(func.max(runs.c.finished_at)).where(
+                runs.c.org == d.org, runs.c.source == source, runs.c.outcome == "ok"
+            )
+        ).scalar_one()
+        last_ok = _utc(last_ok) if last_ok is not None else None
+        d.health.append(
+            SourceHealth(
+                source=source,
+                coverage=coverage,
+                last_run_at=_utc(last.finished_at or last.started_at) if last else None,
+                last_outcome=last.outcome if last else None,
+                last_ok_at=last_ok,
+                lagging=last_ok is None or d.generated_at - last_ok > lag_after,
+                error=last.error if last and last.outcome not in ("ok", "running") else None,
+            )
+        )
+    d.coverage_complete = bool(statuses) and all(x == "complete" for x in statuses)
+    lim = s.org_limits
+    row = conn.execute(
+        select(lim.c.max, lim.c.remaining, lim.c.read_at)
+        .where(lim.c.org == d.org, lim.c.name == "DailyApiRequests")
+        .order_by(lim.c.read_at.desc())
+        .limit(1)
+    ).first()
+    if row is not None:
+        d.api_max = int(row.max) if row.max is not None else None
+        d.api_remaining = int(row.remaining) if row.remaining is not None else None
+        d.api_read_at = _utc(row.read_at)
