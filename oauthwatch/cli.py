@@ -27,6 +27,7 @@ app = typer.Typer(
 COMMAND_MODULES: tuple[str, ...] = (
     "oauthwatch.store.commands",
     "oauthwatch.notify.commands",
+    "collectors.auth_commands",
 )
 
 
