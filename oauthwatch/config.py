@@ -99,6 +99,9 @@ class CollectSettings(_Strict):
     request_timeout_seconds: float = Field(
         60.0, gt=0, description="timeout of every HTTP request to Salesforce"
     )
+    token_snapshot_minutes: int = Field(
+        360, ge=0, description="refresh the day's OauthToken snapshot at most this often (the day's last one wins)"
+    )
 
 
 class DetectSettings(_Strict):

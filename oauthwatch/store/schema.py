@@ -249,6 +249,13 @@ api_usage_hourly = Table(
     Column("api_family", String(20), nullable=False, server_default=""),
     Column("status_code", String(8), nullable=False, server_default=""),
     Column("user_id", String(18), nullable=False, server_default=""),
+    Column(
+        "file_id",
+        String(18),
+        nullable=False,
+        server_default="",
+        doc="the EventLogFile counted: re-reading a file replaces its cells; readers SUM over files",
+    ),
     Column("requests", Integer, nullable=False),
     UniqueConstraint(
         "org",
@@ -259,6 +266,7 @@ api_usage_hourly = Table(
         "api_family",
         "status_code",
         "user_id",
+        "file_id",
         name="uq_api_usage_hourly_cell",
     ),
 )

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 11:42:12.892381
+Create Date: 2026-11-29 11:46:00.674823
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import oauthwatch.store.types
+
 
 revision = "0001"
 down_revision = None
@@ -141,6 +142,7 @@ def upgrade() -> None:
         sa.Column("api_family", sa.String(length=20), server_default="", nullable=False),
         sa.Column("status_code", sa.String(length=8), server_default="", nullable=False),
         sa.Column("user_id", sa.String(length=18), server_default="", nullable=False),
+        sa.Column("file_id", sa.String(length=18), server_default="", nullable=False),
         sa.Column("requests", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["org"], ["orgs.name"], name=op.f("fk_api_usage_hourly_org_orgs"), ondelete="CASCADE"
@@ -154,6 +156,7 @@ def upgrade() -> None:
             "api_family",
             "status_code",
             "user_id",
+            "file_id",
             name="uq_api_usage_hourly_cell",
         ),
     )
