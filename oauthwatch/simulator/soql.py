@@ -71,6 +71,7 @@ class Token:
 _DATETIME = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2}))?(?![\w:.-])"
 )
+_DATE_PREFIX = re.compile(r"\d{4}-\d{2}-\d{2}")
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?![\w.])")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 _OPS = ("<=", ">=", "!=", "<>", "=", "<", ">")
@@ -88,9 +89,17 @@ def _datetime_value(m: re.Match[str], text: str, pos: int) -> tuple[str, object]
         dt = datetime.fromisoformat(iso)
     except ValueError:
         raise located_error(
-            "MALFORMED_QUERY", text, pos, f"line 1:{pos} no viable alternative at character '{m.group(0)}'"
+            "MALFORMED_QUERY",
+            text,
+            pos,
+            f"{_antlr_at(text, pos)} no viable alternative at character '{m.group(0)}'",
         ) from None
     return "datetime", _epoch_ms(dt)
+
+
+def _antlr_at(text: str, pos: int) -> str:
+    """``line R:C`` as Salesforce's lexer errors say it (column counted from 0)."""
+    return f"line {text.count(chr(10), 0, pos) + 1}:{pos - (text.rfind(chr(10), 0, pos) + 1)}"
 
 
 def _epoch_ms(dt: datetime) -> int:
@@ -134,7 +143,9 @@ def _string(text: str, start: int) -> Token:
         plain.append(ch)
         like.append("\\\\" if ch == "\\" else ch)
         i += 1
-    raise located_error("MALFORMED_QUERY", text, start, f"unexpected token: '{text[start : start + 20]}'")
+    end = len(text)
+    detail = f"{_antlr_at(text, end)} mismatched character '<EOF>' expecting " + "'\\''"
+    raise located_error("MALFORMED_QUERY", text, end, detail)
 
 
 def tokenize(text: str) -> list[Token]:
@@ -151,7 +162,18 @@ def tokenize(text: str) -> list[Token]:
             toks.append(tok)
             i += len(tok.text)
             continue
-        if ch.isdigit() and (m := _DATETIME.match(text, i)):
+        if ch.isdigit() and _DATE_PREFIX.match(text, i):
+            m = _DATETIME.match(text, i)
+            if m is None:
+                end = i
+                while end < n and not text[end].isspace() and text[end] not in "(),":
+                    end += 1
+                raise located_error(
+                    "MALFORMED_QUERY",
+                    text,
+                    i,
+                    f"{_antlr_at(text, i)} no viable alternative at character '{text[i:end]}'",
+                )
             kind, value = _datetime_value(m, text, i)
             toks.append(Token(kind, m.group(0), i, value))
             i = m.end()
@@ -176,7 +198,7 @@ def tokenize(text: str) -> list[Token]:
             i += 1
             continue
         raise located_error(
-            "MALFORMED_QUERY", text, i, f"line 1:{i} no viable alternative at character '{ch}'"
+            "MALFORMED_QUERY", text, i, f"{_antlr_at(text, i)} no viable alternative at character '{ch}'"
         )
     toks.append(Token("eof", "<EOF>", n))
     return toks
