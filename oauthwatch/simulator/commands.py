@@ -1,0 +1,160 @@
+"""``oauthwatch simulate``: run the local Salesforce org over HTTPS on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import socket
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+DEFAULT_API_LIMIT = 15000  # a Developer Edition org's daily API requests (Enterprise: 100,000 + per licence)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _parse_scenarios(specs: list[str]) -> list[tuple[str, str]]:
+    out = []
+    for spec in specs:
+        name, sep, when = spec.partition("@")
+        if not name or not sep or not when:
+            raise typer.BadParameter(
+                f"{spec!r}: use NAME@TIME, e.g. token_theft@-2h or token_theft@2024-06-01T10:00Z"
+            )
+        out.append((name, when))
+    return out
+
+
+def simulate(
+    state_dir: Annotated[
+        Path, typer.Option("--state-dir", help="Folder holding the org (created on first start).")
+    ],
+    port: Annotated[int, typer.Option(help="HTTPS port on 127.0.0.1 (0 = any free port).")] = 8443,
+    seed: Annotated[int, typer.Option(help="Seed of the generated org (same seed, same org).")] = 1,
+    days: Annotated[int, typer.Option(help="Days of history to generate.")] = 30,
+    users: Annotated[int, typer.Option(help="Number of users.")] = 50,
+    apps: Annotated[int, typer.Option(help="Number of connected apps.")] = 8,
+    live: Annotated[bool, typer.Option("--live", help="Keep generating events while running.")] = False,
+    scenario: Annotated[
+        list[str] | None, typer.Option("--scenario", help="Inject NAME@TIME (repeatable).")
+    ] = None,
+    faults: Annotated[str, typer.Option(help="Fault profile: none, flaky, slow, hostile.")] = "none",
+    fault_seed: Annotated[int, typer.Option(help="Seed of the fault stream.")] = 0,
+    licensed: Annotated[
+        bool, typer.Option("--licensed", help="Org has Event Monitoring (LoginEvent, …).")
+    ] = False,
+    token_ttl: Annotated[int, typer.Option(help="Access token lifetime in seconds.")] = 7200,
+    api_limit: Annotated[int, typer.Option(help="Daily API request limit.")] = DEFAULT_API_LIMIT,
+) -> None:
+    """Serve a local Salesforce org (OAuth, REST, Bulk 2.0, Metadata) over HTTPS on 127.0.0.1."""
+    from oauthwatch.simulator import faults as faults_mod
+    from oauthwatch.simulator import orgdb
+
+    if faults not in faults_mod.PROFILES:
+        raise typer.BadParameter(f"unknown fault profile {faults!r}; known: {', '.join(faults_mod.PROFILES)}")
+    injections = _parse_scenarios(scenario or [])
+    state_dir.mkdir(parents=True, exist_ok=True)
+    if not orgdb.db_path(state_dir).exists():
+        from oauthwatch.simulator.generator import build_org
+
+        typer.echo(
+            f"building the org in {state_dir} (seed {seed}, {days} days, {users} users, {apps} apps)…",
+            err=True,
+        )
+        build_org(
+            state_dir,
+            seed=seed,
+            days=days,
+            users=users,
+            apps=apps,
+            licensed=licensed,
+            now=dt.datetime.now(dt.UTC),
+        )
+    if injections:
+        from oauthwatch.simulator.scenarios import inject_scenarios
+
+        inject_scenarios(state_dir, injections)
+    asyncio.run(
+        _serve(
+            state_dir,
+            port or _free_port(),
+            live=live,
+            profile=faults,
+            fault_seed=fault_seed,
+            licensed=licensed,
+            token_ttl=token_ttl,
+            api_limit=api_limit,
+        )
+    )
+
+
+async def _serve(
+    state_dir: Path,
+    port: int,
+    *,
+    live: bool,
+    profile: str,
+    fault_seed: int,
+    licensed: bool,
+    token_ttl: int,
+    api_limit: int,
+) -> None:
+    import uvicorn
+
+    from oauthwatch.simulator import credentials, faults, tls
+    from oauthwatch.simulator.server import OrgContext, build_app
+
+    files = tls.ensure_tls(state_dir)
+    prof = faults.profile_from({"profile": profile, "seed": fault_seed})
+    ctx = OrgContext(
+        state_dir=state_dir,
+        port=port,
+        token_ttl_s=token_ttl,
+        api_limit=api_limit,
+        licensed=licensed,
+        faults=faults.Faults(prof),
+    )
+    (state_dir / credentials.CREDENTIALS).unlink(missing_ok=True)
+    config = uvicorn.Config(
+        build_app(ctx),
+        host="127.0.0.1",
+        port=port,
+        ssl_certfile=str(files.server_cert),
+        ssl_keyfile=str(files.server_key),
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        h11_max_incomplete_event_size=64 * 1024,
+        timeout_keep_alive=30,
+    )
+    server = uvicorn.Server(config)
+    ticker = None
+    task = asyncio.create_task(server.serve())
+    while not server.started and not task.done():
+        await asyncio.sleep(0.05)
+    if server.started:
+        creds = credentials.write_all(ctx, files)
+        if live:
+            from oauthwatch.simulator.live import Live
+
+            ticker = Live(state_dir)
+            ticker.start()
+        typer.echo(credentials.banner(creds))
+    try:
+        await task
+    finally:
+        if ticker is not None:
+            ticker.stop()
+        ctx.query.close()
+        (state_dir / credentials.CREDENTIALS).unlink(missing_ok=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``simulate`` verb."""
+    app.command("simulate")(simulate)

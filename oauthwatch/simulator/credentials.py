@@ -1,0 +1,126 @@
+"""What a client needs to reach the local org: ``credentials.json`` and a ready ``oauthwatch.toml``.
+
+``credentials.json`` is written atomically and only once the server listens, so a harness that
+waits for the file can connect at once. It holds the org's secrets in clear on purpose (it is the
+test org's "Setup" page); the generated ``oauthwatch.toml`` never does: it references the client
+secret through ``client_secret_file`` and the JWT key through ``private_key_file``, inside DIR.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from oauthwatch.simulator import sessions
+
+if TYPE_CHECKING:
+    from oauthwatch.simulator.server import OrgContext
+    from oauthwatch.simulator.tls import TlsFiles
+
+CREDENTIALS = "credentials.json"
+CONFIG = "oauthwatch.toml"
+SECRET_FILE = "client_secret.txt"  # noqa: S105 - a file name
+
+
+def _write_private(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def org_credentials(ctx: OrgContext, tls: TlsFiles) -> dict[str, Any]:
+    """The credentials of the app oauthwatch uses (``_AppConfig.Kind = 'oauthwatch'``) and its users."""
+    conn = ctx.conn
+    app = sessions.one(conn, "SELECT * FROM _AppConfig WHERE Kind = 'oauthwatch' LIMIT 1")
+    if app is None:
+        raise RuntimeError("the org has no app with Kind='oauthwatch'; rebuild the state folder")
+    jwt_user = sessions.user_by_id(conn, app["ClientCredentialUserId"]) or {}
+    interactive_name = ctx.state_get("interactive_username")
+    interactive = sessions.user_by_name(conn, interactive_name) if interactive_name else None
+    if interactive is None:
+        interactive = (
+            sessions.one(
+                conn,
+                """SELECT u.Username, s.Password, s.SecurityToken FROM "User" u JOIN _UserSecret s ON s.UserId = u.Id
+               WHERE u.IsActive = 1 AND u.Id <> ? ORDER BY u.Id LIMIT 1""",
+                (jwt_user.get("Id", ""),),
+            )
+            or {}
+        )
+    state = ctx.state_dir.resolve()
+    key_file = ctx.state_get("oauthwatch_private_key_file") or "oauthwatch.key"
+    cert_file = ctx.state_get("oauthwatch_certificate_file") or "oauthwatch.crt"
+    return {
+        "login_url": ctx.base_url,
+        "instance_url": ctx.base_url,
+        "org_id": ctx.org_id,
+        "ca_bundle": str(tls.ca_cert.resolve()),
+        "consumer_key": app["ConsumerKey"],
+        "client_secret": app["ConsumerSecret"],
+        "callback_url": (app["CallbackUrl"] or "").splitlines()[0] if app["CallbackUrl"] else None,
+        "app_label": app["Label"],
+        "private_key_file": str(state / key_file),
+        "certificate_file": str(state / cert_file),
+        "jwt_username": jwt_user.get("Username"),
+        "username": interactive.get("Username"),
+        "password": interactive.get("Password"),
+        "security_token": interactive.get("SecurityToken"),
+        "admin_url": f"{ctx.base_url}/_admin",
+        "admin_token": ctx.admin_token,
+        "db_path": str(ctx.db_path.resolve()),
+    }
+
+
+def _toml_str(value: str) -> str:
+    return json.dumps(value)  # a JSON string is a valid TOML basic string
+
+
+def config_text(creds: dict[str, Any]) -> str:
+    """A ready oauthwatch configuration for this org (JWT bearer, store inside the state folder)."""
+    state = Path(creds["db_path"]).parent
+    key = Path(creds["private_key_file"])
+    key_ref = key.name if key.parent == state else str(key)
+    return (
+        "# Written by `oauthwatch simulate`: connects oauthwatch to the local org in this folder.\n"
+        "[store]\n"
+        'url = "sqlite:///oauthwatch.db"\n\n'
+        "[[orgs]]\n"
+        'name = "local"\n'
+        f"login_url = {_toml_str(creds['login_url'])}\n"
+        'flow = "jwt"\n'
+        f"client_id = {_toml_str(creds['consumer_key'])}\n"
+        f"username = {_toml_str(creds['jwt_username'] or '')}\n"
+        f"private_key_file = {_toml_str(key_ref)}\n"
+        f'client_secret_file = "{SECRET_FILE}"\n'
+        'ca_bundle = "ca.pem"\n'
+    )
+
+
+def write_all(ctx: OrgContext, tls: TlsFiles) -> dict[str, Any]:
+    """Write the secret file and config first, then ``credentials.json`` (the "ready" signal)."""
+    creds = org_credentials(ctx, tls)
+    _write_private(ctx.state_dir / SECRET_FILE, creds["client_secret"] + "\n")
+    (ctx.state_dir / CONFIG).write_text(config_text(creds))
+    _write_private(ctx.state_dir / CREDENTIALS, json.dumps(creds, indent=2) + "\n")
+    return creds
+
+
+def banner(creds: dict[str, Any]) -> str:
+    """How to reach the org, for the terminal (no secrets printed)."""
+    state = Path(creds["db_path"]).parent
+    return "\n".join(
+        [
+            f"local Salesforce org {creds['org_id']} listening on {creds['instance_url']}",
+            f"  login/instance URL : {creds['login_url']}",
+            f"  CA bundle          : {creds['ca_bundle']}",
+            f"  consumer key       : {creds['consumer_key']}",
+            f"  JWT user           : {creds['jwt_username']}  (key {creds['private_key_file']})",
+            f"  secrets            : {state / CREDENTIALS}",
+            f"  oauthwatch config  : {state / CONFIG}   (oauthwatch --config {state / CONFIG} check)",
+            "  Ctrl-C stops it.",
+        ]
+    )
