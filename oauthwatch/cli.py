@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "oauthwatch.store.commands",
     "oauthwatch.notify.commands",
     "collectors.auth_commands",
+    "dashboard.commands",
 )
 
 

@@ -1,0 +1,65 @@
+"""Collection: is what we show complete? Runs, lag per source, coverage calendar, API budget, quarantine."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import charts, data, filters, ui
+
+
+@ui.page
+def main() -> None:
+    ctx = filters.current()
+    st.title("Collection")
+    st.caption(ctx.label())
+    runs = data.collector_runs(ctx.window)
+    lag = data.source_lag(ctx.orgs)
+    beats = data.heartbeats()
+    if runs.empty and lag.empty and beats.empty:
+        st.info(ui.NO_DATA)
+        return
+    st.subheader("Service health")
+    if beats.empty:
+        st.info(
+            "No long-running service has reported yet. `oauthwatch run` keeps collecting and reports here."
+        )
+    else:
+        for row in beats.itertuples(index=False):
+            healthy = row.state == "running" and row.seconds_ago < 3600
+            icon = ":material/check_circle:" if healthy else ":material/warning:"
+            st.markdown(
+                f"{icon} **{row.component}** (pid {row.pid}) {row.state}, last heartbeat {int(row.seconds_ago)} s ago"
+            )
+    st.subheader("Lag per source")
+    st.caption("Minutes since the last successful run of each source.")
+    st.dataframe(ui.local(lag, ctx.tz, "last_run", "last_success"), key="col_lag", hide_index=True)
+    failing = lag[lag["outcome"].isin(["failed", "budget"])] if not lag.empty else lag
+    for row in failing.itertuples(index=False):
+        st.error(f"{row.org} · {row.source}: last run {row.outcome}: {row.error or 'no error text'}")
+    cov = data.coverage(ctx.window)
+    if not cov.empty:
+        ui.chart(charts.coverage_calendar(cov), key="col_coverage")
+    else:
+        st.info("No coverage recorded for this period yet.")
+    budget = data.api_budget(ctx.window)
+    if not budget.empty:
+        ui.chart(charts.budget(budget, ctx.tz), key="col_budget")
+    st.subheader("Runs")
+    if ui.window_has_rows(runs, "collector runs", ctx):
+        st.dataframe(
+            ui.local(runs, ctx.tz, "started_at", "finished_at").drop(
+                columns=["cursor_before", "cursor_after"]
+            ),
+            key="col_runs",
+            hide_index=True,
+        )
+    st.subheader("Quarantined records")
+    counts, rows = data.quarantine(ctx.window)
+    if counts.empty:
+        st.success("Nothing quarantined in this period.")
+    else:
+        st.dataframe(counts, key="col_quarantine_counts", hide_index=True)
+        st.dataframe(ui.local(rows, ctx.tz, "received_at"), key="col_quarantine_rows", hide_index=True)
+
+
+main()
