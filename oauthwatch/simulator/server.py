@@ -114,13 +114,14 @@ class OrgContext:
 
 def build_app(ctx: OrgContext) -> Starlette:
     """The Starlette application: OAuth, identity, REST, Bulk 2.0, Metadata SOAP and admin routes."""
-    from oauthwatch.simulator import admin, bulk, oauth, rest
+    from oauthwatch.simulator import admin, bulk, metadata, oauth, rest
     from oauthwatch.simulator.faults import FaultMiddleware
 
     routes = [
         *oauth.routes(ctx),
         *rest.routes(ctx),
         *bulk.routes(ctx),
+        *metadata.routes(ctx),
         *admin.routes(ctx),
         *rest.fallback_routes(),
     ]
