@@ -420,3 +420,12 @@ def test_columns_and_iter_records(svc):
     recs = list(svc.iter_records(soql, fetch=2))
     assert [r["Id"] for r in recs] == [row[0] for row in sorted(LOGINS, key=lambda r: r[2])]
     assert recs[-1]["LoginGeo"]["Country"] == "France"
+
+
+def test_total_size_counts_through_where_joins_only(svc):
+    # The count query keeps the joins WHERE needs and drops the ones only SELECT needs.
+    assert (
+        svc.run("SELECT Id, LoginGeo.City FROM LoginHistory WHERE LoginGeo.City = 'Paris'")["totalSize"] == 2
+    )
+    assert svc.run("SELECT Id, LoginGeo.City FROM LoginHistory")["totalSize"] == 5
+    assert svc.count("SELECT Id FROM SetupEntityAccess WHERE Parent.Profile.Name != null") == 1

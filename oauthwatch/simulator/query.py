@@ -151,9 +151,6 @@ class QueryService:
         keep = False
         try:
             conn.execute("BEGIN")  # count and rows from one snapshot, even while the generator writes
-            total = int(conn.execute(compiled.count_sql, compiled.count_params).fetchone()[0])
-            if compiled.count_only:
-                return {"totalSize": total, "done": True, "records": []}
             if compiled.aggregate_key is not None:
                 value = int(conn.execute(compiled.select_sql, compiled.params).fetchone()[0])
                 return {
@@ -161,6 +158,9 @@ class QueryService:
                     "done": True,
                     "records": [aggregate_record(compiled.aggregate_key, value)],
                 }
+            total = int(conn.execute(compiled.count_sql, compiled.count_params).fetchone()[0])
+            if compiled.count_only:
+                return {"totalSize": total, "done": True, "records": []}
             assert compiled.shape is not None
             batch = min(max(int(batch_size), MIN_BATCH), MAX_BATCH, compiled.obj.batch_cap)
             deliverable = total if compiled.row_cap is None else min(total, compiled.row_cap)

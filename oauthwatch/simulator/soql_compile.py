@@ -132,6 +132,7 @@ class _Compiler:
         self.joins: dict[tuple[str, ...], tuple[str, catalog.SObject, str]] = {}
         self.exprs: list[str] = ['t0."Id"']
         self.params: list[Any] = []
+        self.touched: set[tuple[str, ...]] | None = None  # joins the WHERE clause needs
 
     def resolve(
         self, ref: FieldRef
@@ -155,6 +156,8 @@ class _Compiler:
                     f'"{target.name}" AS {new_alias} ON {new_alias}."Id" = {alias}."{rel.name}"',
                 )
             alias = self.joins[key][0]
+            if self.touched is not None:
+                self.touched.add(key)
             chain.append((rel.relationship or seg, alias, target))
             obj = target
         fld = obj.field(path[-1])
@@ -338,10 +341,16 @@ def compile_query(query: Query, *, licensed: bool, now_ms: int) -> Compiled:
         alias, fld, _ = c.resolve(query.count.field)
         c.exprs = [f'COUNT({alias}."{fld.name}")']
         aggregate_key = query.count.alias or "expr0"
+    c.touched = set()
     where = c.condition(query.where) if query.where is not None else ""
+    where_joins, c.touched = c.touched, None
     where_params = list(c.params)
     order = c.order_by()
     frm = f'"{obj.name}" AS t0' + "".join(f" LEFT JOIN {j[2]}" for j in c.joins.values())
+    # The count needs only the joins WHERE uses: the others are on a primary key and add no rows.
+    count_frm = f'"{obj.name}" AS t0' + "".join(
+        f" LEFT JOIN {j[2]}" for key, j in c.joins.items() if key in where_joins
+    )
     where_sql = f" WHERE {where}" if where else ""
     limit = query.limit
     if obj.total_cap is not None and query.count is None:
@@ -356,9 +365,9 @@ def compile_query(query: Query, *, licensed: bool, now_ms: int) -> Compiled:
         count_page = f" LIMIT {query.limit if query.limit is not None else -1}" + (
             f" OFFSET {query.offset}" if query.offset else ""
         )
-        count_sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM {frm}{where_sql}{count_page})"
+        count_sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM {count_frm}{where_sql}{count_page})"
     else:
-        count_sql = f"SELECT COUNT(*) FROM {frm}{where_sql}"
+        count_sql = f"SELECT COUNT(*) FROM {count_frm}{where_sql}"
     return Compiled(
         obj=obj,
         select_sql=select_sql,
