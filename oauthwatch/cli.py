@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "oauthwatch.notify.commands",
     "collectors.auth_commands",
     "dashboard.commands",
+    "oauthwatch.simulator.commands",
 )
 
 
