@@ -76,7 +76,7 @@ def record_login(
     ctx: OrgContext, request: Request, *, flow: str, app: dict[str, Any], user_id: str, status: str
 ) -> None:
     """Log one token request as LoginHistory (via the data generator's ``record_login``)."""
-    from oauthwatch.simulator.live import record_login as _record
+    from oauthwatch.simulator.logins import record_login as _record
 
     _record(
         ctx.conn,
@@ -87,7 +87,7 @@ def record_login(
         status=status,
         source_ip=client_ip(request),
         login_url=request.url.hostname or "127.0.0.1",
-        when_ms=sessions.now_ms(),
+        when_ms=ctx.org_now_ms(),
         browser="Unknown",
         platform="Unknown",
     )
@@ -149,6 +149,13 @@ def check_access(
         raise Refused("invalid_grant", "user hasn't approved this consumer", "Login invalid", user["Id"])
 
 
+def check_session_level(app: dict[str, Any], user_id: str) -> None:
+    """High Assurance apps block flows without an approval step (JWT bearer, client credentials)."""
+    if app.get("SessionLevel") == "HIGH_ASSURANCE":
+        # UNCONFIRMED: the reference says these flows are blocked, not the exact error text.
+        raise Refused("invalid_grant", "user session level is not high assurance", "Login invalid", user_id)
+
+
 def flow_enabled(app: dict[str, Any], flow: str) -> None:
     if flow not in app["FlowList"]:
         raise Refused(
@@ -164,6 +171,7 @@ def issue(
     *,
     refresh: str | None = None,
     with_refresh: bool = False,
+    code: str | None = None,
 ) -> dict[str, Any]:
     """Store and return a token response with exactly the keys Salesforce sends for ``flow``."""
     scopes = sessions.wire_scopes(app)
@@ -185,10 +193,14 @@ def issue(
         sessions.store_token(
             ctx.conn, rt, "refresh", app, user["Id"], scopes, ttl_ms=None, extra={"last_used": issued}
         )
+        menu = ctx.conn.execute(
+            'SELECT Id FROM "AppMenuItem" WHERE ApplicationId = ? LIMIT 1', (app["AppId"][:15],)
+        ).fetchone()
+        org_ms = ctx.org_now_ms()
         ctx.conn.execute(
-            'INSERT INTO "OauthToken" (AccessToken, AppName, CreatedDate, DeleteToken, LastUsedDate, UseCount, UserId)'
-            " VALUES (?, ?, ?, ?, ?, 1, ?)",
-            (rt, app["Label"], issued, rt, issued, user["Id"]),
+            'INSERT INTO "OauthToken" (AccessToken, AppMenuItemId, AppName, CreatedDate, DeleteToken, LastUsedDate,'
+            " RequestToken, UseCount, UserId) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)",
+            (rt, menu[0] if menu else None, app["Label"], org_ms, rt, org_ms, code, user["Id"]),
         )
         body["refresh_token"] = rt
     if flow == "jwt":
@@ -259,6 +271,7 @@ def grant_jwt(
         raise Refused("invalid_grant", "invalid assertion", "Failed: Invalid Timestamp", uid)
     check_user(app, user, client_ip(request))
     check_access(ctx, app, user, needs_prior_approval=True)
+    check_session_level(app, uid)
     return app, user, issue(ctx, "jwt", app, user)
 
 
@@ -277,6 +290,7 @@ def grant_client_credentials(
     if run_as is None:
         raise Refused("invalid_grant", "no client credentials user enabled")
     check_user(app, run_as, client_ip(request))
+    check_session_level(app, run_as["Id"])
     return app, run_as, issue(ctx, "client_credentials", app, run_as)
 
 
@@ -347,7 +361,7 @@ def grant_authorization_code(
         raise Refused("invalid_grant", "invalid authorization code")
     check_user(app, user, client_ip(request))
     check_access(ctx, app, user, needs_prior_approval=False)
-    return app, user, issue(ctx, "web_server", app, user, with_refresh=True)
+    return app, user, issue(ctx, "web_server", app, user, with_refresh=True, code=code["Token"])
 
 
 def refresh_expired(app: dict[str, Any], row: dict[str, Any], now: int) -> bool:
@@ -392,7 +406,7 @@ def grant_refresh(ctx: OrgContext, request: Request, form: dict[str, str]) -> tu
     ctx.conn.execute("UPDATE _Token SET Extra = ? WHERE Token = ?", (json.dumps(extra), row["Token"]))
     ctx.conn.execute(
         'UPDATE "OauthToken" SET UseCount = COALESCE(UseCount, 0) + 1, LastUsedDate = ? WHERE AccessToken = ?',
-        (now, row["Token"]),
+        (ctx.org_now_ms(), row["Token"]),
     )
     return app, user, issue(ctx, "refresh_token", app, user, refresh=row["Token"])
 
