@@ -1,0 +1,416 @@
+"""What every source shares: the run context, value parsing, and the generic incremental stream.
+
+A source is a short declaration (STYLE: singer-sdk streams). :class:`IncrementalSource` owns the
+whole exactness story for event objects, so a concrete source only says which object, which
+fields, which cursor field and how a record becomes a row:
+
+- resume from the checkpoint minus ``collect.overlap_seconds`` with ``>=`` (never ``>``: rows
+  sharing a timestamp are not skipped), ordered by (cursor field, Id);
+- upsert every page on the natural key and save the cursor in the SAME transaction;
+- cap the cursor with a signpost (run start minus ``collect.settle_seconds``) so events that land
+  late during the run are read again next time; the cursor never moves back;
+- a malformed record is quarantined with its reason and counted; the page goes on;
+- an expired query locator restarts the query from the last committed cursor;
+- a first run above ``collect.bulk_threshold_rows`` (``COUNT()`` first) goes through Bulk API 2.0.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from collectors import ledger
+from collectors.client import QueryLocatorExpired
+from oauthwatch.store.writes import upsert
+
+if TYPE_CHECKING:
+    from sqlalchemy import Table
+    from sqlalchemy.engine import Connection, Engine
+
+    from collectors.client import SalesforceClient
+    from oauthwatch.config import CollectSettings, OrgSettings
+
+log = logging.getLogger(__name__)
+
+Record = Mapping[str, Any]
+Row = dict[str, Any]
+
+
+class Malformed(Exception):
+    """A record that cannot become a row; ``reason`` goes to the quarantine."""
+
+
+class Stopped(Exception):
+    """The caller asked the run to stop (service shutdown); the last commit stands."""
+
+
+# -- values ------------------------------------------------------------------------------------
+def parse_dt(value: Any) -> datetime | None:
+    """A Salesforce datetime (``2024-06-05T05:41:17.937+0000``, ``…Z``, ``…+00:00``) as aware UTC."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    s = str(value).strip()
+    if s.endswith("Z"):
+        s = s[:-1] + "+00:00"
+    elif len(s) > 5 and s[-5] in "+-" and s[-4:].isdigit() and ":" not in s[-5:]:
+        s = s[:-2] + ":" + s[-2:]
+    try:
+        dt = datetime.fromisoformat(s)
+    except ValueError as exc:
+        raise Malformed(f"not a datetime: {value!r}") from exc
+    return dt.astimezone(UTC) if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def soql_dt(dt: datetime) -> str:
+    """A SOQL datetime literal with milliseconds: ``2024-05-01T12:34:56.789Z``."""
+    dt = dt.astimezone(UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def soql_str(value: str) -> str:
+    """A quoted SOQL string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def get(record: Record, path: str) -> Any:
+    """``record[path]`` for REST records (nested relationship objects) and flat CSV rows alike."""
+    if path in record:
+        return record[path]
+    cur: Any = record
+    for part in path.split("."):
+        if not isinstance(cur, Mapping):
+            return None
+        cur = cur.get(part)
+    return cur
+
+
+def text(value: Any, limit: int | None = None) -> str | None:
+    if value is None or value == "":
+        return None
+    s = str(value)
+    return s[:limit] if limit else s
+
+
+def number(value: Any) -> float | None:
+    if value in (None, ""):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise Malformed(f"not a number: {value!r}") from exc
+
+
+def integer(value: Any) -> int | None:
+    f = number(value)
+    return None if f is None else int(f)
+
+
+def boolean(value: Any) -> bool | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("true", "1", "yes")
+
+
+def record_id(record: Record) -> str | None:
+    """``Id``, or the last segment of ``attributes.url`` when a query left Id out."""
+    rid = record.get("Id")
+    if rid:
+        return str(rid)
+    url = (
+        (record.get("attributes") or {}).get("url") if isinstance(record.get("attributes"), Mapping) else None
+    )
+    return str(url).rstrip("/").rsplit("/", 1)[-1] if url else None
+
+
+# -- run context -------------------------------------------------------------------------------
+@dataclass
+class Context:
+    """Everything one source run may use; built by the runner."""
+
+    org: str
+    org_settings: OrgSettings
+    collect: CollectSettings
+    client: SalesforceClient
+    engine: Engine
+    run_start: datetime
+    work_dir: Path
+    since: datetime | None = None
+    forced: bool = False
+    stop: threading.Event | None = None
+    stats: ledger.RunStats = field(default_factory=ledger.RunStats)
+    progress: Callable[[int, int | None], None] | None = None
+    cursor_before: dict[str, Any] | None = None
+    cursor_after: dict[str, Any] | None = None
+
+    @property
+    def signpost(self) -> datetime:
+        return self.run_start - timedelta(seconds=self.collect.settle_seconds)
+
+    def check_stop(self) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise Stopped("stop requested")
+
+    def quarantine(
+        self, conn: Connection, source: str, reason: str, raw: Any, natural_id: str | None
+    ) -> None:
+        ledger.quarantine(conn, self.org, source, reason, raw, natural_id)
+        self.stats.rows_quarantined += 1
+
+
+class Source:
+    """The base of every source: a name, and ``run(ctx)`` that stores rows and moves its cursor."""
+
+    name: ClassVar[str]
+    label: ClassVar[str] = ""
+
+    def run(self, ctx: Context) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def coverage(self, conn: Connection, ctx: Context) -> None:
+        """Update the coverage rows this run touched (default: nothing)."""
+
+
+def convert(
+    ctx: Context,
+    conn: Connection,
+    source: str,
+    records: Sequence[Record],
+    to_row: Callable[[Record], Row | None],
+    key_of: Callable[[Record], str | None],
+) -> list[Row]:
+    """Rows of ``records``; malformed ones quarantined with their reason."""
+    rows: list[Row] = []
+    for rec in records:
+        try:
+            row = to_row(rec)
+        except Malformed as exc:
+            ctx.quarantine(conn, source, str(exc), _plain(rec), key_of(rec))
+            continue
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            ctx.quarantine(
+                conn, source, f"unreadable record: {type(exc).__name__}: {exc}", _plain(rec), key_of(rec)
+            )
+            continue
+        if row is not None:
+            rows.append(row)
+    return rows
+
+
+def _plain(rec: Record) -> dict[str, Any]:
+    return {k: v for k, v in rec.items() if k != "attributes"}
+
+
+class IncrementalSource(Source):
+    """An event object read by a ``(timestamp, Id)`` cursor; see the module docstring."""
+
+    object: ClassVar[str]
+    fields: ClassVar[tuple[str, ...]]
+    cursor_field: ClassVar[str]
+    id_field: ClassVar[str] = "Id"
+    table: ClassVar[Table]
+    key: ClassVar[tuple[str, ...]]
+    time_column: ClassVar[str]
+    where: ClassVar[str] = ""
+    bulk_ok: ClassVar[bool] = False
+    batch_size: ClassVar[int] = 2000
+
+    # -- declarations a concrete source fills in -------------------------------------------
+    def to_row(self, ctx: Context, record: Record) -> Row | None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def coverage_filter(self, ctx: Context) -> list[Any]:
+        return [self.table.c.org == ctx.org]
+
+    def after_write(self, ctx: Context, conn: Connection, rows: list[Row]) -> None:
+        """Hook run in the page's transaction (rollups, linked tables)."""
+
+    def finish(self, ctx: Context) -> None:
+        """Hook run after the last page (e.g. fill users seen for the first time)."""
+
+    # -- the generic engine ----------------------------------------------------------------
+    def soql(self, start: datetime | None) -> str:
+        conds = [c for c in (self.where,) if c]
+        if start is not None:
+            conds.insert(0, f"{self.cursor_field} >= {soql_dt(start)}")
+        where = (" WHERE " + " AND ".join(conds)) if conds else ""
+        return (
+            f"SELECT {', '.join(self.fields)} FROM {self.object}{where} "
+            f"ORDER BY {self.cursor_field} ASC, {self.id_field} ASC"
+        )
+
+    def _start(self, ctx: Context, cursor: dict[str, Any] | None) -> datetime | None:
+        if ctx.since is not None:
+            return ctx.since
+        if cursor and cursor.get("ts"):
+            ts = parse_dt(cursor["ts"])
+            assert ts is not None
+            return ts - timedelta(seconds=ctx.collect.overlap_seconds)
+        return None  # first run: everything the org still keeps
+
+    def _key_of(self, rec: Record) -> str | None:
+        v = get(rec, self.id_field)
+        return str(v) if v else record_id(rec)
+
+    def write(self, ctx: Context, conn: Connection, rows: list[Row]) -> None:
+        upsert(conn, self.table, rows, key=list(self.key), update=None)
+
+    def run(self, ctx: Context) -> None:
+        with ctx.engine.connect() as conn:
+            cursor = ledger.load_checkpoint(conn, ctx.org, self.name)
+        ctx.cursor_before = ctx.cursor_after = cursor
+        start = self._start(ctx, cursor)
+        self._resume: datetime | None = None
+        restarts = 0
+        while True:
+            try:
+                if restarts == 0 and cursor is None and self.bulk_ok and self._use_bulk(ctx, start):
+                    self._run_bulk(ctx, start)
+                else:
+                    self._run_rest(ctx, start)
+                break
+            except QueryLocatorExpired:
+                restarts += 1
+                if restarts > 5:
+                    raise
+                if self._resume is not None:  # the last row committed, minus the overlap
+                    start = self._resume - timedelta(seconds=ctx.collect.overlap_seconds)
+                ctx.stats.notes.append("query locator expired; restarted from the checkpoint")
+                log.info("%s/%s: query locator expired, restarting from the checkpoint", ctx.org, self.name)
+        self.finish(ctx)
+
+    def _use_bulk(self, ctx: Context, start: datetime | None) -> bool:
+        soql = self.soql(start)
+        count_soql = "SELECT COUNT() FROM " + soql.split(" FROM ", 1)[1].split(" ORDER BY ", 1)[0]
+        n = ctx.client.count(count_soql)
+        return n > ctx.collect.bulk_threshold_rows
+
+    def _advance(self, ctx: Context, last: Record) -> dict[str, Any]:
+        ts = parse_dt(get(last, self.cursor_field))
+        rid = self._key_of(last) or ""
+        prev = ctx.cursor_after or {}
+        cap = ctx.signpost
+        if ts is None:
+            return dict(prev)
+        if ts > cap:
+            ts, rid = cap, ""
+        new = {"ts": ts.isoformat(), "id": rid}
+        if prev.get("ts"):
+            old = (parse_dt(prev["ts"]), prev.get("id") or "")
+            if (ts, rid) < old:  # type: ignore[operator]
+                return dict(prev)
+        return new
+
+    def _commit(self, ctx: Context, records: Sequence[Record], last: Record | None) -> None:
+        with ctx.engine.begin() as conn:
+            rows = convert(ctx, conn, self.name, records, lambda r: self.to_row(ctx, r), self._key_of)
+            if rows:
+                self.write(ctx, conn, rows)
+                self.after_write(ctx, conn, rows)
+            if last is not None:
+                cursor = self._advance(ctx, last)
+                ledger.save_checkpoint(conn, ctx.org, self.name, cursor)
+        if last is not None:
+            ctx.cursor_after = cursor
+            self._resume = parse_dt(get(last, self.cursor_field))
+        ctx.stats.rows_read += len(records)
+        ctx.stats.rows_written += len(rows)
+
+    def _run_rest(self, ctx: Context, start: datetime | None) -> None:
+        done = 0
+        for page in ctx.client.query_pages(self.soql(start), batch_size=self.batch_size):
+            ctx.check_stop()
+            recs = page.records
+            self._commit(ctx, recs, self._last_valid(recs))
+            done += len(recs)
+            if ctx.progress:
+                ctx.progress(done, page.total_size)
+
+    def _last_valid(self, recs: Sequence[Record]) -> Record | None:
+        for rec in reversed(recs):
+            try:
+                if parse_dt(get(rec, self.cursor_field)) is not None:
+                    return rec
+            except Malformed:
+                continue
+        return None
+
+    def _run_bulk(self, ctx: Context, start: datetime | None) -> None:
+        """Backfill through Bulk API 2.0; rows land per result file, the cursor at the end."""
+        last: Record | None = None
+        done = 0
+        for path in ctx.client.bulk_query_csv(self.soql(start), ctx.work_dir):
+            ctx.check_stop()
+            try:
+                for chunk in _csv_chunks(path, 5000):
+                    self._commit(ctx, chunk, None)
+                    last = self._last_valid(chunk) or last
+                    done += len(chunk)
+                    if ctx.progress:
+                        ctx.progress(done, None)
+            finally:
+                path.unlink(missing_ok=True)
+        if last is not None:
+            with ctx.engine.begin() as conn:
+                cursor = self._advance(ctx, last)
+                ledger.save_checkpoint(conn, ctx.org, self.name, cursor)
+                ctx.cursor_after = cursor
+        ctx.stats.notes.append(f"backfilled {done} rows through Bulk API 2.0")
+
+    # -- coverage ----------------------------------------------------------------------------
+    def coverage(self, conn: Connection, ctx: Context) -> None:
+        before = parse_dt((ctx.cursor_before or {}).get("ts"))
+        after = parse_dt((ctx.cursor_after or {}).get("ts"))
+        if after is None:
+            return
+        first = ctx.since or before
+        if first is None:
+            lo = conn.execute(
+                _min_time(self.table, self.time_column, self.coverage_filter(ctx))
+            ).scalar_one_or_none()
+            first = _aware(lo) if lo else after
+        days = _days(ledger.day_of(first), ledger.day_of(after))
+        counts = ledger.count_per_day(conn, self.table, self.time_column, self.coverage_filter(ctx), days)
+        for d in days:
+            status = "complete" if d < ledger.day_of(after) else "partial"
+            note = None if status == "complete" else f"collected up to {after.isoformat()}"
+            ledger.set_coverage(conn, ctx.org, self.name, d, status, counts[d], note)
+
+
+def _min_time(table: Table, col: str, where: list[Any]) -> Any:
+    from sqlalchemy import func, select
+
+    return select(func.min(table.c[col])).where(*where)
+
+
+def _aware(v: Any) -> datetime:
+    if isinstance(v, str):
+        v = datetime.fromisoformat(v)
+    return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+
+
+def _days(a: date, b: date) -> list[date]:
+    n = (b - a).days
+    return [a + timedelta(days=i) for i in range(max(0, n) + 1)]
+
+
+def _csv_chunks(path: Path, size: int) -> Iterator[list[dict[str, Any]]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        chunk: list[dict[str, Any]] = []
+        for row in reader:
+            chunk.append({k: (None if v == "" else v) for k, v in row.items()})
+            if len(chunk) >= size:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk

@@ -1,0 +1,178 @@
+"""Event Log File CSVs → store rows, read by their header (columns change between releases).
+
+Shared by the EventLogFile source and ``oauthwatch import-csv``. Every ELF value is a string;
+codes are translated to the words LoginHistory uses (reference §5), unknown codes are kept as
+they are. Rows are stored at event time (``TIMESTAMP_DERIVED``, else ``TIMESTAMP``), never at
+the file's ``LogDate``.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from collectors.sources.base import Malformed, Row, parse_dt
+from oauthwatch.store.writes import hour_floor, utcnow
+
+LOGIN_TYPES = {
+    "i": "Remote Access 2.0", "6": "Remote Access Client", "A": "Application", "I": "Other Apex API",
+    "5": "SAML Idp Initiated SSO", "8": "SAML Sfdc Initiated SSO", "j": "Third Party SSO",
+    "z": "Lightning Login", "s": "Certificate-based login", "R": "Partner Product", "7": "AppExchange",
+}  # fmt: skip
+LOGIN_SUB_TYPES = {
+    "oauthclientcredential": "OAuth Client Credentials", "oauthcode": "OAuth Web Server",
+    "oauthhybridauthcode": "OAuth Web Server for Hybrid Apps", "oauthhybridtoken": "OAuth Refresh Token for Hybrid Apps",
+    "oauthpassword": "OAuth Username-Password", "oauthtoken": "OAuth Refresh Token",
+    "oauthtokenidtoken": "OAuth User-Agent with ID Token", "uipwdrst": "UI Password Reset",
+    "uiup": "UI Username-Password",
+}  # fmt: skip
+API_TYPES = {"E": "SOAP Enterprise", "P": "SOAP Partner", "M": "SOAP Metadata", "T": "SOAP Tooling",
+             "S": "SOAP Apex", "D": "Apex Class", "f": "Feed"}  # fmt: skip
+LOGIN_STATUS = {
+    "LOGIN_NO_ERROR": "Success", "LOGIN_ERROR_INVALID_PASSWORD": "Invalid Password",
+    "LOGIN_ERROR_PASSWORD_LOCKOUT": "Password Lockout", "LOGIN_ERROR_RESTRICTED_DOMAIN": "Restricted IP",
+    "LOGIN_ERROR_RESTRICTED_TIME": "Restricted time", "LOGIN_ERROR_USER_INACTIVE": "User is Inactive",
+    "LOGIN_ERROR_USER_FROZEN": "User is Frozen", "LOGIN_ERROR_MUST_USE_API_TOKEN": "Failed: API security token required",
+    "LOGIN_CHALLENGE_ISSUED": "Failed: Computer activation required", "LOGIN_ERROR_USER_API_ONLY": "Failed: API-only user",
+    "LOGIN_ERROR_RATE_EXCEEDED": "Login rate exceeded", "LOGIN_ERROR_EXPORT_RESTRICTED": "Restricted country",
+    "LOGIN_ERROR_UNKNOWN_ERROR": "Login invalid", "LOGIN_OAUTH_API_DISABLED": "Failed: OAuth API access disabled",
+    "LOGIN_OAUTH_CONSUMER_DELETED": "Failed: Consumer Deleted", "LOGIN_OAUTH_INVALID_CODE_VERIFIER": "Failed: Invalid Code Verifier",
+    "LOGIN_OAUTH_INVALID_DSIG": "Failed: Signature Invalid", "LOGIN_OAUTH_INVALID_IP": "Failed: IP Address Not Allowed",
+    "LOGIN_OAUTH_INVALID_NONCE": "Failed: Invalid Nonce", "LOGIN_OAUTH_INVALID_TIMESTAMP": "Failed: Invalid Timestamp",
+    "LOGIN_OAUTH_INVALID_TOKEN": "Failed: Invalid Token", "LOGIN_OAUTH_NO_CALLBACK_URL": "Failed: Invalid Callback URL",
+}  # fmt: skip
+
+
+def read_csv(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
+    """The header and a lazy iterator of (line number, row) of an ELF CSV on disk."""
+    fh = path.open(newline="", encoding="utf-8-sig")
+    reader = csv.reader(fh)
+    try:
+        header = [h.strip().upper() for h in next(reader)]
+    except StopIteration:
+        fh.close()
+        return [], iter(())
+
+    def rows() -> Iterator[tuple[int, dict[str, str]]]:
+        with fh:
+            for values in reader:
+                if not values or values == [""]:
+                    continue
+                yield (
+                    reader.line_num,
+                    dict(zip(header, values, strict=False))
+                    | ({"__extra__": "|".join(values[len(header) :])} if len(values) > len(header) else {}),
+                )
+
+    return header, rows()
+
+
+def event_time(row: dict[str, str]) -> datetime:
+    """``TIMESTAMP_DERIVED`` (ISO) or ``TIMESTAMP`` (``20130715233322.670``), as aware UTC."""
+    derived = row.get("TIMESTAMP_DERIVED")
+    if derived:
+        ts = parse_dt(derived)
+        if ts:
+            return ts
+    raw = row.get("TIMESTAMP") or ""
+    try:
+        return datetime.strptime(raw, "%Y%m%d%H%M%S.%f").replace(tzinfo=UTC)
+    except ValueError:
+        raise Malformed(f"no usable TIMESTAMP_DERIVED/TIMESTAMP ({derived!r}, {raw!r})") from None
+
+
+def _s(row: dict[str, str], *keys: str, limit: int = 255) -> str | None:
+    for k in keys:
+        v = row.get(k)
+        if v not in (None, ""):
+            return str(v)[:limit]
+    return None
+
+
+def login_row(org: str, row: dict[str, str], *, file_id: str = "", line: int = 0) -> Row:
+    """A ``logins`` row (source ``elf_login``) from one ELF Login CSV row."""
+    if row.get("EVENT_TYPE") not in (None, "", "Login"):
+        raise Malformed(f"not a Login event: {row.get('EVENT_TYPE')!r}")
+    if len(row) <= 3:
+        raise Malformed("row has too few columns")
+    natural = _s(row, "REQUEST_ID", limit=64) or (f"{file_id}:{line}" if file_id else None)
+    if not natural:
+        raise Malformed("no REQUEST_ID")
+    code = row.get("LOGIN_STATUS") or ""
+    status = LOGIN_STATUS.get(code, code or row.get("REQUEST_STATUS") or None)
+    success = (
+        code == "LOGIN_NO_ERROR" if code else (row.get("REQUEST_STATUS") or "").lower() in ("success", "s")
+    )
+    lt, lst, api = row.get("LOGIN_TYPE") or "", row.get("LOGIN_SUB_TYPE") or "", row.get("API_TYPE") or ""
+    return {
+        "org": org,
+        "source": "elf_login",
+        "natural_id": natural,
+        "login_time": event_time(row),
+        "user_id": _s(row, "USER_ID_DERIVED", "USER_ID", limit=18),
+        "username": _s(row, "USER_NAME"),
+        "login_type": (LOGIN_TYPES.get(lt, lt) or None),
+        "login_subtype": (LOGIN_SUB_TYPES.get(lst.lower(), lst) or None),
+        "status": status[:255] if status else None,
+        "success": success,
+        "application": _s(row, "CONNECTED_APP_NAME", "APPLICATION"),
+        "source_ip": _s(row, "SOURCE_IP", "CLIENT_IP", limit=64),
+        "login_url": _s(row, "LOGIN_URL"),
+        "browser": _s(row, "BROWSER_TYPE"),
+        "platform": _s(row, "PLATFORM_TYPE"),
+        "client_version": _s(row, "CLIENT_VERSION", limit=64),
+        "api_type": (API_TYPES.get(api, api) or None),
+        "api_version": _s(row, "API_VERSION", limit=32),
+        "tls_protocol": _s(row, "TLS_PROTOCOL", limit=16),
+        "cipher_suite": _s(row, "CIPHER_SUITE", limit=64),
+        "country_iso": None, "country": None, "subdivision": None, "city": None, "postal_code": None,
+        "latitude": None, "longitude": None, "login_geo_id": None,
+        "ingested_at": utcnow(),
+    }  # fmt: skip
+
+
+API_DIMS = ("connected_app_id", "connected_app_name", "client_name", "api_family", "status_code", "user_id")
+
+
+def api_usage_cells(
+    org: str,
+    rows: Iterable[tuple[int, dict[str, str]]],
+    *,
+    file_id: str,
+    bad: list[tuple[int, str, dict[str, str]]],
+) -> list[Row]:
+    """``api_usage_hourly`` cells counted from ApiTotalUsage rows (bad rows appended to ``bad``)."""
+    counts: Counter[tuple[Any, ...]] = Counter()
+    for line, row in rows:
+        try:
+            if row.get("EVENT_TYPE") not in (None, "", "ApiTotalUsage"):
+                raise Malformed(f"not an ApiTotalUsage event: {row.get('EVENT_TYPE')!r}")
+            hour = hour_floor(event_time(row))
+        except Malformed as exc:
+            bad.append((line, str(exc), row))
+            continue
+        counts[
+            (
+                hour,
+                (row.get("CONNECTED_APP_ID") or "")[:18],
+                (row.get("CONNECTED_APP_NAME") or "")[:255],
+                (row.get("CLIENT_NAME") or "")[:255],
+                (row.get("API_FAMILY") or "")[:20],
+                (row.get("STATUS_CODE") or "")[:8],
+                (row.get("USER_ID_DERIVED") or row.get("USER_ID") or "")[:18],
+            )
+        ] += 1
+    return [
+        {
+            "org": org,
+            "hour": k[0],
+            **dict(zip(API_DIMS, k[1:], strict=True)),
+            "file_id": file_id,
+            "requests": n,
+        }
+        for k, n in counts.items()
+    ]

@@ -1,0 +1,282 @@
+"""EventLogFile Login and ApiTotalUsage: new and late files by CreatedDate, parsed from disk.
+
+Parent/child (STYLE: singer-sdk): EventLogFile records are the parents, found by a
+``(CreatedDate, Id)`` cursor (files arrive up to 3 days after their LogDate, so LogDate is the
+wrong cursor); the rows of each file's CSV are its children. One interval per org (Hourly or
+Daily, never both: they hold the same events twice). Each file is streamed to disk, parsed by its
+``LogFileFieldNames`` header, and stored with its ``event_log_files`` row and the cursor in one
+transaction, so a crash re-reads at most one file. Files created inside the settle window are
+processed now and looked at again next run (the cursor stops at the signpost); a file already
+processed with the same length is skipped. Login rows go to ``logins`` (``elf_login``, keyed by
+REQUEST_ID, at TIMESTAMP_DERIVED); ApiTotalUsage rows are counted into ``api_usage_hourly`` cells
+that carry the file id, so re-reading or replacing a file replaces its counts.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from sqlalchemy import and_, delete, select
+
+from collectors import ledger
+from collectors.sources import elf_csv
+from collectors.sources.base import (
+    Context,
+    Malformed,
+    Record,
+    Source,
+    get,
+    integer,
+    number,
+    parse_dt,
+    soql_dt,
+)
+from oauthwatch.store import schema
+from oauthwatch.store.writes import upsert, utcnow
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from sqlalchemy.engine import Connection
+
+log = logging.getLogger(__name__)
+
+EVENT_TYPES = ("Login", "ApiTotalUsage")
+FIELDS = ("Id", "EventType", "LogDate", "CreatedDate", "Interval", "Sequence", "LogFileLength", "LogFile",
+          "LogFileFieldNames")  # fmt: skip
+LATE_AFTER = {"Hourly": timedelta(hours=12), "Daily": timedelta(days=1, hours=12)}
+PERIOD = {"Hourly": timedelta(hours=1), "Daily": timedelta(days=1)}
+
+
+def store_file_rows(
+    ctx_org: str,
+    conn: Connection,
+    *,
+    file_id: str,
+    event_type: str,
+    path: Path,
+    quarantine: Any,
+    primary: str | None = None,
+) -> tuple[int, int]:
+    """Parse the CSV at ``path`` and store its rows; returns (rows read, rows stored)."""
+    _header, rows = elf_csv.read_csv(path)
+    read = stored = 0
+    if event_type == "Login":
+        batch: list[dict[str, Any]] = []
+        hours: set[datetime] = set()
+
+        def flush() -> None:
+            if batch:
+                upd = [c for c in batch[0] if c not in ("org", "source", "natural_id", "ingested_at")]
+                upsert(conn, schema.logins, batch, key=["org", "source", "natural_id"], update=upd)
+                hours.update(r["login_time"] for r in batch)
+                batch.clear()
+
+        for line, row in rows:
+            read += 1
+            try:
+                batch.append(elf_csv.login_row(ctx_org, row, file_id=file_id, line=line))
+                stored += 1
+            except Malformed as exc:
+                quarantine(
+                    conn,
+                    f"{exc} (file {file_id} line {line})",
+                    row,
+                    row.get("REQUEST_ID") or f"{file_id}:{line}",
+                )
+            if len(batch) >= 2000:
+                flush()
+        flush()
+        if primary == "elf_login" and hours:
+            from oauthwatch.store.writes import refresh_login_rollup
+
+            refresh_login_rollup(conn, ctx_org, "elf_login", hours)
+        return read, stored
+    bad: list[tuple[int, str, dict[str, str]]] = []
+    cells = elf_csv.api_usage_cells(ctx_org, rows, file_id=file_id, bad=bad)
+    a = schema.api_usage_hourly.c
+    conn.execute(delete(schema.api_usage_hourly).where(a.org == ctx_org, a.file_id == file_id))
+    if cells:
+        upsert(
+            conn,
+            schema.api_usage_hourly,
+            cells,
+            key=["org", "hour", *elf_csv.API_DIMS, "file_id"],
+            update=["requests"],
+        )
+    for line, why, row in bad:
+        quarantine(
+            conn, f"{why} (file {file_id} line {line})", row, row.get("REQUEST_ID") or f"{file_id}:{line}"
+        )
+    total = sum(c["requests"] for c in cells)
+    return total + len(bad), total
+
+
+class EventLogFilesSource(Source):
+    """EventLogFile (Login, ApiTotalUsage) → ``event_log_files`` + ``logins`` + ``api_usage_hourly``."""
+
+    name: ClassVar[str] = "event_log_files"
+    label: ClassVar[str] = "EventLogFile"
+
+    def __init__(self) -> None:
+        self.days: dict[date, list[dict[str, Any]]] = {}
+
+    def soql(self, interval: str, start: datetime | None) -> str:
+        types = ", ".join(f"'{t}'" for t in EVENT_TYPES)
+        where = f"EventType IN ({types}) AND Interval = '{interval}'"
+        if start is not None:
+            where += f" AND CreatedDate >= {soql_dt(start)}"
+        return f"SELECT {', '.join(FIELDS)} FROM EventLogFile WHERE {where} ORDER BY CreatedDate ASC, Id ASC"
+
+    def run(self, ctx: Context) -> None:
+        with ctx.engine.connect() as conn:
+            cursor = ledger.load_checkpoint(conn, ctx.org, self.name)
+        ctx.cursor_before = ctx.cursor_after = cursor
+        interval = ctx.org_settings.event_log_interval
+        start: datetime | None = ctx.since
+        if start is None and cursor and cursor.get("ts"):
+            start = parse_dt(cursor["ts"])
+            assert start is not None
+            start -= timedelta(seconds=ctx.collect.overlap_seconds)
+        files = list(ctx.client.query(self.soql(interval, start)))
+        for n, rec in enumerate(files, 1):
+            ctx.check_stop()
+            self._one_file(ctx, rec)
+            if ctx.progress:
+                ctx.progress(n, len(files))
+
+    def _one_file(self, ctx: Context, rec: Record) -> None:
+        file_id = str(get(rec, "Id"))
+        created, log_date = parse_dt(get(rec, "CreatedDate")), parse_dt(get(rec, "LogDate"))
+        event_type, interval = (
+            str(get(rec, "EventType")),
+            str(get(rec, "Interval") or ctx.org_settings.event_log_interval),
+        )
+        length = integer(number(get(rec, "LogFileLength")))
+        f = schema.event_log_files.c
+        with ctx.engine.connect() as conn:
+            done = conn.execute(
+                select(f.length, f.processed_at).where(f.org == ctx.org, f.file_id == file_id)
+            ).first()
+        if created is None or log_date is None:
+            with ctx.engine.begin() as conn:
+                ctx.quarantine(
+                    conn, self.name, "EventLogFile without CreatedDate or LogDate", dict(rec), file_id
+                )
+            return
+        if done is None or done.processed_at is None or done.length != length:
+            path = ctx.work_dir / f"{file_id}.csv"
+            try:
+                ctx.client.download(str(get(rec, "LogFile")), path)
+                with ctx.engine.begin() as conn:
+                    read, stored = store_file_rows(
+                        ctx.org,
+                        conn,
+                        file_id=file_id,
+                        event_type=event_type,
+                        path=path,
+                        quarantine=lambda c, why, raw, nid: ctx.quarantine(c, self.name, why, raw, nid),
+                        primary=ctx.org_settings.primary_login_source,
+                    )
+                    self._supersede(conn, ctx, rec, file_id, event_type, interval, log_date, created)
+                    upsert(
+                        conn,
+                        schema.event_log_files,
+                        [
+                            {
+                                "org": ctx.org,
+                                "file_id": file_id,
+                                "event_type": event_type,
+                                "interval": interval,
+                                "log_date": log_date,
+                                "sequence": integer(get(rec, "Sequence")) or 0,
+                                "created_date": created,
+                                "length": length,
+                                "rows": stored,
+                                "processed_at": utcnow(),
+                            }
+                        ],
+                        key=["org", "file_id"],
+                        update=None,
+                    )
+                    self._save_cursor(ctx, conn, created, file_id)
+                ctx.stats.rows_read += read
+                ctx.stats.rows_written += stored
+            finally:
+                path.unlink(missing_ok=True)
+        else:
+            with ctx.engine.begin() as conn:
+                self._save_cursor(ctx, conn, created, file_id)
+        late = created - (log_date + PERIOD.get(interval, timedelta(days=1))) > LATE_AFTER.get(
+            interval, timedelta(days=1)
+        )
+        self.days.setdefault(log_date.date(), []).append({"late": late, "interval": interval})
+
+    def _supersede(
+        self,
+        conn: Connection,
+        ctx: Context,
+        rec: Record,
+        file_id: str,
+        event_type: str,
+        interval: str,
+        log_date: datetime,
+        created: datetime,
+    ) -> None:
+        """A newer daily file for the same day replaces the older one's API counts."""
+        if interval != "Daily" or event_type != "ApiTotalUsage":
+            return
+        f = schema.event_log_files.c
+        older = [
+            r[0]
+            for r in conn.execute(
+                select(f.file_id).where(
+                    and_(
+                        f.org == ctx.org,
+                        f.event_type == event_type,
+                        f.interval == interval,
+                        f.log_date == log_date,
+                        f.file_id != file_id,
+                        f.created_date < created,
+                    )
+                )
+            )
+        ]
+        if older:
+            a = schema.api_usage_hourly.c
+            conn.execute(delete(schema.api_usage_hourly).where(a.org == ctx.org, a.file_id.in_(older)))
+
+    def _save_cursor(self, ctx: Context, conn: Connection, created: datetime, file_id: str) -> None:
+        ts, fid = (created, file_id) if created <= ctx.signpost else (ctx.signpost, "")
+        prev = ctx.cursor_after or {}
+        if prev.get("ts") and (ts, fid) < (parse_dt(prev["ts"]), prev.get("id") or ""):  # type: ignore[operator]
+            return
+        cursor = {"ts": ts.isoformat(), "id": fid}
+        ledger.save_checkpoint(conn, ctx.org, self.name, cursor)
+        ctx.cursor_after = cursor
+
+    def coverage(self, conn: Connection, ctx: Context) -> None:
+        now = ctx.run_start
+        f = schema.event_log_files.c
+        for day, files in self.days.items():
+            lo = ledger.day_start(day)
+            stored = list(
+                conn.execute(
+                    select(f.rows).where(
+                        f.org == ctx.org, f.log_date >= lo, f.log_date < lo + timedelta(days=1)
+                    )
+                ).scalars()
+            )
+            total_rows = sum(int(r or 0) for r in stored)
+            interval = files[0]["interval"]
+            if any(x["late"] for x in files):
+                status, note = "late", "a file arrived after the usual delay"
+            elif interval == "Daily" or now - (lo + timedelta(days=1)) > timedelta(days=3):
+                status, note = "complete", None
+            else:
+                status, note = "partial", "hourly files may still arrive (up to 3 days)"
+            ledger.set_coverage(
+                conn, ctx.org, self.name, day, status, total_rows, note or f"{len(stored)} file(s)"
+            )

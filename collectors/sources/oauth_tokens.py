@@ -1,0 +1,244 @@
+"""OauthToken: a snapshot per day of every OAuth grant, read past the 2,500-row cap.
+
+OauthToken returns at most 2,500 rows per query (500 per page; reference §3), so the snapshot is
+read in slices keyed on ``UserId`` (``WHERE UserId >= :last ORDER BY UserId … LIMIT 2500``): a full
+slice keeps only the users it holds completely and the next slice starts at the last, partly
+read user. ``COUNT()`` first tells whether the slices added up; if not, the day is ``partial``.
+
+The day's snapshot is replaced as a whole in one transaction with its checkpoint, so it is always
+one consistent reading; comparing two days gives new grants, removed grants, UseCount deltas and
+last use (:func:`grant_changes`). ``DeleteToken`` is stored only as its sha256 fingerprint.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from sqlalchemy import delete, select
+
+from collectors import ledger
+from collectors.client import QueryLocatorExpired
+from collectors.sources.base import (
+    Context,
+    Malformed,
+    Record,
+    Row,
+    Source,
+    get,
+    integer,
+    parse_dt,
+    soql_str,
+    text,
+)
+from oauthwatch.secrets import fingerprint
+from oauthwatch.store import schema
+from oauthwatch.store.writes import upsert, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+CAP = 2500
+FIELDS = "UserId, AppName, CreatedDate, LastUsedDate, UseCount, AppMenuItemId, DeleteToken"
+
+
+def token_row(org: str, day: date, rec: Record, seen_at: datetime) -> Row:
+    """One snapshot row; the DeleteToken leaves this function only as a hash."""
+    user, app, created = get(rec, "UserId"), get(rec, "AppName"), parse_dt(get(rec, "CreatedDate"))
+    if not user or not app or created is None:
+        raise Malformed("grant without UserId, AppName or CreatedDate")
+    delete_token = get(rec, "DeleteToken")
+    return {
+        "org": org,
+        "snapshot_day": day,
+        "user_id": str(user)[:18],
+        "app_name": str(app)[:255],
+        "created_date": created,
+        "app_menu_item_id": text(get(rec, "AppMenuItemId"), 18),
+        "last_used_date": parse_dt(get(rec, "LastUsedDate")),
+        "use_count": integer(get(rec, "UseCount")),
+        "delete_token_hash": fingerprint(str(delete_token)) if delete_token else None,
+        "seen_at": seen_at,
+    }
+
+
+def read_all_grants(ctx: Context) -> tuple[list[Record], int]:
+    """Every OauthToken record (slices of < 2,500) and the org's COUNT()."""
+    total = ctx.client.count("SELECT COUNT() FROM OauthToken")
+    out: list[Record] = []
+    last_user: str | None = None
+    while True:
+        ctx.check_stop()
+        where = f" WHERE UserId >= {soql_str(last_user)}" if last_user else ""
+        soql = f"SELECT {FIELDS} FROM OauthToken{where} ORDER BY UserId ASC, AppName ASC, CreatedDate ASC LIMIT {CAP}"
+        batch = _read(ctx, soql)
+        if len(batch) < CAP:
+            out.extend(batch)
+            return out, total
+        boundary = get(batch[-1], "UserId")
+        complete = [r for r in batch if get(r, "UserId") != boundary]
+        if not complete:  # one user holds 2,500+ grants: read that user app by app
+            out.extend(_one_user(ctx, str(boundary)))
+            last_user = _next_after(ctx, str(boundary))
+            if last_user is None:
+                return out, total
+            continue
+        out.extend(complete)
+        last_user = str(boundary)
+
+
+def _read(ctx: Context, soql: str, tries: int = 5) -> list[Record]:
+    """All rows of one slice; an expired locator just reads the slice again (it is < 2,500 rows)."""
+    for attempt in range(tries):
+        try:
+            return list(ctx.client.query(soql, batch_size=500))
+        except QueryLocatorExpired:
+            if attempt == tries - 1:
+                raise
+            ctx.stats.notes.append("query locator expired; slice read again")
+    return []
+
+
+def _one_user(ctx: Context, user: str) -> list[Record]:
+    rows: list[Record] = []
+    last_app: str | None = None
+    while True:
+        extra = f" AND AppName > {soql_str(last_app)}" if last_app else ""
+        apps = list(
+            ctx.client.query(
+                f"SELECT AppName FROM OauthToken WHERE UserId = {soql_str(user)}{extra} ORDER BY AppName ASC LIMIT 1"
+            )
+        )
+        if not apps:
+            return rows
+        last_app = str(get(apps[0], "AppName"))
+        rows.extend(
+            _read(
+                ctx,
+                f"SELECT {FIELDS} FROM OauthToken WHERE UserId = {soql_str(user)} AND AppName = {soql_str(last_app)}",
+            )
+        )
+
+
+def _next_after(ctx: Context, user: str) -> str | None:
+    nxt = list(
+        ctx.client.query(
+            f"SELECT UserId FROM OauthToken WHERE UserId > {soql_str(user)} ORDER BY UserId ASC LIMIT 1"
+        )
+    )
+    return str(get(nxt[0], "UserId")) if nxt else None
+
+
+class OauthTokensSource(Source):
+    """OauthToken → ``oauth_token_snapshots`` (one consistent snapshot per day)."""
+
+    name: ClassVar[str] = "oauth_tokens"
+    label: ClassVar[str] = "OauthToken"
+
+    def __init__(self) -> None:
+        self.day: date | None = None
+        self.rows = 0
+        self.total = 0
+        self.skipped = False
+
+    def due(self, ctx: Context, cursor: dict[str, Any] | None, forced: bool) -> bool:
+        if forced or not cursor or cursor.get("day") != ctx.run_start.date().isoformat():
+            return True
+        taken = parse_dt(cursor.get("taken_at"))
+        every = timedelta(minutes=ctx.collect.token_snapshot_minutes)
+        return taken is None or ctx.run_start - taken >= every or not cursor.get("complete", False)
+
+    def run(self, ctx: Context) -> None:
+        with ctx.engine.connect() as conn:
+            cursor = ledger.load_checkpoint(conn, ctx.org, self.name)
+        ctx.cursor_before = ctx.cursor_after = cursor
+        if not self.due(ctx, cursor, ctx.forced):
+            self.skipped = ctx.stats.skipped = True
+            ctx.stats.notes.append("today's snapshot is recent (collect.token_snapshot_minutes)")
+            return
+        records, total = read_all_grants(ctx)
+        day = ctx.run_start.date()
+        seen = utcnow()
+        with ctx.engine.begin() as conn:
+            rows: dict[tuple[Any, ...], Row] = {}
+            for rec in records:
+                try:
+                    row = token_row(ctx.org, day, rec, seen)
+                except Malformed as exc:
+                    ctx.quarantine(
+                        conn,
+                        self.name,
+                        str(exc),
+                        {k: v for k, v in rec.items() if k not in ("attributes", "DeleteToken")},
+                        None,
+                    )
+                    continue
+                rows[(row["user_id"], row["app_name"], row["created_date"])] = row
+            t = schema.oauth_token_snapshots.c
+            conn.execute(delete(schema.oauth_token_snapshots).where(t.org == ctx.org, t.snapshot_day == day))
+            upsert(
+                conn,
+                schema.oauth_token_snapshots,
+                list(rows.values()),
+                key=["org", "snapshot_day", "user_id", "app_name", "created_date"],
+                update=None,
+            )
+            complete = len(records) == total
+            cursor = {
+                "day": day.isoformat(),
+                "taken_at": seen.isoformat(),
+                "rows": len(rows),
+                "count": total,
+                "complete": complete,
+            }
+            ledger.save_checkpoint(conn, ctx.org, self.name, cursor)
+            if not complete:
+                ctx.stats.incomplete = True
+                ctx.stats.notes.append(f"read {len(records)} grants but COUNT() said {total}")
+        ctx.cursor_after = cursor
+        ctx.stats.rows_read += len(records)
+        ctx.stats.rows_written += len(rows)
+        self.day, self.rows, self.total = day, len(rows), total
+
+    def coverage(self, conn: Connection, ctx: Context) -> None:
+        if self.day is None:
+            return
+        status = "complete" if (ctx.cursor_after or {}).get("complete") else "partial"
+        note = None if status == "complete" else f"{self.rows} of {self.total} grants read"
+        ledger.set_coverage(conn, ctx.org, self.name, self.day, status, self.rows, note)
+
+
+def grant_changes(conn: Connection, org: str, day: date) -> dict[str, list[dict[str, Any]]]:
+    """What changed between the snapshot of ``day`` and the one before it.
+
+    ``new`` grants, ``removed`` grants, ``used`` grants (UseCount delta > 0, with the delta and
+    last use). Grants are matched on (user, app, created date).
+    """
+    t = schema.oauth_token_snapshots.c
+    prev_day = conn.execute(
+        select(t.snapshot_day)
+        .where(t.org == org, t.snapshot_day < day)
+        .order_by(t.snapshot_day.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+    def snap(d: date | None) -> dict[tuple[Any, ...], dict[str, Any]]:
+        if d is None:
+            return {}
+        res = conn.execute(
+            select(t.user_id, t.app_name, t.created_date, t.use_count, t.last_used_date).where(
+                t.org == org, t.snapshot_day == d
+            )
+        ).mappings()
+        return {(r["user_id"], r["app_name"], r["created_date"]): dict(r) for r in res}
+
+    now, before = snap(day), snap(prev_day)
+    used = []
+    for k, r in now.items():
+        if k in before and (r["use_count"] or 0) > (before[k]["use_count"] or 0):
+            used.append(r | {"use_delta": (r["use_count"] or 0) - (before[k]["use_count"] or 0)})
+    return {
+        "new": [now[k] for k in now.keys() - before.keys()],
+        "removed": [before[k] for k in before.keys() - now.keys()],
+        "used": used,
+    }

@@ -1,0 +1,102 @@
+"""Org limits: a ``/limits`` reading each run, plus every ``Sforce-Limit-Info`` header seen.
+
+The header readings come from the budget governor (one per response); they are stored at the end
+of each org's cycle by :func:`store_header_readings`, one row per second and limit (the last one
+wins), so the Collection page can draw API usage through the day.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from collectors import ledger
+from collectors.sources.base import Context, Source
+from oauthwatch.store import schema
+from oauthwatch.store.writes import upsert, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+    from collectors.budget import LimitReading
+
+KEY = ["org", "read_at", "name"]
+
+
+def limit_rows(org: str, body: dict[str, Any], read_at: datetime) -> list[dict[str, Any]]:
+    """Rows of a /limits body: each limit, and the per-app entries nested under it."""
+    rows = []
+    for name, val in body.items():
+        if not isinstance(val, dict) or "Max" not in val:
+            continue
+        rows.append(
+            {
+                "org": org,
+                "read_at": read_at,
+                "name": name[:120],
+                "max": int(val["Max"]),
+                "remaining": int(val.get("Remaining", 0)),
+                "origin": "limits",
+            }
+        )
+        for sub, sval in val.items():
+            if isinstance(sval, dict) and "Max" in sval:
+                rows.append(
+                    {
+                        "org": org,
+                        "read_at": read_at,
+                        "name": f"{name}.{sub}"[:120],
+                        "max": int(sval["Max"]),
+                        "remaining": int(sval.get("Remaining", 0)),
+                        "origin": "limits",
+                    }
+                )
+    return rows
+
+
+def store_header_readings(engine: Engine, org: str, readings: list[LimitReading]) -> int:
+    """Store ``Sforce-Limit-Info`` readings (one per second and limit)."""
+    dedup: dict[tuple[datetime, str], dict[str, Any]] = {}
+    for r in readings:
+        at = r.read_at.replace(microsecond=0)
+        dedup[(at, r.name)] = {
+            "org": org,
+            "read_at": at,
+            "name": r.name[:120],
+            "max": r.max,
+            "remaining": r.remaining,
+            "origin": "header",
+        }
+    if dedup:
+        with engine.begin() as conn:
+            upsert(
+                conn, schema.org_limits, list(dedup.values()), key=KEY, update=["max", "remaining", "origin"]
+            )
+    return len(dedup)
+
+
+class OrgLimitsSource(Source):
+    """GET /limits → ``org_limits`` (origin ``limits``)."""
+
+    name: ClassVar[str] = "org_limits"
+    label: ClassVar[str] = "Limits"
+
+    def __init__(self) -> None:
+        self.rows = 0
+
+    def run(self, ctx: Context) -> None:
+        body = ctx.client.limits()
+        at = utcnow().replace(microsecond=0)
+        rows = limit_rows(ctx.org, body, at)
+        with ctx.engine.begin() as conn:
+            upsert(conn, schema.org_limits, rows, key=KEY, update=["max", "remaining", "origin"])
+            cursor = {"read_at": at.isoformat(), "limits": len(rows)}
+            ledger.save_checkpoint(conn, ctx.org, self.name, cursor)
+        ctx.cursor_after = cursor
+        ctx.stats.rows_read += len(rows)
+        ctx.stats.rows_written += len(rows)
+        self.rows = len(rows)
+
+    def coverage(self, conn: Connection, ctx: Context) -> None:
+        if self.rows:
+            ledger.set_coverage(conn, ctx.org, self.name, ctx.run_start.date(), "complete", self.rows)

@@ -1,0 +1,174 @@
+"""The contract every source keeps, run over each one (STYLE: singer-sdk's stream test suite).
+
+- natural keys of what it stored are non-null and unique;
+- its cursor never moves back;
+- a second run over the same input adds nothing;
+- what it stored equals what the org holds (exactness, on the in-process org).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from test_collect_orgdb import BASE, OrgDbClient, build_org
+
+from collectors import ledger
+from collectors.runner import collect_once
+from collectors.sources import SOURCES
+from collectors.sources.base import parse_dt
+from oauthwatch.config import Settings
+from oauthwatch.store import schema
+
+KEYS: dict[str, list[tuple[Any, list[str]]]] = {
+    "login_history": [(schema.logins, ["org", "source", "natural_id"])],
+    "oauth_tokens": [
+        (schema.oauth_token_snapshots, ["org", "snapshot_day", "user_id", "app_name", "created_date"])
+    ],
+    "connected_apps": [(schema.connected_apps, ["org", "app_id"])],
+    "event_log_files": [
+        (schema.event_log_files, ["org", "file_id"]),
+        (schema.logins, ["org", "source", "natural_id"]),
+    ],
+    "setup_audit_trail": [(schema.audit_events, ["org", "event_id"])],
+    "org_limits": [(schema.org_limits, ["org", "read_at", "name"])],
+    "login_events": [
+        (schema.logins, ["org", "source", "natural_id"]),
+        (schema.security_events, ["org", "store", "event_id"]),
+    ],
+}
+
+
+def settings_for(tmp_path: Path, store_url: str, **collect: Any) -> Settings:
+    return Settings.model_validate(
+        {
+            "store": {"url": store_url},
+            "collect": {"settle_seconds": 0, "overlap_seconds": 300, **collect},
+            "orgs": [
+                {
+                    "name": "acme",
+                    "login_url": "https://org.example",
+                    "flow": "jwt",
+                    "client_id": "x",
+                    "username": "u@example.com",
+                    "private_key_file": str(tmp_path / "k.pem"),
+                }
+            ],
+        }
+    )
+
+
+@pytest.fixture
+def org(tmp_path: Path):
+    return build_org(tmp_path)
+
+
+def run(settings: Settings, client: OrgDbClient, sources: list[str], engine: Any) -> list[Any]:
+    def factory(_org: Any, budget: Any, _timeout: float) -> OrgDbClient:
+        client.budget = budget
+        return client
+
+    return collect_once(settings, sources=sources, client_factory=factory, engine=engine)
+
+
+def counts(engine: Any, source: str) -> list[int]:
+    with engine.connect() as conn:
+        return [conn.execute(select(func.count()).select_from(t)).scalar_one() for t, _ in KEYS[source]]
+
+
+def cursor_key(c: dict[str, Any] | None) -> tuple[Any, ...]:
+    if not c:
+        return ()
+    if "ts" in c:
+        return (parse_dt(c["ts"]), c.get("id") or "")
+    return (c.get("day") or "", c.get("taken_at") or c.get("read_at") or "")
+
+
+@pytest.mark.parametrize("source", list(SOURCES))
+def test_source_contract(source: str, org, tmp_path: Path, store, monkeypatch) -> None:
+    db, blobs, metadata = org
+    client = OrgDbClient(db, licensed=True, blobs=blobs, metadata=metadata)
+    settings = settings_for(tmp_path, str(store.url))
+    fixed = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    monkeypatch.setattr("collectors.sources.org_limits.utcnow", lambda: fixed)  # same input, same clock
+
+    first = run(settings, client, [source], store)
+    assert [r.outcome for r in first] == ["ok"], first[0].line()
+    assert first[0].rows_written > 0
+    after_first = counts(store, source)
+    with store.connect() as conn:
+        c1 = ledger.load_checkpoint(conn, "acme", source)
+        for table, key in KEYS[source]:
+            cols = [table.c[k] for k in key]
+            nulls = conn.execute(
+                select(func.count()).select_from(table).where(*(c.is_(None) for c in cols[:1]))
+            ).scalar_one()
+            assert nulls == 0
+            total = conn.execute(select(func.count()).select_from(table)).scalar_one()
+            distinct = conn.execute(
+                select(func.count()).select_from(select(*cols).distinct().subquery())
+            ).scalar_one()
+            assert total == distinct, f"{table.name}: duplicated keys"
+
+    second = run(settings, client, [source], store)
+    assert second[0].outcome == "ok", second[0].line()
+    assert counts(store, source) == after_first, "a second run over the same input added rows"
+    with store.connect() as conn:
+        c2 = ledger.load_checkpoint(conn, "acme", source)
+    assert cursor_key(c2) >= cursor_key(c1), f"cursor moved back: {c1} -> {c2}"
+
+
+def test_exact_against_the_org(org, tmp_path: Path, sqlite_store) -> None:
+    """Every source, with locators expiring mid-paging: the store equals the org, row for row."""
+    import sqlite3
+
+    db, blobs, metadata = org
+    client = OrgDbClient(db, licensed=True, blobs=blobs, metadata=metadata, expire_at_pages={1, 4, 9})
+    settings = settings_for(tmp_path, str(sqlite_store.url))
+    results = run(settings, client, list(SOURCES), sqlite_store)
+    assert {r.source: r.outcome for r in results} == dict.fromkeys(SOURCES, "ok"), [r.line() for r in results]
+    assert any("query locator expired" in n for r in results for n in r.notes)
+    org_db = sqlite3.connect(db)
+    lg = schema.logins.c
+    with sqlite_store.connect() as conn:
+        stored = set(conn.execute(select(lg.natural_id).where(lg.source == "login_history")).scalars())
+        assert stored == {r[0] for r in org_db.execute("SELECT Id FROM LoginHistory")}
+        t = schema.oauth_token_snapshots.c
+        snap = {
+            (r.user_id, r.app_name, r.use_count)
+            for r in conn.execute(select(t.user_id, t.app_name, t.use_count))
+        }
+        assert len(snap) == org_db.execute("SELECT COUNT(*) FROM OauthToken").fetchone()[0] == 3000
+        assert snap == set(org_db.execute("SELECT UserId, AppName, UseCount FROM OauthToken"))
+        hashes = list(conn.execute(select(t.delete_token_hash)).scalars())
+        assert all(h and len(h) == 64 and not h.startswith("DELETE") for h in hashes)
+        events = set(conn.execute(select(lg.natural_id).where(lg.source == "login_event")).scalars())
+        assert events == {r[0] for r in org_db.execute("SELECT EventIdentifier FROM LoginEvent")}
+        elf = set(conn.execute(select(lg.natural_id).where(lg.source == "elf_login")).scalars())
+        assert len(elf) == 60
+        q = schema.quarantine.c
+        bad = list(conn.execute(select(q.reason, q.natural_id).where(q.source == "event_log_files")))
+        assert bad == [(bad[0][0], "REQ-BAD")]
+        assert "not a datetime" in bad[0][0]
+        a = schema.api_usage_hourly.c
+        assert conn.execute(select(func.sum(a.requests))).scalar_one() == 90
+        audit = set(conn.execute(select(schema.audit_events.c.event_id)).scalars())
+        assert (
+            len(audit) == 30
+        )  # Connected Apps, Manage Users (PermSetAssign), Permission Sets; not Company Profile
+        cov = {
+            (r.source, r.status)
+            for r in conn.execute(select(schema.coverage.c.source, schema.coverage.c.status))
+        }
+        assert ("event_log_files", "late") in cov
+        assert ("login_history", "complete") in cov
+        apps = {r.name: r for r in conn.execute(select(schema.connected_apps))}
+        assert apps["Mobile"].ip_relaxation == "BYPASS"
+        assert apps["Mobile"].scopes == ["Full"]
+        assert [p["kind"] for p in apps["Mobile"].permitted_parents] == ["permission_set", "profile"]
+        users = conn.execute(select(func.count()).select_from(schema.users)).scalar_one()
+        assert users == 60
+    assert BASE.tzinfo is UTC
