@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import socket
 from pathlib import Path
 from typing import Annotated
@@ -74,7 +73,6 @@ def simulate(
             users=users,
             apps=apps,
             licensed=licensed,
-            now=dt.datetime.now(dt.UTC),
         )
     if injections:
         from oauthwatch.simulator.scenarios import inject_scenarios

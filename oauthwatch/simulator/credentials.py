@@ -34,26 +34,18 @@ def _write_private(path: Path, text: str) -> None:
 
 def org_credentials(ctx: OrgContext, tls: TlsFiles) -> dict[str, Any]:
     """The credentials of the app oauthwatch uses (``_AppConfig.Kind = 'oauthwatch'``) and its users."""
-    conn = ctx.conn
-    app = sessions.one(conn, "SELECT * FROM _AppConfig WHERE Kind = 'oauthwatch' LIMIT 1")
+    from oauthwatch.simulator.generator import org_facts
+
+    facts = org_facts(ctx.conn)
+    app = sessions.app_by_key(ctx.conn, facts["consumer_key"])
     if app is None:
         raise RuntimeError("the org has no app with Kind='oauthwatch'; rebuild the state folder")
-    jwt_user = sessions.user_by_id(conn, app["ClientCredentialUserId"]) or {}
-    interactive_name = ctx.state_get("interactive_username")
-    interactive = sessions.user_by_name(conn, interactive_name) if interactive_name else None
-    if interactive is None:
-        interactive = (
-            sessions.one(
-                conn,
-                """SELECT u.Username, s.Password, s.SecurityToken FROM "User" u JOIN _UserSecret s ON s.UserId = u.Id
-               WHERE u.IsActive = 1 AND u.Id <> ? ORDER BY u.Id LIMIT 1""",
-                (jwt_user.get("Id", ""),),
-            )
-            or {}
-        )
+    secret_row = sessions.one(
+        ctx.conn,
+        'SELECT s.SecurityToken FROM _UserSecret s JOIN "User" u ON u.Id = s.UserId WHERE u.Username = ?',
+        (facts["username"],),
+    )
     state = ctx.state_dir.resolve()
-    key_file = ctx.state_get("oauthwatch_private_key_file") or "oauthwatch.key"
-    cert_file = ctx.state_get("oauthwatch_certificate_file") or "oauthwatch.crt"
     return {
         "login_url": ctx.base_url,
         "instance_url": ctx.base_url,
@@ -63,12 +55,12 @@ def org_credentials(ctx: OrgContext, tls: TlsFiles) -> dict[str, Any]:
         "client_secret": app["ConsumerSecret"],
         "callback_url": (app["CallbackUrl"] or "").splitlines()[0] if app["CallbackUrl"] else None,
         "app_label": app["Label"],
-        "private_key_file": str(state / key_file),
-        "certificate_file": str(state / cert_file),
-        "jwt_username": jwt_user.get("Username"),
-        "username": interactive.get("Username"),
-        "password": interactive.get("Password"),
-        "security_token": interactive.get("SecurityToken"),
+        "private_key_file": str(state / facts["private_key_file"]),
+        "certificate_file": str(state / facts["certificate_file"]),
+        "jwt_username": facts["jwt_username"],
+        "username": facts["username"],
+        "password": facts["password"],
+        "security_token": secret_row["SecurityToken"] if secret_row else None,
         "admin_url": f"{ctx.base_url}/_admin",
         "admin_token": ctx.admin_token,
         "db_path": str(ctx.db_path.resolve()),
