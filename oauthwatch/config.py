@@ -109,6 +109,10 @@ class DetectSettings(_Strict):
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
+    window_minutes: int = Field(60, ge=5, description="the recent window each detection run judges")
+    history_days: int = Field(35, ge=8, description="days of logins loaded for baselines")
+    disabled: list[str] = Field(default_factory=list, description="detector ids not to run")
+
 
 class SmtpSettings(_Strict):
     """Outgoing mail for alerts and the digest."""

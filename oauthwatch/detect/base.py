@@ -1,0 +1,150 @@
+"""What every detector shares: the Finding it returns, its metadata, and the context it runs in.
+
+A detector is a pure function ``(frames, ctx) -> list[Finding]`` plus the metadata a person
+triages with (id, default severity, description, numbered runbook) and its threshold defaults,
+which ``[detect.<id>]`` in the configuration overrides. Detectors never touch the store: the
+frames come from :mod:`oauthwatch.detect.data`, and the alert lifecycle is
+:mod:`oauthwatch.detect.lifecycle`'s job.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from oauthwatch.detect.data import Frames
+
+Severity = Literal["info", "low", "medium", "high", "critical"]
+SEVERITIES: tuple[Severity, ...] = ("info", "low", "medium", "high", "critical")
+SubjectType = Literal["org", "app", "user", "ip", "network", "country", "source", "grant"]
+
+
+def severity_rank(severity: str) -> int:
+    """0 for info … 4 for critical (unknown strings rank as info)."""
+    return SEVERITIES.index(severity) if severity in SEVERITIES else 0  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing a detector saw, explained for a person and keyed for the alert lifecycle.
+
+    ``evidence`` is a flat dict of plain values (str, int, float, bool) that the dashboard, the
+    digest and the alert email render as a two-column table; ``dedupe_key`` is stable across runs
+    for the same condition, so repeated sightings update one alert instead of opening new ones.
+    """
+
+    detector: str
+    severity: Severity
+    org: str
+    subject_type: SubjectType
+    subject: str
+    title: str
+    explanation: str
+    evidence: dict[str, Any]
+    runbook: tuple[str, ...]
+    dedupe_key: str
+    event_start: datetime | None = None
+    event_end: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Context:
+    """Where and when a detector runs: the org, the evaluation time and its thresholds."""
+
+    org: str
+    now: datetime
+    window: timedelta
+    thresholds: Mapping[str, Any]
+
+    @property
+    def window_start(self) -> datetime:
+        """Start of the recent window the detectors judge (``now - window``)."""
+        return self.now - self.window
+
+    def get(self, key: str) -> Any:
+        """A threshold (the configured override, else the detector's default)."""
+        return self.thresholds[key]
+
+
+DetectFn = Callable[["Frames", Context], list[Finding]]
+
+
+@dataclass(frozen=True)
+class Detector:
+    """A detector's metadata and logic.
+
+    ``clears_after``: how long after its last sighting an open alert resolves itself when the
+    detector no longer reports it. Zero for states (a posture setting, a lagging source) that
+    clear as soon as they are fixed; a day for events (a spray, a new country) that stop being
+    "recent" on their own. ``replayable``: False for detectors that judge the current state
+    (posture, collection health), which a backtest over history cannot reconstruct.
+    """
+
+    id: str
+    title: str
+    severity: Severity
+    description: str
+    runbook: tuple[str, ...]
+    fn: DetectFn
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    clears_after: timedelta = timedelta(0)
+    replayable: bool = True
+
+    def thresholds(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Defaults updated with the configured overrides; unknown keys are a configuration error."""
+        merged = dict(self.defaults)
+        for key, value in (overrides or {}).items():
+            if key not in self.defaults:
+                from oauthwatch.config import ConfigError
+
+                known = ", ".join(sorted(self.defaults)) or "none"
+                raise ConfigError(f"[detect.{self.id}] {key!r} is not a known threshold (known: {known})")
+            merged[key] = type(self.defaults[key])(value) if self.defaults[key] is not None else value
+        return merged
+
+    def run(self, frames: Frames, ctx: Context) -> list[Finding]:
+        """Run the detector (its pure function)."""
+        return self.fn(frames, ctx)
+
+
+def fmt_int(n: float) -> str:
+    """1234 -> '1,234' (explanations speak in whole, grouped numbers)."""
+    return f"{round(n):,}"
+
+
+def fmt_time(ts: datetime) -> str:
+    """A UTC time as people read it: '2026-03-02 14:00 UTC'."""
+    return ts.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def network_of(ip: str | None) -> str:
+    """The /24 (IPv4) or /48 (IPv6) network of an address; the address itself when unparsable."""
+    if not ip:
+        return ""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    prefix = 24 if addr.version == 4 else 48
+    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
+
+
+def in_ranges(ip: str | None, ranges: list[str] | tuple[str, ...]) -> bool:
+    """Whether ``ip`` falls in any of the CIDR ``ranges`` (unparsable addresses never do)."""
+    if not ip:
+        return False
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    for r in ranges:
+        try:
+            if addr in ipaddress.ip_network(r, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False

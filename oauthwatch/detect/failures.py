@@ -1,0 +1,137 @@
+"""Failure-rate surge, per connected app and per Status reason.
+
+Why it matters: a burst of ``Failed: Signature Invalid`` means a JWT certificate was rotated on
+one side only; ``Failed: IP Address Not Allowed`` a new egress IP or an attacker; ``Invalid
+Password`` in bulk a guessing attack. Each reason has its own normal rate, so each is judged
+against its own baseline, not against the app's total.
+
+How: failures in the recent window against the same app's (and reason's) rate over the baseline
+days; a surge needs a minimum count, a multiple of the usual rate and a Poisson/binomial score.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+from oauthwatch.detect.base import Context, Detector, Finding, fmt_int
+from oauthwatch.detect.data import Frames
+
+RUNBOOK = (
+    "Read the Status reason: it says what failed (signature, IP restriction, password, PKCE…).",
+    "Look at the failing users and IPs in Investigate for this window: one source, or everywhere?",
+    "Ask the app's owner whether credentials, a certificate or an IP range changed today.",
+    "If the failures come from unknown IPs, treat it as an attack: block the IPs, check for successes from them.",
+)
+
+
+def _detect(frames: Frames, ctx: Context) -> list[Finding]:
+    win = frames.recent(ctx.window)
+    base = frames.before(ctx.window_start, timedelta(days=int(ctx.get("baseline_days"))))
+    if win.empty:
+        return []
+    base_hours = max(1.0, (int(ctx.get("baseline_days")) * 24))
+    win_hours = ctx.window.total_seconds() / 3600
+    min_failures = int(ctx.get("min_failures"))
+    ratio = float(ctx.get("ratio"))
+    zmin = float(ctx.get("score"))
+    findings: list[Finding] = []
+    wf = win[~win["success"]]
+    bf = base[~base["success"]]
+    base_status = bf.groupby(["application", "status"]).size()
+    for (app, status), n in wf.groupby(["application", "status"]).size().items():
+        if n < min_failures:
+            continue
+        expected = float(base_status.get((app, status), 0)) * win_hours / base_hours
+        z = (n - expected) / math.sqrt(max(expected, 1.0))
+        if n < ratio * (expected + 1) or z < zmin:
+            continue
+        rows = wf[(wf["application"] == app) & (wf["status"] == status)]
+        users = rows["user_id"].nunique()
+        ips = rows["source_ip"].value_counts()
+        text = (
+            f"{fmt_int(n)} logins to {app or 'Salesforce'} failed with \u201c{status}\u201d in the last "
+            f"{_hours(win_hours)}; over the previous {ctx.get('baseline_days')} days this reason came "
+            f"{fmt_int(expected)} times per {_hours(win_hours)} on average. {users} user(s) and {len(ips)} IP(s) are involved"
+            + (f", most from {ips.index[0]} ({ips.iloc[0] / n:.0%})." if len(ips) else ".")
+        )
+        findings.append(
+            Finding(
+                detector=DETECTOR.id,
+                severity="high" if n >= 5 * min_failures and users > 1 else "medium",
+                org=ctx.org,
+                subject_type="app",
+                subject=app or "(none)",
+                title=f"Failure surge for {app or 'Salesforce'}: {status}",
+                explanation=text,
+                evidence={
+                    "status": status,
+                    "failures": int(n),
+                    "expected": round(expected, 1),
+                    "score": round(z, 1),
+                    "users": int(users),
+                    "ips": len(ips),
+                    "top_ip": str(ips.index[0]) if len(ips) else "",
+                },
+                runbook=RUNBOOK,
+                dedupe_key=f"failure_surge:{ctx.org}:{app}:{status}",
+                event_start=rows["login_time"].min().to_pydatetime(),
+                event_end=rows["login_time"].max().to_pydatetime(),
+            )
+        )
+    flagged_apps = {f.subject for f in findings}
+    wa = win.groupby("application")["success"].agg(["size", "sum"])
+    ba = base.groupby("application")["success"].agg(["size", "sum"])
+    for app, row in wa.iterrows():
+        n, f = int(row["size"]), int(row["size"] - row["sum"])
+        if (app or "(none)") in flagged_apps or f < min_failures:
+            continue
+        bn = int(ba["size"].get(app, 0))
+        bfail = bn - int(ba["sum"].get(app, 0))
+        p0 = (bfail + 1) / (bn + 2)
+        rate = f / n
+        z = (f - n * p0) / math.sqrt(max(n * p0 * (1 - p0), 1.0))
+        if rate < float(ctx.get("min_rate")) or rate < ratio * p0 or z < zmin:
+            continue
+        findings.append(
+            Finding(
+                detector=DETECTOR.id,
+                severity="medium",
+                org=ctx.org,
+                subject_type="app",
+                subject=app or "(none)",
+                title=f"Failure rate surge for {app or 'Salesforce'}",
+                explanation=(
+                    f"{rate:.0%} of {app or 'Salesforce'}'s {fmt_int(n)} logins failed in the last {_hours(win_hours)} "
+                    f"({fmt_int(f)} failures); over the previous {ctx.get('baseline_days')} days its failure rate was {p0:.1%}."
+                ),
+                evidence={
+                    "failures": f,
+                    "logins": n,
+                    "rate": round(rate, 3),
+                    "usual_rate": round(p0, 4),
+                    "score": round(z, 1),
+                },
+                runbook=RUNBOOK,
+                dedupe_key=f"failure_surge:{ctx.org}:{app}:*",
+                event_start=ctx.window_start,
+                event_end=ctx.now,
+            )
+        )
+    return findings
+
+
+def _hours(h: float) -> str:
+    return "hour" if h == 1 else f"{h:g} hours"
+
+
+DETECTOR = Detector(
+    id="failure_surge",
+    title="Failure-rate surge",
+    severity="medium",
+    description="Failed logins for an app (overall or for one Status reason) far above that app's usual rate.",
+    runbook=RUNBOOK,
+    fn=_detect,
+    defaults={"baseline_days": 14, "min_failures": 20, "ratio": 4.0, "score": 5.0, "min_rate": 0.2},
+    clears_after=timedelta(hours=2),
+)

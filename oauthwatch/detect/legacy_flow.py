@@ -1,0 +1,78 @@
+"""Legacy OAuth flow in use: the OAuth Username-Password flow (or OAuth 1.0 "Remote Access Client").
+
+Why it matters: the username-password flow sends a user's password (and security token) to the
+app on every login, cannot do MFA, and Salesforce blocks it by default in new orgs. Any
+successful use is a credential waiting to leak. Allowlisted apps are reported at low severity.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from oauthwatch.detect.allowlist import approved
+from oauthwatch.detect.base import Context, Detector, Finding, fmt_int
+from oauthwatch.detect.data import Frames
+
+LEGACY_SUBTYPES = {"oauth username-password", "oauthusernamepassword", "oauthpassword"}
+LEGACY_TYPES = {"remote access client"}
+
+RUNBOOK = (
+    "Find the integration behind the app and its owner (evidence: users, IPs).",
+    "Move it to the JWT bearer or client credentials flow; neither sends a password.",
+    "Until then, make the user API-only, restrict it to the integration's IP ranges and rotate its password.",
+    "Then block the flow: Setup → OAuth and OpenID Connect Settings → Block authorization flows using username and password.",
+)
+
+
+def _detect(frames: Frames, ctx: Context) -> list[Finding]:
+    win = frames.recent(ctx.window)
+    win = win[win["success"]]
+    legacy = win[
+        win["login_subtype"].str.casefold().isin(LEGACY_SUBTYPES)
+        | win["login_type"].fillna("").str.casefold().isin(LEGACY_TYPES)
+    ]
+    findings = []
+    for app, rows in legacy.groupby("application"):
+        users = sorted(set(rows["username"].fillna(rows["user_id"]).astype(str)))
+        flow = rows["login_subtype"].mode().iloc[0] or rows["login_type"].mode().iloc[0]
+        entry = approved(frames.allowlist, str(app), ctx.now)
+        findings.append(
+            Finding(
+                detector=DETECTOR.id,
+                severity="low" if entry else "medium",
+                org=ctx.org,
+                subject_type="app",
+                subject=str(app) or "(none)",
+                title=f"{app or 'An app'} uses the legacy flow {flow}",
+                explanation=(
+                    f"{app or 'An app'} logged in {fmt_int(len(rows))} time(s) with \u201c{flow}\u201d in the last "
+                    f"{int(ctx.window.total_seconds() // 60)} minutes, as {', '.join(users[:3])}. This flow sends the "
+                    "user's password to the app on every login and cannot use MFA."
+                    + (" The app is on the allowlist, so this is reported at low severity." if entry else "")
+                ),
+                evidence={
+                    "app": str(app),
+                    "flow": str(flow),
+                    "logins": len(rows),
+                    "users": ", ".join(users[:5]),
+                    "ips": ", ".join(sorted(set(rows["source_ip"]))[:5]),
+                    "allowlisted": bool(entry),
+                },
+                runbook=RUNBOOK,
+                dedupe_key=f"legacy_flow:{ctx.org}:{app}",
+                event_start=rows["login_time"].min().to_pydatetime(),
+                event_end=rows["login_time"].max().to_pydatetime(),
+            )
+        )
+    return findings
+
+
+DETECTOR = Detector(
+    id="legacy_flow",
+    title="Legacy OAuth flow in use",
+    severity="medium",
+    description="Successful logins with the OAuth Username-Password flow or OAuth 1.0.",
+    runbook=RUNBOOK,
+    fn=_detect,
+    clears_after=timedelta(days=1),
+)

@@ -1,0 +1,174 @@
+"""Posture: risky connected-app policies, read from the apps' settings (not from traffic).
+
+Checks, one finding per app and check:
+
+- ``refresh_infinite``: refresh tokens valid until revoked (``refreshTokenPolicy = infinite``);
+- ``ip_bypass``: IP restrictions relaxed (``ipRelaxation = BYPASS``);
+- ``self_authorize``: all users may self-authorize (not admin-approved users only);
+- ``full_scope``: the ``full`` scope (everything the user can do, including setup);
+- ``cert_expiry``: the JWT certificate expires within ``cert_days`` (or has expired).
+
+A check whose field changed in the last ``changed_days`` (``connected_app_changes``) is reported
+one severity higher and says what it changed from: a loosened policy is news, an old one hygiene.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from oauthwatch.detect.base import SEVERITIES, Context, Detector, Finding, fmt_time
+from oauthwatch.detect.data import Frames
+
+RUNBOOK = (
+    "Open the app in Setup → App Manager → the app → Manage / Edit Policies.",
+    "Refresh tokens: choose 'Expire refresh token if not used for' a period the integration can live with.",
+    "IP relaxation: 'Enforce IP restrictions', and set Login IP Ranges on the integration user's profile.",
+    "Permitted users: 'Admin approved users are pre-authorized' and assign a permission set.",
+    "Scopes: replace 'full' with 'api' and 'refresh_token' unless the app truly needs setup access.",
+    "Certificate: upload the new certificate to the app before the old one expires and update the integration's key.",
+)
+
+CHECK_FIELDS = {
+    "refresh_infinite": "refresh_token_policy",
+    "ip_bypass": "ip_relaxation",
+    "self_authorize": "admin_approved_only",
+    "full_scope": "scopes",
+    "cert_expiry": "certificate_expires_at",
+}
+
+
+def _scopes(value: Any) -> set[str]:
+    if isinstance(value, str):
+        value = value.replace(",", " ").split()
+    return {str(s).casefold() for s in (value or [])}
+
+
+def _checks(app: pd.Series, now: pd.Timestamp, cert_days: int) -> list[tuple[str, str, str, str]]:
+    """``(check, severity, title, sentence)`` for every risky setting of one app."""
+    name = app["name"]
+    out = []
+    policy = str(app.get("refresh_token_policy") or "")
+    if policy.casefold() == "infinite":
+        out.append(
+            (
+                "refresh_infinite",
+                "low",
+                f"{name}: refresh tokens never expire",
+                f"{name}'s refresh tokens are valid until revoked, so a stolen one works forever.",
+            )
+        )
+    if str(app.get("ip_relaxation") or "").upper() == "BYPASS":
+        out.append(
+            (
+                "ip_bypass",
+                "medium",
+                f"{name}: IP restrictions relaxed",
+                f"{name} relaxes IP restrictions (ipRelaxation BYPASS): its tokens work from any network, whatever the users' Login IP Ranges say.",
+            )
+        )
+    if app.get("admin_approved_only") is False or (
+        pd.notna(app.get("admin_approved_only")) and app.get("admin_approved_only") == 0
+    ):
+        out.append(
+            (
+                "self_authorize",
+                "low",
+                f"{name}: all users may self-authorize",
+                f"Any user can authorise {name} for themselves; no admin approval or permission set limits who uses it.",
+            )
+        )
+    if "full" in _scopes(app.get("scopes")):
+        out.append(
+            (
+                "full_scope",
+                "medium",
+                f"{name}: over-broad 'full' scope",
+                f"{name} may request the 'full' scope: everything its users can do, including setup changes.",
+            )
+        )
+    exp = app.get("certificate_expires_at")
+    if exp is not None and pd.notna(exp):
+        exp = pd.Timestamp(exp)
+        exp = exp.tz_localize("UTC") if exp.tzinfo is None else exp
+        if exp <= now:
+            out.append(
+                (
+                    "cert_expiry",
+                    "high",
+                    f"{name}: JWT certificate expired",
+                    f"{name}'s JWT certificate expired {fmt_time(exp.to_pydatetime())}: JWT bearer logins now fail.",
+                )
+            )
+        elif exp - now <= pd.Timedelta(days=cert_days):
+            days = (exp - now).days
+            out.append(
+                (
+                    "cert_expiry",
+                    "medium",
+                    f"{name}: JWT certificate expires in {days} days",
+                    f"{name}'s JWT certificate expires {fmt_time(exp.to_pydatetime())}, in {days} days; JWT bearer logins will fail from then on.",
+                )
+            )
+    return out
+
+
+def _detect(frames: Frames, ctx: Context) -> list[Finding]:
+    now = pd.Timestamp(ctx.now)
+    changes = frames.app_changes
+    if not changes.empty:
+        changes = changes[
+            pd.to_datetime(changes["observed_at"], utc=True)
+            >= now - pd.Timedelta(days=int(ctx.get("changed_days")))
+        ]
+    out = []
+    for _, app in frames.apps.iterrows():
+        for check, severity, title, sentence in _checks(app, now, int(ctx.get("cert_days"))):
+            changed = (
+                changes[(changes["app_id"] == app["app_id"]) & (changes["field"] == CHECK_FIELDS[check])]
+                if not changes.empty
+                else changes
+            )
+            evidence: dict[str, Any] = {"app": app["name"], "app_id": app["app_id"], "check": check}
+            field = CHECK_FIELDS[check]
+            value = app.get(field)
+            evidence[field] = (
+                ", ".join(sorted(_scopes(value)))
+                if field == "scopes"
+                else (str(value) if value is not None else "")
+            )
+            text = sentence
+            if not changed.empty:
+                last = changed.sort_values("observed_at").iloc[-1]
+                severity = SEVERITIES[min(len(SEVERITIES) - 1, SEVERITIES.index(severity) + 1)]  # type: ignore[arg-type]
+                text += f" It changed from {last['old_value']!r} to {last['new_value']!r} at {fmt_time(pd.Timestamp(last['observed_at']).to_pydatetime())}."
+                evidence["changed_from"] = str(last["old_value"])
+                evidence["changed_at"] = pd.Timestamp(last["observed_at"]).isoformat()
+            out.append(
+                Finding(
+                    detector=DETECTOR.id,
+                    severity=severity,  # type: ignore[arg-type]
+                    org=ctx.org,
+                    subject_type="app",
+                    subject=str(app["name"]),
+                    title=title,
+                    explanation=text,
+                    evidence=evidence,
+                    runbook=RUNBOOK,
+                    dedupe_key=f"posture:{ctx.org}:{app['app_id']}:{check}",
+                )
+            )
+    return out
+
+
+DETECTOR = Detector(
+    id="posture",
+    title="Risky connected-app policy",
+    severity="low",
+    description="Connected-app settings that widen the blast radius of a stolen token: infinite refresh tokens, IP bypass, self-authorization, the full scope, an expiring JWT certificate.",
+    runbook=RUNBOOK,
+    fn=_detect,
+    defaults={"cert_days": 30, "changed_days": 1},
+    replayable=False,
+)

@@ -1,0 +1,115 @@
+"""Impossible travel: one user's successful logins too far apart for the time between them.
+
+Why it matters: a session or refresh token used from two continents within an hour means two
+parties hold it. Pairs from the same /24 are ignored (one network, whatever the geo database
+says); distances below ``min_km`` are ignored (geolocation of nearby cities is noisy).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+
+from oauthwatch.detect.base import Context, Detector, Finding, fmt_int, fmt_time, network_of
+from oauthwatch.detect.data import Frames
+
+RUNBOOK = (
+    "Compare both logins (evidence): app, IP, country. Is one of them a VPN or a cloud egress the user uses?",
+    "Ask the user whether both were them.",
+    "If not, revoke the user's sessions and OAuth tokens and reset the password.",
+    "Look for other users logging in from the far-away IP in Investigate.",
+)
+
+
+def haversine_km(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
+    """Great-circle distance in kilometres."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dphi, dl = p2 - p1, np.radians(lon2 - lon1)
+    a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return 2 * 6371.0 * np.arcsin(np.sqrt(np.clip(a, 0, 1)))
+
+
+def _detect(frames: Frames, ctx: Context) -> list[Finding]:
+    lookback = timedelta(hours=int(ctx.get("lookback_hours")))
+    rows = frames.recent(ctx.window + lookback)
+    rows = rows[
+        rows["success"] & rows["latitude"].notna() & rows["longitude"].notna() & (rows["user_id"] != "")
+    ]
+    if rows.empty:
+        return []
+    rows = rows.sort_values(["user_id", "login_time"])
+    prev = rows.groupby("user_id").shift(1)
+    pairs = rows.assign(
+        p_time=prev["login_time"],
+        p_lat=prev["latitude"],
+        p_lon=prev["longitude"],
+        p_ip=prev["source_ip"],
+        p_country=prev["country_iso"],
+        p_app=prev["application"],
+    )
+    pairs = pairs[pairs["p_time"].notna() & (pairs["login_time"] >= pd.Timestamp(ctx.window_start))]
+    if pairs.empty:
+        return []
+    km = haversine_km(
+        pairs["p_lat"].to_numpy(float),
+        pairs["p_lon"].to_numpy(float),
+        pairs["latitude"].to_numpy(float),
+        pairs["longitude"].to_numpy(float),
+    )
+    hours = np.maximum((pairs["login_time"] - pairs["p_time"]).dt.total_seconds().to_numpy() / 3600, 1 / 60)
+    speed = km / hours
+    pairs = pairs.assign(km=km, kmh=speed)
+    bad = pairs[(pairs["km"] >= float(ctx.get("min_km"))) & (pairs["kmh"] >= float(ctx.get("max_kmh")))]
+    bad = bad[bad["source_ip"].map(network_of) != bad["p_ip"].map(network_of)]
+    findings = []
+    for user_id, urows in bad.groupby("user_id"):
+        r = urows.sort_values("kmh").iloc[-1]
+        user = str(r["username"]) if isinstance(r["username"], str) and r["username"] else str(user_id)
+        minutes = max(1, round((r["login_time"] - r["p_time"]).total_seconds() / 60))
+        text = (
+            f"{user} logged in from {r['p_ip']} ({r['p_country'] or '?'}) at {fmt_time(r['p_time'].to_pydatetime())} "
+            f"and from {r['source_ip']} ({r['country_iso'] or '?'}) {minutes} minute(s) later: {fmt_int(r['km'])} km apart, "
+            f"which would need {fmt_int(r['kmh'])} km/h. Two parties are probably using this account or its tokens."
+        )
+        findings.append(
+            Finding(
+                detector=DETECTOR.id,
+                severity="high",
+                org=ctx.org,
+                subject_type="user",
+                subject=user,
+                title=f"Impossible travel for {user}: {r['p_country'] or '?'} → {r['country_iso'] or '?'} in {minutes} min",
+                explanation=text,
+                evidence={
+                    "user": user,
+                    "from_ip": str(r["p_ip"]),
+                    "from_country": str(r["p_country"]),
+                    "from_app": str(r["p_app"]),
+                    "to_ip": str(r["source_ip"]),
+                    "to_country": str(r["country_iso"]),
+                    "to_app": str(r["application"]),
+                    "km": round(float(r["km"])),
+                    "minutes": minutes,
+                    "kmh": round(float(r["kmh"])),
+                },
+                runbook=RUNBOOK,
+                dedupe_key=f"impossible_travel:{ctx.org}:{user_id}",
+                event_start=r["p_time"].to_pydatetime(),
+                event_end=r["login_time"].to_pydatetime(),
+            )
+        )
+    return findings
+
+
+DETECTOR = Detector(
+    id="impossible_travel",
+    title="Impossible travel",
+    severity="high",
+    description="A user's consecutive successful logins are further apart than any flight could cover in the time between.",
+    runbook=RUNBOOK,
+    fn=_detect,
+    defaults={"min_km": 500.0, "max_kmh": 1000.0, "lookback_hours": 24},
+    clears_after=timedelta(days=1),
+)

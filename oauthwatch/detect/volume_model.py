@@ -1,0 +1,219 @@
+"""``volume_anomalies``: spikes and drops in a count series, judged against its own weekly rhythm.
+
+Usable on its own (it knows nothing of Salesforce)::
+
+    import pandas as pd
+    from oauthwatch.detect import volume_anomalies
+
+    counts = pd.Series(values, index=pd.date_range("2026-01-05", periods=24 * 35, freq="h", tz="UTC"))
+    flagged = volume_anomalies(counts)
+    print(flagged[["timestamp", "observed", "expected", "direction", "explanation"]])
+
+How it judges a point: the same slot of the week (e.g. Tuesday 14:00) over up to ``weeks``
+previous weeks gives the baseline samples (series finer than an hour also pool the slots within
+±15 minutes, so that a 5-minute series has enough samples). The expected value is their median; the spread
+is 1.4826 × their median absolute deviation, but never less than the Poisson noise of the median
+(its square root), ``rel_floor`` × the median, or 1. ``score`` is (observed − expected) / spread.
+A spike needs ``score >= threshold`` and at least ``min_volume`` events above expected. A drop
+needs an expected value of at least ``min_volume``, an observed value of at most ``drop_ratio`` ×
+expected, and a score of at most ``-threshold`` where the spread leaves out ``rel_floor`` (a
+relative floor would make a fall to zero unreachable; the floor is there to keep ordinary busy
+hours from counting as spikes).
+
+Earlier anomalies do not poison the baseline: the median ignores a minority of odd weeks, and
+every flagged point is replaced by its expected value before later weeks use it.
+
+Maturity: the first week is never judged (there is nothing to compare with). While a slot has
+fewer than ``mature_weeks`` weeks of history its flags carry ``immature=True`` and their
+explanation says so; ``result.attrs["immature_until"]`` is the first timestamp judged against a
+mature baseline and ``result.attrs["evaluated_from"]`` the first timestamp judged at all.
+Timestamps absent from the index are unknown, not zero: they are neither judged nor used as
+baseline (pass explicit zeros for hours with no events).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+WEEK = pd.Timedelta(days=7)
+RESULT_COLUMNS = [
+    "timestamp",
+    "observed",
+    "expected",
+    "score",
+    "direction",
+    "explanation",
+    "immature",
+    "low",
+    "high",
+]
+
+
+def _step_words(step: pd.Timedelta) -> str:
+    minutes = int(step.total_seconds() // 60)
+    if minutes % 1440 == 0:
+        return "day" if minutes == 1440 else f"{minutes // 1440} days"
+    if minutes % 60 == 0:
+        return "hour" if minutes == 60 else f"{minutes // 60} hours"
+    return f"{minutes} minutes"
+
+
+def _infer_step(index: pd.DatetimeIndex) -> pd.Timedelta:
+    diffs = index[1:] - index[:-1]
+    step = pd.Timedelta(diffs.min())
+    if step < pd.Timedelta(minutes=5) or step > pd.Timedelta(days=1):
+        raise ValueError(f"counts must have a regular frequency between 5 minutes and 1 day, not {step}")
+    if WEEK % step != pd.Timedelta(0):
+        raise ValueError(f"the frequency {step} does not divide a week evenly")
+    off = (diffs % step) != pd.Timedelta(0)
+    if off.any():
+        raise ValueError("counts is not on a regular grid: some timestamps fall between steps")
+    return step
+
+
+def volume_anomalies(
+    counts: pd.Series,
+    *,
+    weeks: int = 4,
+    threshold: float = 6.0,
+    min_volume: float = 20.0,
+    rel_floor: float = 0.15,
+    mature_weeks: int = 3,
+    drop_ratio: float = 0.25,
+) -> pd.DataFrame:
+    """Flag the timestamps of ``counts`` that are far from normal for their time of the week.
+
+    ``counts``: numbers indexed by a tz-aware UTC DatetimeIndex with a regular frequency between
+    5 minutes and 1 day. Returns one row per flagged timestamp, oldest first, with columns
+    ``timestamp``, ``observed``, ``expected``, ``score``, ``direction`` ("spike" or "drop"),
+    ``explanation`` (one sentence), plus ``immature`` (baseline had fewer than ``mature_weeks``
+    weeks) and ``low``/``high`` (the range seen in this slot in the baseline weeks).
+    """
+    if not isinstance(counts.index, pd.DatetimeIndex):
+        raise TypeError("counts must be indexed by a DatetimeIndex")
+    if counts.index.tz is None:
+        raise ValueError("counts must have a tz-aware UTC index (use .tz_localize('UTC'))")
+    out = pd.DataFrame({c: pd.Series(dtype=object) for c in RESULT_COLUMNS})
+    if len(counts) < 2:
+        out.attrs.update(evaluated_from=None, immature_until=None)
+        return out
+    s = counts.sort_index()
+    s = s[~s.index.duplicated(keep="last")].astype(float)
+    s.index = s.index.tz_convert("UTC")
+    step = _infer_step(s.index)
+    full = pd.date_range(s.index[0], s.index[-1], freq=step)
+    values = s.reindex(full).to_numpy(dtype=float)
+    period = int(WEEK / step)
+    n = len(values)
+    n_weeks = -(-n // period)
+    m = np.full(n_weeks * period, np.nan)
+    m[:n] = values
+    m = m.reshape(n_weeks, period)
+    clean = m.copy()
+    nb = int(pd.Timedelta(minutes=15) // step) if step < pd.Timedelta(hours=1) else 0
+    start = full[0]
+    out.attrs.update(
+        evaluated_from=start + WEEK if n > period else None,
+        immature_until=start + mature_weeks * WEEK,
+        step=step,
+    )
+    rows: list[dict[str, object]] = []
+    words = _step_words(step)
+    for w in range(1, n_weeks):
+        base = clean[max(0, w - weeks) : w]
+        samples = np.concatenate([np.roll(base, shift, axis=1) for shift in range(-nb, nb + 1)], axis=0)
+        x = m[w]
+        with np.errstate(all="ignore"), _quiet():
+            med = np.nanmedian(samples, axis=0)
+            mad = np.nanmedian(np.abs(samples - med), axis=0)
+            low = np.nanmin(base, axis=0)
+            high = np.nanmax(base, axis=0)
+        have = np.sum(~np.isnan(base), axis=0)
+        noise = np.maximum.reduce([1.4826 * mad, np.sqrt(np.maximum(med, 0)), np.ones(period)])
+        sigma = np.maximum(noise, rel_floor * med)
+        with np.errstate(all="ignore"):
+            z = (x - med) / sigma
+            z_drop = (x - med) / noise
+        valid = ~np.isnan(x) & ~np.isnan(med)
+        spike = valid & (z >= threshold) & (x - med >= min_volume)
+        drop = valid & ~spike & (z_drop <= -threshold) & (med >= min_volume) & (x <= drop_ratio * med)
+        z = np.where(drop, z_drop, z)
+        flagged = spike | drop
+        clean[w, flagged] = med[flagged]
+        for slot in np.flatnonzero(flagged):
+            i = w * period + slot
+            ts = full[i]
+            immature = bool(have[slot] < mature_weeks)
+            direction = "spike" if spike[slot] else "drop"
+            rows.append(
+                {
+                    "timestamp": ts,
+                    "observed": float(x[slot]),
+                    "expected": float(med[slot]),
+                    "score": float(z[slot]),
+                    "direction": direction,
+                    "explanation": _explain(
+                        ts,
+                        words,
+                        float(x[slot]),
+                        float(med[slot]),
+                        low[slot],
+                        high[slot],
+                        float(z[slot]),
+                        int(have[slot]),
+                        immature,
+                        direction,
+                    ),
+                    "immature": immature,
+                    "low": float(low[slot]) if not np.isnan(low[slot]) else float("nan"),
+                    "high": float(high[slot]) if not np.isnan(high[slot]) else float("nan"),
+                }
+            )
+    if rows:
+        out = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+        out.attrs.update(evaluated_from=start + WEEK, immature_until=start + mature_weeks * WEEK, step=step)
+    return out
+
+
+class _quiet:
+    """Silence numpy's 'All-NaN slice' warnings: an all-NaN slot is simply not judged."""
+
+    def __enter__(self) -> None:
+        import warnings
+
+        self._ctx = warnings.catch_warnings()
+        self._ctx.__enter__()
+        warnings.simplefilter("ignore", category=RuntimeWarning)
+
+    def __exit__(self, *exc: object) -> None:
+        self._ctx.__exit__(*exc)
+
+
+def _explain(
+    ts: pd.Timestamp,
+    words: str,
+    observed: float,
+    expected: float,
+    low: float,
+    high: float,
+    score: float,
+    have: int,
+    immature: bool,
+    direction: str,
+) -> str:
+    when = ts.strftime("%a %Y-%m-%d %H:%M UTC")
+    usual = f"{round(low):,}" if round(low) == round(high) else f"{round(low):,}–{round(high):,}"
+    if direction == "spike":
+        ratio = observed / expected if expected > 0 else None
+        how = f"{ratio:.1f}× the usual {round(expected):,}" if ratio else f"usually {round(expected):,}"
+    else:
+        share = 100 * observed / expected if expected > 0 else 0
+        how = f"{share:.0f}% of the usual {round(expected):,}"
+    text = (
+        f"{round(observed):,} in the {words} from {when}, {how}; at this time of the week the last "
+        f"{have} week(s) saw {usual} (robust score {score:+.1f})."
+    )
+    if immature:
+        text += f" The baseline is still immature ({have} week(s) of history), so treat this with care."
+    return text

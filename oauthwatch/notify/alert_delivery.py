@@ -1,0 +1,237 @@
+"""Delivering alerts: queue a notification per channel for new and escalated alerts, send later.
+
+Queueing (:func:`enqueue`) happens in the same transaction that records the alerts, so a
+notification can never be lost between "alert opened" and "mail sent". Sending
+(:func:`deliver_pending`) takes what is due, sends each by email (:func:`oauthwatch.notify.mailer.send_email`)
+or webhook (:func:`oauthwatch.notify.webhook.post_webhook`), and records the outcome in
+``alert_deliveries``. A failure is never fatal and never dropped: it is recorded with its
+(redacted) error and retried with exponential backoff (1, 2, 4 … minutes, at most 6 hours apart)
+until it succeeds.
+
+Rules: only alerts at or above ``notify.min_severity``; not while suppressed; a reopened alert
+is not re-sent within ``notify.cooldown_minutes`` of its last notification (flapping), while an
+escalation always is.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, insert, or_, select, update
+
+from oauthwatch.detect.base import severity_rank
+from oauthwatch.secrets import redact, register_secret
+from oauthwatch.store import schema
+from oauthwatch.store.writes import utcnow
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from sqlalchemy.engine import Connection, Engine
+
+    from oauthwatch.config import Settings
+    from oauthwatch.detect.lifecycle import LifecycleResult
+
+log = logging.getLogger(__name__)
+BASE_BACKOFF = timedelta(minutes=1)
+MAX_BACKOFF = timedelta(hours=6)
+
+
+def webhook_url(settings: Settings) -> str | None:
+    """The configured webhook URL (from the file or the env var it names), registered as a secret."""
+    n = settings.notify
+    url = os.environ.get(n.webhook_url_env) if n.webhook_url_env else None
+    url = url or n.webhook_url
+    if url:
+        register_secret(url)
+    return url or None
+
+
+def _channels(settings: Settings) -> list[tuple[str, str]]:
+    from oauthwatch.notify.webhook import safe_target
+
+    out = []
+    if settings.notify.email_to:
+        out.append(("email", ", ".join(settings.notify.email_to)[:255]))
+    url = webhook_url(settings)
+    if url:
+        out.append(("webhook", safe_target(url)))
+    return out
+
+
+def enqueue(conn: Connection, result: LifecycleResult, settings: Settings, *, now: datetime) -> int:
+    """Queue notifications for the run's new, reopened and escalated alerts; returns how many."""
+    channels = _channels(settings)
+    if not channels:
+        return 0
+    a, d = schema.alerts, schema.alert_deliveries
+    cooldown = timedelta(minutes=settings.notify.cooldown_minutes)
+    todo = [(i, "new") for i in result.opened + result.reopened] + [
+        (i, "escalated") for i in result.escalated if i not in result.opened
+    ]
+    queued = 0
+    for alert_id, reason in todo:
+        alert = conn.execute(select(a).where(a.c.id == alert_id)).mappings().one()
+        if severity_rank(alert["severity"]) < severity_rank(settings.notify.min_severity):
+            continue
+        if alert["suppressed_until"] is not None and alert["suppressed_until"] > now:
+            continue
+        if reason == "new" and alert_id in result.reopened:
+            recent = conn.execute(
+                select(d.c.id).where(d.c.alert_id == alert_id, d.c.created_at > now - cooldown).limit(1)
+            ).first()
+            if recent is not None:
+                continue
+        for channel, target in channels:
+            conn.execute(
+                insert(d).values(
+                    alert_id=alert_id,
+                    channel=channel,
+                    target=target,
+                    reason=reason,
+                    status="pending",
+                    attempts=0,
+                    created_at=now,
+                    next_attempt_at=now,
+                )
+            )
+            queued += 1
+        conn.execute(update(a).where(a.c.id == alert_id).values(notified_severity=alert["severity"]))
+    return queued
+
+
+def email_content(
+    alert: Mapping[str, Any], *, reason: str, dashboard_url: str | None
+) -> tuple[str, str, str]:
+    """``(subject, text, html)`` for one alert; the HTML is escaped, nothing token-shaped survives."""
+    sev = str(alert["severity"]).upper()
+    subject = redact(
+        f"[oauthwatch] {sev}: {alert['title']} ({alert['org']})"
+        + (" — escalated" if reason == "escalated" else "")
+    )
+    subject = subject.replace("\r", " ").replace("\n", " ")[:200]
+    evidence = alert.get("evidence") or {}
+    runbook = alert.get("runbook") or []
+    link = f"{dashboard_url.rstrip('/')}/alerts?alert={alert['id']}" if dashboard_url else ""
+    lines = [
+        f"{sev}: {alert['title']}",
+        f"org {alert['org']} · {alert['subject_type']} {alert['subject']} · detector {alert['detector']} · alert #{alert['id']}",
+        "",
+        str(alert["explanation"]),
+        "",
+        "Evidence:",
+        *(f"  {k}: {v}" for k, v in evidence.items() if v not in (None, "")),
+        "",
+        "What to check:",
+        *(f"  {i}. {s}" for i, s in enumerate(runbook, 1)),
+    ]
+    if link:
+        lines += ["", f"Open in oauthwatch: {link}"]
+    text = redact("\n".join(lines))
+    e = lambda v: html.escape(redact(str(v)))  # noqa: E731 - one short local escaper
+    rows = "".join(
+        f"<tr><th align='left'>{e(k)}</th><td>{e(v)}</td></tr>"
+        for k, v in evidence.items()
+        if v not in (None, "")
+    )
+    steps = "".join(f"<li>{e(s)}</li>" for s in runbook)
+    body = (
+        f"<html><body><h2>{e(sev)}: {e(alert['title'])}</h2>"
+        f"<p>org <b>{e(alert['org'])}</b> · {e(alert['subject_type'])} <b>{e(alert['subject'])}</b> · "
+        f"detector <code>{e(alert['detector'])}</code> · alert #{e(alert['id'])}</p>"
+        f"<p>{e(alert['explanation'])}</p>"
+        + (f"<h3>Evidence</h3><table>{rows}</table>" if rows else "")
+        + (f"<h3>What to check</h3><ol>{steps}</ol>" if steps else "")
+        + (f'<p><a href="{e(link)}">Open in oauthwatch</a></p>' if link else "")
+        + "</body></html>"
+    )
+    return subject, text, body
+
+
+def _send(channel: str, alert: Mapping[str, Any], reason: str, settings: Settings) -> None:
+    dashboard = settings.notify.dashboard_url
+    if channel == "email":
+        from oauthwatch.notify.mailer import send_email
+
+        subject, text, body = email_content(alert, reason=reason, dashboard_url=dashboard)
+        send_email(
+            settings.notify.smtp, to=list(settings.notify.email_to), subject=subject, text=text, html=body
+        )
+    elif channel == "webhook":
+        from oauthwatch.notify.webhook import WebhookError, alert_payload, post_webhook
+
+        url = webhook_url(settings)
+        if not url:
+            raise WebhookError("no webhook configured any more (notify.webhook_url / webhook_url_env)")
+        post_webhook(url, alert_payload(alert, reason=reason, dashboard_url=dashboard))
+    else:
+        raise ValueError(f"unknown channel {channel!r}")
+
+
+def backoff(attempts: int) -> timedelta:
+    """Delay before the next try after ``attempts`` failures: 1, 2, 4 … minutes, capped at 6 hours."""
+    return min(MAX_BACKOFF, BASE_BACKOFF * (2 ** max(0, attempts - 1)))
+
+
+def deliver_pending(
+    engine: Engine, settings: Settings, *, now: datetime | None = None, limit: int = 200
+) -> int:
+    """Send every due notification; returns how many were sent. Never raises for a failed send."""
+    now = now or utcnow()
+    a, d = schema.alerts, schema.alert_deliveries
+    with engine.connect() as conn:
+        due = (
+            conn.execute(
+                select(d)
+                .where(
+                    d.c.status.in_(["pending", "failed"]),
+                    or_(d.c.next_attempt_at.is_(None), d.c.next_attempt_at <= now),
+                )
+                .order_by(d.c.id)
+                .limit(limit)
+            )
+            .mappings()
+            .all()
+        )
+    sent = 0
+    for job in due:
+        with engine.connect() as conn:
+            alert = conn.execute(select(a).where(a.c.id == job["alert_id"])).mappings().first()
+        values: dict[str, Any]
+        if alert is None:
+            continue  # deleted with its org (ON DELETE CASCADE removes the delivery too)
+        try:
+            _send(job["channel"], alert, job["reason"], settings)
+        except Exception as exc:  # noqa: BLE001 - a failed delivery is recorded and retried, never fatal
+            attempts = job["attempts"] + 1
+            error = redact(f"{type(exc).__name__}: {exc}")[:1000]
+            log.warning(
+                "alert #%s %s delivery failed (attempt %d): %s",
+                job["alert_id"],
+                job["channel"],
+                attempts,
+                error,
+            )
+            values = {
+                "status": "failed",
+                "attempts": attempts,
+                "last_error": error,
+                "next_attempt_at": now + backoff(attempts),
+            }
+        else:
+            sent += 1
+            values = {
+                "status": "sent",
+                "attempts": job["attempts"] + 1,
+                "sent_at": now,
+                "next_attempt_at": None,
+            }
+        with engine.begin() as conn:
+            conn.execute(
+                update(d).where(and_(d.c.id == job["id"], d.c.status == job["status"])).values(**values)
+            )
+    return sent
