@@ -132,7 +132,10 @@ def test_mixing_and_or_without_parentheses_is_rejected_like_soql():
     err = error_of("SELECT Id FROM LoginHistory WHERE LoginType = 'a' AND UserId = 'b' OR Id = 'c'")
     assert err.error_code == "MALFORMED_QUERY"
     assert err.message.endswith("unexpected token: 'OR'")
-    check("SELECT Id FROM LoginHistory WHERE LoginType = 'a' AND (UserId = 'b' OR Id = 'c')")
+    check(
+        "SELECT Id FROM LoginHistory WHERE LoginType = 'a' AND "
+        "(UserId = '005000000000001AAA' OR Id = '0Ya000000000001AAA')"
+    )
 
 
 def test_error_position_on_later_row_of_multiline_query():
@@ -269,6 +272,15 @@ def test_value_type_must_match_field(soql, detail):
     err = error_of(soql)
     assert err.error_code == "INVALID_FIELD"
     assert detail in err.message
+
+
+def test_id_literals_must_look_like_ids():
+    err = error_of("SELECT Id FROM LoginHistory WHERE UserId = 'alice'")
+    assert err.error_code == "INVALID_QUERY_FILTER_OPERATOR"
+    assert err.message.endswith("invalid ID field: alice")
+    # A 15-character Id is accepted and compared in its 18-character form (index-friendly).
+    compiled = check("SELECT Id FROM User WHERE Id IN ('001D000000IqhSL', '005000000000001AAA')")
+    assert compiled.params == ["001D000000IqhSLIAZ", "005000000000001AAA"]
 
 
 def test_non_sortable_field_in_order_by():

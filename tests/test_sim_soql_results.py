@@ -294,6 +294,22 @@ def test_where_semantics(svc, where, expected):
     assert ids(svc, f"SELECT Id FROM LoginHistory WHERE {where} ORDER BY Id") == expected
 
 
+def test_fifteen_character_ids_match(svc):
+    conn = orgdb.connect(svc.db_path)
+    conn.execute("INSERT INTO User (Id, Username) VALUES ('001D000000IqhSLIAZ', 'real@example.com')")
+    conn.commit()
+    conn.close()
+    rows = svc.run("SELECT Username FROM User WHERE Id = '001D000000IqhSL'")["records"]
+    assert [r["Username"] for r in rows] == ["real@example.com"]
+    assert (
+        svc.run("SELECT Username FROM User WHERE Id = '001d000000IqhSL'")["totalSize"] == 0
+    )  # Ids are case-sensitive
+    assert (
+        svc.run(f"SELECT Username FROM User WHERE Id = '{U1[:15]}'")["records"][0]["Username"]
+        == "alice@example.com"
+    )
+
+
 def test_like_wildcards_can_be_escaped(svc):
     def count(pattern: str) -> int:
         return svc.run(f"SELECT Name FROM User WHERE Name LIKE '{pattern}'")["totalSize"]

@@ -102,6 +102,15 @@ def day_range(word: str, n: int, now_ms: int) -> tuple[int, int]:
     return _ms(first), _ms(nxt)
 
 
+def id_suffix(id15: str) -> str:
+    """The 3-character case checksum that turns a 15-character Salesforce Id into its 18-character form."""
+    out = ""
+    for chunk in range(3):
+        bits = sum(1 << i for i, ch in enumerate(id15[chunk * 5 : chunk * 5 + 5]) if "A" <= ch <= "Z")
+        out += "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"[bits]
+    return out
+
+
 def _ms(d: date) -> int:
     return (d - date(1970, 1, 1)).days * _DAY
 
@@ -217,6 +226,8 @@ class _Compiler:
     def value(self, fld: catalog.Field, lit: Literal) -> Any:
         """The SQL parameter for a scalar literal compared with ``fld`` (ranges handled elsewhere)."""
         kind, t = lit.kind, fld.type
+        if t in _EXACT_TYPES and kind == "string":
+            return self.record_id(lit)
         if t in _TEXT_TYPES and kind == "string":
             return lit.value
         if t == catalog.BOOLEAN and kind == "boolean":
@@ -226,6 +237,17 @@ class _Compiler:
         if t == catalog.DATETIME and kind == "datetime":
             return lit.value
         raise self.type_error(fld, lit)
+
+    def record_id(self, lit: Literal) -> str:
+        """An Id literal as stored (18 characters); 15-character Ids are accepted as Salesforce does."""
+        value = str(lit.value)
+        if value == "":
+            return value
+        if len(value) not in (15, 18) or not value.isascii() or not value.isalnum():
+            raise located_error(
+                "INVALID_QUERY_FILTER_OPERATOR", self.q.text, lit.pos, f"invalid ID field: {value}"
+            )
+        return value if len(value) == 18 else value + id_suffix(value)
 
     def range_of(self, fld: catalog.Field, lit: Literal) -> tuple[Any, Any] | None:
         """[lo, hi) for a date / relative literal, in the field's storage form; None otherwise."""
