@@ -37,6 +37,7 @@ from oauthwatch.store import schema
 from oauthwatch.store.writes import upsert, utcnow
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from pathlib import Path
 
     from sqlalchemy.engine import Connection
@@ -59,9 +60,11 @@ def store_file_rows(
     path: Path,
     quarantine: Any,
     primary: str | None = None,
+    rows: Iterable[tuple[int, dict[str, str]]] | None = None,
 ) -> tuple[int, int]:
-    """Parse the CSV at ``path`` and store its rows; returns (rows read, rows stored)."""
-    _header, rows = elf_csv.read_csv(path)
+    """Parse the CSV at ``path`` (or the already parsed ``rows``) and store them; returns (read, stored)."""
+    if rows is None:
+        _header, rows = elf_csv.read_csv(path)
     read = stored = 0
     if event_type == "Login":
         batch: list[dict[str, Any]] = []

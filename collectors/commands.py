@@ -1,0 +1,148 @@
+"""Verbs: ``collect``, ``status`` and ``import-csv`` (thin wrappers over the runner, status, importer)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from oauthwatch.cli_options import ConfigOpt, FormatOpt, OrgOpt, OutputFormat, VerboseOpt
+
+
+def _since(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    from collectors.sources.base import Malformed, parse_dt
+
+    try:
+        dt = parse_dt(value if "T" in value or " " in value else value + "T00:00:00Z")
+    except Malformed:
+        raise typer.BadParameter(
+            f"{value!r}: use a date (2026-11-01) or a UTC time (2026-11-01T08:00:00Z)"
+        ) from None
+    assert dt is not None
+    return dt
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``collect``, ``status`` and ``import-csv`` to the CLI."""
+
+    @app.command("collect")
+    def collect(
+        config_path: ConfigOpt = None,
+        org: OrgOpt = None,
+        source: Annotated[
+            list[str] | None, typer.Option("--source", "-s", help="Only this source (repeatable).")
+        ] = None,
+        since: Annotated[
+            str | None, typer.Option("--since", help="Backfill from this date/time (UTC), e.g. 2026-10-01.")
+        ] = None,
+        once: Annotated[
+            bool, typer.Option("--once", help="One cycle, then exit (cron, CI, backfills).")
+        ] = False,
+        verbose: VerboseOpt = False,
+    ) -> None:
+        """Collect every source of every enabled org: once, or in a loop every collect.interval_seconds."""
+        from oauthwatch.cli import setup_logging
+        from oauthwatch.config import load_settings
+
+        setup_logging(verbose)
+        logging.getLogger("oauthwatch.collect").setLevel(logging.INFO)
+        settings = load_settings(config_path, must_exist=True)
+        start = _since(since)
+        if once or start is not None:
+            from collectors.runner import collect_once
+
+            results = collect_once(
+                settings, org=org, sources=source or None, since=start, progress=sys.stderr.isatty()
+            )
+            failed = [r for r in results if r.outcome == "failed"]
+            raise typer.Exit(1 if failed else 0)
+        import signal
+        import threading
+
+        from collectors.runner import run_forever
+
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            run_forever(settings, org=org, sources=source or None, stop=stop)
+        except KeyboardInterrupt:
+            stop.set()
+
+    @app.command("status")
+    def status(
+        config_path: ConfigOpt = None,
+        org: OrgOpt = None,
+        fmt: FormatOpt = OutputFormat.table,
+    ) -> None:
+        """Per org and source: rows stored, cursor, last run, lag, coverage, API budget used."""
+        from collectors.status import render_table, status_rows
+        from oauthwatch.config import load_settings
+        from oauthwatch.store import open_store
+
+        settings = load_settings(config_path)
+        engine = open_store(settings.store.url)
+        rows = [r for r in status_rows(engine) if org is None or r["org"] == org]
+        if fmt == OutputFormat.json:
+            typer.echo(json.dumps(rows, indent=2, default=str))
+        elif fmt == OutputFormat.csv:
+            import csv
+
+            w = csv.writer(sys.stdout)
+            w.writerow(["org", "source", "rows_stored", "cursor", "last_run", "outcome", "why", "lag_seconds",
+                        "coverage_7d", "api_calls_today", "org_api_usage"])  # fmt: skip
+            for r in rows:
+                w.writerow([r["org"], r["source"], r["rows_stored"], json.dumps(r["cursor"]), r["last_run"],
+                            r["outcome"], r["why"], r["lag_seconds"], json.dumps(r["coverage_7d"]),
+                            r["api_calls_today"], r["org_api_usage"]])  # fmt: skip
+        else:
+            typer.echo(
+                render_table(rows) if rows else "nothing collected yet: run `oauthwatch collect --once`"
+            )
+        engine.dispose()
+
+    @app.command("import-csv")
+    def import_csv_cmd(
+        file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The CSV file to import.")],
+        org: Annotated[
+            str, typer.Option("--org", help="The org the file came from (its name in the configuration).")
+        ],
+        config_path: ConfigOpt = None,
+        timezone: Annotated[
+            str,
+            typer.Option(
+                "--timezone", help="Zone of the Setup download's Login Time column (e.g. Europe/Paris)."
+            ),
+        ] = "UTC",
+    ) -> None:
+        """Import Setup's Login History download, a Data Loader/Workbench LoginHistory export, or an ELF CSV."""
+        from zoneinfo import ZoneInfoNotFoundError
+
+        from collectors.importer import import_csv
+        from collectors.sources.base import Malformed
+        from oauthwatch.config import load_settings
+        from oauthwatch.store import open_store
+
+        settings = load_settings(config_path)
+        primary = next((o.primary_login_source for o in settings.orgs if o.name == org), "login_history")
+        engine = open_store(settings.store.url)
+        started = datetime.now(UTC)
+        try:
+            report = import_csv(engine, org, file, timezone=timezone, primary_source=primary)
+        except ZoneInfoNotFoundError:
+            typer.echo(f"unknown time zone {timezone!r}: use an IANA name such as Europe/Paris", err=True)
+            raise typer.Exit(2) from None
+        except Malformed as exc:
+            typer.echo(f"{file}: {exc}", err=True)
+            raise typer.Exit(2) from None
+        finally:
+            engine.dispose()
+        for line in report.lines():
+            typer.echo(line)
+        typer.echo(f"done in {(datetime.now(UTC) - started).total_seconds():.1f}s")
