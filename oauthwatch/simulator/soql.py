@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from oauthwatch.simulator.soql_lexer import MAX_OFFSET, SoqlError, Token, located_error, tokenize
 
-__all__ = ["MAX_OFFSET", "Query", "SoqlError", "located_error", "parse"]
+__all__ = ["MAX_OFFSET", "Condition", "Query", "SoqlError", "located_error", "parse"]
 
 # ---------------------------------------------------------------------------------------------
 # Syntax tree

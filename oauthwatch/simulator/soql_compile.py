@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from oauthwatch.simulator import catalog
-from oauthwatch.simulator.soql import Comparison, FieldRef, Literal, Not, Query, located_error
+from oauthwatch.simulator.soql import Comparison, Condition, FieldRef, Literal, Not, Query, located_error
 from oauthwatch.simulator.soql_records import RecordShape
 
 _TEXT_TYPES = {catalog.ID, catalog.STRING, catalog.PICKLIST, catalog.REFERENCE, catalog.URL, catalog.TEXTAREA}
@@ -201,7 +201,7 @@ class _Compiler:
         return shape, names
 
     # --- WHERE -----------------------------------------------------------------------------
-    def condition(self, cond: Any, negate: bool = False) -> str:
+    def condition(self, cond: Condition, negate: bool = False) -> str:
         if isinstance(cond, Not):
             return self.condition(cond.item, not negate)
         if isinstance(cond, Comparison):
