@@ -247,10 +247,13 @@ class SalesforceClient:
             self.budget.observe_limits(int(daily["Max"]) - int(daily["Remaining"]), int(daily["Max"]))
         return body
 
-    def download(self, relative_url: str, dest: Path, *, chunk: int = 1 << 16) -> int:
+    def download(
+        self, relative_url: str, dest: Path, *, expected_size: int | None = None, chunk: int = 1 << 16
+    ) -> int:
         """Stream a blob (an EventLogFile ``LogFile``) to ``dest``; returns the bytes written.
 
-        The whole download is retried on a drop, so a half-written file is never kept.
+        The whole download is retried on a drop or a short body (``expected_size`` is the
+        record's ``LogFileLength``), so a half-written file is never parsed.
         """
 
         def fetch(sf: Salesforce) -> int:
@@ -264,7 +267,7 @@ class SalesforceClient:
                         size += len(block)
             finally:
                 resp.close()
-            expected = resp.headers.get("Content-Length")
+            expected = expected_size if expected_size is not None else resp.headers.get("Content-Length")
             if expected is not None and int(expected) != size:
                 tmp.unlink(missing_ok=True)
                 raise requests.exceptions.ChunkedEncodingError(f"got {size} of {expected} bytes")

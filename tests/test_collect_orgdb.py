@@ -99,7 +99,7 @@ class OrgDbClient:
             "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
         }
 
-    def download(self, relative_url: str, dest: Path) -> int:
+    def download(self, relative_url: str, dest: Path, *, expected_size: int | None = None) -> int:
         self.budget.charge()
         data = self.blobs[relative_url.rstrip("/").split("/")[-2]]
         dest.write_bytes(data)

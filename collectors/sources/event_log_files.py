@@ -172,7 +172,7 @@ class EventLogFilesSource(Source):
         if done is None or done.processed_at is None or done.length != length:
             path = ctx.work_dir / f"{file_id}.csv"
             try:
-                ctx.client.download(str(get(rec, "LogFile")), path)
+                ctx.client.download(str(get(rec, "LogFile")), path, expected_size=length)
                 with ctx.engine.begin() as conn:
                     read, stored = store_file_rows(
                         ctx.org,
