@@ -27,6 +27,7 @@ app = typer.Typer(
 COMMAND_MODULES: tuple[str, ...] = (
     "oauthwatch.store.commands",
     "oauthwatch.notify.commands",
+    "oauthwatch.detect.commands",
     "collectors.auth_commands",
     "collectors.commands",
     "dashboard.commands",
