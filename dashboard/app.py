@@ -1,24 +1,28 @@
 """The oauthwatch dashboard: a router (st.navigation) plus the shared sidebar (org, time range, zone).
 
-Start it with ``oauthwatch dashboard``. Each page is a short file in ``pages/`` that reads through
+Start it with ``oauthwatch dashboard``. Each page is a short file in ``views/`` that reads through
 ``dashboard.data``; add a page by appending to :data:`PAGES` (section, file, title, icon, url path).
+The folder is not called ``pages/``: a ``pages/`` folder beside the main script switches Streamlit to
+its legacy multipage mode, which ignores ``st.navigation`` (and this file) when a page URL is opened.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import streamlit as st
 
 from dashboard import auth, filters
 
 PAGES: list[tuple[str, str, str, str, str]] = [
-    ("Monitor", "pages/overview.py", "Overview", ":material/dashboard:", "overview"),
-    ("Monitor", "pages/apps.py", "Apps", ":material/apps:", "apps"),
-    ("Monitor", "pages/failures.py", "Failures", ":material/error:", "failures"),
-    ("Monitor", "pages/origins.py", "Origins", ":material/public:", "origins"),
-    ("Respond", "pages/alerts.py", "Alerts", ":material/notifications:", "alerts"),
-    ("Respond", "pages/investigate.py", "Investigate", ":material/search:", "investigate"),
-    ("Inventory", "pages/tokens.py", "Tokens", ":material/key:", "tokens"),
-    ("Inventory", "pages/collection.py", "Collection", ":material/sync:", "collection"),
+    ("Monitor", "views/overview.py", "Overview", ":material/dashboard:", "overview"),
+    ("Monitor", "views/apps.py", "Apps", ":material/apps:", "apps"),
+    ("Monitor", "views/failures.py", "Failures", ":material/error:", "failures"),
+    ("Monitor", "views/origins.py", "Origins", ":material/public:", "origins"),
+    ("Respond", "views/alerts.py", "Alerts", ":material/notifications:", "alerts"),
+    ("Respond", "views/investigate.py", "Investigate", ":material/search:", "investigate"),
+    ("Inventory", "views/tokens.py", "Tokens", ":material/key:", "tokens"),
+    ("Inventory", "views/collection.py", "Collection", ":material/sync:", "collection"),
 ]
 
 
@@ -32,7 +36,10 @@ def navigation() -> dict[str, list[st.Page]]:
     return sections
 
 
-st.set_page_config(page_title="oauthwatch", page_icon=":material/shield:", layout="wide")
+# A local icon: a Material or emoji icon would be fetched from the internet by the browser.
+st.set_page_config(
+    page_title="oauthwatch", page_icon=str(Path(__file__).with_name("static") / "favicon.png"), layout="wide"
+)
 if auth.gate():
     nav = st.navigation(navigation())
     filters.sidebar()

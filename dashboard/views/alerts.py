@@ -70,7 +70,7 @@ def _detail(ctx: filters.Context, alert_id: int) -> None:
     if b4.button("Suppress", key="alert_suppress"):
         _act(actions.suppress, alert_id, utcnow() + timedelta(days=int(days)))
     if st.button("Investigate this alert →", key="alert_investigate", type="primary"):
-        st.switch_page("pages/investigate.py", query_params={**dict(st.query_params), "alert": str(alert_id)})
+        st.switch_page("views/investigate.py", query_params={**dict(st.query_params), "alert": str(alert_id)})
 
 
 @ui.page

@@ -78,7 +78,7 @@ def _detail(ctx: filters.Context, app: str) -> None:
             st.dataframe(data.users_by(ctx.window, app), key="app_users", hide_index=True)
             if st.button("Investigate this app", key="app_investigate"):
                 st.switch_page(
-                    "pages/investigate.py", query_params={"application": app, **dict(st.query_params)}
+                    "views/investigate.py", query_params={"application": app, **dict(st.query_params)}
                 )
     with t2:
         g = data.grants(ctx.window)

@@ -65,7 +65,7 @@ def main() -> None:
     )
     pick = st.selectbox("Investigate a reason", ["", *reasons["status"]], key="fail_investigate")
     if pick:
-        st.switch_page("pages/investigate.py", query_params={**dict(st.query_params), "status": pick})
+        st.switch_page("views/investigate.py", query_params={**dict(st.query_params), "status": pick})
 
 
 main()
