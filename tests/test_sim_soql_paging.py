@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -224,3 +225,31 @@ def test_iter_records_streams_everything_and_count_agrees(svc):
     assert ids == [login_row(i)[0] for i in range(N_LOGINS)]
     assert svc.count(SOQL) == N_LOGINS
     assert len(list(svc.iter_records("SELECT UseCount FROM OauthToken"))) == 2500
+
+
+def test_paging_while_a_writer_inserts(svc, db):
+    """The live-mode generator writes through WAL while clients page: no lock errors, stable pages."""
+    stop = threading.Event()
+
+    def writer() -> None:
+        conn = orgdb.connect(db)
+        i = 0
+        while not stop.is_set():
+            conn.execute(
+                "INSERT INTO LoginHistory (Id, UserId, LoginTime, LoginType) VALUES (?, ?, ?, ?)",
+                (f"0Yc{i:012d}AAA", "005000000000001AAA", T0 + 5, "Application"),
+            )
+            conn.commit()
+            i += 1
+        conn.close()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        for _ in range(3):
+            pages = page_all(svc, svc.run(SOQL, batch_size=500))
+            got = [r["Id"] for p in pages for r in p["records"]]
+            assert len(got) == pages[0]["totalSize"] == len(set(got))
+    finally:
+        stop.set()
+        thread.join(timeout=30)

@@ -142,7 +142,10 @@ class QueryService:
         """The JSON body of ``GET /query?q=`` (or ``/queryAll`` with ``include_deleted``).
 
         The org keeps no deleted rows, so queryAll returns what query returns; its locators are
-        the same ``/query/<id>-<offset>`` URLs, as on Salesforce.
+        the same ``/query/<id>-<offset>`` URLs, as on Salesforce. ``batch_size`` (from
+        ``Sforce-Query-Options``) is clamped to 200..2000. OauthToken pages hold at most 500 rows
+        and stop after 2,500 (``done`` is then true) while ``totalSize`` keeps the full count, so
+        a client can see that rows were withheld and slice the query (reference §3).
         """
         del include_deleted  # nothing in the local org is ever soft-deleted
         compiled = self.compile(soql)
