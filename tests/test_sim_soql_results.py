@@ -9,6 +9,7 @@ import pytest
 
 from oauthwatch.simulator import orgdb
 from oauthwatch.simulator.query import QueryService
+from oauthwatch.simulator.soql_records import format_datetime
 
 NOW = int(datetime(2024, 6, 5, 12, 30, tzinfo=UTC).timestamp() * 1000)
 
@@ -445,3 +446,19 @@ def test_total_size_counts_through_where_joins_only(svc):
     )
     assert svc.run("SELECT Id, LoginGeo.City FROM LoginHistory")["totalSize"] == 5
     assert svc.count("SELECT Id FROM SetupEntityAccess WHERE Parent.Profile.Name != null") == 1
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        datetime(1970, 1, 1, tzinfo=UTC),
+        datetime(1969, 12, 31, 23, 59, 59, 999000, tzinfo=UTC),
+        datetime(2024, 2, 29, 12, 0, 0, 5000, tzinfo=UTC),
+        datetime(2024, 12, 31, 23, 59, 59, 999000, tzinfo=UTC),
+        datetime(2100, 3, 1, 0, 0, 0, 123000, tzinfo=UTC),
+    ],
+)
+def test_datetime_wire_format(when):
+    ms_value = int((when - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds() * 1000)
+    expected = when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}+0000"
+    assert format_datetime(ms_value) == expected
