@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from collectors import ledger
 from collectors.client import QueryLocatorExpired
-from oauthwatch.store.writes import upsert
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -48,6 +47,35 @@ class Malformed(Exception):
 
 class Stopped(Exception):
     """The caller asked the run to stop (service shutdown); the last commit stands."""
+
+
+# -- writing -----------------------------------------------------------------------------------
+def bulk_upsert(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    key: Sequence[str],
+    update: Sequence[str] | None = None,
+) -> int:
+    """:func:`oauthwatch.store.writes.upsert` semantics as one cached statement run with executemany.
+
+    ``writes.upsert`` renders one multi-VALUES statement per chunk, which SQLAlchemy compiles
+    afresh every time (thousands of bind parameters): at 2,000-row pages that compile costs more
+    than the insert. One single-row statement executed over the list is compiled once and cached.
+    """
+    if not rows:
+        return 0
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    cols = list(rows[0].keys())
+    upd = [c for c in cols if c not in key] if update is None else list(update)
+    ins = postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
+    if upd:
+        stmt = ins.on_conflict_do_update(index_elements=list(key), set_={c: ins.excluded[c] for c in upd})
+    else:
+        stmt = ins.on_conflict_do_nothing(index_elements=list(key))
+    conn.execute(stmt, [dict(r) for r in rows])
+    return len(rows)
 
 
 # -- values ------------------------------------------------------------------------------------
@@ -262,7 +290,7 @@ class IncrementalSource(Source):
         return str(v) if v else record_id(rec)
 
     def write(self, ctx: Context, conn: Connection, rows: list[Row]) -> None:
-        upsert(conn, self.table, rows, key=list(self.key), update=None)
+        bulk_upsert(conn, self.table, rows, key=list(self.key), update=None)
 
     def run(self, ctx: Context) -> None:
         with ctx.engine.connect() as conn:

@@ -27,6 +27,7 @@ from collectors.sources.base import (
     Malformed,
     Record,
     Source,
+    bulk_upsert,
     get,
     integer,
     number,
@@ -73,7 +74,7 @@ def store_file_rows(
         def flush() -> None:
             if batch:
                 upd = [c for c in batch[0] if c not in ("org", "source", "natural_id", "ingested_at")]
-                upsert(conn, schema.logins, batch, key=["org", "source", "natural_id"], update=upd)
+                bulk_upsert(conn, schema.logins, batch, key=["org", "source", "natural_id"], update=upd)
                 hours.update(r["login_time"] for r in batch)
                 batch.clear()
 

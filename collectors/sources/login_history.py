@@ -20,6 +20,7 @@ from collectors.sources.base import (
     Record,
     Row,
     boolean,
+    bulk_upsert,
     get,
     number,
     parse_dt,
@@ -148,7 +149,7 @@ class LoginHistorySource(IncrementalSource):
 
     def write(self, ctx: Context, conn: Connection, rows: list[Row]) -> None:
         update = [c for c in rows[0] if c not in (*self.key, "ingested_at")]
-        upsert(conn, self.table, rows, key=list(self.key), update=update)
+        bulk_upsert(conn, self.table, rows, key=list(self.key), update=update)
 
     def coverage_filter(self, ctx: Context) -> list[Any]:
         return [self.table.c.org == ctx.org, self.table.c.source == self.name]
