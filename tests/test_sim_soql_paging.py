@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -253,3 +254,10 @@ def test_paging_while_a_writer_inserts(svc, db):
     finally:
         stop.set()
         thread.join(timeout=30)
+
+
+def test_missing_database_fails_instead_of_creating_an_empty_org(tmp_path):
+    svc = QueryService(tmp_path / "absent.sqlite3", licensed=False, now_ms=lambda: T0)
+    with pytest.raises(sqlite3.OperationalError):
+        svc.run("SELECT Id FROM LoginHistory")
+    assert not (tmp_path / "absent.sqlite3").exists()

@@ -44,8 +44,13 @@ def invalid_locator() -> SoqlError:
 
 
 def open_reader(db_path: Path | str) -> sqlite3.Connection:
-    """A read-only-by-pragma connection in autocommit mode (transactions are explicit)."""
-    conn = sqlite3.connect(db_path, timeout=30, check_same_thread=False, isolation_level=None)
+    """A read-only-by-pragma connection in autocommit mode (transactions are explicit).
+
+    ``mode=rw`` rather than ``ro`` so WAL readers work without a writer present; it never creates
+    a missing database (a wrong path fails loudly instead of answering from an empty org).
+    """
+    uri = Path(db_path).resolve().as_uri() + "?mode=rw"
+    conn = sqlite3.connect(uri, uri=True, timeout=30, check_same_thread=False, isolation_level=None)
     conn.execute("PRAGMA busy_timeout=30000")
     conn.execute("PRAGMA query_only=1")
     return conn
