@@ -165,14 +165,14 @@ def load_frames(
 
         first = read_frame(
             conn,
-            select(
-                func.coalesce(lg.c.application, "").label("application"),
-                _first(conn, func.min(lg.c.login_time)).label("first"),
-            )
+            select(lg.c.application, _first(conn, func.min(lg.c.login_time)).label("first"))
             .where(lg.c.org == org, lg.c.source == primary_source, lg.c.login_time < end)
-            .group_by(func.coalesce(lg.c.application, "")),
+            .group_by(lg.c.application),
             ("first",),
         )
+        if not first.empty:
+            first["application"] = first["application"].fillna("").astype(str)
+            first = first.groupby("application", as_index=False)["first"].min()
         app_first_seen = (
             first.set_index("application")["first"]
             if not first.empty

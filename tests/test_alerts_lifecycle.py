@@ -1,0 +1,217 @@
+"""Alert lifecycle in the store (SQLite and PostgreSQL): open, update, escalate, resolve, reopen, suppress.
+
+Also drives ``run_all`` end to end over logins written to the store, so the frames loader, the
+detectors and the lifecycle are proven together on both backends.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from oauthwatch.config import Settings
+from oauthwatch.detect.base import Finding
+from oauthwatch.detect.lifecycle import (
+    AlertNotFound,
+    acknowledge,
+    apply_findings,
+    get_alert,
+    list_alerts,
+    resolve,
+    suppress,
+)
+from oauthwatch.detect.runner import backtest, run_all
+from oauthwatch.store import schema
+from oauthwatch.store.writes import ensure_org, upsert
+
+T0 = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
+CLEARS = {"password_spray": timedelta(hours=6), "posture": timedelta(0)}
+
+
+def finding(
+    severity: str = "high",
+    key: str = "password_spray:prod:203.0.113.7",
+    end: datetime | None = T0,
+    **kw: object,
+) -> Finding:
+    base = {
+        "detector": "password_spray",
+        "severity": severity,
+        "org": "prod",
+        "subject_type": "ip",
+        "subject": "203.0.113.7",
+        "title": "Password spray from 203.0.113.7",
+        "explanation": "IP 203.0.113.7 failed to log in as 12 different users within 6 minutes.",
+        "evidence": {"users_in_span": 12, "source_ip": "203.0.113.7"},
+        "runbook": ("Block the IP.",),
+        "dedupe_key": key,
+        "event_start": T0 - timedelta(minutes=10),
+        "event_end": end,
+    }
+    base.update(kw)
+    return Finding(**base)  # type: ignore[arg-type]
+
+
+def apply(store, findings, now, clears=CLEARS):
+    with store.begin() as conn:
+        return apply_findings(conn, findings, org="prod", clears_after=clears, now=now)
+
+
+def test_open_update_escalate_autoresolve_reopen(store) -> None:
+    r = apply(store, [finding("high")], T0)
+    assert len(r.opened) == 1
+    alert_id = r.opened[0]
+    r = apply(store, [finding("high")], T0 + timedelta(minutes=15))
+    assert r.updated == [alert_id]
+    assert not r.escalated
+    r = apply(store, [finding("critical")], T0 + timedelta(minutes=30))
+    assert r.escalated == [alert_id]
+    a = get_alert(store, alert_id)
+    assert (a["severity"], a["count"], a["status"]) == ("critical", 3, "open")
+    assert a["first_seen"] == T0
+    assert a["last_seen"] == T0 + timedelta(minutes=30)
+    # A lower severity later does not lower the alert.
+    apply(store, [finding("medium")], T0 + timedelta(minutes=45))
+    assert get_alert(store, alert_id)["severity"] == "critical"
+    # Not seen again: still open within clears_after, resolved after it.
+    assert apply(store, [], T0 + timedelta(hours=3)).resolved == []
+    assert apply(store, [], T0 + timedelta(hours=7)).resolved == [alert_id]
+    a = get_alert(store, alert_id)
+    assert a["status"] == "resolved"
+    assert a["auto_resolved"]
+    assert a["status_by"] == "oauthwatch"
+    # The condition comes back: the same alert reopens.
+    r = apply(store, [finding("high", end=T0 + timedelta(hours=8))], T0 + timedelta(hours=8))
+    assert r.reopened == [alert_id]
+    assert get_alert(store, alert_id)["status"] == "open"
+
+
+def test_alerts_of_detectors_that_did_not_run_are_left_alone(store) -> None:
+    alert_id = apply(store, [finding()], T0).opened[0]
+    assert apply(store, [], T0 + timedelta(days=2), clears={"posture": timedelta(0)}).resolved == []
+    assert get_alert(store, alert_id)["status"] == "open"
+
+
+def test_person_resolved_alert_reopens_only_on_newer_evidence(store) -> None:
+    alert_id = apply(store, [finding()], T0).opened[0]
+    resolve(store, alert_id, by="analyst@example.com", now=T0 + timedelta(minutes=5))
+    r = apply(store, [finding(end=T0)], T0 + timedelta(minutes=15))
+    assert not r.reopened
+    assert get_alert(store, alert_id)["status"] == "resolved"
+    r = apply(store, [finding(end=T0 + timedelta(minutes=20))], T0 + timedelta(minutes=30))
+    assert r.reopened == [alert_id]
+
+
+def test_acknowledge_suppress_and_listing(store) -> None:
+    a1 = apply(store, [finding()], T0).opened[0]
+    a2 = apply(
+        store, [finding("low", key="posture:prod:0H4:refresh_infinite", detector="posture")], T0
+    ).opened[0]
+    row = acknowledge(store, a1, by="analyst@example.com", now=T0)
+    assert (row["status"], row["status_by"]) == ("acknowledged", "analyst@example.com")
+    row = suppress(store, a2, until=T0 + timedelta(hours=8), by="analyst@example.com")
+    assert row["suppressed_until"] == T0 + timedelta(hours=8)
+    assert {a["id"] for a in list_alerts(store, status="active")} == {a1, a2}
+    assert [a["id"] for a in list_alerts(store, status="acknowledged")] == [a1]
+    assert [a["id"] for a in list_alerts(store, status="open", detector="posture")] == [a2]
+    with pytest.raises(AlertNotFound):
+        acknowledge(store, 999_999, by="x")
+    with pytest.raises(ValueError, match="status"):
+        list_alerts(store, status="closed")
+
+
+def _spray_rows(now: datetime, ip: str = "203.0.113.7") -> list[dict[str, object]]:
+    rows = []
+    for i in range(12):
+        rows.append(
+            _row(
+                f"0Ya00000000S{i:03d}AA",
+                now - timedelta(minutes=30) + timedelta(seconds=20 * i),
+                user=f"005000000000{i:03d}AAA",
+                status="Invalid Password",
+                success=False,
+                ip=ip,
+                app="Browser",
+            )
+        )
+    return rows
+
+
+def _row(
+    nid: str,
+    t: datetime,
+    *,
+    user: str = "005000000000001AAA",
+    status: str = "Success",
+    success: bool = True,
+    ip: str = "192.0.2.10",
+    app: str = "Billing Sync",
+    country: str = "US",
+) -> dict[str, object]:
+    return {
+        "org": "prod",
+        "source": "login_history",
+        "natural_id": nid,
+        "login_time": t,
+        "user_id": user,
+        "username": None,
+        "login_type": "Remote Access 2.0",
+        "login_subtype": "OAuth Client Credentials",
+        "status": status,
+        "success": success,
+        "application": app,
+        "source_ip": ip,
+        "country_iso": country,
+        "latitude": 37.77,
+        "longitude": -122.42,
+        "ingested_at": t,
+    }
+
+
+def _seed(store, now: datetime) -> None:
+    rows = [
+        _row(f"0Ya00000000B{i:04d}A", now - timedelta(days=20) + timedelta(hours=i))
+        for i in range(20 * 24 - 2)
+    ]
+    rows += _spray_rows(now)
+    with store.begin() as conn:
+        ensure_org(conn, "prod")
+        upsert(conn, schema.logins, rows, key=["org", "source", "natural_id"])
+
+
+def test_run_all_end_to_end_over_the_store(store) -> None:
+    _seed(store, T0)
+    settings = Settings()
+    report = run_all(store, settings, now=T0)
+    assert report.errors == {}
+    spray = [f for f in report.findings if f.detector == "password_spray"]
+    assert [f.subject for f in spray] == ["203.0.113.7"]
+    assert report.opened == len({f.dedupe_key for f in report.findings})
+    again = run_all(store, settings, now=T0 + timedelta(minutes=15))
+    assert again.opened == 0
+    assert again.updated >= 1
+    alert = next(a for a in list_alerts(store) if a["detector"] == "password_spray")
+    assert alert["count"] == 2
+    assert "12 different users" in alert["explanation"]
+    assert alert["evidence"]["source_ip"] == "203.0.113.7"
+    later = run_all(store, settings, now=T0 + timedelta(hours=8))
+    assert alert["id"] in later.alerts.resolved
+
+
+def test_backtest_counts_without_touching_alerts(store) -> None:
+    _seed(store, T0)
+    report = backtest(
+        store,
+        Settings(),
+        start=T0 - timedelta(hours=3),
+        end=T0 + timedelta(hours=2),
+        step=timedelta(minutes=15),
+    )
+    assert report.rows["password_spray"].alerts == 1  # seen in several steps, fires once
+    assert report.rows["password_spray"].findings >= 4
+    assert report.steps == 21
+    assert "posture" in report.not_replayed
+    with store.connect() as conn:
+        assert conn.execute(select(schema.alerts.c.id)).first() is None
