@@ -56,7 +56,7 @@ def alert_payload(
     runbook = alert.get("runbook") or []
     steps = "\n".join(f"{i}. {slack_escape(s)}" for i, s in enumerate(runbook, 1))
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": redact(head)[:150]}},
+        {"type": "header", "text": {"type": "plain_text", "text": slack_escape(head)[:150]}},
         {"type": "section", "text": {"type": "mrkdwn", "text": slack_escape(alert["explanation"])[:2900]}},
         {
             "type": "context",
