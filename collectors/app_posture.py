@@ -242,7 +242,10 @@ def judge_metadata(org: OrgSettings, meta: dict[str, Any], report: OrgReport) ->
             "refresh tokens of this app are valid until revoked: a leaked one works forever",
             f"{POLICIES_PAGE} → Refresh Token Policy: 'Expire refresh token if not used for' e.g. 30 days",
         )
-    if session.get("sessionLevel") and org.flow in ("jwt", "client_credentials"):
+    if str(session.get("sessionLevel") or "").upper() == "HIGH_ASSURANCE" and org.flow in (
+        "jwt",
+        "client_credentials",
+    ):
         report.add(
             "problem",
             "high_assurance",

@@ -106,11 +106,13 @@ class Token:
 
 
 class TimeoutSession(requests.Session):
-    """A ``requests.Session`` that gives every request a timeout and reports successful calls.
+    """A ``requests.Session`` that gives every request a timeout and the org's CA bundle, and
+    reports successful calls.
 
     simple-salesforce passes ``**kw`` to ``session.request`` without a timeout; this class fills
-    one in. ``on_success`` is told about every 2xx answer so that the provider knows a renewed
-    token has been accepted.
+    one in. ``on_success`` is told about every 2xx answer outside ``/services/oauth2/`` (a token
+    call succeeding says nothing about the token) so that the provider knows a renewed token has
+    been accepted by the API.
     """
 
     def __init__(self, timeout: float, on_success: Callable[[], None] | None = None) -> None:
@@ -121,8 +123,13 @@ class TimeoutSession(requests.Session):
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
+        if kwargs.get("verify") is None:
+            # requests lets $REQUESTS_CA_BUNDLE / $CURL_CA_BUNDLE override session.verify; the
+            # org's ca_bundle setting must win, so it is passed on every request.
+            kwargs["verify"] = self.verify
         response = super().request(method, url, *args, **kwargs)
-        if self._on_success is not None and 200 <= response.status_code < 300:
+        path = urlsplit(url if isinstance(url, str) else url.decode()).path
+        if self._on_success is not None and 200 <= response.status_code < 300 and "/oauth2/" not in path:
             self._on_success()
         return response
 
@@ -218,8 +225,12 @@ class TokenProvider:
             if stale is not None and self._token is not None and self._token != stale:
                 return self._token
             if self._unconfirmed_renewals >= 1:
+                scopes = self._token.scopes if self._token else frozenset()
                 self._token = None
-                exp = explain_rest_error(self.org, 401, "INVALID_SESSION_ID", "")
+                # a token without the api scope is refused by REST with this very message
+                lacks_api = bool(scopes) and not scopes & {"api", "full"}
+                message = "This session is not valid for use with the REST API" if lacks_api else ""
+                exp = explain_rest_error(self.org, 401, "INVALID_SESSION_ID", message)
                 raise AuthError(
                     "session_refused",
                     "a freshly issued token was refused with INVALID_SESSION_ID",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -56,19 +56,15 @@ def render_table(reports: list[OrgReport]) -> str:
                     + f", response keys: {', '.join(tok.get('response_keys', []))} (value never shown)",
                 ),
             ]
+            lines.extend(f"  {k:<18} {v}" for k, v in rows if v not in (None, ""))
             app = f.get("app") or {}
             if app:
-                rows.append(
-                    (
-                        "app",
-                        ", ".join(
-                            f"{k.replace('_', ' ')}: {v if not isinstance(v, list) else ' '.join(map(str, v)) or '-'}"
-                            for k, v in app.items()
-                            if v not in (None, "")
-                        ),
-                    )
-                )
-            lines.extend(f"  {k:<18} {v}" for k, v in rows if v not in (None, ""))
+                lines.append(f"  {'app':<18} {app.get('label') or app.get('name') or '?'}")
+                for k, v in app.items():
+                    if v in (None, "", []) or k in ("label", "name"):
+                        continue
+                    shown = "; ".join(map(str, v)) if isinstance(v, list) else v
+                    lines.append(f"    {k.replace('_', ' '):<24} {shown}")
         elif f.get("org_said"):
             lines.append(f"  {'the org said':<18} {f['org_said']}")
         for finding in r.findings:
@@ -77,6 +73,18 @@ def render_table(reports: list[OrgReport]) -> str:
                 lines.append(f"      fix: {finding.fix}")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _redact_values(value: Any) -> Any:
+    """Redact every string value of a JSON document, never its keys (a key like ``"code"`` would
+    otherwise look like a ``code=…`` secret to the pattern matcher)."""
+    from oauthwatch.secrets import redact
+
+    if isinstance(value, dict):
+        return {k: _redact_values(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_values(v) for v in value]
+    return redact(value) if isinstance(value, str) else value
 
 
 def register(app: typer.Typer) -> None:
@@ -107,12 +115,11 @@ def register(app: typer.Typer) -> None:
         reports = check_all(orgs, timeout=settings.collect.request_timeout_seconds)
         code = exit_code(reports, strict=strict)
         if fmt is CheckFormat.json:
-            out = json.dumps(
-                {"exit_code": code, "orgs": [r.as_dict() for r in reports]}, indent=2, default=str
-            )
+            doc = _redact_values({"exit_code": code, "orgs": [r.as_dict() for r in reports]})
+            out = json.dumps(doc, indent=2, default=str) + "\n"
         else:
-            out = render_table(reports)
-        typer.echo(redact(out), nl=False)
+            out = redact(render_table(reports))
+        typer.echo(out, nl=False)
         raise typer.Exit(code)
 
     @app.command("keygen")
