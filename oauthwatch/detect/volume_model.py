@@ -21,7 +21,8 @@ relative floor would make a fall to zero unreachable; the floor is there to keep
 hours from counting as spikes).
 
 Earlier anomalies do not poison the baseline: the median ignores a minority of odd weeks, and
-every flagged point is replaced by its expected value before later weeks use it.
+every point flagged against a mature baseline is replaced by its expected value before later
+weeks use it.
 
 Maturity: the first week is never judged (there is nothing to compare with). While a slot has
 fewer than ``mature_weeks`` weeks of history its flags carry ``immature=True`` and their
@@ -140,7 +141,10 @@ def volume_anomalies(
         drop = valid & ~spike & (z_drop <= -threshold) & (med >= min_volume) & (x <= drop_ratio * med)
         z = np.where(drop, z_drop, z)
         flagged = spike | drop
-        clean[w, flagged] = med[flagged]
+        # Flagged points are replaced by their expected value before later weeks use them, but only
+        # where the baseline was mature: an immature "expected" may itself be an anomaly.
+        replace_mask = flagged & (have >= mature_weeks)
+        clean[w, replace_mask] = med[replace_mask]
         for slot in np.flatnonzero(flagged):
             i = w * period + slot
             ts = full[i]
