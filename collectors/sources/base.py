@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from collectors import ledger
 from collectors.client import QueryLocatorExpired
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 Record = Mapping[str, Any]
 Row = dict[str, Any]
 
@@ -76,6 +77,46 @@ def bulk_upsert(
         stmt = ins.on_conflict_do_nothing(index_elements=list(key))
     conn.execute(stmt, [dict(r) for r in rows])
     return len(rows)
+
+
+def prefetch(pages: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Iterate ``pages`` while a thread already fetches the next ones.
+
+    The org renders page n+1 while this process parses and stores page n; both sides work at once
+    instead of waiting for each other. Errors surface in order, at the page they happened on.
+    """
+    import queue
+
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    quit_ = threading.Event()
+
+    def pump() -> None:
+        try:
+            for item in pages:
+                while not quit_.is_set():
+                    try:
+                        q.put(("item", item), timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if quit_.is_set():
+                    return
+            q.put(("end", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            q.put(("error", exc))
+
+    t = threading.Thread(target=pump, name="prefetch", daemon=True)
+    t.start()
+    try:
+        while True:
+            kind, value = q.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        quit_.set()
 
 
 # -- values ------------------------------------------------------------------------------------
@@ -355,7 +396,7 @@ class IncrementalSource(Source):
 
     def _run_rest(self, ctx: Context, start: datetime | None) -> None:
         done = 0
-        for page in ctx.client.query_pages(self.soql(start), batch_size=self.batch_size):
+        for page in prefetch(ctx.client.query_pages(self.soql(start), batch_size=self.batch_size)):
             ctx.check_stop()
             recs = page.records
             self._commit(ctx, recs, self._last_valid(recs))
