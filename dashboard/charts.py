@@ -40,11 +40,20 @@ def daily_by(df: pd.DataFrame, dim: str, tz: str, title: str = "Daily authentica
 
 
 def failures_over_time(df: pd.DataFrame, tz: str, title: str = "Failures over time") -> go.Figure:
-    """Failed logins per hour (bars) and the failure rate (line, right axis)."""
+    """Failed logins (bars) and the failure rate (line, right axis) per hour, or per local day
+    when the data spans more than three days (hourly rates on small volumes are mostly noise)."""
     fig = go.Figure()
     if not df.empty:
-        g = df.groupby("hour", as_index=False)[["events", "failures"]].sum().sort_values("hour")
-        x = _local(g["hour"], tz)
+        local = _local(df["hour"], tz)
+        daily = (local.max() - local.min()) > pd.Timedelta(days=3)
+        bucket = local.dt.tz_localize(None).dt.floor("D") if daily else local
+        g = (
+            df.assign(bucket=bucket)
+            .groupby("bucket", as_index=False)[["events", "failures"]]
+            .sum()
+            .sort_values("bucket")
+        )
+        x = g["bucket"]
         rate = (g["failures"] / g["events"].where(g["events"] > 0)).fillna(0) * 100
         fig.add_trace(go.Bar(x=x, y=g["failures"], name="failures", marker_color=FAIL))
         fig.add_trace(go.Scatter(x=x, y=rate, name="failure rate %", yaxis="y2", mode="lines"))
