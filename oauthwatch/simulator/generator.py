@@ -69,6 +69,7 @@ def build_org(
     With ``now`` the history ends there and the org's clock is set to it (``_State.clock_offset``);
     without it the history ends at the wall clock. Event Log Files cover the last ``elf_days`` days.
     """
+    wall_start = to_ms(datetime.now(UTC))
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     wanted = {
@@ -110,7 +111,7 @@ def build_org(
         set_state(conn, PARAMS_KEY, json.dumps(params, sort_keys=True))
         set_state(conn, "licensed", "1" if licensed else "0")
         set_state(conn, "live_cursor", str(end_ms))
-        set_state(conn, "clock_offset", str(end_ms - to_ms(datetime.now(UTC))) if now is not None else "0")
+        set_state(conn, "clock_offset", str(end_ms - wall_start) if now is not None else "0")
         _after_history(conn, plan, end_ms, elf_days)
         conn.commit()
     finally:

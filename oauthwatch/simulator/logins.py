@@ -7,6 +7,7 @@ the entry point the HTTPS server uses for every token request it answers.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import uuid
 
@@ -17,6 +18,7 @@ from oauthwatch.simulator.orgsetup import Plan
 from oauthwatch.simulator.traffic import APP, BROWSER, IP, LTYPE, NET, PLATFORM, STATUS, SUB, TLS, URL, USER
 
 HISTORY, LIVE_SCALED, SCENARIO, SERVER = "0", "1", "2", "3"  # reserved Id character per writer
+GRANT_SUBTYPES = ("OAuth Refresh Token", "OAuth Web Server")
 _TLS = (("TLS 1.3", "TLS_AES_256_GCM_SHA384"), ("TLS 1.2", "ECDHE-RSA-AES256-GCM-SHA384"))
 _GEO = [(n.city, n.country, n.iso, n.lat, n.lon, n.postal, n.subdivision) for n in geo.NETWORKS]
 _NO_GEO = (None, None, None, None, None, None, None)
@@ -49,11 +51,11 @@ EV_SQL = f'INSERT OR IGNORE INTO "LoginEvent" ({",".join(EV_COLS)}) VALUES ({","
 
 
 def login_rows(
-    plan: Plan, events: list[tuple], hour_ms: int, reserved: str
+    plan: Plan, events: list[tuple], hour_ms: int, reserved: str, first: int = 0
 ) -> tuple[list[tuple], list[tuple]]:
-    """(LoginHistory rows, LoginGeo rows) for the events of one hour (events in the hour's order)."""
+    """(LoginHistory rows, LoginGeo rows) for events of one hour; ``first`` = position of events[0] in the hour."""
     lh_id, geo_id = factory("0Ya", reserved), factory("04F", reserved)
-    base = seq_base(hour_ms)
+    base = seq_base(hour_ms) + first
     users = plan.users
     labels = [a.label for a in plan.apps]
     lh, gl = [], []
@@ -98,15 +100,62 @@ def event_rows(conn: sqlite3.Connection, lh: list[tuple]) -> list[tuple]:
 
 
 def write_events(
-    conn: sqlite3.Connection, plan: Plan, events: list[tuple], hour_ms: int, reserved: str, *, licensed: bool
+    conn: sqlite3.Connection,
+    plan: Plan,
+    events: list[tuple],
+    hour_ms: int,
+    reserved: str,
+    *,
+    licensed: bool,
+    first: int = 0,
 ) -> list[tuple]:
     """Insert the LoginHistory/LoginGeo (and LoginEvent) rows of ``events``; returns LoginHistory rows."""
-    lh, gl = login_rows(plan, events, hour_ms, reserved)
+    lh, gl = login_rows(plan, events, hour_ms, reserved, first)
     conn.executemany(GEO_SQL, gl)
     conn.executemany(LH_SQL, lh)
     if licensed:
         conn.executemany(EV_SQL, event_rows(conn, lh))
     return lh
+
+
+def write_rows(conn: sqlite3.Connection, lh: list[tuple], gl: list[tuple]) -> None:
+    """Insert ready LoginHistory and LoginGeo rows (and LoginEvent rows when licensed)."""
+    conn.executemany(GEO_SQL, gl)
+    conn.executemany(LH_SQL, lh)
+    if is_licensed(conn):
+        conn.executemany(EV_SQL, event_rows(conn, lh))
+
+
+def apply_grants(conn: sqlite3.Connection, lh: list[tuple]) -> int:
+    """Keep OauthToken consistent with new logins: a successful refresh or web-server login of an app
+    that issues refresh tokens counts one use; a web-server login without a grant creates one.
+    Returns how many grants were created."""
+    flows = {r[0]: "refresh_token" in r[1] for r in conn.execute("SELECT Label, Flows FROM _AppConfig")}
+    menu = dict(conn.execute('SELECT Label, Id FROM "AppMenuItem"').fetchall())
+    created = 0
+    for r in lh:
+        lid, uid, t, ltype, sub, status, app = r[0], r[1], r[2], r[3], r[4], r[8], r[9]
+        if (
+            status != "Success"
+            or ltype != "Remote Access 2.0"
+            or not flows.get(app)
+            or sub not in GRANT_SUBTYPES
+        ):
+            continue
+        n = conn.execute(
+            'UPDATE "OauthToken" SET UseCount = COALESCE(UseCount, 0) + 1, LastUsedDate = MAX(COALESCE(LastUsedDate, 0), ?) '
+            "WHERE UserId = ? AND AppName = ?",
+            (t, uid, app),
+        ).rowcount
+        if n == 0 and sub == "OAuth Web Server":
+            h = hashlib.blake2b(lid.encode(), digest_size=48).hexdigest()
+            conn.execute(
+                'INSERT INTO "OauthToken" ("Id","AccessToken","AppMenuItemId","AppName","CreatedDate","DeleteToken",'
+                '"LastUsedDate","RequestToken","UseCount","UserId") VALUES (NULL,?,?,?,?,?,?,?,1,?)',
+                (f"5Aep861{h[:40]}", menu.get(app), app, t, f"5Aep861{h[40:80]}", t, f"aPrx{h[80:]}", uid),
+            )
+            created += 1
+    return created
 
 
 def is_licensed(conn: sqlite3.Connection) -> bool:

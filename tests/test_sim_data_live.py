@@ -1,0 +1,120 @@
+"""Live mode: ticks add the events the clock reached, once, and keep grants and files in step."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from oauthwatch.simulator import clock, eventlog, orgdb
+from oauthwatch.simulator.clock import HOUR_MS, to_ms
+from oauthwatch.simulator.generator import build_org
+from oauthwatch.simulator.live import Live
+
+NOW = datetime(2026, 4, 14, 10, 17, 33, tzinfo=UTC)  # a Tuesday morning
+
+
+@pytest.fixture
+def org(tmp_path: Path) -> Path:
+    build_org(tmp_path, seed=3, days=3, users=150, now=NOW)
+    return tmp_path
+
+
+def count(conn, sql: str = 'SELECT COUNT(*) FROM "LoginHistory"', *args) -> int:
+    return conn.execute(sql, args).fetchone()[0]
+
+
+def test_tick_adds_events_once(org: Path) -> None:
+    conn = orgdb.connect(orgdb.db_path(org))
+    live = Live(conn)
+    before = count(conn)
+    t1 = to_ms(NOW + timedelta(minutes=20))
+    added = live.tick(t1)
+    assert added > 0
+    assert count(conn) == before + added
+    assert live.tick(t1) == 0  # the same time again: nothing new
+    assert live.tick(t1 - 60_000) == 0  # and never backwards
+    assert count(conn) == before + added
+    newest = count(conn, 'SELECT MAX(LoginTime) FROM "LoginHistory"')
+    assert to_ms(NOW) < newest <= t1
+    assert (
+        count(conn, 'SELECT COUNT(*) FROM "LoginHistory" WHERE LoginGeoId NOT IN (SELECT Id FROM "LoginGeo")')
+        == 0
+    )
+
+
+def test_live_continues_the_history_model(org: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Building up to T then ticking to T+2h gives the same rows as building up to T+2h directly."""
+    conn = orgdb.connect(orgdb.db_path(org))
+    later = NOW + timedelta(hours=2)
+    Live(conn).tick(to_ms(later))
+    direct = tmp_path_factory.mktemp("direct")
+    build_org(direct, seed=3, days=3, users=150, now=later)
+    other = orgdb.connect(orgdb.db_path(direct))
+    sql = 'SELECT Id, UserId, LoginTime, Status, SourceIp FROM "LoginHistory" WHERE LoginTime > ? AND LoginTime <= ? ORDER BY Id'
+    window = (to_ms(NOW), to_ms(later))
+    assert conn.execute(sql, window).fetchall() == other.execute(sql, window).fetchall()
+
+
+def test_grants_follow_live_logins(org: Path) -> None:
+    conn = orgdb.connect(orgdb.db_path(org))
+    uses_before = count(conn, 'SELECT SUM(UseCount) FROM "OauthToken"')
+    Live(conn).tick(to_ms(NOW + timedelta(hours=3)))
+    refreshed = count(
+        conn,
+        """SELECT COUNT(*) FROM "LoginHistory" lh JOIN _AppConfig c ON c.Label = lh.Application
+           WHERE lh.LoginTime > ? AND lh.Status = 'Success' AND lh.LoginSubType IN ('OAuth Refresh Token', 'OAuth Web Server')
+           AND c.Flows LIKE '%refresh_token%'""",
+        to_ms(NOW),
+    )
+    assert refreshed > 0
+    assert count(conn, 'SELECT SUM(UseCount) FROM "OauthToken"') == uses_before + refreshed
+    assert count(conn, 'SELECT MAX(LastUsedDate) FROM "OauthToken"') > to_ms(NOW)
+
+
+def test_event_log_files_appear_minutes_after_the_hour_in_demo_mode(org: Path) -> None:
+    conn = orgdb.connect(orgdb.db_path(org))
+    live = Live(conn)  # demo lag by default
+    hour_end = clock.hour_floor(to_ms(NOW)) + HOUR_MS
+    live.tick(hour_end + 30_000)
+    assert count(conn, 'SELECT COUNT(*) FROM "EventLogFile" WHERE LogDate = ?', hour_end - HOUR_MS) == 0
+    live.tick(hour_end + 4 * 60_000)
+    files = conn.execute(
+        "SELECT Id, CreatedDate, LogFileLength FROM \"EventLogFile\" WHERE LogDate = ? AND Interval = 'Hourly'",
+        (hour_end - HOUR_MS,),
+    ).fetchall()
+    assert {len(files)} == {2}
+    for fid, created, length in files:
+        assert hour_end + 30_000 < created <= hour_end + 4 * 60_000
+        assert len(b"".join(eventlog.render_csv(conn, fid))) == length
+
+
+def test_real_lag_is_configurable(org: Path) -> None:
+    conn = orgdb.connect(orgdb.db_path(org))
+    live = Live(conn, elf_lag=eventlog.REAL_LAG)
+    hour_end = clock.hour_floor(to_ms(NOW)) + HOUR_MS
+    live.tick(hour_end + 2 * HOUR_MS)
+    assert count(conn, 'SELECT COUNT(*) FROM "EventLogFile" WHERE LogDate = ?', hour_end - HOUR_MS) == 0
+
+
+def test_run_forever_ticks_on_the_org_clock(org: Path) -> None:
+    conn = orgdb.connect(orgdb.db_path(org))
+    clock.set_offset_ms(
+        conn, to_ms(NOW + timedelta(minutes=45)) - clock.org_now_ms(conn) + clock.offset_ms(conn)
+    )
+    conn.close()
+    live = Live(org, interval_s=0.05)
+    live.start()
+    try:
+        check = orgdb.connect(orgdb.db_path(org), readonly=True)
+        deadline = threading.Event()
+        for _ in range(100):
+            if int(clock.get_state(check, "live_cursor") or 0) > to_ms(NOW + timedelta(minutes=44)):
+                break
+            deadline.wait(0.05)
+        assert int(clock.get_state(check, "live_cursor") or 0) > to_ms(NOW + timedelta(minutes=44))
+        assert count(check, 'SELECT MAX(LoginTime) FROM "LoginHistory"') > to_ms(NOW)
+    finally:
+        live.stop()
