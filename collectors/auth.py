@@ -19,73 +19,43 @@ so log redaction catches them anywhere.
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 
-from collectors.auth_causes import explain_rest_error, explain_token_error, is_sandbox_host, login_host_kind
-from collectors.tokens import TokenFileError, read_refresh_token, write_refresh_token
-from oauthwatch.config import ConfigError, OrgSettings
-from oauthwatch.secrets import redact, register_secret
+from collectors.auth_causes import (
+    AuthError,
+    explain_rest_error,
+    explain_token_error,
+    tls_error,
+    unreachable_error,
+)
+from collectors.auth_grants import LEGACY_FLOW_WARNING, build_grant, jwt_audience
+from collectors.tokens import write_refresh_token
+from oauthwatch.config import OrgSettings
+from oauthwatch.secrets import register_secret
+
+__all__ = [
+    "LEGACY_FLOW_WARNING",
+    "AuthError",
+    "TimeoutSession",
+    "Token",
+    "TokenProvider",
+    "jwt_audience",
+    "parse_identity_url",
+    "provider_for",
+    "reset_providers",
+    "tls_error",
+    "token_from_response",
+    "unreachable_error",
+]
 
 log = logging.getLogger(__name__)
-
-JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-JWT_LIFETIME = timedelta(seconds=170)  # Salesforce wants exp "within 3 minutes"
-LEGACY_FLOW_WARNING = (
-    "org {org}: the username-password flow is discouraged (it sends a user's password, cannot use "
-    'MFA, and is blocked by default in orgs created since Summer \'23); switch to flow = "jwt" '
-    '(JWT bearer, recommended) or flow = "client_credentials"'
-)
-
-
-class AuthError(Exception):
-    """oauthwatch could not get (or use) a token for an org: what happened and what to change.
-
-    ``code`` is Salesforce's error code (``invalid_grant``) or ours (``tls_error``,
-    ``unreachable``, ``session_refused``…); ``description`` the org's own text; ``cause`` a short
-    plain-language cause; ``fix`` the setting or Setup page to change; ``transient`` says whether
-    retrying later may help. ``str()`` is redacted and never contains a secret.
-    """
-
-    def __init__(
-        self,
-        code: str,
-        description: str,
-        *,
-        cause: str,
-        fix: str,
-        org: str,
-        transient: bool = False,
-    ) -> None:
-        self.code = code
-        self.description = redact(description or "")
-        self.cause = cause
-        self.fix = fix
-        self.org = org
-        self.transient = transient
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        said = f" (the org said: {self.code}: {self.description})" if self.description else f" ({self.code})"
-        return redact(f"org {self.org}: {self.cause}{said}. Fix: {self.fix}")
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form for ``check --format json`` and the run ledger."""
-        return {
-            "code": self.code,
-            "description": self.description,
-            "cause": self.cause,
-            "fix": self.fix,
-            "transient": self.transient,
-        }
 
 
 @dataclass(frozen=True)
@@ -132,19 +102,6 @@ class TimeoutSession(requests.Session):
         if self._on_success is not None and 200 <= response.status_code < 300 and "/oauth2/" not in path:
             self._on_success()
         return response
-
-
-def jwt_audience(org: OrgSettings) -> str:
-    """The JWT ``aud`` claim: https://test.salesforce.com for sandboxes, https://login.salesforce.com
-    for production Salesforce hosts (the documented values, also for My Domain), and the login URL
-    itself for anything else (an Experience Cloud site, the local org). ``jwt_audience`` overrides."""
-    if org.jwt_audience:
-        return org.jwt_audience.rstrip("/")
-    if is_sandbox_host(org.login_url):
-        return "https://test.salesforce.com"
-    if login_host_kind(org.login_url) in ("production", "my_domain"):
-        return "https://login.salesforce.com"
-    return org.login_url
 
 
 def parse_identity_url(id_url: str | None) -> tuple[str | None, str | None]:
@@ -265,7 +222,7 @@ class TokenProvider:
     def _fetch(self) -> Token:
         org = self.org
         flow = "refresh_token" if org.flow == "web_server" else org.flow
-        data, auth = self._grant(flow)
+        data, auth = build_grant(org, flow)
         url = f"{org.login_url}/services/oauth2/token"
         log.debug("org %s: token request (%s flow) to %s", org.name, org.flow, url)
         try:
@@ -275,101 +232,6 @@ class TokenProvider:
         except requests.exceptions.RequestException as exc:
             raise unreachable_error(org, exc) from None
         return self._parse(response)
-
-    def _grant(self, flow: str) -> tuple[dict[str, str], tuple[str, str] | None]:
-        org = self.org
-        try:
-            if flow == "jwt":
-                return {"grant_type": JWT_GRANT, "assertion": self._assertion()}, None
-            if flow == "client_credentials":
-                if login_host_kind(org.login_url) in ("production", "sandbox"):
-                    exp = explain_token_error(org, "invalid_client_id", "")
-                    raise AuthError(
-                        "wrong_login_url",
-                        "",
-                        cause=exp.cause,
-                        fix=exp.fix,
-                        org=org.name,
-                    )
-                secret = _secret(org.client_secret())
-                return {"grant_type": "client_credentials"}, (org.client_id, secret)
-            if flow == "refresh_token":
-                return self._refresh_grant(), None
-            if flow == "password":
-                message = LEGACY_FLOW_WARNING.format(org=org.name)
-                log.warning(message)
-                if not logging.getLogger().hasHandlers():
-                    print(f"warning: {message}", file=sys.stderr)
-                return {
-                    "grant_type": "password",
-                    "client_id": org.client_id,
-                    "client_secret": _secret(org.client_secret()),
-                    "username": org.username or "",
-                    "password": _secret(org.password()),
-                }, None
-        except ConfigError as exc:
-            raise AuthError(
-                "missing_secret", "", cause=str(exc), fix="set the variable or create the file", org=org.name
-            ) from None
-        raise AuthError("unknown_flow", flow, cause=f"unknown flow {flow!r}", fix="set flow", org=org.name)
-
-    def _refresh_grant(self) -> dict[str, str]:
-        org = self.org
-        try:
-            refresh = read_refresh_token(org)
-        except TokenFileError as exc:
-            raise AuthError(
-                "refresh_token_file", "", cause=str(exc), fix="fix the file mode", org=org.name
-            ) from None
-        if not refresh:
-            raise AuthError(
-                "no_refresh_token",
-                "",
-                cause="no refresh token is stored for this org yet",
-                fix=f"run `oauthwatch login --org {org.name}` once to authorize oauthwatch in the browser",
-                org=org.name,
-            )
-        data = {"grant_type": "refresh_token", "refresh_token": refresh, "client_id": org.client_id}
-        secret = org.client_secret(required=False)
-        if secret is not None:
-            data["client_secret"] = _secret(secret)
-        return data
-
-    def _assertion(self) -> str:
-        import jwt
-
-        org = self.org
-        key_path = Path(org.private_key_file or "")
-        try:
-            key = key_path.read_text()
-        except OSError as exc:
-            raise AuthError(
-                "private_key_unreadable",
-                "",
-                cause=f"cannot read the private key {key_path}: {exc.strerror}",
-                fix=f"run `oauthwatch keygen --org {org.name}` and upload the certificate, or fix private_key_file",
-                org=org.name,
-            ) from None
-        register_secret(key)
-        now = datetime.now(UTC)
-        claims = {
-            "iss": org.client_id,
-            "sub": org.username,
-            "aud": jwt_audience(org),
-            "exp": int((now + JWT_LIFETIME).timestamp()),
-        }
-        try:
-            assertion = jwt.encode(claims, key, algorithm="RS256")
-        except (ValueError, TypeError, jwt.exceptions.PyJWTError) as exc:
-            raise AuthError(
-                "private_key_invalid",
-                "",
-                cause=f"{key_path} is not an RSA private key in PEM form ({type(exc).__name__})",
-                fix=f"run `oauthwatch keygen --org {org.name}` and upload the new certificate",
-                org=org.name,
-            ) from None
-        register_secret(assertion)
-        return assertion
 
     def _parse(self, response: requests.Response) -> Token:
         org = self.org
@@ -408,39 +270,6 @@ class TokenProvider:
             fix="check login_url: https://login.salesforce.com, https://test.salesforce.com or your My Domain",
             org=org.name,
         )
-
-
-def _secret(value: Any) -> str:
-    raw = value.get_secret_value() if value is not None else ""
-    register_secret(raw)
-    return raw
-
-
-def tls_error(org: OrgSettings, exc: Exception) -> AuthError:
-    """The org's certificate was not trusted: name the CA bundle setting."""
-    host = urlsplit(org.login_url).hostname
-    return AuthError(
-        "tls_error",
-        type(exc).__name__,
-        cause=f"the TLS certificate of {host} is not trusted"
-        + (f" by the CA bundle {org.ca_bundle}" if org.ca_bundle else ""),
-        fix="set ca_bundle for this org to the PEM file of the CA that signs it (a corporate TLS "
-        "proxy, or the local org's ca.pem)",
-        org=org.name,
-        transient=False,
-    )
-
-
-def unreachable_error(org: OrgSettings, exc: Exception) -> AuthError:
-    """The login host could not be reached (DNS, refused, timeout)."""
-    return AuthError(
-        "unreachable",
-        type(exc).__name__,
-        cause=f"cannot reach {org.login_url}",
-        fix="check login_url, DNS, proxy and firewall; retry later",
-        org=org.name,
-        transient=True,
-    )
 
 
 _providers: dict[str, TokenProvider] = {}

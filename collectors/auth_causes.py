@@ -11,9 +11,11 @@ they are built from the error codes, the flow and public settings only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from oauthwatch.config import OrgSettings
+from oauthwatch.secrets import redact
 
 APP_PAGE = "Setup → App Manager → your oauthwatch app"
 FLOW_NAMES = {
@@ -247,4 +249,73 @@ def explain_rest_error(org: OrgSettings, status: int, error_code: str, message: 
     return Explanation(
         f"the org answered HTTP {status} {error_code or ''}".strip(),
         "retry later; if it persists check Salesforce Trust status and Setup → Login History",
+    )
+
+
+class AuthError(Exception):
+    """oauthwatch could not get (or use) a token for an org: what happened and what to change.
+
+    ``code`` is Salesforce's error code (``invalid_grant``) or ours (``tls_error``,
+    ``unreachable``, ``session_refused``…); ``description`` the org's own text; ``cause`` a short
+    plain-language cause; ``fix`` the setting or Setup page to change; ``transient`` says whether
+    retrying later may help. ``str()`` is redacted and never contains a secret.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        description: str,
+        *,
+        cause: str,
+        fix: str,
+        org: str,
+        transient: bool = False,
+    ) -> None:
+        self.code = code
+        self.description = redact(description or "")
+        self.cause = cause
+        self.fix = fix
+        self.org = org
+        self.transient = transient
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        said = f" (the org said: {self.code}: {self.description})" if self.description else f" ({self.code})"
+        return redact(f"org {self.org}: {self.cause}{said}. Fix: {self.fix}")
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form for ``check --format json`` and the run ledger."""
+        return {
+            "code": self.code,
+            "description": self.description,
+            "cause": self.cause,
+            "fix": self.fix,
+            "transient": self.transient,
+        }
+
+
+def tls_error(org: OrgSettings, exc: Exception) -> AuthError:
+    """The org's certificate was not trusted: name the CA bundle setting."""
+    host = urlsplit(org.login_url).hostname
+    return AuthError(
+        "tls_error",
+        type(exc).__name__,
+        cause=f"the TLS certificate of {host} is not trusted"
+        + (f" by the CA bundle {org.ca_bundle}" if org.ca_bundle else ""),
+        fix="set ca_bundle for this org to the PEM file of the CA that signs it (a corporate TLS "
+        "proxy, or the local org's ca.pem)",
+        org=org.name,
+        transient=False,
+    )
+
+
+def unreachable_error(org: OrgSettings, exc: Exception) -> AuthError:
+    """The login host could not be reached (DNS, refused, timeout)."""
+    return AuthError(
+        "unreachable",
+        type(exc).__name__,
+        cause=f"cannot reach {org.login_url}",
+        fix="check login_url, DNS, proxy and firewall; retry later",
+        org=org.name,
+        transient=True,
     )
