@@ -187,7 +187,7 @@ def test_run_all_end_to_end_over_the_store(store) -> None:
     report = run_all(store, settings, now=T0)
     assert report.errors == {}
     spray = [f for f in report.findings if f.detector == "password_spray"]
-    assert [f.subject for f in spray] == ["203.0.113.7"]
+    assert [f.subject for f in spray] == ["203.0.113.0/24"]
     assert report.opened == len({f.dedupe_key for f in report.findings})
     again = run_all(store, settings, now=T0 + timedelta(minutes=15))
     assert again.opened == 0
@@ -195,7 +195,7 @@ def test_run_all_end_to_end_over_the_store(store) -> None:
     alert = next(a for a in list_alerts(store) if a["detector"] == "password_spray")
     assert alert["count"] == 2
     assert "12 different users" in alert["explanation"]
-    assert alert["evidence"]["source_ip"] == "203.0.113.7"
+    assert alert["evidence"]["source_ips"] == "203.0.113.7"
     later = run_all(store, settings, now=T0 + timedelta(hours=8))
     assert alert["id"] in later.alerts.resolved
 

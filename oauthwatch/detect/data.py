@@ -88,6 +88,9 @@ class Frames:
     coverage: pd.DataFrame
     limits: pd.DataFrame
     app_changes: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=CHANGE_COLUMNS))
+    grants_created: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["user_id", "app_name", "created_date"])
+    )
     extra: dict[str, Any] = field(default_factory=dict)
 
     def at(self, now: datetime) -> Frames:
@@ -102,6 +105,9 @@ class Frames:
             tokens = tokens[tokens["snapshot_day"] > now.date() - timedelta(days=TOKEN_DAYS)]
         first = self.app_first_seen[self.app_first_seen < ts]
         tfirst = self.token_app_first_seen[self.token_app_first_seen < ts]
+        grants = self.grants_created
+        if not grants.empty:
+            grants = grants[grants["created_date"] < ts]
         org_first = (
             self.org_first_seen if self.org_first_seen is not None and self.org_first_seen < ts else None
         )
@@ -113,6 +119,7 @@ class Frames:
             org_first_seen=org_first,
             tokens=tokens,
             token_app_first_seen=tfirst,
+            grants_created=grants,
         )
 
     def recent(self, window: timedelta) -> pd.DataFrame:
@@ -212,6 +219,15 @@ def load_frames(
             else pd.Series(dtype="datetime64[ns, UTC]")
         )
 
+        created = read_frame(
+            conn,
+            select(
+                tk.c.user_id, tk.c.app_name, _first(conn, func.min(tk.c.created_date)).label("created_date")
+            )
+            .where(tk.c.org == org)
+            .group_by(tk.c.user_id, tk.c.app_name),
+            ("created_date",),
+        )
         ca = schema.connected_apps
         apps = read_frame(
             conn,
@@ -274,6 +290,9 @@ def load_frames(
         )
     return Frames(
         app_changes=changes if not changes.empty else pd.DataFrame(columns=CHANGE_COLUMNS),
+        grants_created=created
+        if not created.empty
+        else pd.DataFrame(columns=["user_id", "app_name", "created_date"]),
         org=org,
         now=end,
         history=history,

@@ -1,9 +1,15 @@
 """Dormant grant waking: an OAuth grant unused for N days is suddenly used again.
 
 Why it matters: a refresh token that sat unused for months and wakes up is the classic sign of a
-stolen token (a laptop backup, a leaked config, a breached vendor) being replayed. Compared
-between the two newest grant snapshots: yesterday's LastUsedDate was at least ``dormant_days``
-old, today's is recent.
+stolen token (a laptop backup, a leaked config, a breached vendor) being replayed. Two ways to
+see it, whichever the store allows first:
+
+- grant snapshots: the previous snapshot's LastUsedDate was at least ``dormant_days`` old, the
+  newest one is recent;
+- logins: a user logs in to an app for which they hold a grant older than ``dormant_days``, and
+  the store has no login of that user to that app in the ``dormant_days`` before (this needs
+  ``min_history_days`` of stored history, and sees the waking within one collection cycle,
+  before the next grant snapshot).
 """
 
 from __future__ import annotations
@@ -25,6 +31,79 @@ RUNBOOK = (
 
 
 def _detect(frames: Frames, ctx: Context) -> list[Finding]:
+    out = _from_snapshots(frames, ctx)
+    seen = {(f.evidence["user_id"], f.evidence["app"]) for f in out}
+    return out + [
+        f for f in _from_logins(frames, ctx) if (f.evidence["user_id"], f.evidence["app"]) not in seen
+    ]
+
+
+def _from_logins(frames: Frames, ctx: Context) -> list[Finding]:
+    ws = pd.Timestamp(ctx.window_start)
+    days = pd.Timedelta(days=int(ctx.get("dormant_days")))
+    grants = frames.grants_created
+    if grants.empty or frames.org_first_seen is None:
+        return []
+    if ws - frames.org_first_seen < pd.Timedelta(days=int(ctx.get("min_history_days"))):
+        return []
+    win = frames.recent(ctx.window)
+    win = win[win["success"] & (win["user_id"] != "") & (win["application"] != "")]
+    if win.empty:
+        return []
+    old = grants[grants["created_date"] <= ws - days]
+    old_pairs = set(zip(old["user_id"], old["app_name"], strict=True))
+    before = frames.before(ctx.window_start, days.to_pytimedelta())
+    used = set(zip(before["user_id"], before["application"], strict=True))
+    names = user_names(frames)
+    out = []
+    for (user_id, app), rows in win.groupby(["user_id", "application"]):
+        if (user_id, app) not in old_pairs or (user_id, app) in used:
+            continue
+        user = names.get(str(user_id)) or next(
+            (str(u) for u in rows["username"] if isinstance(u, str) and u), str(user_id)
+        )
+        earlier = frames.logins[(frames.logins["user_id"] == user_id) & (frames.logins["application"] == app)]
+        earlier = earlier[earlier["login_time"] < ws]
+        held = (ws - frames.org_first_seen).days
+        last = (
+            f"last used {fmt_time(earlier['login_time'].max().to_pydatetime())}"
+            if not earlier.empty
+            else f"not used in the {held} days of history oauthwatch holds"
+        )
+        ips = sorted(set(rows["source_ip"]))
+        out.append(
+            Finding(
+                detector=DETECTOR.id,
+                severity="high",
+                org=ctx.org,
+                subject_type="grant",
+                subject=f"{user} / {app}",
+                title=f"Dormant grant woke up: {user} on {app}",
+                explanation=(
+                    f"{user} holds an OAuth grant for {app} {last}, and it was used {len(rows)} time(s) since "
+                    f"{fmt_time(rows['login_time'].min().to_pydatetime())} from {', '.join(ips[:3])} "
+                    f"({', '.join(sorted({c for c in rows['country_iso'] if c})) or 'unknown country'}). "
+                    "Long-unused refresh tokens that wake up are often stolen ones."
+                ),
+                evidence={
+                    "user": user,
+                    "user_id": str(user_id),
+                    "app": str(app),
+                    "logins": len(rows),
+                    "ips": ", ".join(ips[:5]),
+                    "flows": ", ".join(sorted({f for f in rows["login_subtype"] if f})),
+                    "previous_use": earlier["login_time"].max().isoformat() if not earlier.empty else "",
+                },
+                runbook=RUNBOOK,
+                dedupe_key=f"dormant_grant:{ctx.org}:{user_id}:{app}",
+                event_start=rows["login_time"].min().to_pydatetime(),
+                event_end=rows["login_time"].max().to_pydatetime(),
+            )
+        )
+    return out
+
+
+def _from_snapshots(frames: Frames, ctx: Context) -> list[Finding]:
     latest, prev = latest_grants(frames), previous_grants(frames)
     if latest.empty or prev.empty:
         return []
@@ -65,7 +144,7 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
                     "use_count": int(r["use_count"]) if pd.notna(r["use_count"]) else None,
                 },
                 runbook=RUNBOOK,
-                dedupe_key=f"dormant_grant:{ctx.org}:{r['user_id']}:{r['app_name']}:{r['created_date'].isoformat()}",
+                dedupe_key=f"dormant_grant:{ctx.org}:{r['user_id']}:{r['app_name']}",
                 event_start=r["last_used_date"].to_pydatetime(),
                 event_end=r["last_used_date"].to_pydatetime(),
             )
@@ -80,6 +159,6 @@ DETECTOR = Detector(
     description="An OAuth grant unused for N days is used again.",
     runbook=RUNBOOK,
     fn=_detect,
-    defaults={"dormant_days": 30, "recent_days": 2},
+    defaults={"dormant_days": 30, "recent_days": 2, "min_history_days": 14},
     clears_after=timedelta(days=1),
 )

@@ -8,8 +8,10 @@ Checks, one finding per app and check:
 - ``full_scope``: the ``full`` scope (everything the user can do, including setup);
 - ``cert_expiry``: the JWT certificate expires within ``cert_days`` (or has expired).
 
-A check whose field changed in the last ``changed_days`` (``connected_app_changes``) is reported
-one severity higher and says what it changed from: a loosened policy is news, an old one hygiene.
+Long-standing settings are hygiene (low: the digest and the dashboard list them; an expiring
+certificate is medium, an expired one high). A check whose field changed in the last
+``changed_days`` (``connected_app_changes``) is reported as high and says what it changed from:
+a policy loosened today is news.
 """
 
 from __future__ import annotations
@@ -141,7 +143,7 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
             text = sentence
             if not changed.empty:
                 last = changed.sort_values("observed_at").iloc[-1]
-                severity = SEVERITIES[min(len(SEVERITIES) - 1, SEVERITIES.index(severity) + 1)]  # type: ignore[arg-type]
+                severity = "high" if SEVERITIES.index(severity) < SEVERITIES.index("high") else severity  # type: ignore[arg-type]
                 text += f" It changed from {last['old_value']!r} to {last['new_value']!r} at {fmt_time(pd.Timestamp(last['observed_at']).to_pydatetime())}."
                 evidence["changed_from"] = str(last["old_value"])
                 evidence["changed_at"] = pd.Timestamp(last["observed_at"]).isoformat()
