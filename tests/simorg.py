@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -37,7 +38,7 @@ import pytest
 import requests
 
 # Small enough to build in seconds on a shared 2-core machine, big enough to page (> 2,000 logins).
-ORG_ARGS = ("--seed", "7", "--days", "4", "--users", "12", "--apps", "6")
+ORG_ARGS = ("--seed", "7", "--days", "10", "--users", "60", "--apps", "8")
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 COPY = ("org.sqlite3", "ca.pem", "ca.key", "server.pem", "server.key")
 
@@ -46,6 +47,29 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class LoopbackSession(requests.Session):
+    """Sends simple-salesforce's hard-coded ``https://*.salesforce.com`` login URLs to the local org.
+
+    simple-salesforce builds every login URL as ``https://{domain}.salesforce.com`` (reference §10);
+    the org's token response then names ``instance_url`` = the org, so later calls go there directly.
+    """
+
+    def __init__(self, org_url: str, ca_bundle: str) -> None:
+        super().__init__()
+        self.org_url = org_url.rstrip("/")
+        self.verify = ca_bundle
+        self.trust_env = False
+        self.rewritten: list[str] = []
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        text = url.decode() if isinstance(url, bytes) else url
+        m = re.match(r"https://[A-Za-z0-9.-]+\.salesforce\.com(/.*)?$", text)
+        if m:
+            text = self.org_url + (m.group(1) or "")
+            self.rewritten.append(text)
+        return super().request(method, text, *args, **kwargs)
 
 
 @dataclass
@@ -103,19 +127,42 @@ class LocalOrg:
             instance_url=tok["instance_url"], session_id=tok["access_token"], session=self.session, **kw
         )
 
-    def sf_jwt(self) -> Any:
-        """simple-salesforce doing the JWT bearer flow itself (re-authenticates on 401)."""
+    def loopback(self) -> LoopbackSession:
+        """A session that routes simple-salesforce's login URLs to this org."""
+        return LoopbackSession(self.url, self.creds["ca_bundle"])
+
+    def sf_login(self, flow: str = "jwt", **overrides: Any) -> Any:
+        """simple-salesforce logging in by itself with ``flow`` (jwt, client_credentials, password).
+
+        Built with credentials, it also logs in again by itself when a call gets 401 INVALID_SESSION_ID.
+        """
         from simple_salesforce import Salesforce
 
-        host = self.url.removeprefix("https://")
-        return Salesforce(
-            username=self.creds["jwt_username"],
-            consumer_key=self.creds["consumer_key"],
-            privatekey_file=self.creds["private_key_file"],
-            instance_url=host,
-            domain=host.removesuffix(".salesforce.com"),
-            session=self.session,
-        )
+        c = {**self.creds, **overrides}
+        session = self.loopback()
+        if flow == "jwt":
+            return Salesforce(
+                username=c["jwt_username"],
+                consumer_key=c["consumer_key"],
+                privatekey_file=c["private_key_file"],
+                session=session,
+            )
+        if flow == "client_credentials":
+            return Salesforce(
+                consumer_key=c["consumer_key"],
+                consumer_secret=c["client_secret"],
+                domain="local.my",
+                session=session,
+            )
+        if flow == "password":
+            return Salesforce(
+                username=c["username"],
+                password=c["password"],
+                consumer_key=c["consumer_key"],
+                consumer_secret=c["client_secret"],
+                session=session,
+            )
+        raise ValueError(f"simple-salesforce cannot run the {flow} flow by itself")
 
     def admin(self, path: str, payload: dict[str, Any] | None = None) -> requests.Response:
         """Call an admin endpoint (GET without payload, POST with one)."""
@@ -129,8 +176,8 @@ class LocalOrg:
         for conn in self._conns:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
+        self.session.close()  # closed first: the server's graceful shutdown waits for open TLS connections
         stop_process(self.proc)
-        self.session.close()
 
 
 def stop_process(proc: subprocess.Popen) -> None:
@@ -151,7 +198,15 @@ def start_org(state_dir: Path, *extra: str, timeout: float = 300) -> LocalOrg:
     state_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log_path = state_dir / "simulate.log"
-    cmd = [sys.executable, "-m", "oauthwatch", "simulate", "--state-dir", str(state_dir), "--port", str(port)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "oauthwatch.simulator.commands",
+        "--state-dir",
+        str(state_dir),
+        "--port",
+        str(port),
+    ]
     cmd += [*ORG_ARGS, *extra]
     log = log_path.open("w")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

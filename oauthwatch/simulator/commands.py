@@ -130,6 +130,7 @@ async def _serve(
         lifespan="off",
         h11_max_incomplete_event_size=64 * 1024,
         timeout_keep_alive=30,
+        timeout_graceful_shutdown=1,
     )
     server = uvicorn.Server(config)
     ticker = None
@@ -156,3 +157,14 @@ async def _serve(
 def register(app: typer.Typer) -> None:
     """Add the ``simulate`` verb."""
     app.command("simulate")(simulate)
+
+
+def main() -> None:
+    """``python -m oauthwatch.simulator.commands``: the simulate verb alone (tests start the org this way)."""
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app.command()(simulate)
+    app()
+
+
+if __name__ == "__main__":
+    main()
