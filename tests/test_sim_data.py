@@ -143,3 +143,120 @@ def test_record_login_writes_history_and_geo(tmp_path: Path, org: Path) -> None:
     assert conn.execute('SELECT CountryIso FROM "LoginHistory" WHERE Id = ?', (lid2,)).fetchone()[0] is None
     conn.execute('DELETE FROM "LoginHistory" WHERE Id IN (?, ?)', (lid, lid2))
     conn.commit()
+
+
+def test_weekday_and_working_hour_rhythm(org: Path) -> None:
+    from zoneinfo import ZoneInfo
+
+    conn = connect(org)
+    rows = conn.execute(
+        """SELECT lh.LoginTime, u.TimeZoneSidKey FROM "LoginHistory" lh JOIN "User" u ON u.Id = lh.UserId
+           WHERE lh.LoginType = 'Application'"""
+    ).fetchall()
+    weekday = weekend = work = night = 0
+    for t, tz in rows:
+        local = datetime.fromtimestamp(t / 1000, tz=ZoneInfo(tz))
+        if local.weekday() >= 5:
+            weekend += 1
+        else:
+            weekday += 1
+            if 9 <= local.hour < 17:
+                work += 1
+            elif local.hour < 6:
+                night += 1
+    assert weekday / 5 > 5 * (weekend / 2)  # per day: weekends are quiet
+    assert work > 10 * max(1, night)  # people log in during their working hours
+
+
+def test_integrations_come_from_fixed_cloud_networks(org: Path) -> None:
+    conn = connect(org)
+    rows = conn.execute(
+        """SELECT lh.Application, COUNT(DISTINCT lh.SourceIp), COUNT(DISTINCT lh.CountryIso), MIN(lh.LoginSubType)
+           FROM "LoginHistory" lh JOIN _AppConfig c ON c.Label = lh.Application WHERE c.Kind = 'integration'
+           GROUP BY lh.Application"""
+    ).fetchall()
+    assert len(rows) >= 3
+    for _app, ips, countries, _sub in rows:
+        assert ips <= 6
+        assert countries == 1
+    jwt = conn.execute(
+        """SELECT COUNT(*) FROM "LoginHistory" lh JOIN _AppConfig c ON c.Label = lh.Application
+           WHERE c.Flows = '["jwt"]' AND lh.LoginSubType IS NOT NULL"""
+    ).fetchone()[0]
+    assert jwt == 0  # JWT bearer logins have no LoginSubType
+    user_countries = conn.execute(
+        """SELECT COUNT(DISTINCT CountryIso) FROM "LoginHistory" WHERE LoginSubType = 'OAuth Web Server'"""
+    ).fetchone()[0]
+    assert user_countries >= 5
+    browsers = {
+        r[0]
+        for r in conn.execute("SELECT DISTINCT Browser FROM \"LoginHistory\" WHERE Application = 'Browser'")
+    }
+    assert any(b.startswith("Chrome ") for b in browsers)
+
+
+def test_failures_use_salesforce_status_texts(org: Path) -> None:
+    conn = connect(org)
+    statuses = dict(conn.execute('SELECT Status, COUNT(*) FROM "LoginHistory" GROUP BY Status').fetchall())
+    total = sum(statuses.values())
+    assert 0.9 < statuses["Success"] / total < 0.999
+    for text in ("Invalid Password", "Failed: Signature Invalid", "User is Inactive"):
+        assert statuses.get(text, 0) > 0, text
+
+
+def test_grants_policies_and_audit_look_like_a_real_org(org: Path) -> None:
+    conn = connect(org)
+    now = int(NOW.timestamp() * 1000)
+    day = 86_400_000
+    assert (
+        conn.execute(
+            'SELECT COUNT(*) FROM "OauthToken" WHERE LastUsedDate < ?', (now - 90 * day,)
+        ).fetchone()[0]
+        >= 2
+    )
+    dormant = conn.execute(
+        'SELECT COUNT(*) FROM "OauthToken" WHERE LastUsedDate BETWEEN ? AND ?',
+        (now - 90 * day, now - 30 * day),
+    ).fetchone()[0]
+    assert dormant >= 1
+    assert (
+        conn.execute(
+            'SELECT COUNT(*) FROM "OauthToken" WHERE UseCount < 1 OR DeleteToken IS NULL'
+        ).fetchone()[0]
+        == 0
+    )
+    cfg = conn.execute(
+        "SELECT IpRelaxation, RefreshTokenPolicy, Scopes, CertificatePem, Kind FROM _AppConfig"
+    ).fetchall()
+    assert sum(r[0] == "BYPASS" for r in cfg) == 1
+    assert sum(r[1] == "infinite" for r in cfg) >= 2
+    assert sum('"Full"' in r[2] for r in cfg) >= 1
+    from cryptography import x509
+
+    soon = [
+        r[4]
+        for r in cfg
+        if r[3]
+        and x509.load_pem_x509_certificate(r[3].encode()).not_valid_after_utc.timestamp() * 1000
+        < now + 30 * day
+    ]
+    assert soon == ["integration"]
+    actions = {r[0] for r in conn.execute('SELECT DISTINCT Action FROM "SetupAuditTrail"')}
+    assert {"insertConnectedApplication", "changedConnectedAppAttribute", "PermSetAssign"} <= actions
+    sections = {r[0] for r in conn.execute('SELECT DISTINCT Section FROM "SetupAuditTrail"')}
+    assert {"Connected Apps", "Manage Users"} <= sections
+    assert (
+        conn.execute(
+            """SELECT COUNT(*) FROM "PermissionSet" WHERE IsOwnedByProfile = 1 AND ProfileId IN (SELECT Id FROM "Profile")"""
+        ).fetchone()[0]
+        == conn.execute('SELECT COUNT(*) FROM "Profile"').fetchone()[0]
+    )
+    assert conn.execute('SELECT COUNT(*) FROM "User" WHERE IsActive = 0').fetchone()[0] >= 1
+
+
+def test_large_orgs_have_more_grants_than_the_oauthtoken_cap() -> None:
+    from oauthwatch.simulator.orgsetup import make_plan
+
+    end = int(NOW.timestamp() * 1000)
+    plan = make_plan(seed=7, users=2500, apps=12, start_ms=end - 30 * 86_400_000, end_ms=end)
+    assert len(plan.grants) > 2500

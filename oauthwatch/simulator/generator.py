@@ -103,6 +103,8 @@ def build_org(
         conn.execute("PRAGMA journal_mode=OFF")
         conn.execute("PRAGMA synchronous=OFF")
         conn.execute("PRAGMA cache_size=-200000")
+        conn.execute("PRAGMA locking_mode=EXCLUSIVE")
+        conn.execute("PRAGMA temp_store=MEMORY")
         _create_tables(conn, licensed)
         plan = plan_from_params(params)
         write_setup(conn, plan)

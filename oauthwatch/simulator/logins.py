@@ -74,16 +74,28 @@ def login_rows(
     return lh, gl
 
 
-def event_rows(conn: sqlite3.Connection, lh: list[tuple]) -> list[tuple]:
-    """LoginEvent rows (Real-Time Event Monitoring) mirroring LoginHistory rows."""
+def event_rows(
+    conn: sqlite3.Connection,
+    lh: list[tuple],
+    gl: list[tuple] | None = None,
+    usernames: dict[str, str] | None = None,
+) -> list[tuple]:
+    """LoginEvent rows (Real-Time Event Monitoring) mirroring LoginHistory rows (and their LoginGeo rows)."""
     if not lh:
         return []
-    names = dict(conn.execute('SELECT Id, Username FROM "User"').fetchall())
+    if usernames is None:
+        ids = sorted({r[1] for r in lh if r[1]})
+        marks = ",".join("?" * len(ids))
+        usernames = dict(
+            conn.execute(f'SELECT Id, Username FROM "User" WHERE Id IN ({marks})', ids).fetchall()
+        )
+    geos = {g[0]: (g[4], g[5], g[2], g[1], g[7], g[8]) for g in gl} if gl is not None else {}
+    names = usernames
     out = []
     for r in lh:
         lid, uid, t, ltype, sub, ip, _fwd, url, st, application, browser, platform = r[:12]
         gid = r[16]
-        geo_row = (
+        geo_row = geos.get(gid) or (
             conn.execute(
                 'SELECT Latitude, Longitude, Country, City, PostalCode, Subdivision FROM "LoginGeo" WHERE Id = ?',
                 (gid,),
@@ -114,7 +126,10 @@ def write_events(
     conn.executemany(GEO_SQL, gl)
     conn.executemany(LH_SQL, lh)
     if licensed:
-        conn.executemany(EV_SQL, event_rows(conn, lh))
+        usernames = plan.__dict__.get("_usernames")
+        if usernames is None:
+            usernames = plan.__dict__["_usernames"] = {u.id: u.username for u in plan.users}
+        conn.executemany(EV_SQL, event_rows(conn, lh, gl, usernames))
     return lh
 
 
@@ -123,7 +138,7 @@ def write_rows(conn: sqlite3.Connection, lh: list[tuple], gl: list[tuple]) -> No
     conn.executemany(GEO_SQL, gl)
     conn.executemany(LH_SQL, lh)
     if is_licensed(conn):
-        conn.executemany(EV_SQL, event_rows(conn, lh))
+        conn.executemany(EV_SQL, event_rows(conn, lh, gl))
 
 
 def apply_grants(conn: sqlite3.Connection, lh: list[tuple]) -> int:

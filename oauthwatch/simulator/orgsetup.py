@@ -122,8 +122,12 @@ def rng_for(seed: int, label: str) -> random.Random:
     return random.Random(f"{seed}:{label}")
 
 
+_TOKEN_TABLE = bytes(ord(_TOKEN_CHARS[i % len(_TOKEN_CHARS)]) for i in range(256))
+
+
 def opaque(rng: random.Random, prefix: str, length: int) -> str:
-    return prefix + "".join(rng.choice(_TOKEN_CHARS) for _ in range(length))
+    """An opaque token (letters and digits) drawn from ``rng``: stable for a seed."""
+    return prefix + rng.randbytes(length).translate(_TOKEN_TABLE).decode()
 
 
 def _weighted(rng: random.Random, items: list, weights: list[int]):  # noqa: ANN202 - generic helper

@@ -194,9 +194,11 @@ class Traffic:
         for group in self.groups:
             n = poisson(rng, self.expected(group, hour_ms) * scale)
             members = group.members
+            size = len(members)
+            rand = rng.random
             for _ in range(n):
-                uidx = members[rng.randrange(len(members))]
-                t = hour_ms + rng.randrange(HOUR_MS)
+                uidx = members[int(rand() * size)]
+                t = hour_ms + int(rand() * HOUR_MS)
                 created = self.grant_created.get((uidx, group.app))
                 if created is not None and t <= created:
                     continue
@@ -229,7 +231,7 @@ class Traffic:
             )
         app = plan.apps[aidx]
         if kind in ("jwt", "cc", "integration_refresh", "legacy"):
-            ip, net = app.ips[rng.randrange(len(app.ips))]
+            ip, net = app.ips[int(rng.random() * len(app.ips))]
             if kind == "jwt":
                 sub, st = None, status(rng, "jwt")
             elif kind == "cc":
@@ -243,7 +245,7 @@ class Traffic:
         if kind == "vendor":
             if rng.random() < 0.05:
                 return self._web_server(rng, t, uidx, aidx)
-            ip, net = app.ips[rng.randrange(len(app.ips))]
+            ip, net = app.ips[int(rng.random() * len(app.ips))]
             return (
                 t,
                 uidx,
