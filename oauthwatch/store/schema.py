@@ -182,6 +182,9 @@ login_ip_daily = Table(
         "org", "day", "source_ip", "application", "country_iso", "success", name="uq_login_ip_daily_cell"
     ),
     Index("ix_login_ip_daily_org_day", "org", "day"),
+    # "first seen ever" checks for new origins seek these instead of scanning all history.
+    Index("ix_login_ip_daily_org_ip_day", "org", "source_ip", "day"),
+    Index("ix_login_ip_daily_org_country_day", "org", "country_iso", "day"),
 )
 
 oauth_token_snapshots = Table(

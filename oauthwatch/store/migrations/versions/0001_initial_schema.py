@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 11:46:00.674823
+Create Date: 2026-11-29 11:59:12.095357
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from alembic import op
 
 import oauthwatch.store.types
-
 
 revision = "0001"
 down_revision = None
@@ -320,7 +319,11 @@ def upgrade() -> None:
         ),
     )
     with op.batch_alter_table("login_ip_daily", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_login_ip_daily_org_country_day", ["org", "country_iso", "day"], unique=False
+        )
         batch_op.create_index("ix_login_ip_daily_org_day", ["org", "day"], unique=False)
+        batch_op.create_index("ix_login_ip_daily_org_ip_day", ["org", "source_ip", "day"], unique=False)
 
     op.create_table(
         "login_rollup_hourly",
@@ -510,7 +513,9 @@ def downgrade() -> None:
 
     op.drop_table("login_rollup_hourly")
     with op.batch_alter_table("login_ip_daily", schema=None) as batch_op:
+        batch_op.drop_index("ix_login_ip_daily_org_ip_day")
         batch_op.drop_index("ix_login_ip_daily_org_day")
+        batch_op.drop_index("ix_login_ip_daily_org_country_day")
 
     op.drop_table("login_ip_daily")
     op.drop_table("event_log_files")
