@@ -103,6 +103,7 @@ def check_all(orgs: list[OrgSettings], *, timeout: float = 30.0) -> list[OrgRepo
 def check_org(org: OrgSettings, *, timeout: float = 30.0) -> OrgReport:
     """Authenticate to ``org``, call its sample endpoints and judge its app; see the module doc."""
     report = OrgReport(org.name, org.flow, org.login_url)
+    log.debug("org %s: checking the %s flow via %s", org.name, org.flow, org.login_url)
     preflight(org, report)
     provider = TokenProvider(org, timeout=timeout)  # a fresh login: check must really authenticate
     try:

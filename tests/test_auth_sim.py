@@ -1,0 +1,530 @@
+"""Every OAuth flow against the local org over HTTPS (a real `oauthwatch simulate` subprocess):
+success, token expiry and renewal, and each failure cause with its specific explanation.
+
+Failure causes are created the way an admin would cause them, by changing the org's app and user
+configuration in its database (the org reads it on every request), and restored afterwards.
+
+The helpers at the top (``LocalOrg``, ``start_org``, ``db_edit``, ``org_settings``) are shared
+with tests/test_check_sim.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from collectors import auth
+from collectors.auth import AuthError, TokenProvider
+from oauthwatch.config import OrgSettings
+
+OW = [sys.executable, "-m", "oauthwatch"]
+
+
+# ---- shared helpers (clearly separate from the tests below) ---------------------------------
+@dataclass
+class LocalOrg:
+    proc: subprocess.Popen
+    state: Path
+    creds: dict[str, Any]
+
+    @property
+    def db(self) -> Path:
+        return Path(self.creds["db_path"])
+
+    def sql(self, statement: str, params: tuple = ()) -> list[tuple]:
+        conn = sqlite3.connect(self.db, timeout=30)
+        try:
+            rows = conn.execute(statement, params).fetchall()
+            conn.commit()
+            return rows
+        finally:
+            conn.close()
+
+    @property
+    def app_id(self) -> str:
+        return self.sql("SELECT AppId FROM _AppConfig WHERE Kind = 'oauthwatch'")[0][0]
+
+    def user_id(self, username: str) -> str:
+        return self.sql('SELECT Id FROM "User" WHERE Username = ?', (username,))[0][0]
+
+    def secrets(self) -> list[str]:
+        """Every secret value that must never appear in output: app secret, passwords, private
+        key material, and every token the org has issued so far."""
+        values = [self.creds["client_secret"], self.creds["password"]]
+        key = Path(self.creds["private_key_file"]).read_text()
+        values += [line for line in key.splitlines() if len(line) > 40]
+        values += [r[0] for r in self.sql("SELECT Token FROM _Token WHERE Kind IN ('access', 'refresh')")]
+        return [v for v in values if v]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_org(state: Path, *extra: str, timeout: float = 180) -> LocalOrg:
+    """Start `oauthwatch simulate` in ``state`` and wait for credentials.json + the port."""
+    state.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    log = (state / "simulate.log").open("w")
+    cmd = [*OW, "simulate", "--state-dir", str(state), "--port", str(port), "--seed", "7"]
+    cmd += ["--days", "2", "--users", "20", "--apps", "4", *extra]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    creds_path = state / "credentials.json"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"simulate exited: {(state / 'simulate.log').read_text()[-2000:]}")
+        if creds_path.exists():
+            try:
+                creds = json.loads(creds_path.read_text())
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    return LocalOrg(proc, state, creds)
+            except (OSError, ValueError):
+                pass
+        time.sleep(0.2)
+    stop_org(proc)
+    raise RuntimeError("simulate did not become ready")
+
+
+def stop_org(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, 15)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait(timeout=5)
+
+
+@contextlib.contextmanager
+def db_edit(org: LocalOrg, table: str, where: str, params: tuple, **changes: Any) -> Iterator[None]:
+    """Set columns of the rows matching ``where`` and put the old values back afterwards."""
+    cols = list(changes)
+    old = org.sql(f'SELECT rowid, {", ".join(cols)} FROM "{table}" WHERE {where}', params)
+    assert old, f"no {table} row matches {where} {params}"
+    sets = ", ".join(f"{c} = ?" for c in cols)
+    org.sql(f'UPDATE "{table}" SET {sets} WHERE {where}', (*changes.values(), *params))
+    try:
+        yield
+    finally:
+        for row in old:
+            org.sql(f'UPDATE "{table}" SET {sets} WHERE rowid = ?', (*row[1:], row[0]))
+
+
+@contextlib.contextmanager
+def db_delete(org: LocalOrg, table: str, where: str, params: tuple) -> Iterator[None]:
+    """Delete rows and insert them back afterwards."""
+    conn = sqlite3.connect(org.db, timeout=30)
+    conn.row_factory = sqlite3.Row
+    rows = [dict(r) for r in conn.execute(f'SELECT * FROM "{table}" WHERE {where}', params)]
+    conn.close()
+    assert rows, f"no {table} row matches {where}"
+    org.sql(f'DELETE FROM "{table}" WHERE {where}', params)
+    try:
+        yield
+    finally:
+        for r in rows:
+            marks = ", ".join("?" for _ in r)
+            org.sql(f'INSERT INTO "{table}" ({", ".join(r)}) VALUES ({marks})', tuple(r.values()))
+
+
+@contextlib.contextmanager
+def db_state(org: LocalOrg, key: str, value: str) -> Iterator[None]:
+    org.sql("INSERT OR REPLACE INTO _State (Key, Value) VALUES (?, ?)", (key, value))
+    try:
+        yield
+    finally:
+        org.sql("DELETE FROM _State WHERE Key = ?", (key,))
+
+
+def secret_files(org: LocalOrg, folder: Path) -> dict[str, Path]:
+    """The client secret and the interactive user's password as 0600 files (never in the config)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for name, value in (("client_secret", org.creds["client_secret"]), ("password", org.creds["password"])):
+        path = folder / f"{name}.txt"
+        path.write_text(value + "\n")
+        path.chmod(0o600)
+        out[name] = path
+    return out
+
+
+def org_settings(org: LocalOrg, folder: Path, flow: str = "jwt", name: str | None = None, **kw: Any) -> dict:
+    """An [[orgs]] entry (as a dict) connecting to the local org with ``flow``."""
+    files = secret_files(org, folder)
+    c = org.creds
+    entry: dict[str, Any] = {
+        "name": name or flow.replace("_", "-"),
+        "login_url": c["login_url"],
+        "flow": flow,
+        "client_id": c["consumer_key"],
+        "ca_bundle": c["ca_bundle"],
+    }
+    if flow == "jwt":
+        entry.update(username=c["jwt_username"], private_key_file=c["private_key_file"])
+        entry["certificate_file"] = c["certificate_file"]
+    if flow in ("client_credentials", "password", "refresh_token", "web_server"):
+        entry["client_secret_file"] = str(files["client_secret"])
+    if flow == "password":
+        entry.update(username=c["username"], password_file=str(files["password"]))
+    if flow in ("refresh_token", "web_server"):
+        entry["refresh_token_file"] = str(folder / f"{entry['name']}.token")
+    entry.update(kw)
+    return entry
+
+
+def settings(entry: dict) -> OrgSettings:
+    return OrgSettings.model_validate({k: str(v) if isinstance(v, Path) else v for k, v in entry.items()})
+
+
+def write_config(path: Path, entries: list[dict]) -> Path:
+    lines = [f'[store]\nurl = "sqlite:///{path.parent / "store.db"}"\n']
+    for e in entries:
+        lines.append("[[orgs]]")
+        lines += [f"{k} = {json.dumps(str(v) if isinstance(v, Path) else v)}" for k, v in e.items()]
+        lines.append("")
+    path.write_text("\n".join(lines))
+    return path
+
+
+def browser_login(org: LocalOrg, authorize_url: str, *, approve: bool = True) -> str:
+    """Act as the admin's browser: open the authorize page, log in, approve; return the redirect."""
+    import html
+    import re
+
+    import requests
+
+    s = requests.Session()
+    ca = org.creds["ca_bundle"]  # explicit per request: $REQUESTS_CA_BUNDLE overrides session.verify
+    page = s.get(authorize_url, timeout=30, verify=ca)
+    assert page.status_code == 200, page.text[:300]
+    form = {
+        m[0]: html.unescape(m[1])
+        for m in re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', page.text)
+    }
+    form.update(username=org.creds["username"], password=org.creds["password"])
+    if approve:
+        form["approve"] = "1"
+    r = s.post(
+        f"{org.creds['login_url']}/services/oauth2/authorize",
+        data=form,
+        allow_redirects=False,
+        timeout=30,
+        verify=ca,
+    )
+    assert r.status_code == 302, r.text[:300]
+    return r.headers["Location"]
+
+
+# ---- fixtures ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def local_org(tmp_path_factory) -> Iterator[LocalOrg]:
+    org = start_org(tmp_path_factory.mktemp("auth-org"))
+    yield org
+    stop_org(org.proc)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_providers():
+    auth.reset_providers()
+    yield
+    auth.reset_providers()
+
+
+def _rest_ok(provider: TokenProvider) -> dict:
+    return provider.salesforce().limits()
+
+
+# ---- success of every flow --------------------------------------------------------------------
+@pytest.mark.parametrize("flow", ["jwt", "client_credentials", "password"])
+def test_flow_authenticates_and_the_token_works_with_simple_salesforce(local_org, tmp_path, flow, caplog):
+    p = TokenProvider(settings(org_settings(local_org, tmp_path, flow)))
+    tok = p.token()
+    assert tok.instance_url == local_org.creds["instance_url"].rstrip("/")
+    assert tok.org_id == local_org.creds["org_id"]
+    assert tok.flow == flow
+    assert "DailyApiRequests" in _rest_ok(p)
+    assert p.token() is tok  # cached
+    if flow == "password":
+        assert any("discouraged" in r.getMessage() and "jwt" in r.getMessage() for r in caplog.records)
+    else:
+        assert "api" in tok.scopes
+
+
+def test_password_flow_warns_on_every_login(local_org, tmp_path, caplog):
+    p = TokenProvider(settings(org_settings(local_org, tmp_path, "password")))
+    p.token()
+    p.forget()
+    p.token()
+    assert sum("discouraged" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_web_server_login_then_refresh_token_flow(local_org, tmp_path):
+    port = _free_port()
+    redirect = f"http://localhost:{port}/callback"
+    with db_edit(
+        local_org,
+        "_AppConfig",
+        "AppId = ?",
+        (local_org.app_id,),
+        CallbackUrl=f"http://localhost:1717/callback\n{redirect}",
+    ):
+        entry = org_settings(local_org, tmp_path, "refresh_token", redirect_uri=redirect)
+        cfg = write_config(tmp_path / "oauthwatch.toml", [entry])
+        proc = subprocess.Popen(
+            [*OW, "login", "--org", entry["name"], "--config", str(cfg), "--no-browser", "--timeout", "60"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        url = ""
+        while not url:
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()
+            if "/services/oauth2/authorize?" in line:
+                url = line.strip()
+        assert "code_challenge_method=S256" in url
+        assert "code_challenge=" in url
+        location = browser_login(local_org, url)
+        import requests
+
+        assert requests.get(location, timeout=30).status_code == 200
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        token_file = Path(entry["refresh_token_file"])
+        assert oct(token_file.stat().st_mode & 0o777) == "0o600"
+        refresh = token_file.read_text().strip()
+        assert refresh
+        assert refresh not in out + err
+        # later runs: the refresh token flow, without a browser
+        p = TokenProvider(settings(entry))
+        tok = p.token()
+        assert tok.flow == "refresh_token"
+        assert "DailyApiRequests" in _rest_ok(p)
+        for secret in local_org.secrets():
+            assert secret not in out + err
+
+
+def test_login_state_mismatch_is_refused(local_org, tmp_path):
+    from collectors import webflow
+
+    port = _free_port()
+    entry = org_settings(
+        local_org, tmp_path, "refresh_token", redirect_uri=f"http://localhost:{port}/callback"
+    )
+    o = settings(entry)
+    import threading
+
+    import requests
+
+    def forged():
+        time.sleep(0.5)
+        requests.get(f"http://localhost:{port}/callback?code=abc&state=forged", timeout=10)
+
+    threading.Thread(target=forged, daemon=True).start()
+    with pytest.raises(AuthError) as info:
+        webflow.login(o, open_browser=False, timeout=10, say=lambda s: None)
+    assert info.value.code == "state_mismatch"
+    assert not Path(entry["refresh_token_file"]).exists()
+
+
+# ---- expiry and renewal -------------------------------------------------------------------------
+def test_token_expiry_is_renewed_once_on_invalid_session(tmp_path_factory, tmp_path):
+    from simple_salesforce.exceptions import SalesforceExpiredSession
+
+    org = start_org(tmp_path_factory.mktemp("short-ttl"), "--token-ttl", "2")
+    try:
+        p = TokenProvider(settings(org_settings(org, tmp_path, "jwt")))
+        first = p.token()
+        assert "DailyApiRequests" in _rest_ok(p)
+        time.sleep(2.5)
+        with pytest.raises(SalesforceExpiredSession):
+            p.salesforce().limits()
+        second = p.renew(first)
+        assert second.access_token != first.access_token
+        assert p.renew(first) is second  # another thread's stale token: no second login
+        assert "DailyApiRequests" in _rest_ok(p)
+        # after a successful call, a later expiry may renew again
+        time.sleep(2.5)
+        third = p.renew(second)
+        assert third.access_token != second.access_token
+    finally:
+        stop_org(org.proc)
+
+
+def test_a_fresh_token_refused_again_is_a_clear_failure_not_a_loop(local_org, tmp_path):
+    from simple_salesforce.exceptions import SalesforceExpiredSession
+
+    with db_edit(local_org, "_AppConfig", "AppId = ?", (local_org.app_id,), Scopes='["RefreshToken"]'):
+        p = TokenProvider(settings(org_settings(local_org, tmp_path, "jwt")))
+        tok = p.token()
+        assert "api" not in tok.scopes
+        with pytest.raises(SalesforceExpiredSession):
+            p.salesforce().limits()
+        tok = p.renew(tok)
+        with pytest.raises(SalesforceExpiredSession):
+            p.salesforce().limits()
+        with pytest.raises(AuthError) as info:
+            p.renew(tok)
+    assert info.value.code == "session_refused"
+    assert "api" in info.value.cause
+
+
+# ---- failure causes ---------------------------------------------------------------------------
+def _fails(entry: dict) -> AuthError:
+    with pytest.raises(AuthError) as info:
+        TokenProvider(settings(entry)).token()
+    return info.value
+
+
+def test_app_not_assigned_to_the_users_profile(local_org, tmp_path):
+    with db_delete(local_org, "SetupEntityAccess", "SetupEntityId = ?", (local_org.app_id,)):
+        err = _fails(org_settings(local_org, tmp_path, "jwt"))
+    assert err.code == "invalid_app_access"
+    assert "profile or permission set" in err.cause
+    assert "Manage Profiles" in err.fix
+
+
+def test_user_not_approved_when_app_is_not_admin_approved(local_org, tmp_path):
+    with db_edit(local_org, "_AppConfig", "AppId = ?", (local_org.app_id,), IsAdminApproved=0):
+        err = _fails(org_settings(local_org, tmp_path, "jwt"))
+    assert err.description == "user hasn't approved this consumer"
+    assert "pre-authorized" in err.fix
+
+
+def test_wrong_consumer_key_mentions_propagation(local_org, tmp_path):
+    err = _fails(org_settings(local_org, tmp_path, "jwt", client_id="3MVG9NotAKnownKeyAtAll"))
+    assert err.code == "invalid_client_id"
+    assert "propagated" in err.cause
+    assert "Consumer Key" in err.fix
+
+
+def test_certificate_mismatch(local_org, tmp_path):
+    from collectors import keygen
+
+    entry = org_settings(
+        local_org,
+        tmp_path,
+        "jwt",
+        private_key_file=tmp_path / "other.key",
+        certificate_file=tmp_path / "other.crt",
+    )
+    keygen.generate(settings(entry))
+    err = _fails(entry)
+    assert err.code == "invalid_grant"
+    assert "not a pair" in err.cause
+    assert "keygen" in err.fix
+
+
+def test_expired_uploaded_certificate(local_org, tmp_path):
+    pem = expired_certificate(Path(local_org.creds["private_key_file"]))
+    with db_edit(local_org, "_AppConfig", "AppId = ?", (local_org.app_id,), CertificatePem=pem):
+        err = _fails(org_settings(local_org, tmp_path, "jwt"))
+    assert "expired" in err.cause
+
+
+def expired_certificate(key_file: Path) -> str:
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "expired")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=400))
+        .not_valid_after(now - timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def test_audience_mismatch_names_the_login_url(local_org, tmp_path):
+    err = _fails(org_settings(local_org, tmp_path, "jwt", jwt_audience="https://wrong.example.com"))
+    assert err.description == "audience is invalid"
+    assert "sandbox vs production" in err.cause
+
+
+def test_client_credentials_on_login_salesforce_com_says_my_domain(local_org, tmp_path):
+    err = _fails(
+        org_settings(local_org, tmp_path, "client_credentials", login_url="https://login.salesforce.com")
+    )
+    assert err.code == "wrong_login_url"
+    assert "My Domain" in err.cause
+
+
+def test_ip_restriction_and_ip_relaxation(local_org, tmp_path):
+    uid = local_org.user_id(local_org.creds["jwt_username"])
+    with db_edit(local_org, "_UserSecret", "UserId = ?", (uid,), AllowedIpRanges='["203.0.113.0/24"]'):
+        err = _fails(org_settings(local_org, tmp_path, "jwt"))
+        assert "Login IP Ranges" in err.fix
+        assert "IP Relaxation" in err.fix
+        with db_edit(local_org, "_AppConfig", "AppId = ?", (local_org.app_id,), IpRelaxation="BYPASS"):
+            assert TokenProvider(settings(org_settings(local_org, tmp_path, "jwt"))).token().access_token
+
+
+def test_client_credentials_without_run_as_user(local_org, tmp_path):
+    with db_edit(local_org, "_AppConfig", "AppId = ?", (local_org.app_id,), ClientCredentialUserId=None):
+        err = _fails(org_settings(local_org, tmp_path, "client_credentials"))
+    assert "run-as" in err.cause
+    assert "Run As" in err.fix
+
+
+def test_wrong_client_secret(local_org, tmp_path):
+    bad = tmp_path / "bad-secret.txt"
+    bad.write_text("not-the-secret-value\n")
+    err = _fails(org_settings(local_org, tmp_path, "client_credentials", client_secret_file=str(bad)))
+    assert err.code == "invalid_client"
+    assert "Consumer Secret" in err.fix
+
+
+def test_username_password_blocked(local_org, tmp_path):
+    with db_state(local_org, "password_flow_blocked", "1"):
+        err = _fails(org_settings(local_org, tmp_path, "password"))
+    assert "blocks the username-password flow" in err.cause
+    assert "Allow OAuth Username-Password Flows" in err.fix
+
+
+def test_inactive_user(local_org, tmp_path):
+    uid = local_org.user_id(local_org.creds["jwt_username"])
+    with db_edit(local_org, "User", "Id = ?", (uid,), IsActive=0):
+        err = _fails(org_settings(local_org, tmp_path, "jwt"))
+    assert err.code == "inactive_user"
+
+
+def test_expired_refresh_token_says_login_again(local_org, tmp_path):
+    entry = org_settings(local_org, tmp_path, "refresh_token")
+    Path(entry["refresh_token_file"]).write_text("5Aep861NotAValidRefreshToken\n")
+    Path(entry["refresh_token_file"]).chmod(0o600)
+    err = _fails(entry)
+    assert err.description == "expired access/refresh token"
+    assert "oauthwatch login --org refresh-token" in err.fix
+
+
+def test_untrusted_certificate_names_ca_bundle(local_org, tmp_path):
+    entry = org_settings(local_org, tmp_path, "jwt")
+    del entry["ca_bundle"]
+    err = _fails(entry)
+    assert err.code == "tls_error"
+    assert "ca_bundle" in err.fix
