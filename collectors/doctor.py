@@ -116,7 +116,8 @@ def check_org(org: OrgSettings, *, timeout: float = 30.0) -> OrgReport:
     report.connected = True
     describe_token(token, provider, report)
     identity(provider, token, report)
-    limits(provider, report)
+    if api_version_offered(provider, token, report):
+        limits(provider, report)
     judge_scopes(org, token, report)
     judge_app(org, provider, report)
     return report
@@ -299,6 +300,32 @@ def identity(provider: TokenProvider, token: Token, report: OrgReport) -> None:
                 report.add("problem", "inactive_user", "the identity service says the user is inactive")
         else:
             _rest_finding(report, org, status, ident, "identity URL")
+
+
+def api_version_offered(provider: TokenProvider, token: Token, report: OrgReport) -> bool:
+    """Whether the org serves the configured ``api_version`` (GET /services/data/ lists them)."""
+    org = provider.org
+    try:
+        r = provider.session().get(f"{token.instance_url}/services/data/")
+        versions = [str(v.get("version")) for v in r.json()] if r.ok else []
+    except (ValueError, AttributeError, TypeError):
+        versions = []
+    except Exception as exc:  # noqa: BLE001 - network trouble shows up in the next calls too
+        log.debug("org %s: versions list failed: %s", org.name, type(exc).__name__)
+        versions = []
+    if not versions:
+        return True
+    latest = max(versions, key=lambda v: tuple(int(x) for x in v.split(".") if x.isdigit()))
+    report.facts["latest_api_version"] = latest
+    if org.api_version not in versions:
+        report.add(
+            "problem",
+            "api_version_unsupported",
+            f"the org does not offer API version {org.api_version} (it offers {versions[0]} to {latest})",
+            f'set api_version = "{latest}" for org {org.name} in the configuration',
+        )
+        return False
+    return True
 
 
 def limits(provider: TokenProvider, report: OrgReport) -> None:

@@ -291,3 +291,13 @@ def test_keygen_cli_prints_where_to_upload_and_expiry(local_org, tmp_path):
     code, data = check_json(local_org, tmp_path, [entry])
     assert code == 1
     assert "invalid_grant" in codes(data["orgs"][0])
+
+
+def test_unsupported_api_version_names_the_latest(local_org, tmp_path):
+    code, data = check_json_inprocess(
+        local_org, tmp_path, [org_settings(local_org, tmp_path, "jwt", api_version="99.0")]
+    )
+    rep = data["orgs"][0]
+    assert code == 1
+    f = finding(rep, "api_version_unsupported")
+    assert f'api_version = "{rep["facts"]["latest_api_version"]}"' in f["fix"]
