@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -132,7 +135,7 @@ async def _serve(
         timeout_keep_alive=30,
         timeout_graceful_shutdown=1,
     )
-    server = uvicorn.Server(config)
+    server = _server_class()(config)
     ticker = None
     task = asyncio.create_task(server.serve())
     while not server.started and not task.done():
@@ -152,6 +155,26 @@ async def _serve(
             ticker.stop()
         ctx.query.close()
         (state_dir / credentials.CREDENTIALS).unlink(missing_ok=True)
+
+
+def _server_class() -> type:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, but SIGINT/SIGTERM end it with exit status 0 (uvicorn re-raises them)."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self.handle_exit, sig, None)
+            try:
+                yield
+            finally:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(sig)
+
+    return Server
 
 
 def register(app: typer.Typer) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 from dataclasses import asdict, dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
@@ -120,7 +121,7 @@ class Faults:
                 self.injected["session_expiry"] = self.injected.get("session_expiry", 0) + 1
                 return sf_error(401, "INVALID_SESSION_ID", "Session expired or invalid")
         path = request.url.path
-        is_more = "/query/" in path or "/queryAll/" in path
+        is_more = re.search(r"/(query|queryAll)/[^/]+$", path) is not None
         is_query = path.rstrip("/").endswith(("/query", "/queryAll"))
         if is_more and self._hit(p.locator_expiry_rate, "locator_expiry"):
             return sf_error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")

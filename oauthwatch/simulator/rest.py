@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from oauthwatch.simulator.server import OrgContext
 
 MIN_VERSION, MAX_VERSION = 31, 62
+MAX_URI = 16_384
 SEASONS = ("Summer", "Winter", "Spring")
 Handler = Callable[[Request, "sessions.Session", str], Awaitable[Response]]
 
@@ -35,9 +36,10 @@ def versions() -> list[dict[str, str]]:
     out = []
     for v in range(MIN_VERSION, MAX_VERSION + 1):
         i = v - MIN_VERSION
+        quote = "’" if v == 42 else "'"  # the real list spells Spring ’18 with a typographic apostrophe
         out.append(
             {
-                "label": f"{SEASONS[i % 3]} '{14 + (i + 2) // 3}",
+                "label": f"{SEASONS[i % 3]} {quote}{14 + (i + 2) // 3}",
                 "url": f"/services/data/v{v}.0",
                 "version": f"{v}.0",
             }
@@ -92,6 +94,9 @@ def rest(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     @functools.wraps(handler)
     async def wrapped(request: Request) -> Response:
         ctx: OrgContext = request.app.state.ctx
+        if len(request.url.path) + len(request.url.query) > MAX_URI:
+            # UNCONFIRMED body: the status (414) is documented, the error code is not.
+            return sf_error(414, "URI_TOO_LONG", "The request URI is too long (over 16,384 bytes)")
         version = _version_ok(request.path_params.get("version", ""))
         if version is None:
             return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
