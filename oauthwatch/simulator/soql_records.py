@@ -21,22 +21,25 @@ Row = tuple[Any, ...]
 Getter = Callable[[Row], Any]
 
 _EPOCH = date(1970, 1, 1)
-_DAY_MS = 86_400_000
-_day_text: dict[int, str] = {}
+# "SS.mmm+0000" for every millisecond of a minute, and "YYYY-MM-DDTHH:MM:" per minute seen: a
+# datetime then costs one divmod, one dict lookup and one concatenation (≈6x faster than
+# formatting each part, which dominated the cost of a LoginHistory page).
+_SECOND_TEXT = [f"{s:02d}.{m:03d}+0000" for s in range(60) for m in range(1000)]
+_minute_text: dict[int, str] = {}
+_MINUTE_CACHE_MAX = 50_000
 
 
 def format_datetime(ms: int) -> str:
     """Epoch milliseconds → ``2024-06-05T05:41:17.937+0000`` (Salesforce's JSON datetime form)."""
-    days, rest = divmod(int(ms), _DAY_MS)
-    day = _day_text.get(days)
-    if day is None:
-        day = (_EPOCH + timedelta(days=days)).isoformat()
-        if len(_day_text) < 100_000:
-            _day_text[days] = day
-    hours, rest = divmod(rest, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    seconds, millis = divmod(rest, 1000)
-    return f"{day}T{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}+0000"
+    minute, rest = divmod(int(ms), 60_000)
+    prefix = _minute_text.get(minute)
+    if prefix is None:
+        days, minutes = divmod(minute, 1440)
+        prefix = f"{(_EPOCH + timedelta(days=days)).isoformat()}T{minutes // 60:02d}:{minutes % 60:02d}:"
+        if len(_minute_text) >= _MINUTE_CACHE_MAX:
+            _minute_text.clear()
+        _minute_text[minute] = prefix
+    return prefix + _SECOND_TEXT[rest]
 
 
 def _converter(type_: str) -> Callable[[Any], Any] | None:
