@@ -528,3 +528,25 @@ def test_untrusted_certificate_names_ca_bundle(local_org, tmp_path):
     err = _fails(entry)
     assert err.code == "tls_error"
     assert "ca_bundle" in err.fix
+
+
+def test_concurrent_first_use_logs_in_once(local_org, tmp_path):
+    import threading
+
+    p = TokenProvider(settings(org_settings(local_org, tmp_path, "jwt")))
+    uid = local_org.user_id(local_org.creds["jwt_username"])
+    count = "SELECT COUNT(*) FROM _Token WHERE Kind = 'access' AND UserId = ?"
+    before = local_org.sql(count, (uid,))[0][0]
+    seen, barrier = [], threading.Barrier(8)
+
+    def use():
+        barrier.wait()
+        seen.append(p.token())
+
+    threads = [threading.Thread(target=use) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({id(t) for t in seen}) == 1
+    assert local_org.sql(count, (uid,))[0][0] == before + 1

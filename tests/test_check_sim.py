@@ -301,3 +301,59 @@ def test_unsupported_api_version_names_the_latest(local_org, tmp_path):
     assert code == 1
     f = finding(rep, "api_version_unsupported")
     assert f'api_version = "{rep["facts"]["latest_api_version"]}"' in f["fix"]
+
+
+def _login_for_refresh_token(org: LocalOrg, tmp_path: Path) -> dict:
+    """Run the web-server login in this process with a scripted browser; return the org entry."""
+    import threading
+    from urllib.parse import urlsplit
+
+    import requests
+    from test_auth_sim import _free_port, browser_login, settings
+
+    from collectors import webflow
+
+    port = _free_port()
+    redirect = f"http://localhost:{port}/callback"
+    callbacks = org.sql("SELECT CallbackUrl FROM _AppConfig WHERE AppId = ?", (org.app_id,))[0][0]
+    entry = org_settings(org, tmp_path, "refresh_token", redirect_uri=redirect)
+    urls: list[str] = []
+
+    def browser():
+        while not urls:
+            threading.Event().wait(0.05)
+        location = browser_login(org, urls[0])
+        assert urlsplit(location).port == port
+        requests.get(location, timeout=30)
+
+    t = threading.Thread(target=browser, daemon=True)
+    t.start()
+    with db_edit(org, "_AppConfig", "AppId = ?", (org.app_id,), CallbackUrl=f"{callbacks}\n{redirect}"):
+        webflow.login(
+            settings(entry),
+            open_browser=False,
+            timeout=30,
+            say=lambda s: urls.extend(w for w in s.split() if "/services/oauth2/authorize?" in w),
+        )
+    t.join(timeout=30)
+    return entry
+
+
+def test_refresh_flow_posture_and_an_expired_refresh_token(local_org, tmp_path):
+    entry = _login_for_refresh_token(local_org, tmp_path)
+    app = local_org.app_id
+    with db_edit(local_org, "_AppConfig", "AppId = ?", (app,), RefreshTokenPolicy="infinite"):
+        code, data = check_json_inprocess(local_org, tmp_path, [entry])
+    rep = data["orgs"][0]
+    assert rep["connected"] is True
+    assert rep["facts"]["token"]["flow"] == "refresh_token"
+    assert codes(rep)["refresh_token_never_expires"] == "warning"
+    assert "refresh_token_unneeded" not in codes(rep)
+    assert code == 0
+    with db_edit(local_org, "_AppConfig", "AppId = ?", (app,), RefreshTokenPolicy="zero"):
+        code, data = check_json_inprocess(local_org, tmp_path, [entry])
+    rep = data["orgs"][0]
+    assert code == 1
+    f = finding(rep, "invalid_grant")
+    assert "revoked or expired" in f["cause"]
+    assert "oauthwatch login --org refresh-token" in f["fix"]
