@@ -22,7 +22,7 @@ from typing import Any
 
 from collectors.app_posture import judge_app, judge_scopes
 from collectors.auth import AuthError, Token, TokenProvider
-from collectors.auth_causes import explain_rest_error, login_host_kind
+from collectors.auth_causes import explain_rest_error
 from collectors.keygen import certificate_facts, key_matches_certificate
 from oauthwatch.config import OrgSettings
 from oauthwatch.secrets import redact
@@ -125,7 +125,8 @@ def check_org(org: OrgSettings, *, timeout: float = 30.0) -> OrgReport:
 
 def preflight(org: OrgSettings, report: OrgReport) -> None:
     """Local facts that explain failures before any call: key file mode, certificate expiry and
-    match, the client-credentials host, the discouraged password flow."""
+    match, the discouraged password flow. (A client-credentials org on the generic login host is
+    refused by the provider itself, before any secret is sent.)"""
     if org.flow == "password":
         report.add(
             "warning",
@@ -133,13 +134,6 @@ def preflight(org: OrgSettings, report: OrgReport) -> None:
             "the username-password flow is discouraged: it sends the user's password, cannot do "
             "MFA and is blocked by default in orgs created since Summer '23",
             'switch to flow = "jwt" (JWT bearer, recommended) or "client_credentials"',
-        )
-    if org.flow == "client_credentials" and login_host_kind(org.login_url) in ("production", "sandbox"):
-        report.add(
-            "problem",
-            "client_credentials_host",
-            f"client credentials only work on the org's My Domain host, not {org.login_url}",
-            'set login_url = "https://<MyDomain>.my.salesforce.com"',
         )
     if org.flow != "jwt" or not org.private_key_file:
         return
