@@ -44,6 +44,34 @@ def test_parse_scenario_arg() -> None:
         scenarios.parse_scenario_arg("spray@yesterday", now)
 
 
+def test_cli_injection_errors_are_config_errors(org: Path) -> None:
+    from oauthwatch.config import ConfigError
+
+    with pytest.raises(ConfigError, match="known: "):
+        scenarios.inject_scenarios(org, [("sprya", "now")])
+    assert not (org / scenarios.GROUND_TRUTH).exists()
+    result = scenarios.inject_scenarios(org, [("dormant_grant", "-3h"), ("spray", "+2h")])
+    assert [r["status"] for r in result] == ["applied", "scheduled"]
+
+
+def test_licensed_org_sees_incidents_in_threat_stores(tmp_path: Path) -> None:
+    build_org(tmp_path, seed=5, days=2, users=60, now=NOW, licensed=True)
+    conn = orgdb.connect(orgdb.db_path(tmp_path))
+    assert conn.execute('SELECT COUNT(*) FROM "ApiAnomalyEventStore"').fetchone()[0] == 3
+    assert (
+        conn.execute('SELECT COUNT(*) FROM "LoginEvent"').fetchone()[0]
+        == conn.execute('SELECT COUNT(*) FROM "LoginHistory"').fetchone()[0]
+    )
+    scenarios.inject(conn, "spray", AT, state_dir=tmp_path)
+    stuffing = conn.execute('SELECT Username, SourceIp FROM "CredentialStuffingEventStore"').fetchall()
+    assert len(stuffing) == 1
+    assert stuffing[0][1].startswith("45.134.212.")
+    assert (
+        conn.execute('SELECT COUNT(*) FROM "LoginEvent"').fetchone()[0]
+        == conn.execute('SELECT COUNT(*) FROM "LoginHistory"').fetchone()[0]
+    )
+
+
 def test_registry_has_the_required_scenarios() -> None:
     assert {
         "spray",
@@ -111,6 +139,10 @@ def test_each_scenario_writes_events_and_ground_truth(org: Path) -> None:
         )
     }
     assert statuses == {"Failed: Signature Invalid"}
+    from cryptography import x509
+
+    pem = conn.execute("SELECT CertificatePem FROM _AppConfig WHERE Label = ?", (jwt["app"],)).fetchone()[0]
+    assert x509.load_pem_x509_certificate(pem.encode()).not_valid_after_utc.timestamp() * 1000 <= start
 
     app = truth["unapproved_app"]["app"]
     assert conn.execute("SELECT IsAdminApproved FROM _AppConfig WHERE Label = ?", (app,)).fetchone() == (0,)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -102,9 +103,8 @@ def build_org(
     try:
         conn.execute("PRAGMA journal_mode=OFF")
         conn.execute("PRAGMA synchronous=OFF")
-        conn.execute("PRAGMA cache_size=-200000")
+        conn.execute("PRAGMA cache_size=-32000")  # 32 MB: appends need little; memory stays flat
         conn.execute("PRAGMA locking_mode=EXCLUSIVE")
-        conn.execute("PRAGMA temp_store=MEMORY")
         _create_tables(conn, licensed)
         plan = plan_from_params(params)
         write_setup(conn, plan)
@@ -127,12 +127,38 @@ def build_org(
 
 
 def _after_history(conn: sqlite3.Connection, plan: Plan, end_ms: int, elf_days: int) -> None:
-    """Event Log Files for the history (when the eventlog module is present)."""
-    try:
-        from oauthwatch.simulator import eventlog
-    except ImportError:  # pragma: no cover - only while the module is being written
-        return
-    eventlog.create_due_files(conn, since_ms=end_ms - elf_days * DAY_MS, now_ms=end_ms, seed=plan.seed)
+    """Event Log Files for the last ``elf_days`` of history; threat events when licensed."""
+    from oauthwatch.simulator import eventlog
+
+    if elf_days > 0:
+        eventlog.create_due_files(conn, since_ms=end_ms - elf_days * DAY_MS, now_ms=end_ms, seed=plan.seed)
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'ApiAnomalyEventStore'").fetchone():
+        _threat_history(conn, plan)
+
+
+def _threat_history(conn: sqlite3.Connection, plan: Plan) -> None:
+    """A licensed org's threat detection has flagged a few things before: low-score API anomalies."""
+    rng = random.Random(f"{plan.seed}:threats")
+    service = [u for u in plan.users if u.kind == "service"] or plan.users
+    rows = []
+    for i in range(3):
+        u = service[rng.randrange(len(service))]
+        t = plan.start_ms + rng.randrange(max(1, plan.end_ms - plan.start_ms))
+        data = {
+            "queriedEntities": "Account",
+            "rowsProcessed": 20_000 + rng.randrange(80_000),
+            "operation": "Query",
+        }
+        rows.append(
+            ("000000000000000AAA", f"hist-anomaly-{plan.seed}-{i}", t, t + 4000, u.id, u.username, u.office_ip,
+             round(0.3 + rng.random() * 0.3, 3), f"{u.username} queried an unusual number of Account rows",
+             "NoAction", None, None, json.dumps(data))
+        )  # fmt: skip
+    conn.executemany(
+        'INSERT INTO "ApiAnomalyEventStore" ("Id","EventIdentifier","EventDate","CreatedDate","UserId","Username",'
+        '"SourceIp","Score","Summary","PolicyOutcome","LoginKey","SessionKey","SecurityEventData") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)',
+        rows,
+    )
 
 
 def _create_tables(conn: sqlite3.Connection, licensed: bool) -> None:

@@ -274,15 +274,20 @@ def inject_now(conn: sqlite3.Connection, name: str, **params: Any) -> dict[str, 
 
 
 def inject_scenarios(state_dir: Path, injections: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    """CLI: stage each (name, TIME) against the org in ``state_dir``."""
+    """CLI: stage each (name, TIME) against the org in ``state_dir``.
+
+    A bad name or time raises ConfigError (the CLI prints it and exits 2) before anything is written.
+    """
+    from oauthwatch.config import ConfigError
+
     conn = orgdb.connect(orgdb.db_path(Path(state_dir)))
     try:
-        plan = _plan(conn)
         now = from_ms(org_now_ms(conn))
-        out = []
-        for name, when in injections:
-            name, at = parse_scenario_arg(f"{name}@{when}", now)
-            out.append(inject(conn, name, at, state_dir=Path(state_dir), plan=plan))
-        return out
+        try:
+            parsed = [parse_scenario_arg(f"{name}@{when}", now) for name, when in injections]
+        except ValueError as exc:
+            raise ConfigError(f"--scenario {exc}") from None
+        plan = _plan(conn)
+        return [inject(conn, name, at, state_dir=Path(state_dir), plan=plan) for name, at in parsed]
     finally:
         conn.close()
