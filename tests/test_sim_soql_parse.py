@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime
 
 import pytest
@@ -350,3 +351,83 @@ def test_last_n_hours_and_month_rollover():
     jan = ms(2024, 1, 15, 8)
     assert day_range("LAST_MONTH", 0, jan) == (ms(2023, 12, 1), ms(2024, 1, 1))
     assert day_range("THIS_MONTH", 0, ms(2024, 12, 31, 23)) == (ms(2024, 12, 1), ms(2025, 1, 1))
+
+
+_FUZZ_VOCAB = [
+    "SELECT",
+    "FROM",
+    "WHERE",
+    "AND",
+    "OR",
+    "NOT",
+    "IN",
+    "LIKE",
+    "ORDER",
+    "BY",
+    "ASC",
+    "DESC",
+    "NULLS",
+    "FIRST",
+    "LAST",
+    "LIMIT",
+    "OFFSET",
+    "COUNT",
+    "(",
+    ")",
+    ",",
+    "=",
+    "!=",
+    "<>",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "Id",
+    "LoginTime",
+    "LoginHistory",
+    "LoginGeo.Country",
+    "Status",
+    "User",
+    "Profile.Name",
+    "'x'",
+    "'a''b'",
+    "'\\%'",
+    "5",
+    "-1.5",
+    "2024-05-01",
+    "2024-05-01T00:00:00Z",
+    "TODAY",
+    "LAST_N_DAYS",
+    ":",
+    "7",
+    "null",
+    "true",
+    "OauthToken",
+    "UseCount",
+    "Parent.Profile.Name",
+    "SourceIp",
+    "'0Ya000000000001AAA'",
+    "UserId",
+    "LogFile",
+    "LoginEvent",
+    ";",
+    "#",
+    "'",
+    "2024-13-45",
+]
+
+
+def test_garbage_only_ever_raises_soql_errors():
+    """Whatever a client sends, the server gets a SoqlError to answer with, never a crash (500)."""
+    rng = random.Random(7)
+    for _ in range(3000):
+        words = rng.choices(_FUZZ_VOCAB, k=rng.randint(0, 14))
+        if rng.random() < 0.5:
+            words = ["SELECT", "Id", "FROM", rng.choice(["LoginHistory", "User", "OauthToken"]), *words]
+        text = " ".join(words) if rng.random() < 0.8 else "".join(words)
+        codes = []
+        try:
+            check(text, licensed=rng.random() < 0.5)
+        except SoqlError as exc:
+            codes.append((exc.status, exc.body()[0]["errorCode"]))
+        assert all(status == 400 and code for status, code in codes)
