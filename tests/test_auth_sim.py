@@ -385,15 +385,35 @@ def test_a_fresh_token_refused_again_is_a_clear_failure_not_a_loop(local_org, tm
 
 
 # ---- failure causes ---------------------------------------------------------------------------
-def _fails(entry: dict) -> AuthError:
-    with pytest.raises(AuthError) as info:
-        TokenProvider(settings(entry)).token()
-    return info.value
+def _fails(org: LocalOrg, entry: dict) -> AuthError:
+    """The AuthError of a token request; neither its text nor the DEBUG log carries a secret."""
+    import io
+    import logging
+
+    buf = io.StringIO()
+    handler = logging.StreamHandler(buf)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        with pytest.raises(AuthError) as info:
+            TokenProvider(settings(entry)).token()
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+    err = info.value
+    text = f"{err}\n{err!r}\n{err.as_dict()}\n{buf.getvalue()}"
+    assert "collectors." in buf.getvalue() or err.code in ("wrong_login_url", "private_key_unreadable")
+    leaked = [v[:6] for v in org.secrets() if v in text]
+    assert not leaked, leaked
+    return err
 
 
 def test_app_not_assigned_to_the_users_profile(local_org, tmp_path):
     with db_delete(local_org, "SetupEntityAccess", "SetupEntityId = ?", (local_org.app_id,)):
-        err = _fails(org_settings(local_org, tmp_path, "jwt"))
+        err = _fails(local_org, org_settings(local_org, tmp_path, "jwt"))
     assert err.code == "invalid_app_access"
     assert "profile or permission set" in err.cause
     assert "Manage Profiles" in err.fix
@@ -401,13 +421,13 @@ def test_app_not_assigned_to_the_users_profile(local_org, tmp_path):
 
 def test_user_not_approved_when_app_is_not_admin_approved(local_org, tmp_path):
     with db_edit(local_org, "_AppConfig", "AppId = ?", (local_org.app_id,), IsAdminApproved=0):
-        err = _fails(org_settings(local_org, tmp_path, "jwt"))
+        err = _fails(local_org, org_settings(local_org, tmp_path, "jwt"))
     assert err.description == "user hasn't approved this consumer"
     assert "pre-authorized" in err.fix
 
 
 def test_wrong_consumer_key_mentions_propagation(local_org, tmp_path):
-    err = _fails(org_settings(local_org, tmp_path, "jwt", client_id="3MVG9NotAKnownKeyAtAll"))
+    err = _fails(local_org, org_settings(local_org, tmp_path, "jwt", client_id="3MVG9NotAKnownKeyAtAll"))
     assert err.code == "invalid_client_id"
     assert "propagated" in err.cause
     assert "Consumer Key" in err.fix
@@ -424,7 +444,7 @@ def test_certificate_mismatch(local_org, tmp_path):
         certificate_file=tmp_path / "other.crt",
     )
     keygen.generate(settings(entry))
-    err = _fails(entry)
+    err = _fails(local_org, entry)
     assert err.code == "invalid_grant"
     assert "not a pair" in err.cause
     assert "keygen" in err.fix
@@ -433,7 +453,7 @@ def test_certificate_mismatch(local_org, tmp_path):
 def test_expired_uploaded_certificate(local_org, tmp_path):
     pem = expired_certificate(Path(local_org.creds["private_key_file"]))
     with db_edit(local_org, "_AppConfig", "AppId = ?", (local_org.app_id,), CertificatePem=pem):
-        err = _fails(org_settings(local_org, tmp_path, "jwt"))
+        err = _fails(local_org, org_settings(local_org, tmp_path, "jwt"))
     assert "expired" in err.cause
 
 
@@ -461,14 +481,17 @@ def expired_certificate(key_file: Path) -> str:
 
 
 def test_audience_mismatch_names_the_login_url(local_org, tmp_path):
-    err = _fails(org_settings(local_org, tmp_path, "jwt", jwt_audience="https://wrong.example.com"))
+    err = _fails(
+        local_org, org_settings(local_org, tmp_path, "jwt", jwt_audience="https://wrong.example.com")
+    )
     assert err.description == "audience is invalid"
     assert "sandbox vs production" in err.cause
 
 
 def test_client_credentials_on_login_salesforce_com_says_my_domain(local_org, tmp_path):
     err = _fails(
-        org_settings(local_org, tmp_path, "client_credentials", login_url="https://login.salesforce.com")
+        local_org,
+        org_settings(local_org, tmp_path, "client_credentials", login_url="https://login.salesforce.com"),
     )
     assert err.code == "wrong_login_url"
     assert "My Domain" in err.cause
@@ -477,7 +500,7 @@ def test_client_credentials_on_login_salesforce_com_says_my_domain(local_org, tm
 def test_ip_restriction_and_ip_relaxation(local_org, tmp_path):
     uid = local_org.user_id(local_org.creds["jwt_username"])
     with db_edit(local_org, "_UserSecret", "UserId = ?", (uid,), AllowedIpRanges='["203.0.113.0/24"]'):
-        err = _fails(org_settings(local_org, tmp_path, "jwt"))
+        err = _fails(local_org, org_settings(local_org, tmp_path, "jwt"))
         assert "Login IP Ranges" in err.fix
         assert "IP Relaxation" in err.fix
         with db_edit(local_org, "_AppConfig", "AppId = ?", (local_org.app_id,), IpRelaxation="BYPASS"):
@@ -486,7 +509,7 @@ def test_ip_restriction_and_ip_relaxation(local_org, tmp_path):
 
 def test_client_credentials_without_run_as_user(local_org, tmp_path):
     with db_edit(local_org, "_AppConfig", "AppId = ?", (local_org.app_id,), ClientCredentialUserId=None):
-        err = _fails(org_settings(local_org, tmp_path, "client_credentials"))
+        err = _fails(local_org, org_settings(local_org, tmp_path, "client_credentials"))
     assert "run-as" in err.cause
     assert "Run As" in err.fix
 
@@ -494,14 +517,16 @@ def test_client_credentials_without_run_as_user(local_org, tmp_path):
 def test_wrong_client_secret(local_org, tmp_path):
     bad = tmp_path / "bad-secret.txt"
     bad.write_text("not-the-secret-value\n")
-    err = _fails(org_settings(local_org, tmp_path, "client_credentials", client_secret_file=str(bad)))
+    err = _fails(
+        local_org, org_settings(local_org, tmp_path, "client_credentials", client_secret_file=str(bad))
+    )
     assert err.code == "invalid_client"
     assert "Consumer Secret" in err.fix
 
 
 def test_username_password_blocked(local_org, tmp_path):
     with db_state(local_org, "password_flow_blocked", "1"):
-        err = _fails(org_settings(local_org, tmp_path, "password"))
+        err = _fails(local_org, org_settings(local_org, tmp_path, "password"))
     assert "blocks the username-password flow" in err.cause
     assert "Allow OAuth Username-Password Flows" in err.fix
 
@@ -509,7 +534,7 @@ def test_username_password_blocked(local_org, tmp_path):
 def test_inactive_user(local_org, tmp_path):
     uid = local_org.user_id(local_org.creds["jwt_username"])
     with db_edit(local_org, "User", "Id = ?", (uid,), IsActive=0):
-        err = _fails(org_settings(local_org, tmp_path, "jwt"))
+        err = _fails(local_org, org_settings(local_org, tmp_path, "jwt"))
     assert err.code == "inactive_user"
 
 
@@ -517,7 +542,7 @@ def test_expired_refresh_token_says_login_again(local_org, tmp_path):
     entry = org_settings(local_org, tmp_path, "refresh_token")
     Path(entry["refresh_token_file"]).write_text("5Aep861NotAValidRefreshToken\n")
     Path(entry["refresh_token_file"]).chmod(0o600)
-    err = _fails(entry)
+    err = _fails(local_org, entry)
     assert err.description == "expired access/refresh token"
     assert "oauthwatch login --org refresh-token" in err.fix
 
@@ -525,7 +550,7 @@ def test_expired_refresh_token_says_login_again(local_org, tmp_path):
 def test_untrusted_certificate_names_ca_bundle(local_org, tmp_path):
     entry = org_settings(local_org, tmp_path, "jwt")
     del entry["ca_bundle"]
-    err = _fails(entry)
+    err = _fails(local_org, entry)
     assert err.code == "tls_error"
     assert "ca_bundle" in err.fix
 
