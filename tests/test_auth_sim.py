@@ -575,3 +575,49 @@ def test_concurrent_first_use_logs_in_once(local_org, tmp_path):
         t.join()
     assert len({id(t) for t in seen}) == 1
     assert local_org.sql(count, (uid,))[0][0] == before + 1
+
+
+def test_user_denying_access_in_the_browser(local_org, tmp_path):
+    import threading
+
+    import requests
+
+    from collectors import webflow
+
+    port = _free_port()
+    redirect = f"http://localhost:{port}/callback"
+    entry = org_settings(local_org, tmp_path, "refresh_token", redirect_uri=redirect)
+    urls: list[str] = []
+
+    def deny():
+        while not urls:
+            time.sleep(0.05)
+        requests.get(browser_login(local_org, urls[0], approve=False), timeout=30)
+
+    threading.Thread(target=deny, daemon=True).start()
+    callbacks = local_org.sql("SELECT CallbackUrl FROM _AppConfig WHERE AppId = ?", (local_org.app_id,))[0][0]
+    with (
+        db_edit(
+            local_org, "_AppConfig", "AppId = ?", (local_org.app_id,), CallbackUrl=f"{callbacks}\n{redirect}"
+        ),
+        pytest.raises(AuthError) as info,
+    ):
+        webflow.login(
+            settings(entry),
+            open_browser=False,
+            timeout=30,
+            say=lambda s: urls.extend(w for w in s.split() if "/authorize?" in w),
+        )
+    assert info.value.code == "access_denied"
+    assert "denied" in info.value.cause
+    assert not Path(entry["refresh_token_file"]).exists()
+
+
+def test_login_needs_a_loopback_redirect_uri(local_org, tmp_path):
+    from collectors import webflow
+
+    entry = org_settings(local_org, tmp_path, "refresh_token", redirect_uri="https://example.com/callback")
+    with pytest.raises(AuthError) as info:
+        webflow.login(settings(entry), open_browser=False, timeout=1, say=lambda s: None)
+    assert info.value.code == "redirect_uri"
+    assert "http://localhost:1717/callback" in info.value.fix

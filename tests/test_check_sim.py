@@ -357,3 +357,45 @@ def test_refresh_flow_posture_and_an_expired_refresh_token(local_org, tmp_path):
     f = finding(rep, "invalid_grant")
     assert "revoked or expired" in f["cause"]
     assert "oauthwatch login --org refresh-token" in f["fix"]
+
+
+def test_certificate_expiring_soon_and_a_readable_private_key(local_org, tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    src = Path(local_org.creds["private_key_file"])
+    key_file = tmp_path / "copy.key"
+    key_file.write_bytes(src.read_bytes())
+    key_file.chmod(0o644)
+    key = serialization.load_pem_private_key(src.read_bytes(), password=None)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "soon")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=10))
+        .sign(key, hashes.SHA256())
+    )
+    pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+    entry = org_settings(local_org, tmp_path, "jwt", private_key_file=key_file)
+    del entry["certificate_file"]
+    with db_edit(local_org, "_AppConfig", "AppId = ?", (local_org.app_id,), CertificatePem=pem):
+        code, data = check_json_inprocess(local_org, tmp_path, [entry])
+    rep = data["orgs"][0]
+    assert rep["connected"] is True
+    found = codes(rep)
+    assert found["certificate_expiring"] == "warning"
+    assert (
+        "(9 days)" in finding(rep, "certificate_expiring")["cause"]
+        or "(10 days)" in finding(rep, "certificate_expiring")["cause"]
+    )
+    assert found["private_key_mode"] == "warning"
+    assert f"chmod 600 {key_file}" == finding(rep, "private_key_mode")["fix"]
+    assert code == 0
