@@ -25,7 +25,7 @@ from collectors.auth import AuthError, Token, TokenProvider
 from collectors.auth_causes import explain_rest_error
 from collectors.keygen import certificate_facts, key_matches_certificate
 from oauthwatch.config import OrgSettings
-from oauthwatch.secrets import redact
+from oauthwatch.secrets import redact, register_secret
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +217,7 @@ def introspect_expiry(provider: TokenProvider, token: Token) -> str | None:
         return None
     if secret is None:
         return None
+    register_secret(secret.get_secret_value())
     try:
         r = provider.session().post(
             f"{org.login_url}/services/oauth2/introspect",
