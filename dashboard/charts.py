@@ -20,39 +20,55 @@ def _local(s: pd.Series, tz: str) -> pd.Series:
     return pd.to_datetime(s, utc=True).dt.tz_convert(tz)
 
 
+def _buckets(df: pd.DataFrame, tz: str) -> tuple[pd.Series, str]:
+    """The x values of a rollup frame and the axis label: local hours, or UTC days for day buckets
+    (long windows come from the daily rollup, whose days are UTC days)."""
+    if df.attrs.get("bucket") == "day":
+        return pd.to_datetime(df["hour"], utc=True).dt.strftime("%Y-%m-%d"), "day (UTC)"
+    return _local(df["hour"], tz), f"time ({tz})"
+
+
 def _layout(fig: go.Figure, title: str, **kw: object) -> go.Figure:
     fig.update_layout(title=title, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend_title_text="", **kw)
     return fig
 
 
 def daily_by(df: pd.DataFrame, dim: str, tz: str, title: str = "Daily authentications") -> go.Figure:
-    """Stacked bars of events per local day, one trace per value of ``dim`` (e.g. application)."""
+    """Stacked bars of events per day, one trace per value of ``dim`` (e.g. application).
+
+    Hourly buckets are grouped into the viewer's local days; day buckets (long windows, from the
+    daily rollup) are UTC days and labelled so.
+    """
     fig = go.Figure()
+    daily = df.attrs.get("bucket") == "day"
+    label = "day (UTC)" if daily else f"day ({tz})"
     if not df.empty:
-        d = df.assign(day=_local(df["hour"], tz).dt.strftime("%Y-%m-%d"))
+        day = _buckets(df, tz)[0] if daily else _local(df["hour"], tz).dt.strftime("%Y-%m-%d")
+        d = df.assign(day=day)
         d[dim] = d[dim].replace("", "(none)")
         g = d.groupby(["day", dim], as_index=False)["events"].sum()
         order = g.groupby(dim)["events"].sum().sort_values(ascending=False).index
         for value in order:
             part = g[g[dim] == value]
             fig.add_trace(go.Bar(x=part["day"], y=part["events"], name=str(value)))
-    return _layout(fig, title, barmode="stack", xaxis_title=f"day ({tz})", yaxis_title="events")
+    return _layout(fig, title, barmode="stack", xaxis_title=label, yaxis_title="events")
 
 
 def failures_over_time(df: pd.DataFrame, tz: str, title: str = "Failures over time") -> go.Figure:
-    """Failed logins (bars) and the failure rate (line, right axis) per hour, or per local day
-    when the data spans more than three days (hourly rates on small volumes are mostly noise)."""
+    """Failed logins (bars) and the failure rate (line, right axis) per hour, or per day when the
+    frame has day buckets or spans more than three days (hourly rates on small volumes are noise)."""
     fig = go.Figure()
+    label = f"time ({tz})"
     if not df.empty:
-        local = _local(df["hour"], tz)
-        daily = (local.max() - local.min()) > pd.Timedelta(days=3)
-        bucket = local.dt.tz_localize(None).dt.floor("D") if daily else local
-        g = (
-            df.assign(bucket=bucket)
-            .groupby("bucket", as_index=False)[["events", "failures"]]
-            .sum()
-            .sort_values("bucket")
-        )
+        if df.attrs.get("bucket") == "day":
+            bucket, label = _buckets(df, tz)
+        else:
+            local = _local(df["hour"], tz)
+            daily = (local.max() - local.min()) > pd.Timedelta(days=3)
+            bucket = local.dt.strftime("%Y-%m-%d") if daily else local
+            label = f"day ({tz})" if daily else label
+        g = df.assign(bucket=bucket).groupby("bucket", as_index=False)[["events", "failures"]].sum()
+        g = g.sort_values("bucket")
         x = g["bucket"]
         rate = (g["failures"] / g["events"].where(g["events"] > 0)).fillna(0) * 100
         fig.add_trace(go.Bar(x=x, y=g["failures"], name="failures", marker_color=FAIL))
@@ -62,7 +78,7 @@ def failures_over_time(df: pd.DataFrame, tz: str, title: str = "Failures over ti
         title,
         yaxis={"title": "failures"},
         yaxis2={"title": "rate %", "overlaying": "y", "side": "right", "rangemode": "tozero"},
-        xaxis_title=f"time ({tz})",
+        xaxis_title=label,
     )
 
 
@@ -77,15 +93,17 @@ def share(df: pd.DataFrame, dim: str, title: str) -> go.Figure:
 
 
 def stacked_over_time(df: pd.DataFrame, dim: str, tz: str, title: str, value: str = "events") -> go.Figure:
-    """Stacked bars per hour, one trace per value of ``dim`` (e.g. failure reasons over time)."""
+    """Stacked bars per time bucket, one trace per value of ``dim`` (e.g. failure reasons over time)."""
     fig = go.Figure()
+    label = f"time ({tz})"
     if not df.empty:
-        g = df.groupby(["hour", dim], as_index=False)[value].sum()
+        x, label = _buckets(df, tz)
+        g = df.assign(x=x).groupby(["x", dim], as_index=False)[value].sum()
         order = g.groupby(dim)[value].sum().sort_values(ascending=False).index
         for v in order:
-            part = g[g[dim] == v].sort_values("hour")
-            fig.add_trace(go.Bar(x=_local(part["hour"], tz), y=part[value], name=str(v) or "(none)"))
-    return _layout(fig, title, barmode="stack", xaxis_title=f"time ({tz})", yaxis_title=value)
+            part = g[g[dim] == v].sort_values("x")
+            fig.add_trace(go.Bar(x=part["x"], y=part[value], name=str(v) or "(none)"))
+    return _layout(fig, title, barmode="stack", xaxis_title=label, yaxis_title=value)
 
 
 def top_bar(df: pd.DataFrame, label: str, value: str, title: str, top: int = 15) -> go.Figure:

@@ -21,9 +21,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from sqlalchemy import and_, func, literal, select
+from sqlalchemy import Date, String, and_, func, literal, select, type_coerce
 
 from oauthwatch.store import schema
+from oauthwatch.store.types import UTCDateTime
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -62,13 +63,47 @@ class Window:
 
 
 def _orgs(col: Any, w: Window) -> ColumnElement[bool]:
-    return col.in_(w.orgs) if w.orgs else literal(True)
+    """The org condition; "all orgs" is spelled as IN (every org) so (org, …) indexes still apply."""
+    return col.in_(w.orgs) if w.orgs else col.in_(select(schema.orgs.c.name).scalar_subquery())
 
 
 def _frame(engine: Engine, stmt: Any, columns: list[str] | None = None) -> pd.DataFrame:
+    """Run ``stmt`` into a DataFrame, converting time columns in bulk (not row by row).
+
+    SQLAlchemy's per-row result processing (UTCDateTime, Date on SQLite) costs more than the
+    query itself on large frames, so such columns are fetched raw and parsed with pandas.
+    """
+    kinds: dict[str, str] = {}
+    cols = []
+    for c in stmt.selected_columns:
+        if isinstance(c.type, UTCDateTime | Date):
+            kinds[c.key] = "ts" if isinstance(c.type, UTCDateTime) else "date"
+            cols.append(type_coerce(c, String).label(c.key))
+        else:
+            cols.append(c)
+    if kinds:
+        stmt = stmt.with_only_columns(*cols, maintain_column_froms=True)
     with engine.connect() as conn:
         res = conn.execute(stmt)
-        return pd.DataFrame(res.all(), columns=columns or list(res.keys()))
+        names = columns or list(res.keys())
+        # Plain DBAPI tuples, then each column's own result processor applied column-wise: building
+        # frames from SQLAlchemy Row objects costs more than the query on large results.
+        raw = res.cursor.fetchall() if res.cursor is not None else []
+        res.close()
+        df = pd.DataFrame(raw, columns=names)
+        for name, c in zip(names, stmt.selected_columns, strict=False):
+            proc = c.type.dialect_impl(conn.dialect).result_processor(conn.dialect, None)
+            if proc is not None and len(df):
+                df[name] = df[name].map(proc)
+    for name, (key, kind) in zip(
+        names, [(c.key, kinds.get(c.key)) for c in stmt.selected_columns], strict=False
+    ):
+        if kind == "ts":
+            df[name] = pd.to_datetime(df[name], utc=True, format="ISO8601")
+        elif kind == "date":
+            df[name] = pd.to_datetime(df[name]).dt.date if len(df) else pd.Series(dtype=object)
+        del key
+    return df
 
 
 def list_orgs(engine: Engine) -> list[str]:
@@ -88,6 +123,20 @@ def data_span(engine: Engine, orgs: tuple[str, ...] = ()) -> tuple[datetime, dat
     return _utc(lo), _utc(hi)
 
 
+DAILY_AFTER = timedelta(days=3)
+
+
+def _split(w: Window) -> tuple[list[tuple[datetime, datetime]], tuple[date, date] | None]:
+    """Hour ranges read from the hourly rollup and whole UTC days read from the daily one."""
+    first_day = (w.start + timedelta(days=1) - timedelta(microseconds=1)).astimezone(UTC)
+    d0 = datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC)
+    d1 = datetime(w.end.year, w.end.month, w.end.day, tzinfo=UTC)
+    if w.end - w.start < timedelta(days=2) or d1 <= d0:
+        return [(w.start, w.end)], None
+    edges = [(a, b) for a, b in ((w.start, d0), (d1, w.end)) if a < b]
+    return edges, (d0.date(), (d1 - timedelta(days=1)).date())
+
+
 def rollup(
     engine: Engine,
     w: Window,
@@ -96,26 +145,75 @@ def rollup(
     by_hour: bool = False,
     application: str | None = None,
 ) -> pd.DataFrame:
-    """Events and failures from the hourly rollup, grouped by ``dims`` (and the hour if asked)."""
-    r = schema.login_rollup_hourly
+    """Events and failures grouped by ``dims`` (and by time bucket if ``by_hour``).
+
+    Windows over two days read whole UTC days from ``login_rollup_daily`` and only the partial days
+    at the edges from ``login_rollup_hourly``, so a 90-day page reads ~24x fewer rows. With
+    ``by_hour`` the bucket (column ``hour``) is the hour, or the UTC day when the window is longer
+    than three days; ``df.attrs["bucket"]`` says which.
+    """
     unknown = set(dims) - set(ROLLUP_DIMS)
     if unknown:
         raise ValueError(f"unknown rollup dimension(s) {sorted(unknown)}")
-    keys = ([r.c.hour] if by_hour else []) + [r.c[d] for d in dims]
-    fails = func.sum(func.coalesce(_case_failed(r.c.success, r.c.events), 0))
-    stmt = (
-        select(*keys, func.sum(r.c.events).label("events"), fails.label("failures"))
-        .where(_orgs(r.c.org, w), r.c.hour >= w.start, r.c.hour < w.end)
-        .group_by(*keys)
+    daily_buckets = by_hour and (w.end - w.start) > DAILY_AFTER
+    edges, days = _split(w)
+    parts = [_rollup_part(engine, w, dims, by_hour, application, h=(lo, hi)) for lo, hi in edges]
+    if days:
+        parts.append(_rollup_part(engine, w, dims, by_hour, application, days=days))
+    cols = [*(["hour"] if by_hour else []), *dims, "events", "failures"]
+    df = (
+        pd.concat([p for p in parts if not p.empty], ignore_index=True)
+        if any(not p.empty for p in parts)
+        else pd.DataFrame(columns=cols)
     )
-    if application is not None:
-        stmt = stmt.where(r.c.application == application)
-    df = _frame(engine, stmt, [*(["hour"] if by_hour else []), *dims, "events", "failures"])
-    df["events"] = df["events"].astype("int64")
-    df["failures"] = df["failures"].astype("int64")
+    if by_hour and len(df):
+        df["hour"] = pd.to_datetime(df["hour"], utc=True, format="ISO8601")
+        if daily_buckets:
+            df["hour"] = df["hour"].dt.floor("D")
+    keys = [*(["hour"] if by_hour else []), *dims]
+    if len(parts) > 1 or daily_buckets:
+        df = (
+            df.groupby(keys, as_index=False, dropna=False)[["events", "failures"]].sum()
+            if keys
+            else df[["events", "failures"]].sum().to_frame().T
+        )
+    df = df.reindex(columns=cols)
+    df["events"] = df["events"].fillna(0).astype("int64")
+    df["failures"] = df["failures"].fillna(0).astype("int64")
     if by_hour:
         df["hour"] = pd.to_datetime(df["hour"], utc=True)
+    df.attrs["bucket"] = "day" if daily_buckets else "hour"
     return df
+
+
+def _rollup_part(
+    engine: Engine,
+    w: Window,
+    dims: tuple[str, ...],
+    by_hour: bool,
+    application: str | None,
+    *,
+    h: tuple[datetime, datetime] | None = None,
+    days: tuple[date, date] | None = None,
+) -> pd.DataFrame:
+    if days is not None:
+        r = schema.login_rollup_daily
+        bucket, cond = r.c.day, [r.c.day >= days[0], r.c.day <= days[1]]
+    else:
+        assert h is not None
+        r = schema.login_rollup_hourly
+        bucket, cond = r.c.hour, [r.c.hour >= h[0], r.c.hour < h[1]]
+    keys = ([type_coerce(bucket, String).label("hour")] if by_hour else []) + [r.c[d] for d in dims]
+    fails = func.sum(_case_failed(r.c.success, r.c.events))
+    stmt = select(*keys, func.sum(r.c.events).label("events"), fails.label("failures")).where(
+        _orgs(r.c.org, w), *cond
+    )
+    if keys:
+        stmt = stmt.group_by(*keys)
+    if application is not None:
+        stmt = stmt.where(r.c.application == application)
+    df = _frame(engine, stmt)
+    return df if df["events"].notna().any() else df.iloc[0:0]
 
 
 def _case_failed(success: Any, events: Any) -> Any:
@@ -139,32 +237,49 @@ def distinct_users(engine: Engine, w: Window, *, application: str | None = None)
 
 def kpis(engine: Engine, w: Window) -> dict[str, float]:
     """Headline numbers for a window: events, failures, failure rate, apps, users, countries, alerts."""
-    r = schema.login_rollup_hourly
     a = schema.alerts
-    fails = func.coalesce(func.sum(_case_failed(r.c.success, r.c.events)), 0)
-    iso = func.nullif(r.c.country_iso, "")
-    app = func.nullif(r.c.application, "")
-    stmt = select(
-        func.coalesce(func.sum(r.c.events), 0),
-        fails,
-        func.count(func.distinct(app)),
-        func.count(func.distinct(iso)),
-    ).where(_orgs(r.c.org, w), r.c.hour >= w.start, r.c.hour < w.end)
-    alerts_new = select(func.count()).where(
-        _orgs(a.c.org, w), a.c.first_seen >= w.start, a.c.first_seen < w.end
-    )
+    edges, days = _split(w)
+    events = failures = 0
+    apps: set[str] = set()
+    countries: set[str] = set()
+    parts: list[tuple[Any, list[Any]]] = []
+    for lo, hi in edges:
+        r = schema.login_rollup_hourly
+        parts.append((r, [r.c.hour >= lo, r.c.hour < hi]))
+    if days:
+        r = schema.login_rollup_daily
+        parts.append((r, [r.c.day >= days[0], r.c.day <= days[1]]))
     with engine.connect() as conn:
-        events, failures, apps, countries = conn.execute(stmt).one()
-        new_alerts = conn.execute(alerts_new).scalar() or 0
-    events, failures = int(events), int(failures)
+        for r, cond in parts:
+            where = [_orgs(r.c.org, w), *cond]
+            ev, fl = conn.execute(
+                select(
+                    func.coalesce(func.sum(r.c.events), 0),
+                    func.coalesce(func.sum(_case_failed(r.c.success, r.c.events)), 0),
+                ).where(*where)
+            ).one()
+            events, failures = events + int(ev), failures + int(fl)
+            apps |= set(
+                conn.execute(
+                    select(r.c.application).where(*where, r.c.application != "").distinct()
+                ).scalars()
+            )
+            countries |= set(
+                conn.execute(
+                    select(r.c.country_iso).where(*where, r.c.country_iso != "").distinct()
+                ).scalars()
+            )
+        new_alerts = conn.execute(
+            select(func.count()).where(_orgs(a.c.org, w), a.c.first_seen >= w.start, a.c.first_seen < w.end)
+        ).scalar()
     return {
         "events": events,
         "failures": failures,
         "failure_rate": failures / events if events else 0.0,
-        "apps": int(apps),
-        "countries": int(countries),
+        "apps": len(apps),
+        "countries": len(countries),
         "users": distinct_users(engine, w),
-        "new_alerts": int(new_alerts),
+        "new_alerts": int(new_alerts or 0),
     }
 
 
@@ -263,26 +378,39 @@ def networks_by(ips: pd.DataFrame) -> pd.DataFrame:
 
 
 def new_origins(engine: Engine, w: Window) -> pd.DataFrame:
-    """IPs and countries whose first login day ever falls inside the window."""
+    """IPs and countries seen in the window whose first login day ever falls inside it.
+
+    The window's origins are grouped first; each is then checked for an earlier day with one
+    index seek (``ix_login_ip_daily_org_ip_day`` / ``…_org_country_day``), never a history scan.
+    """
     p = schema.login_ip_daily
+    before = p.alias("before")
     d0, d1 = w.days
-    rows = []
-    with engine.connect() as conn:
-        for kind, col in (("country", p.c.country_iso), ("ip", p.c.source_ip)):
-            first = func.min(p.c.day)
-            stmt = (
-                select(
-                    p.c.org,
-                    col.label("origin"),
-                    first.label("first_day"),
-                    func.sum(p.c.events).label("events"),
-                )
-                .where(_orgs(p.c.org, w), col != "", p.c.day <= d1)
-                .group_by(p.c.org, col)
-                .having(first >= d0)
+    frames = []
+    for kind, name in (("country", "country_iso"), ("ip", "source_ip")):
+        col = p.c[name]
+        inwin = (
+            select(
+                p.c.org,
+                col.label("origin"),
+                func.min(p.c.day).label("first_day"),
+                func.sum(p.c.events).label("events"),
             )
-            rows += [{"kind": kind, **dict(m)} for m in conn.execute(stmt).mappings()]
-    return pd.DataFrame(rows, columns=["kind", "org", "origin", "first_day", "events"])
+            .where(_orgs(p.c.org, w), p.c.day >= d0, p.c.day <= d1, col != "")
+            .group_by(p.c.org, col)
+            .subquery()
+        )
+        earlier = (
+            select(literal(1))
+            .where(before.c.org == inwin.c.org, before.c[name] == inwin.c.origin, before.c.day < d0)
+            .exists()
+        )
+        stmt = select(
+            literal(kind).label("kind"), inwin.c.org, inwin.c.origin, inwin.c.first_day, inwin.c.events
+        ).where(~earlier)
+        frames.append(_frame(engine, stmt))
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return out.reindex(columns=["kind", "org", "origin", "first_day", "events"])
 
 
 def _with_rate(df: pd.DataFrame) -> pd.DataFrame:

@@ -42,7 +42,7 @@ def posture_findings(app: dict[str, Any], now: datetime | None = None) -> list[s
     if "full" in scopes:
         out.append("full scope")
     exp = app.get("certificate_expires_at")
-    if exp is not None and _utc(exp) < now + timedelta(days=30):
+    if exp is not None and not pd.isna(exp) and _utc(exp) < now + timedelta(days=30):
         out.append(f"certificate expires {_utc(exp):%Y-%m-%d}")
     return out
 
@@ -120,15 +120,9 @@ def apps_overview(engine: Engine, w: Window) -> pd.DataFrame:
     apps = connected_apps(engine, w.orgs)
     grants = latest_grants(engine, w.orgs)
     allow = set(allowlisted_apps(engine, w.orgs)["app_name"])
-    r = schema.login_rollup_hourly
-    last_use = _frame(
-        engine,
-        select(r.c.application, func.max(r.c.hour).label("last_hour"))
-        .where(_orgs(r.c.org, w))
-        .group_by(r.c.application),
-    )
     api = api_requests_by_app(engine, w)
     names = sorted({n for n in by_app["application"] if n} | set(apps["name"]) | set(grants["app_name"]))
+    last_use = last_login_by_app(engine, w.orgs, names)
     rows = []
     for name in names:
         row = by_app[by_app["application"] == name]
@@ -137,7 +131,6 @@ def apps_overview(engine: Engine, w: Window) -> pd.DataFrame:
         f = flows[(flows["application"] == name) & (flows["login_subtype"] != "")]
         pol = apps[apps["name"] == name]
         policy = pol.iloc[0].to_dict() if not pol.empty else {}
-        lu = last_use[last_use["application"] == name]["last_hour"]
         rows.append(
             {
                 "app": name,
@@ -146,7 +139,7 @@ def apps_overview(engine: Engine, w: Window) -> pd.DataFrame:
                 "failure_rate": failures / events if events else 0.0,
                 "flows": ", ".join(f.sort_values("events", ascending=False)["login_subtype"]),
                 "users": int(users[users["application"] == name]["users"].sum()),
-                "last_use": _utc(lu.iloc[0]) if len(lu) else None,
+                "last_use": last_use.get(name),
                 "grants": int((grants["app_name"] == name).sum()),
                 "api_requests": int(api.get(name, 0)),
                 "posture": "; ".join(posture_findings(policy, now)) if policy else "policy not collected",
@@ -171,6 +164,22 @@ def apps_overview(engine: Engine, w: Window) -> pd.DataFrame:
             "app_id",
         ],
     )
+
+
+def last_login_by_app(engine: Engine, orgs: tuple[str, ...], apps: list[str]) -> dict[str, datetime]:
+    """The newest login of each app ever (any source): one index seek per org and app."""
+    t = schema.logins
+    org_names = list(orgs) or [str(o) for o in _frame(engine, select(schema.orgs.c.name))["name"]]
+    out: dict[str, datetime] = {}
+    with engine.connect() as conn:
+        for app in apps:
+            for org in org_names:
+                v = conn.execute(
+                    select(func.max(t.c.login_time)).where(t.c.org == org, t.c.application == app)
+                ).scalar()
+                if v is not None and (app not in out or v > out[app]):
+                    out[app] = v
+    return out
 
 
 def api_requests_by_app(engine: Engine, w: Window) -> dict[str, int]:
@@ -274,20 +283,23 @@ def source_lag(engine: Engine, orgs: tuple[str, ...] = (), now: datetime | None 
         .group_by(r.c.org, r.c.source)
     )
     df = _frame(engine, stmt)
-    last = _frame(
-        engine,
-        select(r.c.org, r.c.source, r.c.started_at, r.c.outcome, r.c.error).where(_orgs(r.c.org, w)),
-    )
     if df.empty:
         return pd.DataFrame(
             columns=["org", "source", "last_run", "outcome", "last_success", "lag_minutes", "error"]
         )
-    last["started_at"] = pd.to_datetime(last["started_at"], utc=True)
-    last = (
-        last.sort_values("started_at")
-        .groupby(["org", "source"])
-        .tail(1)[["org", "source", "outcome", "error"]]
+    newest = (
+        select(r.c.org, r.c.source, func.max(r.c.started_at).label("m"))
+        .where(_orgs(r.c.org, w))
+        .group_by(r.c.org, r.c.source)
+        .subquery()
     )
+    last = _frame(
+        engine,
+        select(r.c.org, r.c.source, r.c.outcome, r.c.error).join(
+            newest,
+            (newest.c.org == r.c.org) & (newest.c.source == r.c.source) & (newest.c.m == r.c.started_at),
+        ),
+    ).drop_duplicates(["org", "source"])
     df = df.merge(last, on=["org", "source"], how="left")
     for col in ("last_run", "last_success"):
         df[col] = pd.to_datetime(df[col], utc=True)

@@ -4,6 +4,7 @@ The hourly rollup counts events per cell, but "how many distinct users used this
 or "which IPs failed most" cannot be summed from hourly cells. These two tables answer them for
 the dashboard and the digest without reading raw ``logins``:
 
+- ``login_rollup_daily``: the hourly cells summed per day, so month-long windows read few rows;
 - ``login_user_daily``: one row per (org, day, user, app, outcome) with events and last login;
 - ``login_ip_daily``: one row per (org, day, IP, app, country, outcome) with events, distinct
   users and a representative location.
@@ -41,8 +42,27 @@ def refresh_daily_rollups(conn: Connection, org: str, source: str, days: Iterabl
     for d in days:
         lo = datetime(d.year, d.month, d.day, tzinfo=UTC)
         hi = lo + timedelta(days=1)
+        _refresh_cells(conn, org, d, lo, hi)
         _refresh_users(conn, org, source, d, lo, hi)
         _refresh_ips(conn, org, source, d, lo, hi)
+
+
+def _refresh_cells(conn: Connection, org: str, d: date, lo: datetime, hi: datetime) -> None:
+    """``login_rollup_daily`` for one day: the day's hourly cells summed (run after the hourly refresh)."""
+    h, r = schema.login_rollup_hourly, schema.login_rollup_daily
+    conn.execute(delete(r).where(and_(r.c.org == org, r.c.day == d)))
+    dims = ["application", "login_type", "login_subtype", "success", "status", "country_iso"]
+    sel = (
+        select(
+            literal(org).label("org"),
+            literal(d, SADate).label("day"),
+            *(h.c[c] for c in dims),
+            func.sum(h.c.events).label("events"),
+        )
+        .where(h.c.org == org, h.c.hour >= lo, h.c.hour < hi)
+        .group_by(*(h.c[c] for c in dims))
+    )
+    conn.execute(insert(r).from_select(["org", "day", *dims, "events"], sel))
 
 
 def _refresh_users(conn: Connection, org: str, source: str, d: date, lo: datetime, hi: datetime) -> None:

@@ -145,9 +145,35 @@ login_rollup_hourly = Table(
     Index("ix_login_rollup_org_hour", "org", "hour"),
 )
 
-# Daily rollups for what the hourly rollup cannot answer exactly: distinct users over any period
-# (per app or not), and origins per IP. Recomputed per touched day by writes.refresh_login_rollup
+# Daily rollups: the hourly cells summed per UTC day (long windows read 24x fewer rows), and what
+# the hourly rollup cannot answer exactly: distinct users over any period (per app or not), and
+# origins per IP. Recomputed per touched day by writes.refresh_login_rollup
 # (through store.rollups_daily), from the org's primary login source only, like the hourly one.
+login_rollup_daily = Table(
+    "login_rollup_daily",
+    metadata,
+    _org(),
+    Column("day", Date, nullable=False),
+    Column("application", String(255), nullable=False, server_default=""),
+    Column("login_type", String(64), nullable=False, server_default=""),
+    Column("login_subtype", String(64), nullable=False, server_default=""),
+    Column("success", Boolean, nullable=False),
+    Column("status", String(255), nullable=False, server_default=""),
+    Column("country_iso", String(3), nullable=False, server_default=""),
+    Column("events", Integer, nullable=False),
+    UniqueConstraint(
+        "org",
+        "day",
+        "application",
+        "login_type",
+        "login_subtype",
+        "success",
+        "status",
+        "country_iso",
+        name="uq_login_rollup_daily_cell",
+    ),
+)
+
 login_user_daily = Table(
     "login_user_daily",
     metadata,

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 11:59:12.095357
+Create Date: 2026-11-29 12:02:03.063058
 """
 
 from __future__ import annotations
@@ -326,6 +326,32 @@ def upgrade() -> None:
         batch_op.create_index("ix_login_ip_daily_org_ip_day", ["org", "source_ip", "day"], unique=False)
 
     op.create_table(
+        "login_rollup_daily",
+        sa.Column("org", sa.String(length=80), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("application", sa.String(length=255), server_default="", nullable=False),
+        sa.Column("login_type", sa.String(length=64), server_default="", nullable=False),
+        sa.Column("login_subtype", sa.String(length=64), server_default="", nullable=False),
+        sa.Column("success", sa.Boolean(), nullable=False),
+        sa.Column("status", sa.String(length=255), server_default="", nullable=False),
+        sa.Column("country_iso", sa.String(length=3), server_default="", nullable=False),
+        sa.Column("events", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org"], ["orgs.name"], name=op.f("fk_login_rollup_daily_org_orgs"), ondelete="CASCADE"
+        ),
+        sa.UniqueConstraint(
+            "org",
+            "day",
+            "application",
+            "login_type",
+            "login_subtype",
+            "success",
+            "status",
+            "country_iso",
+            name="uq_login_rollup_daily_cell",
+        ),
+    )
+    op.create_table(
         "login_rollup_hourly",
         sa.Column("org", sa.String(length=80), nullable=False),
         sa.Column("hour", oauthwatch.store.types.UTCDateTime(timezone=True), nullable=False),
@@ -512,6 +538,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_login_rollup_org_hour")
 
     op.drop_table("login_rollup_hourly")
+    op.drop_table("login_rollup_daily")
     with op.batch_alter_table("login_ip_daily", schema=None) as batch_op:
         batch_op.drop_index("ix_login_ip_daily_org_ip_day")
         batch_op.drop_index("ix_login_ip_daily_org_day")
