@@ -42,7 +42,15 @@ def render_table(reports: list[OrgReport]) -> str:
                 ("org id", f.get("org_id") or f.get("organization_id")),
                 ("user", f"{f.get('username') or '?'} ({f.get('user_id')})"),
                 ("instance", f.get("instance_url")),
-                ("API version", f.get("api_version")),
+                (
+                    "API version",
+                    f"{f.get('api_version')}"
+                    + (
+                        f" (the org offers up to {f['latest_api_version']})"
+                        if f.get("latest_api_version")
+                        else ""
+                    ),
+                ),
                 ("granted scopes", " ".join(f.get("scopes") or []) or f.get("scopes_note", "")),
                 (
                     "API usage",
