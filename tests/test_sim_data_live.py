@@ -118,3 +118,13 @@ def test_run_forever_ticks_on_the_org_clock(org: Path) -> None:
         assert count(check, 'SELECT MAX(LoginTime) FROM "LoginHistory"') > to_ms(NOW)
     finally:
         live.stop()
+
+
+def test_old_files_expire_after_thirty_days(tmp_path: Path) -> None:
+    build_org(tmp_path, seed=3, days=3, users=60, now=NOW)
+    conn = orgdb.connect(orgdb.db_path(tmp_path))
+    oldest = count(conn, 'SELECT MIN(CreatedDate) FROM "EventLogFile"')
+    live = Live(conn)
+    live.tick(oldest + 30 * 86_400_000 + 60_000)
+    assert count(conn, 'SELECT MIN(CreatedDate) FROM "EventLogFile"') > oldest
+    assert count(conn, 'SELECT COUNT(*) FROM "EventLogFile" WHERE CreatedDate < ?', oldest + 60_000) == 0

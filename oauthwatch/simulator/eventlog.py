@@ -201,6 +201,13 @@ def _row(event_type: str, interval: str, log_date: int, sequence: int, made: int
     )
 
 
+def expire_files(conn: sqlite3.Connection, now_ms: int, keep_days: int = 30) -> int:
+    """Drop files older than the retention (30 days after CreatedDate with Event Monitoring)."""
+    return conn.execute(
+        'DELETE FROM "EventLogFile" WHERE CreatedDate < ?', (now_ms - keep_days * DAY_MS,)
+    ).rowcount
+
+
 def refresh_lengths(conn: sqlite3.Connection, start_ms: int, end_ms: int) -> int:
     """Recompute LogFileLength of files whose window overlaps [start, end) after events were added there."""
     org15 = _org15(conn)

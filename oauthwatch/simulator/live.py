@@ -110,8 +110,13 @@ class Live:
             [(t, u) for u, t in last_login.items()],
         )
         eventlog.create_due_files(
-            conn, since_ms=now - ELF_LOOKBACK_MS, now_ms=now, seed=self.seed, not_before_ms=cursor
+            conn,
+            since_ms=min(now - ELF_LOOKBACK_MS, cursor - DAY_MS),
+            now_ms=now,
+            seed=self.seed,
+            not_before_ms=cursor,
         )
+        eventlog.expire_files(conn, now)
         set_state(conn, CURSOR_KEY, str(now))
         conn.commit()
         return written
