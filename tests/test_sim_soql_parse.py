@@ -431,3 +431,16 @@ def test_garbage_only_ever_raises_soql_errors():
         except SoqlError as exc:
             codes.append((exc.status, exc.body()[0]["errorCode"]))
         assert all(status == 400 and code for status, code in codes)
+
+
+@pytest.mark.parametrize(
+    "soql",
+    [
+        "SELECT Id FROM LoginHistory LIMIT 99999999999999999999",
+        "SELECT Id FROM LoginHistory WHERE LoginTime = LAST_N_DAYS:2147483648",
+    ],
+)
+def test_integers_beyond_32_bits_are_out_of_range(soql):
+    err = error_of(soql)
+    assert err.error_code == "NUMBER_OUTSIDE_VALID_RANGE"
+    assert "number out of range" in err.message

@@ -462,3 +462,10 @@ def test_datetime_wire_format(when):
     ms_value = int((when - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds() * 1000)
     expected = when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}+0000"
     assert format_datetime(ms_value) == expected
+
+
+def test_huge_numbers_and_ranges_compare_without_overflow(svc):
+    assert svc.run("SELECT Id FROM OauthToken WHERE UseCount < 99999999999999999999999")["totalSize"] == 1
+    assert svc.run("SELECT Id FROM OauthToken WHERE UseCount > 99999999999999999999999")["totalSize"] == 0
+    assert svc.count("SELECT Id FROM LoginHistory WHERE LoginTime = LAST_N_DAYS:2147483647") == 5
+    assert svc.count("SELECT Id FROM LoginHistory WHERE LoginTime = NEXT_N_DAYS:2147483647") == 0

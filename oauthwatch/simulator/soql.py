@@ -104,6 +104,7 @@ class Query:
 
 RELATIVE_DATES = {"TODAY", "YESTERDAY", "TOMORROW", "THIS_WEEK", "LAST_WEEK", "THIS_MONTH", "LAST_MONTH"}
 RELATIVE_N = {"LAST_N_DAYS", "NEXT_N_DAYS", "LAST_N_HOURS"}
+_MAX_INT = 2**31 - 1
 _CLAUSE_WORDS = {"FROM", "WHERE", "ORDER", "LIMIT", "OFFSET", "GROUP", "HAVING", "WITH", "FOR", "USING"}
 
 
@@ -204,6 +205,10 @@ class _Parser:
         tok = self.tok
         if tok.kind != "number" or not isinstance(tok.value, int) or tok.text[0] in "+-":
             raise self.fail()
+        if tok.value > _MAX_INT:  # LIMIT, OFFSET and LAST_N_DAYS:n are 32-bit integers
+            raise located_error(
+                "NUMBER_OUTSIDE_VALID_RANGE", self.text, tok.pos, f"number out of range: {tok.text}"
+            )
         self.advance()
         return int(tok.value)
 

@@ -233,7 +233,9 @@ class _Compiler:
         if t == catalog.BOOLEAN and kind == "boolean":
             return 1 if lit.value else 0
         if t in (catalog.INT, catalog.DOUBLE) and kind == "number":
-            return lit.value
+            value = lit.value
+            # Beyond SQLite's 64-bit integers a float compares the same way and cannot overflow.
+            return float(value) if isinstance(value, int) and abs(value) >= 2**63 else value
         if t == catalog.DATETIME and kind == "datetime":
             return lit.value
         raise self.type_error(fld, lit)
