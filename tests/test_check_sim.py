@@ -235,11 +235,25 @@ def test_password_flow_is_flagged_every_time(local_org, tmp_path):
 
 
 def test_one_broken_org_never_stops_the_others(local_org, tmp_path):
+    from test_auth_sim import settings
+
+    from collectors import keygen
+
+    # each org has its own CA bundle: a CA that did not sign the org's certificate fails only that org
+    other_ca = tmp_path / "other-ca.crt"
+    keygen.generate(
+        settings(
+            org_settings(
+                local_org, tmp_path, "jwt", private_key_file=tmp_path / "ca.key", certificate_file=other_ca
+            )
+        )
+    )
     entries = [
         org_settings(local_org, tmp_path, "jwt", name="good-jwt"),
         org_settings(local_org, tmp_path, "jwt", name="bad-key", client_id="3MVG9Nope"),
         org_settings(local_org, tmp_path, "client_credentials", name="good-cc"),
         org_settings(local_org, tmp_path, "jwt", name="unreachable", login_url="https://127.0.0.1:9"),
+        org_settings(local_org, tmp_path, "jwt", name="other-ca", ca_bundle=other_ca),
     ]
     code, data = check_json(local_org, tmp_path, entries)
     by = {r["org"]: r for r in data["orgs"]}
@@ -249,6 +263,8 @@ def test_one_broken_org_never_stops_the_others(local_org, tmp_path):
     assert not by["bad-key"]["connected"]
     assert "invalid_client_id" in codes(by["bad-key"])
     assert "unreachable" in codes(by["unreachable"])
+    assert "tls_error" in codes(by["other-ca"])
+    assert "ca_bundle" in finding(by["other-ca"], "tls_error")["fix"]
     code_one, data_one = check_json(local_org, tmp_path, entries, "--org", "good-cc")
     assert code_one == 0
     assert [r["org"] for r in data_one["orgs"]] == ["good-cc"]
