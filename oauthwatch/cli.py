@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "oauthwatch.store.commands",
     "oauthwatch.notify.commands",
     "oauthwatch.detect.commands",
+    "oauthwatch.service_commands",
     "collectors.auth_commands",
     "collectors.commands",
     "dashboard.commands",

@@ -1,0 +1,56 @@
+"""The ``run`` verb: the service in the foreground, stopped gracefully by SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from oauthwatch.cli_options import ConfigOpt, VerboseOpt
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``run`` to the CLI."""
+
+    @app.command("run")
+    def run(
+        config_path: ConfigOpt = None,
+        cycles: Annotated[
+            int | None,
+            typer.Option("--cycles", help="Stop after this many cycles (default: run until stopped)."),
+        ] = None,
+        no_digest: Annotated[bool, typer.Option("--no-digest", help="Do not send the daily digest.")] = False,
+        verbose: VerboseOpt = False,
+    ) -> None:
+        """Collect on the interval, detect, deliver alerts and send the daily digest, until SIGTERM/Ctrl-C.
+
+        The first signal finishes the write in progress (checkpoints are kept) and exits cleanly;
+        a second one exits at once.
+        """
+        import logging
+        import signal
+        import threading
+
+        from oauthwatch.cli import setup_logging
+        from oauthwatch.config import ConfigError, load_settings
+        from oauthwatch.service import Service
+        from oauthwatch.store import open_store
+
+        setup_logging(verbose)
+        settings = load_settings(config_path)
+        if not settings.selected_orgs():
+            raise ConfigError("no enabled org in the configuration: add an [[orgs]] entry")
+        engine = open_store(settings.store.url)
+        stop = threading.Event()
+        log = logging.getLogger("oauthwatch.service")
+
+        def on_signal(signum: int, _frame: object) -> None:
+            if stop.is_set():
+                raise SystemExit(128 + signum)
+            log.info("%s received: finishing the current write, then stopping", signal.Signals(signum).name)
+            stop.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        Service(settings, engine, stop=stop, digests=not no_digest, max_cycles=cycles).run()
+        engine.dispose()
