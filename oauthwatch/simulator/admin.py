@@ -113,6 +113,7 @@ async def expire_locators(request: Request) -> Response:
     if not _authorized(request):
         return _denied()
     ctx: OrgContext = request.app.state.ctx
+    ctx.pages.forget()
     return json_response({"expired": ctx.query.expire_locators()})
 
 

@@ -153,6 +153,7 @@ async def _serve(
     finally:
         if ticker is not None:
             ticker.stop()
+        ctx.pages.close()
         ctx.query.close()
         (state_dir / credentials.CREDENTIALS).unlink(missing_ok=True)
 

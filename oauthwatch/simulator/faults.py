@@ -10,6 +10,7 @@ of paging, expired query locators, QUERY_TIMEOUT, exhausted API budget) by the R
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import random
 import re
@@ -136,6 +137,8 @@ class Faults:
         if self.profile.expire_mid_paging_rate <= 0 or response.status_code != 200:
             return
         body = getattr(response, "body", b"")
+        if response.headers.get("content-encoding") == "gzip":
+            body = gzip.decompress(body)
         if b'"nextRecordsUrl"' in body and self._hit(
             self.profile.expire_mid_paging_rate, "expire_mid_paging"
         ):

@@ -20,7 +20,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from oauthwatch.simulator import catalog, orgdb, sessions
-from oauthwatch.simulator.server import json_response, sf_error
+from oauthwatch.simulator.server import JSON, json_response, sf_error
 
 if TYPE_CHECKING:
     from oauthwatch.simulator.server import OrgContext
@@ -203,6 +203,15 @@ def _soql_error(exc: Exception) -> Response:
     return json_response(exc.body(), exc.status)  # type: ignore[attr-defined]
 
 
+def _page_response(request: Request, page: tuple[bytes, bytes, Any]) -> Response:
+    """A query page, gzipped when the client accepts it (as Salesforce does)."""
+    if "gzip" in request.headers.get("accept-encoding", "").lower():
+        return Response(
+            page[1], media_type=JSON, headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
+        )
+    return Response(page[0], media_type=JSON)
+
+
 async def _run_query(request: Request, version: str, include_deleted: bool) -> Response:
     from oauthwatch.simulator.soql import SoqlError
 
@@ -213,12 +222,12 @@ async def _run_query(request: Request, version: str, include_deleted: bool) -> R
     if not soql.strip():
         return sf_error(400, "MALFORMED_QUERY", "SOQL statements cannot be empty or null")
     try:
-        body = ctx.query.run(
-            soql, include_deleted=include_deleted, batch_size=_batch_size(request), api_version=version
+        page = await ctx.pages.first(
+            soql, include_deleted=include_deleted, batch_size=_batch_size(request), version=version
         )
     except SoqlError as exc:
         return _soql_error(exc)
-    return json_response(body)
+    return _page_response(request, page)
 
 
 @rest
@@ -240,10 +249,10 @@ async def query_more(request: Request, sess: sessions.Session, version: str) -> 
 
     ctx: OrgContext = request.app.state.ctx
     try:
-        body = ctx.query.more(request.path_params["locator"], api_version=version)
+        page = await ctx.pages.page(request.path_params["locator"], version)
     except SoqlError as exc:
         return _soql_error(exc)
-    return json_response(body)
+    return _page_response(request, page)
 
 
 @rest

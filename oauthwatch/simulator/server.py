@@ -60,6 +60,7 @@ class OrgContext:
     org_id: str = field(init=False)
     lock: threading.RLock = field(default_factory=threading.RLock)
     _query: Any = field(default=None, init=False)
+    _pages: Any = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.conn = orgdb.connect(self.db_path)
@@ -89,6 +90,15 @@ class OrgContext:
 
             self._query = QueryService(self.db_path, licensed=self.licensed, now_ms=self.org_now_ms)
         return self._query
+
+    @property
+    def pages(self) -> Any:
+        """Query pages built off the event loop, one page ahead of the client (see ``paging``)."""
+        if self._pages is None:
+            from oauthwatch.simulator.paging import PagePipeline
+
+            self._pages = PagePipeline(lambda: self.query)
+        return self._pages
 
     def org_now_ms(self) -> int:
         """The org's clock (wall time plus the ``_State`` offset), safe from any thread."""
