@@ -62,6 +62,16 @@ class Incident:
         }
 
 
+class NotApplicable(ValueError):
+    """The org lacks what the scenario needs (the message says which build option adds it)."""
+
+
+def _pick(items: list, rng: random.Random, what: str):  # noqa: ANN202 - generic
+    if not items:
+        raise NotApplicable(f"the org has no {what}: build it with more users or apps (--users, --apps)")
+    return items[rng.randrange(len(items))]
+
+
 def _humans(plan: Plan) -> list:
     return [u for u in plan.users if u.kind in ("human", "admin") and u.active]
 
@@ -112,7 +122,7 @@ def stolen_refresh_token(plan: Plan, rng: random.Random, at: int) -> Incident:
     grants = grants or [
         g for g in plan.grants if g.state == "active" and plan.apps[g.app].kind in ("user", "dataloader")
     ]
-    g = grants[rng.randrange(len(grants))]
+    g = _pick(grants, rng, "active user grant")
     user, app = plan.users[g.user], plan.apps[g.app]
     cidr = "102.89.32.0/24"
     ips = _addresses(rng, cidr, 2)
@@ -130,7 +140,10 @@ def stolen_refresh_token(plan: Plan, rng: random.Random, at: int) -> Incident:
 
 def _integration(plan: Plan, flow: str) -> App:
     apps = [a for a in plan.apps if a.kind == "integration" and flow in a.spec.flows]
-    return apps[0] if apps else next(a for a in plan.apps if a.kind == "integration")
+    apps = apps or [a for a in plan.apps if a.kind == "integration"]
+    if not apps:
+        raise NotApplicable("the org has no integration app: build it with --apps 3 or more")
+    return apps[0]
 
 
 def runaway_integration(plan: Plan, rng: random.Random, at: int) -> Incident:
@@ -153,7 +166,7 @@ def runaway_integration(plan: Plan, rng: random.Random, at: int) -> Incident:
         t += 1500 + rng.randrange(2000)
     return Incident(
         "runaway_integration", at, at + 2 * HOUR_MS, app.label, [user.username], sorted({e[5] for e in events}),
-        app.spec.networks[0] if app.spec.networks else None, "US", "volume_spike",
+        app.spec.networks[0] if app.spec.networks else None, "US", "volume",
         f"{app.label} stuck in a retry loop: a new token every ~2.5 s for two hours ({len(events)} logins, "
         "about 50 times its usual rate), the last hour partly refused for exceeding the access-token limit.",
         events,
@@ -162,6 +175,8 @@ def runaway_integration(plan: Plan, rng: random.Random, at: int) -> Incident:
 
 def expired_jwt_cert(plan: Plan, rng: random.Random, at: int) -> Incident:
     apps = [a for a in plan.apps if a.kind == "integration" and "jwt" in a.spec.flows]
+    if not apps:
+        raise NotApplicable("the org has no JWT bearer integration app: build it with --apps 2 or more")
     app = min(apps, key=lambda a: a.spec.cert_days_left or 9999)
     user = plan.users[app.service_users[0]]
     end = at + 3 * HOUR_MS
@@ -295,7 +310,7 @@ def dormant_grant(plan: Plan, rng: random.Random, at: int) -> Incident:
     grants = [g for g in plan.grants if g.state == "dormant"] or [
         g for g in plan.grants if g.state == "stale"
     ]
-    g = grants[rng.randrange(len(grants))]
+    g = _pick(grants or [g for g in plan.grants if plan.users[g.user].active], rng, "grant")
     user, app = plan.users[g.user], plan.apps[g.app]
     cidr = "89.38.96.0/24"
     ips = _addresses(rng, cidr, 2)
@@ -317,7 +332,7 @@ def policy_loosened(plan: Plan, rng: random.Random, at: int) -> Incident:
         for a in plan.apps
         if a.spec.admin_approved and a.kind == "user" and a.spec.ip_relaxation == "ENFORCE"
     ]
-    candidates = candidates or [a for a in plan.apps if a.kind not in ("oauthwatch",)]
+    candidates = candidates or [a for a in plan.apps if a.kind not in ("oauthwatch",)] or plan.apps
     app = candidates[0]
     admins = [u for u in plan.users if u.kind == "admin"]
     admin = admins[rng.randrange(len(admins))]
@@ -345,7 +360,7 @@ def policy_loosened(plan: Plan, rng: random.Random, at: int) -> Incident:
         conn.executemany('INSERT OR IGNORE INTO "SetupAuditTrail" VALUES (?,?,?,?,?,?,?,?)', rows)
 
     return Incident(
-        "policy_loosened", at, at + MIN, app.label, [admin.username], [], None, None, "policy_change",
+        "policy_loosened", at, at + MIN, app.label, [admin.username], [], None, None, "posture",
         f"{admin.username} loosened {app.label}: IP restrictions relaxed (BYPASS), refresh tokens valid until revoked, "
         "and any user may now self-authorize.",
         [], configure,

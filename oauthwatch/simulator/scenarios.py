@@ -42,11 +42,11 @@ class Scenario:
 SCENARIOS: dict[str, Scenario] = {
     "spray": Scenario("spray", "password_spray", "password spray from one hosting network against ~40 users"),
     "stolen_refresh_token": Scenario("stolen_refresh_token", "new_country", "a user's refresh token replayed from a new country"),
-    "runaway_integration": Scenario("runaway_integration", "volume_spike", "an integration requesting tokens in a loop for two hours"),
+    "runaway_integration": Scenario("runaway_integration", "volume", "an integration requesting tokens in a loop for two hours"),
     "expired_jwt_cert": Scenario("expired_jwt_cert", "failure_surge", "a JWT bearer certificate expires: three hours of failures"),
     "unapproved_app": Scenario("unapproved_app", "new_app", "an app nobody approved, self-authorized by ~25 users"),
     "dormant_grant": Scenario("dormant_grant", "dormant_grant", "a grant unused for weeks wakes up from an unusual network"),
-    "policy_loosened": Scenario("policy_loosened", "policy_change", "a connected app's OAuth policies loosened (SetupAuditTrail + Metadata)"),
+    "policy_loosened": Scenario("policy_loosened", "posture", "a connected app's OAuth policies loosened (SetupAuditTrail + Metadata)"),
 }  # fmt: skip
 
 
@@ -288,6 +288,9 @@ def inject_scenarios(state_dir: Path, injections: list[tuple[str, str]]) -> list
         except ValueError as exc:
             raise ConfigError(f"--scenario {exc}") from None
         plan = _plan(conn)
-        return [inject(conn, name, at, state_dir=Path(state_dir), plan=plan) for name, at in parsed]
+        try:
+            return [inject(conn, name, at, state_dir=Path(state_dir), plan=plan) for name, at in parsed]
+        except incidents.NotApplicable as exc:
+            raise ConfigError(f"--scenario: {exc}") from None
     finally:
         conn.close()
