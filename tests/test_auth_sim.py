@@ -343,27 +343,30 @@ def test_login_state_mismatch_is_refused(local_org, tmp_path):
 
 
 # ---- expiry and renewal -------------------------------------------------------------------------
-def test_token_expiry_is_renewed_once_on_invalid_session(tmp_path_factory, tmp_path):
+@pytest.fixture(scope="module")
+def short_ttl_org(tmp_path_factory) -> Iterator[LocalOrg]:
+    org = start_org(tmp_path_factory.mktemp("short-ttl"), "--token-ttl", "2")
+    yield org
+    stop_org(org.proc)
+
+
+@pytest.mark.parametrize("flow", ["jwt", "client_credentials", "password"])
+def test_token_expiry_is_renewed_once_on_invalid_session(short_ttl_org, tmp_path, flow):
     from simple_salesforce.exceptions import SalesforceExpiredSession
 
-    org = start_org(tmp_path_factory.mktemp("short-ttl"), "--token-ttl", "2")
-    try:
-        p = TokenProvider(settings(org_settings(org, tmp_path, "jwt")))
-        first = p.token()
-        assert "DailyApiRequests" in _rest_ok(p)
-        time.sleep(2.5)
-        with pytest.raises(SalesforceExpiredSession):
-            p.salesforce().limits()
-        second = p.renew(first)
-        assert second.access_token != first.access_token
-        assert p.renew(first) is second  # another thread's stale token: no second login
-        assert "DailyApiRequests" in _rest_ok(p)
-        # after a successful call, a later expiry may renew again
-        time.sleep(2.5)
-        third = p.renew(second)
-        assert third.access_token != second.access_token
-    finally:
-        stop_org(org.proc)
+    p = TokenProvider(settings(org_settings(short_ttl_org, tmp_path, flow)))
+    first = p.token()
+    assert "DailyApiRequests" in _rest_ok(p)
+    time.sleep(2.3)
+    with pytest.raises(SalesforceExpiredSession):
+        p.salesforce().limits()
+    second = p.renew(first)
+    assert second.access_token != first.access_token
+    assert p.renew(first) is second  # another thread's stale token: no second login
+    assert "DailyApiRequests" in _rest_ok(p)
+    # the renewed token was accepted, so a later expiry may renew again
+    third = p.renew(second)
+    assert third.access_token != second.access_token
 
 
 def test_a_fresh_token_refused_again_is_a_clear_failure_not_a_loop(local_org, tmp_path):
