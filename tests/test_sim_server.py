@@ -9,6 +9,7 @@ import io
 import json
 import re
 import signal
+import time
 import tomllib
 from datetime import UTC, datetime
 
@@ -383,3 +384,25 @@ def test_scenario_injection_through_admin(local_org):
     assert r.json()["result"]["status"] == "applied"
     assert org.db().execute("SELECT COUNT(*) FROM LoginHistory").fetchone()[0] > before
     assert org.admin("scenario", {"name": "nope"}).status_code == 404
+
+
+def test_live_scenario_and_licensed_flags(tmp_path):
+    from tests.simorg import start_org
+
+    org = start_org(tmp_path / "lic", "--licensed", "--live", "--scenario", "spray@-3h")
+    try:
+        sf = org.sf()
+        assert sf.query("SELECT COUNT() FROM LoginEvent")["totalSize"] > 0  # Event Monitoring objects exist
+        truth = [json.loads(line) for line in (org.state_dir / "ground_truth.jsonl").read_text().splitlines()]
+        assert [t["scenario"] for t in truth] == ["spray"]
+        db = org.db()
+        cursor = int(db.execute("SELECT Value FROM _State WHERE Key = 'live_cursor'").fetchone()[0])
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            now = int(db.execute("SELECT Value FROM _State WHERE Key = 'live_cursor'").fetchone()[0])
+            if now > cursor:
+                break
+            time.sleep(0.5)
+        assert now > cursor  # the live ticker moves the org forward while the server runs
+    finally:
+        org.stop()

@@ -49,10 +49,13 @@ def simulate(
     faults: Annotated[str, typer.Option(help="Fault profile: none, flaky, slow, hostile.")] = "none",
     fault_seed: Annotated[int, typer.Option(help="Seed of the fault stream.")] = 0,
     licensed: Annotated[
-        bool, typer.Option("--licensed", help="Org has Event Monitoring (LoginEvent, …).")
+        bool,
+        typer.Option("--licensed", help="Build the org with Event Monitoring (LoginEvent, threat events)."),
     ] = False,
     token_ttl: Annotated[int, typer.Option(help="Access token lifetime in seconds.")] = 7200,
-    api_limit: Annotated[int, typer.Option(help="Daily API request limit.")] = DEFAULT_API_LIMIT,
+    api_limit: Annotated[
+        int, typer.Option(help="Daily API request limit (15,000 = Developer Edition; Enterprise: 100,000+).")
+    ] = DEFAULT_API_LIMIT,
 ) -> None:
     """Serve a local Salesforce org (OAuth, REST, Bulk 2.0, Metadata) over HTTPS on 127.0.0.1."""
     from oauthwatch.simulator import faults as faults_mod

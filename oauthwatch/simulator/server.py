@@ -67,6 +67,9 @@ class OrgContext:
         self._clock_conn = orgdb.connect(self.db_path, readonly=True)
         self._clock_lock = threading.Lock()
         self.org_id = sessions.org_id(self.conn)
+        built = self.state_get("licensed")
+        if built is not None:  # the database decides: licensed objects exist only if it was built so
+            self.licensed = built == "1"
 
     @property
     def db_path(self) -> Path:
