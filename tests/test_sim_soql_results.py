@@ -347,7 +347,6 @@ def test_like_wildcards_can_be_escaped(svc):
         ("LoginTime < YESTERDAY", ["3", "4", "5"]),
         ("LoginTime <= YESTERDAY", ["2", "3", "4", "5"]),
         ("LoginTime != YESTERDAY", ["1", "3", "4", "5"]),
-        ("LoginTime = 2024-06-04", ["2"]),
         ("LoginTime = LAST_N_DAYS:2", ["1", "2", "3"]),
         ("LoginTime = LAST_N_DAYS:30", ["1", "2", "3", "4"]),
         ("LoginTime = THIS_WEEK", ["1", "2", "3"]),
@@ -361,6 +360,14 @@ def test_like_wildcards_can_be_escaped(svc):
 )
 def test_datetime_filters(svc, where, expected):
     assert ids(svc, f"SELECT Id FROM LoginHistory WHERE {where} ORDER BY Id") == expected
+
+
+def test_date_only_literal_is_refused_on_datetime_fields(svc):
+    # SOQL docs: "if you specify a date format value, you can filter on date fields only".
+    with pytest.raises(SoqlError) as info:
+        svc.run("SELECT Id FROM LoginHistory WHERE LoginTime = 2024-06-04")
+    assert info.value.error_code == "INVALID_FIELD"
+    assert "must be of type dateTime" in info.value.message
 
 
 def test_order_by_directions_and_nulls(svc):

@@ -7,8 +7,10 @@ licensed-only objects) raises the same error code and message shape. Literal val
 travel as SQL parameters; identifiers come from the catalog, never from the query text.
 
 SOQL semantics kept here: string comparisons are case-insensitive, ``!=`` / ``NOT IN`` / ``NOT``
-match null values, a date or relative date literal compared with a datetime field means the
-whole UTC day (or range) it names, and nulls sort first unless ``NULLS LAST`` is given.
+match null values, a relative date literal (TODAY, LAST_N_DAYS:n…) compared with a datetime field
+means the whole UTC range it names (``=`` inside it, ``>`` after its end, ``<`` before its start),
+a plain date literal filters date fields only (as the SOQL docs say), and nulls sort first unless
+``NULLS LAST`` is given.
 """
 
 from __future__ import annotations
@@ -257,6 +259,10 @@ class _Compiler:
             word, n = lit.value  # type: ignore[misc]
             lo, hi = day_range(word, n, self.now_ms)
         elif lit.kind == "date":
+            if fld.type == catalog.DATETIME:
+                # The SOQL docs: a date format value filters date fields only (use a dateTime
+                # literal or TODAY/LAST_N_DAYS:n on dateTime fields), so a real org rejects it.
+                raise self.type_error(fld, lit)
             lo = _ms(lit.value)  # type: ignore[arg-type]
             hi = lo + _DAY
         else:
