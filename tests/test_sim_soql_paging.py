@@ -261,3 +261,13 @@ def test_missing_database_fails_instead_of_creating_an_empty_org(tmp_path):
     with pytest.raises(sqlite3.OperationalError):
         svc.run("SELECT Id FROM LoginHistory")
     assert not (tmp_path / "absent.sqlite3").exists()
+
+
+def test_eviction_follows_opening_order_not_use(svc):
+    first = svc.run(SOQL)
+    others = [svc.run(SOQL) for _ in range(2)]
+    second_page = svc.more(locator_of(first))  # using it does not make it younger
+    svc.run(SOQL)  # a fourth open locator closes the first opened
+    invalid_locator(svc, locator_of(second_page))
+    for body in others:
+        assert svc.more(locator_of(body))["records"][0]["Id"] == login_row(2000)[0]

@@ -4,8 +4,8 @@
 does not fit one batch keeps an open SQLite read transaction and cursor behind its locator, so
 paging a 10-million-row LoginHistory streams (flat memory, no OFFSET re-queries) and every page
 comes from the same snapshot as ``totalSize`` even while the live-mode generator writes (WAL).
-Locators expire after 15 minutes idle, at most ``max_locators`` stay open (the oldest is closed,
-as Salesforce limits open cursors), and an unknown, expired or closed locator answers
+Locators expire after 15 minutes idle, at most ``max_locators`` stay open (the oldest opened is
+closed, as Salesforce does beyond 10 open cursors per user), and an unknown, expired or closed locator answers
 ``INVALID_QUERY_LOCATOR`` like a real org.
 
 Usage::
@@ -204,7 +204,6 @@ class QueryService:
             state = self._open.get(query_id)
             if state is None:
                 raise invalid_locator()
-            self._open.move_to_end(query_id)
         with state.lock:
             if state.last_page is not None and state.last_page[0] == offset:
                 state.last_used = self.monotonic()
