@@ -5,6 +5,16 @@ codes and message shapes, so that a collector which works here works against a r
 module only checks syntax; :mod:`oauthwatch.simulator.soql_compile` checks names against the
 catalog and turns the tree into SQLite SQL.
 
+The subset: ``SELECT`` fields and relationship paths (``LoginGeo.Country``,
+``Parent.Profile.Name``) or ``COUNT()`` / ``COUNT(field) [alias]``; ``FROM`` one object;
+``WHERE`` with ``= != <> < <= > >=``, ``[NOT] IN (…)``, ``LIKE``, ``AND`` / ``OR`` (not mixed
+without parentheses, as in SOQL), ``NOT`` and parentheses; literals: strings (backslash escapes
+and doubled quotes), numbers, ``true``/``false``/``null``, datetimes (``Z``, ``±hh:mm``,
+optional fraction), dates, and the relative literals TODAY, YESTERDAY, TOMORROW, THIS_WEEK,
+LAST_WEEK, THIS_MONTH, LAST_MONTH, LAST_N_DAYS:n, NEXT_N_DAYS:n, LAST_N_HOURS:n; ``ORDER BY``
+with ASC/DESC and NULLS FIRST/LAST; ``LIMIT``; ``OFFSET`` up to 2,000. Keywords are
+case-insensitive. Anything else (GROUP BY, sub-queries, TYPEOF, FIELDS()) is MALFORMED_QUERY.
+
 Usage::
 
     query = parse("SELECT Id, LoginGeo.Country FROM LoginHistory WHERE LoginTime > TODAY")
