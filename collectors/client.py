@@ -161,16 +161,18 @@ class SalesforceClient:
                 code, msg = _error_of(exc)
                 if code == "REQUEST_LIMIT_EXCEEDED":
                     self.budget.limit_exceeded(msg)
-                raise SalesforceCallError(code or "FORBIDDEN", msg, 403) from exc
+                if code:
+                    raise SalesforceCallError(code, msg, 403) from exc
+                err = exc  # an error body cut short: we cannot tell what it said, so ask again
             except SalesforceMalformedRequest as exc:
                 code, msg = _error_of(exc)
                 if code == "INVALID_QUERY_LOCATOR":
                     raise QueryLocatorExpired(code, msg, 400) from exc
                 if code == "INVALID_TYPE":
                     raise ObjectNotAvailable(code, msg, 400) from exc
-                if code != "QUERY_TIMEOUT":
-                    raise SalesforceCallError(code or "BAD_REQUEST", msg, 400) from exc
-                err: Exception = exc
+                if code and code != "QUERY_TIMEOUT":
+                    raise SalesforceCallError(code, msg, 400) from exc
+                err: Exception = exc  # QUERY_TIMEOUT, or an error body cut short: try again
             except SalesforceError as exc:
                 status = int(getattr(exc, "status", 0) or 0)
                 code, msg = _error_of(exc)

@@ -97,6 +97,21 @@ def finish_run(
         )
 
 
+def close_interrupted(engine: Engine, org: str) -> int:
+    """Mark ledger rows left ``running`` by a killed process as ``interrupted`` (their rows are safe:
+    each page was committed with its checkpoint)."""
+    c = schema.collector_runs.c
+    with engine.begin() as conn:
+        res = conn.execute(
+            update(schema.collector_runs)
+            .where(c.org == org, c.outcome == "running")
+            .values(
+                outcome="interrupted", finished_at=utcnow(), stop_reason="the collector process ended mid-run"
+            )
+        )
+        return int(res.rowcount or 0)
+
+
 def quarantine(
     conn: Connection, org: str, source: str, reason: str, raw: Any, natural_id: str | None = None
 ) -> bool:

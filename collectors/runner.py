@@ -146,6 +146,7 @@ def _collect_org(
     try:
         with engine.begin() as conn:
             ensure_org(conn, org.name)
+        ledger.close_interrupted(engine, org.name)
         client = factory(org, budget, collect.request_timeout_seconds)
         try:
             tok = client.provider.token()

@@ -99,6 +99,9 @@ class CollectSettings(_Strict):
     request_timeout_seconds: float = Field(
         60.0, gt=0, description="timeout of every HTTP request to Salesforce"
     )
+    query_batch_size: int = Field(
+        2000, ge=200, le=2000, description="rows per page asked of Salesforce (Sforce-Query-Options batchSize)"
+    )
     token_snapshot_minutes: int = Field(
         360, ge=0, description="refresh the day's OauthToken snapshot at most this often (the day's last one wins)"
     )

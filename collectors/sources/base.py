@@ -79,6 +79,19 @@ def bulk_upsert(
     return len(rows)
 
 
+def fetch_all(ctx: Context, soql: str, *, tries: int = 5, **kw: Any) -> list[dict[str, Any]]:
+    """Every record of a small query (apps, file lists, user lookups), read again from the start
+    if its query locator expires midway: a restart cannot duplicate what is only kept in memory."""
+    for attempt in range(tries):
+        try:
+            return list(ctx.client.query(soql, **kw))
+        except QueryLocatorExpired:
+            if attempt == tries - 1:
+                raise
+            log.info("%s: query locator expired; reading the list again", ctx.org)
+    return []
+
+
 def prefetch(pages: Iterator[T], depth: int = 2) -> Iterator[T]:
     """Iterate ``pages`` while a thread already fetches the next ones.
 
@@ -396,7 +409,11 @@ class IncrementalSource(Source):
 
     def _run_rest(self, ctx: Context, start: datetime | None) -> None:
         done = 0
-        for page in prefetch(ctx.client.query_pages(self.soql(start), batch_size=self.batch_size)):
+        for page in prefetch(
+            ctx.client.query_pages(
+                self.soql(start), batch_size=min(self.batch_size, ctx.collect.query_batch_size)
+            )
+        ):
             ctx.check_stop()
             recs = page.records
             self._commit(ctx, recs, self._last_valid(recs))

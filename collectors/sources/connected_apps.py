@@ -19,7 +19,7 @@ import orjson
 from sqlalchemy import insert, select
 
 from collectors import ledger
-from collectors.sources.base import Context, Record, Source, boolean, get, parse_dt, soql_str
+from collectors.sources.base import Context, Record, Source, boolean, fetch_all, get, parse_dt, soql_str
 from oauthwatch.store import schema
 from oauthwatch.store.writes import upsert, utcnow
 
@@ -161,8 +161,8 @@ class ConnectedAppsSource(Source):
         self.done = False
 
     def run(self, ctx: Context) -> None:
-        apps = list(ctx.client.query(f"SELECT {', '.join(APP_FIELDS)} FROM ConnectedApplication ORDER BY Id"))
-        access = list(ctx.client.query(ACCESS_SOQL))
+        apps = fetch_all(ctx, f"SELECT {', '.join(APP_FIELDS)} FROM ConnectedApplication ORDER BY Id")
+        access = fetch_all(ctx, ACCESS_SOQL)
         policies, why = read_policies(ctx, {str(get(a, "Name")) for a in apps})
         if why:
             ctx.stats.incomplete = True

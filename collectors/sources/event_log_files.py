@@ -28,6 +28,7 @@ from collectors.sources.base import (
     Record,
     Source,
     bulk_upsert,
+    fetch_all,
     get,
     integer,
     number,
@@ -144,7 +145,7 @@ class EventLogFilesSource(Source):
             start = parse_dt(cursor["ts"])
             assert start is not None
             start -= timedelta(seconds=ctx.collect.overlap_seconds)
-        files = list(ctx.client.query(self.soql(interval, start)))
+        files = fetch_all(ctx, self.soql(interval, start))
         for n, rec in enumerate(files, 1):
             ctx.check_stop()
             self._one_file(ctx, rec)

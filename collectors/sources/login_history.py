@@ -21,6 +21,7 @@ from collectors.sources.base import (
     Row,
     boolean,
     bulk_upsert,
+    fetch_all,
     get,
     number,
     parse_dt,
@@ -119,8 +120,9 @@ def fill_users(ctx: Context) -> None:
                 "profile": text(get(rec, "Profile.Name"), 255),
                 "updated_at": utcnow(),
             }
-            for rec in ctx.client.query(
-                f"SELECT Id, Username, Name, Email, IsActive, UserType, Profile.Name FROM User WHERE Id IN ({ids})"
+            for rec in fetch_all(
+                ctx,
+                f"SELECT Id, Username, Name, Email, IsActive, UserType, Profile.Name FROM User WHERE Id IN ({ids})",
             )
         ]
         with ctx.engine.begin() as conn:

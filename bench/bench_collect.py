@@ -1,0 +1,247 @@
+"""LoginHistory collection from the local org into SQLite: oauthwatch vs the naive way, same run.
+
+The naive way is what a user would write: ``sf.query_all(...)`` (simple-salesforce) and
+``pandas.json_normalize(records).to_sql(...)``. Ours is ``collect_once(..., sources=["login_history"])``
+(streaming pages, prefetch, executemany upserts, rollups and checkpoints included). Each side runs
+in its own process against the same running org (HTTPS on loopback), so its peak RSS is its own
+(``resource.getrusage(RUSAGE_SELF)`` in the child). Two org sizes show whether memory is flat.
+
+The orgs are built once into a cache folder: the data helper's generator makes a realistic small
+org, then LoginHistory is topped up to exactly N rows with copies of its own rows (new Ids, times
+spread over the same 30 days, same users, apps and geo), which is far faster than generating
+N rows of traffic and gives an exact size.
+
+Usage::
+
+    python bench/bench_collect.py                        # 1,000,000 and 100,000 rows
+    python bench/bench_collect.py --rows 50000 --small 10000   # what CI could afford
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+FIELDS = (
+    "Id, UserId, LoginTime, LoginType, LoginSubType, SourceIp, LoginUrl, Status, Application, Browser, Platform, "
+    "ClientVersion, ApiType, ApiVersion, CountryIso, LoginGeoId, TlsProtocol, CipherSuite, LoginGeo.City, "
+    "LoginGeo.Country, LoginGeo.CountryIso, LoginGeo.Subdivision, LoginGeo.PostalCode, LoginGeo.Latitude, "
+    "LoginGeo.Longitude"
+)
+
+
+def build_org(cache: Path, rows: int) -> Path:
+    """A state folder whose LoginHistory holds exactly ``rows`` rows (built once, then reused)."""
+    state = cache / f"org-{rows}"
+    marker = state / "bench-rows"
+    if marker.exists() and marker.read_text() == str(rows):
+        return state
+    from simorg import start_org
+
+    org = start_org(state, timeout=900)  # generator: the default small org
+    org.stop()
+    conn = sqlite3.connect(state / "org.sqlite3")
+    cols = [r[1] for r in conn.execute('PRAGMA table_info("LoginHistory")')]
+    template = conn.execute(f"SELECT {', '.join(cols)} FROM LoginHistory ORDER BY LoginTime").fetchall()
+    have = len(template)
+    t_lo = min(r[cols.index("LoginTime")] for r in template)
+    t_hi = max(r[cols.index("LoginTime")] for r in template)
+    span = max(1, t_hi - t_lo)
+    need = rows - have
+    id_i, time_i = cols.index("Id"), cols.index("LoginTime")
+    placeholders = ", ".join("?" * len(cols))
+    done = 0
+    while done < need:
+        chunk = []
+        for k in range(done, min(need, done + 50_000)):
+            src = list(template[k % have])
+            src[id_i] = f"0Yb{k:012d}AAA"
+            src[time_i] = t_lo + (k * 7919 * 1000) % span  # spread over the same window
+            chunk.append(src)
+        conn.executemany(f"INSERT INTO LoginHistory ({', '.join(cols)}) VALUES ({placeholders})", chunk)
+        conn.commit()
+        done += len(chunk)
+    assert conn.execute("SELECT COUNT(*) FROM LoginHistory").fetchone()[0] == rows
+    conn.close()
+    marker.write_text(str(rows))
+    return state
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def worker_ours(cfg: str) -> dict:
+    from collectors.auth import provider_for
+    from collectors.runner import collect_once
+    from oauthwatch.config import load_settings
+    from oauthwatch.store import open_store
+
+    settings = load_settings(cfg)
+    open_store(settings.store.url).dispose()  # migrations and the token are not part of the race
+    provider_for(settings.orgs[0], timeout=settings.collect.request_timeout_seconds).token()
+    t0 = time.perf_counter()
+    [res] = collect_once(settings, sources=["login_history"])
+    dt = time.perf_counter() - t0
+    assert res.outcome == "ok", res.line()
+    return {"rows": res.rows_written, "seconds": dt, "api_calls": res.api_calls, "rss_mb": peak_rss_mb()}
+
+
+def worker_naive(cfg: str) -> dict:
+    import pandas as pd
+    from simple_salesforce import Salesforce
+    from sqlalchemy import create_engine
+
+    from collectors.auth import provider_for
+    from oauthwatch.config import load_settings
+
+    settings = load_settings(cfg)
+    org = settings.orgs[0]
+    provider = provider_for(org)
+    tok = provider.token()
+    sf = Salesforce(
+        instance_url=tok.instance_url,
+        session_id=tok.access_token,
+        session=provider.session(),
+        version=org.api_version,
+    )
+    calls = 0
+    real = sf._call_salesforce  # count the calls it makes, nothing else
+
+    def counting(*a, **kw):
+        nonlocal calls
+        calls += 1
+        return real(*a, **kw)
+
+    sf._call_salesforce = counting  # type: ignore[method-assign]
+    t0 = time.perf_counter()
+    result = sf.query_all(f"SELECT {FIELDS} FROM LoginHistory")
+    df = pd.json_normalize(result["records"])
+    df = df.drop(
+        columns=[
+            c
+            for c in df.columns
+            if c.startswith("attributes") or c.endswith(".attributes.type") or c.endswith(".attributes.url")
+        ]
+    )
+    engine = create_engine(settings.store.url)
+    df.to_sql("login_history", engine, if_exists="append", index=False)
+    dt = time.perf_counter() - t0
+    return {"rows": len(df), "seconds": dt, "api_calls": calls, "rss_mb": peak_rss_mb()}
+
+
+def run_worker(kind: str, cfg: Path) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--worker", kind, "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=3600,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"{kind} worker failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def config_for(state: Path, store: Path, *, bulk: bool) -> Path:
+    text = (state / "oauthwatch.toml").read_text()
+    creds = json.loads((state / "credentials.json").read_text())
+    lines = [ln for ln in text.splitlines() if not ln.startswith("login_url") and not ln.startswith("url =")]
+    lines.insert(lines.index("[store]") + 1, f'url = "sqlite:///{store}"')
+    lines.insert(lines.index("[[orgs]]") + 2, f'login_url = "{creds["login_url"]}"')
+    lines.insert(
+        lines.index("[[orgs]]"), f"[collect]\nbulk_threshold_rows = {1000 if bulk else 1_000_000_000}\n"
+    )
+    cfg = store.parent / f"{store.stem}.toml"
+    cfg.write_text("\n".join(lines) + "\n")
+    for name in ("ca.pem", "oauthwatch-jwt.key", "client_secret.txt"):
+        target = store.parent / name
+        if not target.exists():
+            target.symlink_to(state / name)
+    return cfg
+
+
+def measure(cache: Path, rows: int, *, bulk: bool) -> dict:
+    from simorg import start_org
+
+    state = build_org(cache, rows)
+    org = start_org(state)
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-collect-") as tmp:
+            res = {}
+            for kind in ("naive", "ours"):
+                store = Path(tmp) / f"{kind}.db"
+                res[kind] = run_worker(kind, config_for(state, store, bulk=bulk and kind == "ours"))
+            return res
+    finally:
+        org.stop()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rows", type=int, default=1_000_000, help="LoginHistory rows of the big org")
+    ap.add_argument("--small", type=int, default=100_000, help="rows of the small org (flat-memory check)")
+    ap.add_argument(
+        "--cache", type=Path, default=Path(os.environ.get("OAUTHWATCH_BENCH_CACHE", ROOT / ".bench-cache"))
+    )
+    ap.add_argument("--bulk", action="store_true", help="ours through Bulk API 2.0 instead of REST paging")
+    ap.add_argument("--worker", choices=["ours", "naive"], help=argparse.SUPPRESS)
+    ap.add_argument("--config", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        fn = worker_ours if args.worker == "ours" else worker_naive
+        print(json.dumps(fn(args.config)))
+        return
+    args.cache.mkdir(parents=True, exist_ok=True)
+    table = []
+    for rows in (args.small, args.rows):
+        r = measure(args.cache, rows, bulk=args.bulk)
+        for kind in ("naive", "ours"):
+            x = r[kind]
+            assert x["rows"] == rows, f"{kind} stored {x['rows']} of {rows} rows"
+            table.append(
+                (
+                    rows,
+                    kind,
+                    x["rows"] / x["seconds"],
+                    x["seconds"],
+                    x["rss_mb"],
+                    x["api_calls"] * 100_000 / rows,
+                )
+            )
+        table.append(
+            (
+                rows,
+                "ratio",
+                r["ours"]["seconds"] and r["naive"]["seconds"] / r["ours"]["seconds"],
+                None,
+                r["naive"]["rss_mb"] / r["ours"]["rss_mb"],
+                None,
+            )
+        )
+    print(
+        f"\n{'org rows':>10}  {'who':6}  {'rows/s':>10}  {'seconds':>8}  {'peak RSS MB':>11}  {'API calls/100k':>14}"
+    )
+    for rows, kind, rate, secs, rss, calls in table:
+        if kind == "ratio":
+            print(
+                f"{rows:>10}  {'ours÷naive':6}  {rate:>9.2f}x  {'':>8}  {'naive/ours ' + f'{rss:.1f}x':>11}"
+            )
+        else:
+            print(f"{rows:>10}  {kind:6}  {rate:>10,.0f}  {secs:>8.1f}  {rss:>11.0f}  {calls:>14.1f}")
+
+
+if __name__ == "__main__":
+    main()
