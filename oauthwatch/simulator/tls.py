@@ -65,13 +65,19 @@ def _still_valid(path: Path) -> bool:
     return cert.not_valid_after_utc > dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
 
 
-def ensure_tls(state_dir: Path) -> TlsFiles:
-    """Create (or reuse) the CA and a server certificate for 127.0.0.1/localhost in ``state_dir``."""
-    state_dir = Path(state_dir)
-    files = TlsFiles(state_dir / CA_CERT, state_dir / SERVER_CERT, state_dir / SERVER_KEY)
-    if all(p.exists() for p in (files.ca_cert, files.server_key)) and _still_valid(files.server_cert):
-        return files
-    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+def _load_ca(state_dir: Path) -> tuple[rsa.RSAPrivateKey, x509.Certificate] | None:
+    """The existing CA, when both files are there and the certificate has more than a day left."""
+    if not _still_valid(state_dir / CA_CERT):
+        return None
+    try:
+        key = serialization.load_pem_private_key((state_dir / CA_KEY).read_bytes(), None)
+        cert = x509.load_pem_x509_certificate((state_dir / CA_CERT).read_bytes())
+    except (OSError, ValueError):
+        return None
+    return (key, cert) if isinstance(key, rsa.RSAPrivateKey) else None
+
+
+def _new_ca(now: dt.datetime) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     ca_key = _key()
     ca_name = _name("oauthwatch local org CA")
     ca_cert = (
@@ -100,6 +106,29 @@ def ensure_tls(state_dir: Path) -> TlsFiles:
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
+    return ca_key, ca_cert
+
+
+def ensure_tls(state_dir: Path) -> TlsFiles:
+    """Create (or reuse) the CA and a server certificate for 127.0.0.1/localhost in ``state_dir``.
+
+    The CA is kept as long as it is valid (clients pin it); only the server certificate is
+    reissued when it is missing or about to expire.
+    """
+    state_dir = Path(state_dir)
+    files = TlsFiles(state_dir / CA_CERT, state_dir / SERVER_CERT, state_dir / SERVER_KEY)
+    existing = _load_ca(state_dir)
+    if existing and files.server_key.exists() and _still_valid(files.server_cert):
+        return files
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    if existing is None:
+        ca_key, ca_cert = _new_ca(now)
+        _write_key(state_dir / CA_KEY, ca_key)
+        files.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    else:
+        ca_key, ca_cert = existing
+    ca_name = ca_cert.subject
     srv_key = _key()
     srv_cert = (
         x509.CertificateBuilder()
@@ -122,9 +151,6 @@ def ensure_tls(state_dir: Path) -> TlsFiles:
         )
         .sign(ca_key, hashes.SHA256())
     )
-    state_dir.mkdir(parents=True, exist_ok=True)
-    _write_key(state_dir / CA_KEY, ca_key)
     _write_key(files.server_key, srv_key)
-    files.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     files.server_cert.write_bytes(srv_cert.public_bytes(serialization.Encoding.PEM))
     return files
