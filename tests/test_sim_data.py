@@ -260,3 +260,26 @@ def test_large_orgs_have_more_grants_than_the_oauthtoken_cap() -> None:
     end = int(NOW.timestamp() * 1000)
     plan = make_plan(seed=7, users=2500, apps=12, start_ms=end - 30 * 86_400_000, end_ms=end)
     assert len(plan.grants) > 2500
+
+
+def test_grant_use_counts_cover_the_logins_they_made(org: Path) -> None:
+    conn = connect(org)
+    rows = conn.execute(
+        """SELECT t.UserId, t.AppName, t.UseCount, t.LastUsedDate, t.CreatedDate, COUNT(lh.Id), MAX(lh.LoginTime)
+           FROM "OauthToken" t JOIN "LoginHistory" lh ON lh.UserId = t.UserId AND lh.Application = t.AppName
+           WHERE lh.Status = 'Success' AND lh.LoginSubType IN ('OAuth Refresh Token', 'OAuth Web Server')
+           GROUP BY t.UserId, t.AppName"""
+    ).fetchall()
+    assert len(rows) > 50
+    for _uid, _app, uses, last, created, logins, newest in rows:
+        assert uses >= logins
+        assert last == newest
+        assert created <= newest
+    # every app that refreshed tokens in the window has grants for the users who did it
+    missing = conn.execute(
+        """SELECT COUNT(DISTINCT lh.UserId || lh.Application) FROM "LoginHistory" lh
+           JOIN _AppConfig c ON c.Label = lh.Application
+           WHERE lh.Status = 'Success' AND lh.LoginSubType = 'OAuth Refresh Token' AND c.Flows LIKE '%refresh_token%'
+           AND NOT EXISTS (SELECT 1 FROM "OauthToken" t WHERE t.UserId = lh.UserId AND t.AppName = lh.Application)"""
+    ).fetchone()[0]
+    assert missing == 0

@@ -19,19 +19,16 @@ from typing import Any
 from oauthwatch.simulator import catalog, orgdb
 from oauthwatch.simulator.clock import DAY_MS, HOUR_MS, get_state, hour_floor, set_state, to_ms
 from oauthwatch.simulator.keys import private_pem, rsa_key
-from oauthwatch.simulator.logins import HISTORY, write_events
+from oauthwatch.simulator.logins import HISTORY, record_login, write_events
 from oauthwatch.simulator.orgsetup import Plan, make_plan
 from oauthwatch.simulator.setupdb import write_setup
 from oauthwatch.simulator.traffic import APP, STATUS, SUB, SUB_REFRESH, SUB_WEB, USER, Traffic
 
+__all__ = ["build_org", "org_facts", "plan_from_params", "read_params", "record_login"]
 PARAMS_KEY = "build_params"
 KEY_FILE = "oauthwatch-jwt.key"
 CERT_FILE = "oauthwatch-jwt.crt"
 GRANT_SUBTYPES = (SUB_REFRESH, SUB_WEB)
-
-
-def build_params(state: dict[str, Any] | None) -> dict[str, Any] | None:
-    return state
 
 
 def read_params(conn: sqlite3.Connection) -> dict[str, Any] | None:

@@ -300,7 +300,7 @@ class Traffic:
 
     def _user_ip(self, rng: random.Random, user: object, t: int) -> tuple[str, int]:
         r = rng.random()
-        if r < 0.004:  # travelling: a hotel or airport in another region
+        if r < 0.001:  # travelling: a hotel or airport in another region (rare: real trips are rare)
             region = names.REGIONS[rng.randrange(len(names.REGIONS))]
             ni = geo.index(region.isp[0])
             return self._nets[ni].address(rng.randrange(60_000)), ni
