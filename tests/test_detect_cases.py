@@ -17,7 +17,7 @@ import pytest
 
 from oauthwatch.detect.allowlist import AllowEntry
 from oauthwatch.detect.base import Context
-from oauthwatch.detect.data import LOGIN_COLUMNS, Frames, empty_frames
+from oauthwatch.detect.data import LOGIN_COLUMNS, Frames, add_derived, empty_frames
 from oauthwatch.detect.registry import all_detectors, get_detector
 
 NOW = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)  # a Wednesday
@@ -73,6 +73,7 @@ def frames(
             .sort_values("login_time", kind="stable")
             .reset_index(drop=True)
         )
+        df = add_derived(df)
         first = df.groupby("application")["login_time"].min()
         f = replace(f, logins=df, app_first_seen=first, org_first_seen=first.min())
     if tokens:
@@ -477,7 +478,13 @@ CASES: list[Case] = [
         "dormant_grant",
         "grant used last week",
         lambda: frames(
-            [*STEADY_US, login(NOW - timedelta(days=7), "Mobile Sync", user_id="005000000000002AAA"), *last_hour(2, "Mobile Sync", user_id="005000000000002AAA", login_subtype="OAuth Refresh Token")],
+            [
+                *STEADY_US,
+                login(NOW - timedelta(days=7), "Mobile Sync", user_id="005000000000002AAA"),
+                *last_hour(
+                    2, "Mobile Sync", user_id="005000000000002AAA", login_subtype="OAuth Refresh Token"
+                ),
+            ],
             grants_created=pd.DataFrame(
                 [
                     {

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import String, func, select, type_coerce
 
@@ -39,6 +40,15 @@ LOGIN_COLUMNS = (
 )
 CHANGE_COLUMNS = ["app_id", "observed_at", "field", "old_value", "new_value"]
 TOKEN_DAYS = 3  # the latest grant snapshot and the ones before it (dormant-grant waking)
+
+
+def add_derived(logins: pd.DataFrame) -> pd.DataFrame:
+    """Columns computed once per load instead of once per detector run: ``network`` (/24, /48)."""
+    from oauthwatch.detect.base import network_of
+
+    ips = logins["source_ip"].fillna("").astype(str)
+    nets = {ip: network_of(ip) for ip in ips.unique()}
+    return logins.assign(network=ips.map(nets))
 
 
 def _time_col(conn: Connection, col: Any) -> Any:
@@ -122,6 +132,19 @@ class Frames:
             grants_created=grants,
         )
 
+    def pair_index(self, column: str) -> dict[tuple[str, str], np.ndarray]:
+        """``(application, value of column)`` -> its sorted login times, over everything loaded.
+
+        Built once per load and shared by every :meth:`at` view (the cache lives in ``extra``), so
+        "was this value seen for this app between two times" is two binary searches.
+        """
+        key = f"pairs:{column}"
+        if key not in self.extra:
+            src = self.extra.get("_full", self.logins)
+            groups = src.groupby(["application", column], sort=False)["login_time"]
+            self.extra[key] = {k: v.to_numpy(dtype="datetime64[ns]") for k, v in groups}
+        return self.extra[key]
+
     def recent(self, window: timedelta) -> pd.DataFrame:
         """Logins in ``[now - window, now)``."""
         times = self.logins["login_time"]
@@ -168,7 +191,7 @@ def load_frames(
         for c in ("application", "login_subtype", "status", "source_ip", "country_iso", "user_id"):
             logins[c] = logins[c].fillna("").astype(str)
         logins["success"] = logins["success"].astype(bool)
-        logins = logins.reset_index(drop=True)
+        logins = add_derived(logins.reset_index(drop=True))
 
         first = read_frame(
             conn,
@@ -289,6 +312,7 @@ def load_frames(
             ),
         )
     return Frames(
+        extra={"_full": logins},
         app_changes=changes if not changes.empty else pd.DataFrame(columns=CHANGE_COLUMNS),
         grants_created=created
         if not created.empty
@@ -311,6 +335,18 @@ def load_frames(
     ).at(end)
 
 
+def seen_between(times: np.ndarray | None, start: datetime, end: datetime) -> bool:
+    """Whether any of the sorted ``times`` falls in ``[start, end)``."""
+    if times is None or not len(times):
+        return False
+    lo, hi = np.searchsorted(times, [_ns(start), _ns(end)], side="left")
+    return bool(hi > lo)
+
+
+def _ns(t: datetime) -> np.datetime64:
+    return pd.Timestamp(t).tz_convert("UTC").tz_localize(None).to_datetime64()
+
+
 def _first(conn: Connection, expr: Any) -> Any:
     return type_coerce(expr, String()) if conn.dialect.name == "sqlite" else expr
 
@@ -330,6 +366,7 @@ def empty_frames(org: str, now: datetime, history: timedelta = timedelta(days=35
     logins["success"] = pd.Series(dtype=bool)
     logins["latitude"] = pd.Series(dtype=float)
     logins["longitude"] = pd.Series(dtype=float)
+    logins["network"] = pd.Series(dtype=object)
     return Frames(
         org=org,
         now=now,

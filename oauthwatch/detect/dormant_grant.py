@@ -19,7 +19,7 @@ from datetime import timedelta
 import pandas as pd
 
 from oauthwatch.detect.base import Context, Detector, Finding, fmt_time
-from oauthwatch.detect.data import Frames
+from oauthwatch.detect.data import Frames, seen_between
 from oauthwatch.detect.grants import GRANT_KEY, latest_grants, previous_grants, user_names
 
 RUNBOOK = (
@@ -52,18 +52,22 @@ def _from_logins(frames: Frames, ctx: Context) -> list[Finding]:
         return []
     old = grants[grants["created_date"] <= ws - days]
     old_pairs = set(zip(old["user_id"], old["app_name"], strict=True))
-    before = frames.before(ctx.window_start, days.to_pytimedelta())
-    used = set(zip(before["user_id"], before["application"], strict=True))
+    index = frames.pair_index("user_id")
+    span_start = ctx.window_start - days.to_pytimedelta()
     names = user_names(frames)
     out = []
     for (user_id, app), rows in win.groupby(["user_id", "application"]):
-        if (user_id, app) not in old_pairs or (user_id, app) in used:
+        times = index.get((app, user_id))
+        if (user_id, app) not in old_pairs or seen_between(times, span_start, ctx.window_start):
             continue
         user = names.get(str(user_id)) or next(
             (str(u) for u in rows["username"] if isinstance(u, str) and u), str(user_id)
         )
-        earlier = frames.logins[(frames.logins["user_id"] == user_id) & (frames.logins["application"] == app)]
-        earlier = earlier[earlier["login_time"] < ws]
+        held_from = frames.logins["login_time"].iloc[0] if len(frames.logins) else ws
+        earlier_times = (
+            [] if times is None else [t for t in pd.to_datetime(times, utc=True) if held_from <= t < ws]
+        )
+        earlier = pd.DataFrame({"login_time": pd.Series(earlier_times, dtype="datetime64[ns, UTC]")})
         held = (ws - frames.org_first_seen).days
         last = (
             f"last used {fmt_time(earlier['login_time'].max().to_pydatetime())}"

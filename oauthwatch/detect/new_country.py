@@ -23,7 +23,7 @@ RUNBOOK = (
 
 def _detect(frames: Frames, ctx: Context) -> list[Finding]:
     out = []
-    for app, value, rows, known, entry in novel_values(frames, ctx, lambda df: df["country_iso"]):
+    for app, value, rows, known, entry in novel_values(frames, ctx, "country_iso"):
         if entry is not None and value in entry.countries:
             continue
         out.append(

@@ -35,7 +35,7 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
             subject_type="app",
             subject=app,
         )
-        for app, value, rows, known, _entry in novel_values(frames, ctx, lambda df: df["login_subtype"])
+        for app, value, rows, known, _entry in novel_values(frames, ctx, "login_subtype")
     ]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from oauthwatch.detect.base import Context, Detector, Finding, in_ranges, network_of
+from oauthwatch.detect.base import Context, Detector, Finding, in_ranges
 from oauthwatch.detect.data import Frames
 from oauthwatch.detect.novelty import NOVELTY_DEFAULTS, novel_values, novelty_finding
 
@@ -21,13 +21,9 @@ RUNBOOK = (
 )
 
 
-def _networks(df):  # noqa: ANN001, ANN202 - a pandas Series in, a Series out
-    return df["source_ip"].map(network_of)
-
-
 def _detect(frames: Frames, ctx: Context) -> list[Finding]:
     out = []
-    for app, value, rows, known, entry in novel_values(frames, ctx, _networks):
+    for app, value, rows, known, entry in novel_values(frames, ctx, "network"):
         if (
             entry is not None
             and entry.ip_ranges

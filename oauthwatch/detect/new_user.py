@@ -23,7 +23,7 @@ RUNBOOK = (
 
 def _detect(frames: Frames, ctx: Context) -> list[Finding]:
     out = []
-    for app, value, rows, known, entry in novel_values(frames, ctx, lambda df: df["user_id"]):
+    for app, value, rows, known, entry in novel_values(frames, ctx, "user_id"):
         name = str(rows["username"].dropna().iloc[0]) if rows["username"].notna().any() else value
         if entry is not None and ({value, name} & set(entry.integration_users)):
             continue

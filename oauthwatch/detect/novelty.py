@@ -9,20 +9,19 @@ baseline already holds more than ``max_known`` distinct values (an app used from
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 
 import pandas as pd
 
 from oauthwatch.detect.allowlist import AllowEntry, approved
 from oauthwatch.detect.base import Context, Finding, fmt_int, fmt_time
-from oauthwatch.detect.data import Frames
+from oauthwatch.detect.data import Frames, seen_between
 
 
 def novel_values(
     frames: Frames,
     ctx: Context,
-    key: Callable[[pd.DataFrame], pd.Series],
+    column: str,
 ) -> list[tuple[str, str, pd.DataFrame, int, AllowEntry | None]]:
     """``(app, value, window rows with it, known values count, allowlist entry)`` for every new value."""
     win = frames.recent(ctx.window)
@@ -30,23 +29,24 @@ def novel_values(
         win = win[win["success"]]
     if win.empty:
         return []
-    base = frames.before(ctx.window_start, timedelta(days=int(ctx.get("days"))))
-    win = win.assign(_k=key(win))
-    base_keys = base.assign(_k=key(base)).groupby("application")["_k"].unique()
+    days = timedelta(days=int(ctx.get("days")))
+    lo, hi = ctx.window_start - days, ctx.window_start
+    index = frames.pair_index(column)
     out = []
     min_age = pd.Timedelta(days=int(ctx.get("min_history_days")))
     for app, rows in win.groupby("application"):
         first = frames.app_first_seen.get(app)
         if not app or first is None or pd.Timestamp(ctx.window_start) - first < min_age:
             continue
-        known = set(base_keys.get(app, []))
-        known.discard("")
+        new = [v for v in rows[column].unique() if v and not seen_between(index.get((app, v)), lo, hi)]
+        if not new:
+            continue
+        known = {v for (a, v), times in index.items() if a == app and v and seen_between(times, lo, hi)}
         if not known or len(known) > int(ctx.get("max_known")):
             continue
         entry = approved(frames.allowlist, str(app), ctx.now)
-        for value, vrows in rows.groupby("_k"):
-            if value and value not in known:
-                out.append((str(app), str(value), vrows, len(known), entry))
+        for value in new:
+            out.append((str(app), str(value), rows[rows[column] == value], len(known), entry))
     return out
 
 

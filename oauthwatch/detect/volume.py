@@ -4,9 +4,11 @@ Why it matters: a runaway integration burns the API budget and the concurrent-to
 stolen refresh token replayed in bulk shows as a spike; a silent drop means an integration
 stopped (expired certificate, revoked grant, broken deploy) before anyone complains.
 
-How: counts in trailing hourly buckets ending at the evaluation time are judged by
-:func:`oauthwatch.detect.volume_model.volume_anomalies` against the same hour of the week over
-the last weeks; only the newest bucket can fire. A spike names the IP that carried most of it and
+How: the hour ending at the evaluation time is judged with the same rule as
+:func:`oauthwatch.detect.volume_model.volume_anomalies` (its ``judge_weeks`` core) against the
+same trailing hour in each of the last weeks, including how those weeks were themselves judged
+(so an earlier spike does not raise the baseline). Only that one slot is computed: a run costs a
+few binary searches per app, which keeps hourly backtests over months fast. A spike names the IP that carried most of it and
 says whether that IP was seen for the app before.
 """
 
@@ -19,7 +21,7 @@ import pandas as pd
 
 from oauthwatch.detect.base import Context, Detector, Finding, fmt_int, fmt_time
 from oauthwatch.detect.data import Frames
-from oauthwatch.detect.volume_model import volume_anomalies
+from oauthwatch.detect.volume_model import judge_weeks
 
 RUNBOOK = (
     "Open the app's page on the dashboard and compare this hour with the same hour last week.",
@@ -29,68 +31,74 @@ RUNBOOK = (
 )
 
 
-def trailing_counts(
-    times: pd.Series, now: pd.Timestamp, step: pd.Timedelta, start: pd.Timestamp
-) -> pd.Series:
-    """Event counts in buckets of ``step`` that end exactly at ``now``, from ``start`` (zeros kept)."""
-    first_k = int(np.floor((start - now) / step))
-    ks = np.arange(first_k, 0)
-    index = pd.DatetimeIndex(now + ks * step)
-    if times.empty:
-        return pd.Series(0.0, index=index)
-    k = np.floor(((times - now) / step).to_numpy(dtype=float)).astype(np.int64)
-    k = k[(k >= first_k) & (k < 0)]
-    counts = np.bincount(k - first_k, minlength=len(ks)).astype(float)
-    return pd.Series(counts, index=index)
+def slot_history(
+    times: pd.Series, now: pd.Timestamp, step: pd.Timedelta, weeks: int, start: pd.Timestamp
+) -> np.ndarray:
+    """Counts in ``[now - step - k weeks, now - k weeks)`` for k = weeks … 0, as a (weeks + 1, 1) column.
+
+    Buckets that begin before ``start`` (before the app existed, or before the loaded history) are
+    NaN: unknown, not zero. ``times`` must be sorted.
+    """
+    t = times.to_numpy(dtype="datetime64[ns]")
+    ks = np.arange(weeks, -1, -1)
+    ends = (now.value - ks * pd.Timedelta(weeks=1).value).astype("datetime64[ns]")
+    starts = ends - step.to_timedelta64()
+    counts = (np.searchsorted(t, ends, side="left") - np.searchsorted(t, starts, side="left")).astype(float)
+    counts[starts < start.to_datetime64()] = np.nan
+    return counts.reshape(-1, 1)
 
 
 def _detect(frames: Frames, ctx: Context) -> list[Finding]:
     step = pd.Timedelta(hours=1)
     now = pd.Timestamp(ctx.now)
-    hist_start = now - pd.Timedelta(weeks=int(ctx.get("weeks"))) - pd.Timedelta(days=1)
+    weeks = int(ctx.get("weeks"))
+    hist_start = pd.Timestamp(ctx.now - frames.history)
     logins = frames.logins
-    findings: list[Finding] = []
     params = {
-        "weeks": int(ctx.get("weeks")),
+        "weeks": weeks,
         "threshold": float(ctx.get("threshold")),
         "min_volume": float(ctx.get("min_volume")),
         "rel_floor": float(ctx.get("rel_floor")),
         "mature_weeks": int(ctx.get("mature_weeks")),
         "drop_ratio": float(ctx.get("drop_ratio")),
     }
-    window = logins[logins["login_time"] >= now - step]
-    groups: list[tuple[str, str, pd.Series, pd.DataFrame]] = []
-    apps = window["application"].unique() if ctx.get("per_app") else []
-    for app in apps:
-        if not app:
-            continue
-        first = frames.app_first_seen.get(app)
-        if first is None or pd.isna(first) or now - first < pd.Timedelta(days=7) + step:
-            continue
-        times = logins.loc[logins["application"] == app, "login_time"]
-        groups.append(("app", app, times, window[window["application"] == app]))
-    # A stopped app has no events in the window, so drops are looked for among recently busy apps.
+    window = frames.recent(step.to_pytimedelta())
+    groups: list[tuple[str, str, pd.Series, pd.DataFrame, pd.Timestamp]] = []
     if ctx.get("per_app"):
-        recent = logins[logins["login_time"] >= now - pd.Timedelta(days=1)]
-        for app in set(recent["application"].unique()) - set(apps):
+        # Apps busy in the last day: a stopped app has no events in the window, yet must be judged.
+        recent = frames.recent(timedelta(days=1))
+        busy = set(recent["application"].unique())
+        by_app = dict(tuple(logins.groupby("application", sort=True)["login_time"]))
+        win_by_app = dict(tuple(window.groupby("application")))
+        for app in sorted(busy):
             first = frames.app_first_seen.get(app)
-            if not app or first is None or now - first < pd.Timedelta(days=7) + step:
+            if not app or first is None or pd.isna(first) or now - first < pd.Timedelta(days=7) + step:
                 continue
-            times = logins.loc[logins["application"] == app, "login_time"]
-            groups.append(("app", app, times, window.iloc[0:0]))
-    if (
-        ctx.get("per_org")
-        and frames.org_first_seen is not None
-        and now - frames.org_first_seen >= pd.Timedelta(days=8)
-    ):
-        groups.append(("org", ctx.org, logins["login_time"], window))
-    for subject_type, subject, times, win in groups:
-        start = max(hist_start, times.iloc[0].floor("h") if len(times) else hist_start)
-        series = trailing_counts(times, now, step, start)
-        flagged = volume_anomalies(series, **params)
-        if flagged.empty or flagged["timestamp"].iloc[-1] != series.index[-1]:
+            win = win_by_app.get(app, window.iloc[0:0])
+            groups.append(("app", app, by_app[app], win, max(first, hist_start)))
+    first_org = frames.org_first_seen
+    if ctx.get("per_org") and first_org is not None and now - first_org >= pd.Timedelta(days=7) + step:
+        groups.append(("org", ctx.org, logins["login_time"], window, max(first_org, hist_start)))
+    findings: list[Finding] = []
+    for subject_type, subject, times, win, start in groups:
+        # Align the app's start to the trailing grid so that its first partial bucket is not judged.
+        grid_start = now - np.floor((now - start) / step) * step
+        column = slot_history(times, now, step, weeks, grid_start)
+        j = judge_weeks(column, **params)
+        if not (j["spike"][-1, 0] or j["drop"][-1, 0]):
             continue
-        row = flagged.iloc[-1]
+        row = pd.Series(
+            {
+                "timestamp": now - step,
+                "observed": column[-1, 0],
+                "expected": j["expected"][-1, 0],
+                "score": j["score"][-1, 0],
+                "direction": "spike" if j["spike"][-1, 0] else "drop",
+                "immature": j["have"][-1, 0] < params["mature_weeks"],
+                "low": j["low"][-1, 0],
+                "high": j["high"][-1, 0],
+            }
+        )
         findings.append(_finding(frames, ctx, subject_type, subject, row, win, step))
     return findings
 

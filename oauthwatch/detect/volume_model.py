@@ -111,7 +111,6 @@ def volume_anomalies(
     m = np.full(n_weeks * period, np.nan)
     m[:n] = values
     m = m.reshape(n_weeks, period)
-    clean = m.copy()
     nb = int(pd.Timedelta(minutes=15) // step) if step < pd.Timedelta(hours=1) else 0
     start = full[0]
     out.attrs.update(
@@ -119,17 +118,78 @@ def volume_anomalies(
         immature_until=start + mature_weeks * WEEK,
         step=step,
     )
+    j = judge_weeks(
+        m,
+        nb=nb,
+        weeks=weeks,
+        threshold=threshold,
+        min_volume=min_volume,
+        rel_floor=rel_floor,
+        mature_weeks=mature_weeks,
+        drop_ratio=drop_ratio,
+    )
     rows: list[dict[str, object]] = []
     words = _step_words(step)
+    for w, slot in zip(*np.nonzero(j["spike"] | j["drop"]), strict=True):
+        ts = full[w * period + slot]
+        x, med, z = float(m[w, slot]), float(j["expected"][w, slot]), float(j["score"][w, slot])
+        low, high, have = j["low"][w, slot], j["high"][w, slot], int(j["have"][w, slot])
+        immature = have < mature_weeks
+        direction = "spike" if j["spike"][w, slot] else "drop"
+        rows.append(
+            {
+                "timestamp": ts,
+                "observed": x,
+                "expected": med,
+                "score": z,
+                "direction": direction,
+                "explanation": _explain(ts, words, x, med, low, high, z, have, immature, direction),
+                "immature": immature,
+                "low": float(low),
+                "high": float(high),
+            }
+        )
+    if rows:
+        out = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+        out.attrs.update(evaluated_from=start + WEEK, immature_until=start + mature_weeks * WEEK, step=step)
+    return out
+
+
+def judge_weeks(
+    m: np.ndarray,
+    *,
+    nb: int = 0,
+    weeks: int = 4,
+    threshold: float = 6.0,
+    min_volume: float = 20.0,
+    rel_floor: float = 0.15,
+    mature_weeks: int = 3,
+    drop_ratio: float = 0.25,
+) -> dict[str, np.ndarray]:
+    """The judgement of every cell of ``m`` (rows = weeks, columns = slots of the week).
+
+    Returns arrays shaped like ``m``: ``expected``, ``score``, ``spike``, ``drop``, ``low``,
+    ``high``, ``have`` (baseline weeks available). Row 0 is never judged. Columns are
+    independent when ``nb`` is 0, so a caller that needs one slot can pass just that column.
+    """
+    n_weeks, period = m.shape
+    clean = m.copy()
+    out = {k: np.full(m.shape, np.nan) for k in ("expected", "score", "low", "high")}
+    out["spike"] = np.zeros(m.shape, dtype=bool)
+    out["drop"] = np.zeros(m.shape, dtype=bool)
+    out["have"] = np.zeros(m.shape, dtype=int)
     for w in range(1, n_weeks):
         base = clean[max(0, w - weeks) : w]
-        samples = np.concatenate([np.roll(base, shift, axis=1) for shift in range(-nb, nb + 1)], axis=0)
+        samples = (
+            np.concatenate([np.roll(base, shift, axis=1) for shift in range(-nb, nb + 1)], axis=0)
+            if nb
+            else base
+        )
         x = m[w]
-        with np.errstate(all="ignore"), _quiet():
-            med = np.nanmedian(samples, axis=0)
-            mad = np.nanmedian(np.abs(samples - med), axis=0)
-            low = np.nanmin(base, axis=0)
-            high = np.nanmax(base, axis=0)
+        med = _nanmedian0(samples)
+        with np.errstate(all="ignore"):
+            mad = _nanmedian0(np.abs(samples - med))
+        low, high = _nanrange0(base)
         have = np.sum(~np.isnan(base), axis=0)
         noise = np.maximum.reduce([1.4826 * mad, np.sqrt(np.maximum(med, 0)), np.ones(period)])
         sigma = np.maximum(noise, rel_floor * med)
@@ -139,45 +199,36 @@ def volume_anomalies(
         valid = ~np.isnan(x) & ~np.isnan(med)
         spike = valid & (z >= threshold) & (x - med >= min_volume)
         drop = valid & ~spike & (z_drop <= -threshold) & (med >= min_volume) & (x <= drop_ratio * med)
-        z = np.where(drop, z_drop, z)
         flagged = spike | drop
         # Flagged points are replaced by their expected value before later weeks use them, but only
         # where the baseline was mature: an immature "expected" may itself be an anomaly.
         replace_mask = flagged & (have >= mature_weeks)
         clean[w, replace_mask] = med[replace_mask]
-        for slot in np.flatnonzero(flagged):
-            i = w * period + slot
-            ts = full[i]
-            immature = bool(have[slot] < mature_weeks)
-            direction = "spike" if spike[slot] else "drop"
-            rows.append(
-                {
-                    "timestamp": ts,
-                    "observed": float(x[slot]),
-                    "expected": float(med[slot]),
-                    "score": float(z[slot]),
-                    "direction": direction,
-                    "explanation": _explain(
-                        ts,
-                        words,
-                        float(x[slot]),
-                        float(med[slot]),
-                        low[slot],
-                        high[slot],
-                        float(z[slot]),
-                        int(have[slot]),
-                        immature,
-                        direction,
-                    ),
-                    "immature": immature,
-                    "low": float(low[slot]) if not np.isnan(low[slot]) else float("nan"),
-                    "high": float(high[slot]) if not np.isnan(high[slot]) else float("nan"),
-                }
-            )
-    if rows:
-        out = pd.DataFrame(rows, columns=RESULT_COLUMNS)
-        out.attrs.update(evaluated_from=start + WEEK, immature_until=start + mature_weeks * WEEK, step=step)
+        out["expected"][w], out["score"][w] = med, np.where(drop, z_drop, z)
+        out["low"][w], out["high"][w], out["have"][w] = low, high, have
+        out["spike"][w], out["drop"][w] = spike, drop
     return out
+
+
+def _nanmedian0(a: np.ndarray) -> np.ndarray:
+    """Median along axis 0 ignoring NaN (NaN where a column has no value); fast for few rows."""
+    s = np.sort(a, axis=0)  # NaNs sort last
+    n = np.sum(~np.isnan(a), axis=0)
+    cols = np.arange(a.shape[1])
+    lo, hi = np.maximum((n - 1) // 2, 0), np.maximum(n // 2, 0)
+    hi = np.minimum(hi, a.shape[0] - 1)
+    med = (s[lo, cols] + s[hi, cols]) / 2
+    return np.where(n > 0, med, np.nan)
+
+
+def _nanrange0(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column minimum and maximum ignoring NaN (NaN for empty columns)."""
+    s = np.sort(a, axis=0)
+    n = np.sum(~np.isnan(a), axis=0)
+    cols = np.arange(a.shape[1])
+    low = np.where(n > 0, s[0, cols], np.nan)
+    high = np.where(n > 0, s[np.maximum(n - 1, 0), cols], np.nan)
+    return low, high
 
 
 class _quiet:
