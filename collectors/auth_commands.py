@@ -58,6 +58,12 @@ def render_table(reports: list[OrgReport]) -> str:
                 ),
                 ("Sforce-Limit-Info", f.get("sforce_limit_info")),
                 (
+                    "sources readable",
+                    ", ".join(
+                        f"{k} {'✓' if v == 'ok' else '✗ ' + v}" for k, v in (f.get("sources") or {}).items()
+                    ),
+                ),
+                (
                     "token",
                     f"issued {tok.get('issued_at')}"
                     + (f", expires {tok['expires_at']}" if tok.get("expires_at") else "")

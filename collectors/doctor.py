@@ -120,6 +120,10 @@ def check_org(org: OrgSettings, *, timeout: float = 30.0) -> OrgReport:
         limits(provider, report)
     judge_scopes(org, token, report)
     judge_app(org, provider, report)
+    if "api_usage" in report.facts:  # the REST API answered: worth asking what it lets us read
+        from collectors.doctor_access import probe_sources
+
+        probe_sources(provider, report)
     return report
 
 

@@ -110,6 +110,12 @@ def test_healthy_jwt_org_reports_facts_and_exit_0(local_org, tmp_path):
     assert "access_token" in rep["facts"]["token"]["response_keys"]
     # the generated app asks for refresh_token although JWT never uses it
     assert codes(rep).get("refresh_token_unneeded") == "warning"
+    # every configured source was probed; LoginEvent needs Event Monitoring, which this org lacks
+    assert rep["facts"]["sources"]["login_history"] == "ok"
+    assert rep["facts"]["sources"]["oauth_tokens"] == "ok"
+    assert rep["facts"]["sources"]["login_events"] == "INVALID_TYPE"
+    assert codes(rep)["source_unlicensed_login_events"] == "info"
+    assert "sources readable" in out
 
 
 def test_strict_turns_warnings_into_exit_1(local_org, tmp_path):
