@@ -332,8 +332,12 @@ def test_login_state_mismatch_is_refused(local_org, tmp_path):
     import requests
 
     def forged():
-        time.sleep(0.5)
-        requests.get(f"http://localhost:{port}/callback?code=abc&state=forged", timeout=10)
+        for _ in range(100):  # until the callback listener is up
+            try:
+                requests.get(f"http://localhost:{port}/callback?code=abc&state=forged", timeout=10)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.1)
 
     threading.Thread(target=forged, daemon=True).start()
     with pytest.raises(AuthError) as info:
