@@ -349,7 +349,7 @@ def test_login_state_mismatch_is_refused(local_org, tmp_path):
 # ---- expiry and renewal -------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def short_ttl_org(tmp_path_factory) -> Iterator[LocalOrg]:
-    org = start_org(tmp_path_factory.mktemp("short-ttl"), "--token-ttl", "2")
+    org = start_org(tmp_path_factory.mktemp("short-ttl"), "--token-ttl", "3")
     yield org
     stop_org(org.proc)
 
@@ -361,7 +361,7 @@ def test_token_expiry_is_renewed_once_on_invalid_session(short_ttl_org, tmp_path
     p = TokenProvider(settings(org_settings(short_ttl_org, tmp_path, flow)))
     first = p.token()
     assert "DailyApiRequests" in _rest_ok(p)
-    time.sleep(2.3)
+    time.sleep(3.3)
     with pytest.raises(SalesforceExpiredSession):
         p.salesforce().limits()
     second = p.renew(first)
