@@ -128,3 +128,17 @@ def test_old_files_expire_after_thirty_days(tmp_path: Path) -> None:
     live.tick(oldest + 30 * 86_400_000 + 60_000)
     assert count(conn, 'SELECT MIN(CreatedDate) FROM "EventLogFile"') > oldest
     assert count(conn, 'SELECT COUNT(*) FROM "EventLogFile" WHERE CreatedDate < ?', oldest + 60_000) == 0
+
+
+def test_speed_multiplies_the_traffic(org: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    other = tmp_path_factory.mktemp("fast")
+    build_org(other, seed=3, days=3, users=150, now=NOW)
+    until = to_ms(NOW + timedelta(hours=3))
+    normal = Live(orgdb.connect(orgdb.db_path(org))).tick(until)
+    fast_conn = orgdb.connect(orgdb.db_path(other))
+    fast = Live(fast_conn, speed=3.0).tick(until)
+    assert 2.2 * normal < fast < 4.0 * normal
+    ids = [
+        r[0] for r in fast_conn.execute('SELECT Id FROM "LoginHistory" WHERE LoginTime > ?', (to_ms(NOW),))
+    ]
+    assert all(i[5] == "1" for i in ids)  # their own Id space, apart from the history's
