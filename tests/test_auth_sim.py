@@ -628,3 +628,13 @@ def test_login_needs_a_loopback_redirect_uri(local_org, tmp_path):
         webflow.login(settings(entry), open_browser=False, timeout=1, say=lambda s: None)
     assert info.value.code == "redirect_uri"
     assert "http://localhost:1717/callback" in info.value.fix
+
+
+def test_a_login_url_that_is_not_a_token_endpoint(local_org, tmp_path):
+    entry = org_settings(
+        local_org, tmp_path, "jwt", login_url=local_org.creds["login_url"] + "/not-salesforce"
+    )
+    err = _fails(local_org, entry)
+    assert err.code.startswith("http_")
+    assert "did not answer like a Salesforce token endpoint" in err.cause
+    assert "login_url" in err.fix

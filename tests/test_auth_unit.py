@@ -296,3 +296,27 @@ def test_json_of_auth_error_is_plain():
         "fix": "f",
         "transient": False,
     }
+
+
+def test_a_rotated_refresh_token_replaces_the_stored_one(tmp_path, monkeypatch):
+    import requests
+
+    monkeypatch.setenv("OAUTHWATCH_STATE_DIR", str(tmp_path))
+    o = org(flow="refresh_token")
+    tokens.write_refresh_token(o, "5Aep861OldRefreshToken")
+    response = requests.Response()
+    response.status_code = 200
+    response._content = json.dumps(
+        {
+            "access_token": "00Dxx0000000001!AQNewAccessTokenValue0123456789",
+            "refresh_token": "5Aep861RotatedRefreshToken",
+            "instance_url": "https://acme.my.salesforce.com",
+            "id": "https://login.salesforce.com/id/00Dxx0000000001EAA/005xx000001SvXXAAY",
+            "issued_at": "1700000000000",
+            "scope": "api refresh_token",
+        }
+    ).encode()
+    tok = TokenProvider(o)._parse(response)
+    assert tok.flow == "refresh_token"
+    assert tokens.read_refresh_token(o) == "5Aep861RotatedRefreshToken"
+    assert "5Aep861RotatedRefreshToken" not in redact("refresh 5Aep861RotatedRefreshToken")
