@@ -406,3 +406,19 @@ def test_live_scenario_and_licensed_flags(tmp_path):
         assert now > cursor  # the live ticker moves the org forward while the server runs
     finally:
         org.stop()
+
+
+def test_fault_profile_from_the_command_line(make_local_org):
+    org = make_local_org("--faults", "slow", "--fault-seed", "3")
+    t0 = time.monotonic()
+    tok = org.token()  # OAuth is not slowed: faults apply to the REST API
+    assert time.monotonic() - t0 < 0.5
+    t0 = time.monotonic()
+    r = org.session.get(
+        org.url + "/services/data/v62.0/limits/",
+        headers={"Authorization": "Bearer " + tok["access_token"]},
+        timeout=30,
+    )
+    assert r.status_code == 200
+    assert time.monotonic() - t0 >= 0.5
+    assert org.admin("health").json()["faults"]["profile"]["name"] == "slow"

@@ -118,6 +118,7 @@ def client_auth(request: Request, form: dict[str, str]) -> tuple[str | None, str
 
 
 def check_secret(app: dict[str, Any], secret: str | None) -> None:
+    """A wrong consumer secret: ``invalid_client`` (observed); the LoginHistory text is UNCONFIRMED."""
     if secret is None or not hmac.compare_digest(secret.encode(), app["ConsumerSecret"].encode()):
         raise Refused("invalid_client", "invalid client credentials", "Failed: Invalid Client Credentials")
 
