@@ -177,6 +177,12 @@ def _explain_invalid_grant(org: OrgSettings, desc: str, where: str) -> Explanati
             "the authorization code was already used, expired, or its PKCE verifier did not match",
             f"run `oauthwatch login --org {org.name}` again and finish the browser step within a minute",
         )
+    if "high assurance" in desc or "session level" in desc:
+        return Explanation(
+            f"the app requires a High Assurance session, which the {FLOW_NAMES[flow]} flow cannot provide",
+            f"{APP_PAGE} → Manage → Edit Policies → Session Policies: remove 'High Assurance session "
+            "required' for this app",
+        )
     if flow == "password" and ("authentication failure" in desc or "password" in desc):
         return Explanation(
             "the username, password or security token is wrong, the user is locked out, or the "

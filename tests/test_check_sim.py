@@ -421,3 +421,13 @@ def test_certificate_expiring_soon_and_a_readable_private_key(local_org, tmp_pat
     assert found["private_key_mode"] == "warning"
     assert f"chmod 600 {key_file}" == finding(rep, "private_key_mode")["fix"]
     assert code == 0
+
+
+def test_high_assurance_session_policy_blocks_server_flows(local_org, tmp_path):
+    with db_edit(local_org, "_AppConfig", "AppId = ?", (local_org.app_id,), SessionLevel="HIGH_ASSURANCE"):
+        code, data = check_json_inprocess(local_org, tmp_path, [org_settings(local_org, tmp_path, "jwt")])
+    rep = data["orgs"][0]
+    assert code == 1
+    assert any(
+        "High Assurance" in f["cause"] + f["fix"] for f in rep["findings"] if f["severity"] == "problem"
+    )
