@@ -28,7 +28,7 @@ ELASTIC = "fixtures/external/elastic-integrations-salesforce"
 
 
 def ctx(org: str = "acme") -> SimpleNamespace:
-    return SimpleNamespace(org=org)
+    return SimpleNamespace(org=org, run_start=datetime(2026, 11, 29, tzinfo=UTC))
 
 
 def test_login_history_page_without_ids(shared_dir: Path) -> None:

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -70,6 +71,8 @@ def bulk_upsert(
 
     cols = list(rows[0].keys())
     upd = [c for c in cols if c not in key] if update is None else list(update)
+    if conn.dialect.name == "sqlite":
+        return _sqlite_upsert(conn, table, rows, cols, key, upd)
     ins = postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
     if upd:
         stmt = ins.on_conflict_do_update(index_elements=list(key), set_={c: ins.excluded[c] for c in upd})
@@ -132,11 +135,49 @@ def prefetch(pages: Iterator[T], depth: int = 2) -> Iterator[T]:
         quit_.set()
 
 
+def _sqlite_upsert(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    cols: list[str],
+    key: Sequence[str],
+    upd: list[str],
+) -> int:
+    """SQLite: one prepared statement and DBAPI executemany over tuples.
+
+    Each value still goes through its column type's own bind processor (UTCDateTime's UTC check
+    and storage format), so what lands is byte-for-byte what SQLAlchemy would write.
+    """
+    dialect = conn.dialect
+    procs = [table.c[c].type._cached_bind_processor(dialect) for c in cols]
+    q = dialect.identifier_preparer.quote
+    conflict = "DO UPDATE SET " + ", ".join(f"{q(c)} = excluded.{q(c)}" for c in upd) if upd else "DO NOTHING"
+    sql = (
+        f"INSERT INTO {q(table.name)} ({', '.join(q(c) for c in cols)}) VALUES ({', '.join('?' * len(cols))}) "
+        f"ON CONFLICT ({', '.join(q(k) for k in key)}) {conflict}"
+    )
+    pick = itemgetter(*cols)
+    conv = [(i, p) for i, p in enumerate(procs) if p is not None]
+    params = []
+    for r in rows:
+        vals = list(pick(r)) if len(cols) > 1 else [pick(r)]
+        for i, p in conv:
+            vals[i] = p(vals[i])
+        params.append(tuple(vals))
+    conn.exec_driver_sql(sql, params)
+    return len(rows)
+
+
 # -- values ------------------------------------------------------------------------------------
 def parse_dt(value: Any) -> datetime | None:
     """A Salesforce datetime (``2024-06-05T05:41:17.937+0000``, ``…Z``, ``…+00:00``) as aware UTC."""
     if value in (None, ""):
         return None
+    if type(value) is str and len(value) == 28 and value.endswith("+0000"):  # the REST API's own shape
+        try:
+            return datetime.fromisoformat(value[:23]).replace(tzinfo=UTC)
+        except ValueError:
+            pass
     if isinstance(value, datetime):
         return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     s = str(value).strip()
@@ -177,13 +218,15 @@ def get(record: Record, path: str) -> Any:
 def text(value: Any, limit: int | None = None) -> str | None:
     if value is None or value == "":
         return None
-    s = str(value)
-    return s[:limit] if limit else s
+    s = value if type(value) is str else str(value)
+    return s[:limit] if limit and len(s) > limit else s
 
 
 def number(value: Any) -> float | None:
-    if value in (None, ""):
+    if value is None or value == "":
         return None
+    if type(value) is float:
+        return value
     try:
         return float(value)
     except (TypeError, ValueError) as exc:
