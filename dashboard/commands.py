@@ -100,8 +100,21 @@ def register(app: typer.Typer) -> None:
             env["OAUTHWATCH_STORE_URL"] = settings.store.url
         typer.echo(f"dashboard on http://{address}:{port} (store {settings.store.url.split('@')[-1]})")
         proc = subprocess.Popen(streamlit_command(port, address), env=env)  # noqa: S603 - fixed argv
+        raise typer.Exit(_supervise(proc))
+
+
+def _supervise(proc: subprocess.Popen[bytes]) -> int:
+    """Wait for Streamlit; on SIGTERM/SIGINT stop it too (never leave an orphan server behind)."""
+    import signal
+
+    def stop(signum: int, _frame: object) -> None:
+        proc.send_signal(signal.SIGTERM)
         try:
-            raise typer.Exit(proc.wait())
-        except KeyboardInterrupt:
-            proc.terminate()
-            raise typer.Exit(proc.wait()) from None
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    return proc.wait()

@@ -84,6 +84,12 @@ def data_span(orgs: tuple[str, ...]) -> Any:
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
+def has_logins(orgs: tuple[str, ...]) -> bool:
+    """Whether anything was collected yet."""
+    return q.has_logins(engine(), orgs)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
 def kpis(w: Window) -> dict[str, float]:
     """Headline numbers."""
     return q.kpis(engine(), w)

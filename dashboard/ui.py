@@ -52,8 +52,7 @@ def page(fn: Callable[[], None]) -> Callable[[], None]:
 
 def has_data(ctx: Context) -> bool:
     """True when the store has logins for the selected org; otherwise show how to get some."""
-    span = data.data_span(ctx.orgs)
-    if span is None:
+    if not data.has_logins(ctx.orgs):
         st.info(NO_DATA)
         return False
     return True

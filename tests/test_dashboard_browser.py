@@ -9,8 +9,10 @@ tried to fetch its geometry from the internet would log one), and saves a screen
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -63,6 +65,7 @@ def dashboard_url(tmp_path_factory: pytest.TempPathFactory):
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, so teardown can stop Streamlit too
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -74,15 +77,17 @@ def dashboard_url(tmp_path_factory: pytest.TempPathFactory):
         except OSError:
             time.sleep(0.5)
     else:
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)
         out = proc.stdout.read().decode() if proc.stdout else ""
         pytest.fail(f"dashboard did not start: {out[-2000:]}")
-    yield base
-    proc.terminate()
     try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        yield base
+    finally:
+        proc.terminate()  # the CLI forwards it to Streamlit
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=20)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="module")

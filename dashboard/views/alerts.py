@@ -84,7 +84,7 @@ def main() -> None:
     df = data.alerts(ctx.window, tuple(statuses), tuple(severities))
     selected = st.query_params.get("alert")
     if df.empty and not selected:
-        if data.data_span(ctx.orgs) is None:
+        if not data.has_logins(ctx.orgs):
             st.info(ui.NO_DATA)
         else:
             st.info(

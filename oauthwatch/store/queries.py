@@ -137,6 +137,14 @@ def _split(w: Window) -> tuple[list[tuple[datetime, datetime]], tuple[date, date
     return edges, (d0.date(), (d1 - timedelta(days=1)).date())
 
 
+def has_logins(engine: Engine, orgs: tuple[str, ...] = ()) -> bool:
+    """Whether any login was collected for these orgs (one index probe)."""
+    r = schema.login_rollup_hourly
+    w = Window(datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC), orgs)
+    with engine.connect() as conn:
+        return conn.execute(select(r.c.org).where(_orgs(r.c.org, w)).limit(1)).first() is not None
+
+
 def rollup(
     engine: Engine,
     w: Window,
@@ -302,7 +310,7 @@ def users_by(engine: Engine, w: Window, *, application: str | None = None) -> pd
             u.c.user_id,
             func.max(u.c.username).label("username"),
             func.sum(u.c.events).label("events"),
-            func.sum(_case_failed(u.c.success, u.c.events)).label("failures"),
+            func.sum(u.c.failures).label("failures"),
             func.max(u.c.last_login).label("last_login"),
         )
         .where(_orgs(u.c.org, w), u.c.day >= d0, u.c.day <= d1)
@@ -340,7 +348,7 @@ def ips_by(engine: Engine, w: Window, *, application: str | None = None) -> pd.D
             func.avg(p.c.latitude).label("latitude"),
             func.avg(p.c.longitude).label("longitude"),
             func.sum(p.c.events).label("events"),
-            func.sum(_case_failed(p.c.success, p.c.events)).label("failures"),
+            func.sum(p.c.failures).label("failures"),
             func.min(p.c.day).label("first_day"),
         )
         .where(_orgs(p.c.org, w), p.c.day >= d0, p.c.day <= d1)

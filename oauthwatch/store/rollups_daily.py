@@ -5,8 +5,8 @@ or "which IPs failed most" cannot be summed from hourly cells. These two tables 
 the dashboard and the digest without reading raw ``logins``:
 
 - ``login_rollup_daily``: the hourly cells summed per day, so month-long windows read few rows;
-- ``login_user_daily``: one row per (org, day, user, app, outcome) with events and last login;
-- ``login_ip_daily``: one row per (org, day, IP, app, country, outcome) with events, distinct
+- ``login_user_daily``: one row per (org, day, user, app) with events, failures and last login;
+- ``login_ip_daily``: one row per (org, day, IP, app, country) with events, failures, distinct
   users and a representative location.
 
 Like the hourly rollup they are recomputed (delete + ``INSERT … SELECT … GROUP BY``) for the days a
@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Date as SADate
-from sqlalchemy import and_, cast, delete, func, insert, literal, select
+from sqlalchemy import and_, case, cast, delete, func, insert, literal, select
 
 from oauthwatch.store import schema
 
@@ -76,17 +76,17 @@ def _refresh_users(conn: Connection, org: str, source: str, d: date, lo: datetim
             literal(d, SADate).label("day"),
             user.label("user_id"),
             app.label("application"),
-            t.c.success,
             func.max(t.c.username).label("username"),
             func.count().label("events"),
+            func.sum(case((t.c.success.is_(False), 1), else_=0)).label("failures"),
             func.max(t.c.login_time).label("last_login"),
         )
         .where(t.c.org == org, t.c.source == source, t.c.login_time >= lo, t.c.login_time < hi)
-        .group_by(user, app, t.c.success)
+        .group_by(user, app)
     )
     conn.execute(
         insert(u).from_select(
-            ["org", "day", "user_id", "application", "success", "username", "events", "last_login"], sel
+            ["org", "day", "user_id", "application", "username", "events", "failures", "last_login"], sel
         )
     )
 
@@ -104,16 +104,16 @@ def _refresh_ips(conn: Connection, org: str, source: str, d: date, lo: datetime,
             ip.label("source_ip"),
             app.label("application"),
             iso.label("country_iso"),
-            t.c.success,
             func.max(t.c.country).label("country"),
             func.max(t.c.city).label("city"),
             func.avg(t.c.latitude).label("latitude"),
             func.avg(t.c.longitude).label("longitude"),
             func.count().label("events"),
+            func.sum(case((t.c.success.is_(False), 1), else_=0)).label("failures"),
             func.count(func.distinct(t.c.user_id)).label("users"),
         )
         .where(t.c.org == org, t.c.source == source, t.c.login_time >= lo, t.c.login_time < hi)
-        .group_by(ip, app, iso, t.c.success)
+        .group_by(ip, app, iso)
     )
     cols = [
         "org",
@@ -121,12 +121,12 @@ def _refresh_ips(conn: Connection, org: str, source: str, d: date, lo: datetime,
         "source_ip",
         "application",
         "country_iso",
-        "success",
         "country",
         "city",
         "latitude",
         "longitude",
         "events",
+        "failures",
         "users",
     ]
     conn.execute(insert(p).from_select(cols, sel))

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -149,6 +150,8 @@ login_rollup_hourly = Table(
 # the hourly rollup cannot answer exactly: distinct users over any period (per app or not), and
 # origins per IP. Recomputed per touched day by writes.refresh_login_rollup
 # (through store.rollups_daily), from the org's primary login source only, like the hourly one.
+# The daily tables are clustered by their key on SQLite (WITHOUT ROWID): a window's days are then
+# one sequential range, which is what keeps month-long pages fast on millions of events.
 login_rollup_daily = Table(
     "login_rollup_daily",
     metadata,
@@ -161,7 +164,7 @@ login_rollup_daily = Table(
     Column("status", String(255), nullable=False, server_default=""),
     Column("country_iso", String(3), nullable=False, server_default=""),
     Column("events", Integer, nullable=False),
-    UniqueConstraint(
+    PrimaryKeyConstraint(
         "org",
         "day",
         "application",
@@ -170,8 +173,9 @@ login_rollup_daily = Table(
         "success",
         "status",
         "country_iso",
-        name="uq_login_rollup_daily_cell",
+        name="pk_login_rollup_daily",
     ),
+    sqlite_with_rowid=False,
 )
 
 login_user_daily = Table(
@@ -181,12 +185,12 @@ login_user_daily = Table(
     Column("day", Date, nullable=False),
     Column("user_id", String(18), nullable=False, server_default=""),
     Column("application", String(255), nullable=False, server_default=""),
-    Column("success", Boolean, nullable=False),
     Column("username", String(255)),
     Column("events", Integer, nullable=False),
+    Column("failures", Integer, nullable=False),
     Column("last_login", UTCDateTime, nullable=False),
-    UniqueConstraint("org", "day", "user_id", "application", "success", name="uq_login_user_daily_cell"),
-    Index("ix_login_user_daily_org_day", "org", "day"),
+    PrimaryKeyConstraint("org", "day", "user_id", "application", name="pk_login_user_daily"),
+    sqlite_with_rowid=False,
 )
 
 login_ip_daily = Table(
@@ -197,20 +201,18 @@ login_ip_daily = Table(
     Column("source_ip", String(64), nullable=False, server_default=""),
     Column("application", String(255), nullable=False, server_default=""),
     Column("country_iso", String(3), nullable=False, server_default=""),
-    Column("success", Boolean, nullable=False),
     Column("country", String(80)),
     Column("city", String(80)),
     Column("latitude", Float),
     Column("longitude", Float),
     Column("events", Integer, nullable=False),
+    Column("failures", Integer, nullable=False),
     Column("users", Integer, nullable=False, doc="distinct users in this cell"),
-    UniqueConstraint(
-        "org", "day", "source_ip", "application", "country_iso", "success", name="uq_login_ip_daily_cell"
-    ),
-    Index("ix_login_ip_daily_org_day", "org", "day"),
+    PrimaryKeyConstraint("org", "day", "source_ip", "application", "country_iso", name="pk_login_ip_daily"),
     # "first seen ever" checks for new origins seek these instead of scanning all history.
     Index("ix_login_ip_daily_org_ip_day", "org", "source_ip", "day"),
     Index("ix_login_ip_daily_org_country_day", "org", "country_iso", "day"),
+    sqlite_with_rowid=False,
 )
 
 oauth_token_snapshots = Table(

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 12:02:03.063058
+Create Date: 2026-11-29 12:06:42.231190
 """
 
 from __future__ import annotations
@@ -304,25 +304,25 @@ def upgrade() -> None:
         sa.Column("source_ip", sa.String(length=64), server_default="", nullable=False),
         sa.Column("application", sa.String(length=255), server_default="", nullable=False),
         sa.Column("country_iso", sa.String(length=3), server_default="", nullable=False),
-        sa.Column("success", sa.Boolean(), nullable=False),
         sa.Column("country", sa.String(length=80), nullable=True),
         sa.Column("city", sa.String(length=80), nullable=True),
         sa.Column("latitude", sa.Float(), nullable=True),
         sa.Column("longitude", sa.Float(), nullable=True),
         sa.Column("events", sa.Integer(), nullable=False),
+        sa.Column("failures", sa.Integer(), nullable=False),
         sa.Column("users", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["org"], ["orgs.name"], name=op.f("fk_login_ip_daily_org_orgs"), ondelete="CASCADE"
         ),
-        sa.UniqueConstraint(
-            "org", "day", "source_ip", "application", "country_iso", "success", name="uq_login_ip_daily_cell"
+        sa.PrimaryKeyConstraint(
+            "org", "day", "source_ip", "application", "country_iso", name="pk_login_ip_daily"
         ),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("login_ip_daily", schema=None) as batch_op:
         batch_op.create_index(
             "ix_login_ip_daily_org_country_day", ["org", "country_iso", "day"], unique=False
         )
-        batch_op.create_index("ix_login_ip_daily_org_day", ["org", "day"], unique=False)
         batch_op.create_index("ix_login_ip_daily_org_ip_day", ["org", "source_ip", "day"], unique=False)
 
     op.create_table(
@@ -339,7 +339,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["org"], ["orgs.name"], name=op.f("fk_login_rollup_daily_org_orgs"), ondelete="CASCADE"
         ),
-        sa.UniqueConstraint(
+        sa.PrimaryKeyConstraint(
             "org",
             "day",
             "application",
@@ -348,8 +348,9 @@ def upgrade() -> None:
             "success",
             "status",
             "country_iso",
-            name="uq_login_rollup_daily_cell",
+            name="pk_login_rollup_daily",
         ),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "login_rollup_hourly",
@@ -387,20 +388,16 @@ def upgrade() -> None:
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("user_id", sa.String(length=18), server_default="", nullable=False),
         sa.Column("application", sa.String(length=255), server_default="", nullable=False),
-        sa.Column("success", sa.Boolean(), nullable=False),
         sa.Column("username", sa.String(length=255), nullable=True),
         sa.Column("events", sa.Integer(), nullable=False),
+        sa.Column("failures", sa.Integer(), nullable=False),
         sa.Column("last_login", oauthwatch.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["org"], ["orgs.name"], name=op.f("fk_login_user_daily_org_orgs"), ondelete="CASCADE"
         ),
-        sa.UniqueConstraint(
-            "org", "day", "user_id", "application", "success", name="uq_login_user_daily_cell"
-        ),
+        sa.PrimaryKeyConstraint("org", "day", "user_id", "application", name="pk_login_user_daily"),
+        sqlite_with_rowid=False,
     )
-    with op.batch_alter_table("login_user_daily", schema=None) as batch_op:
-        batch_op.create_index("ix_login_user_daily_org_day", ["org", "day"], unique=False)
-
     op.create_table(
         "logins",
         sa.Column(
@@ -530,9 +527,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_logins_org_app_time")
 
     op.drop_table("logins")
-    with op.batch_alter_table("login_user_daily", schema=None) as batch_op:
-        batch_op.drop_index("ix_login_user_daily_org_day")
-
     op.drop_table("login_user_daily")
     with op.batch_alter_table("login_rollup_hourly", schema=None) as batch_op:
         batch_op.drop_index("ix_login_rollup_org_hour")
@@ -541,7 +535,6 @@ def downgrade() -> None:
     op.drop_table("login_rollup_daily")
     with op.batch_alter_table("login_ip_daily", schema=None) as batch_op:
         batch_op.drop_index("ix_login_ip_daily_org_ip_day")
-        batch_op.drop_index("ix_login_ip_daily_org_day")
         batch_op.drop_index("ix_login_ip_daily_org_country_day")
 
     op.drop_table("login_ip_daily")
