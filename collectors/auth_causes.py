@@ -146,10 +146,12 @@ def _explain_invalid_grant(org: OrgSettings, desc: str, where: str) -> Explanati
         )
     if any(s in desc for s in ("invalid assertion", "signature", "certificate", "jwt")):
         return Explanation(
-            "the JWT signature does not verify against the certificate uploaded to the app: the "
-            "private key and the uploaded certificate are not a pair, or that certificate expired",
+            "the JWT assertion was refused: the private key and the certificate uploaded to the app "
+            "are not a pair, or that certificate expired (or, less often, the username is not a user "
+            "of this org, or this machine's clock is off by minutes)",
             f"run `oauthwatch keygen --org {org.name}` (or use the matching key) and upload the "
-            f"certificate at {APP_PAGE} → Edit → 'Use digital signatures'",
+            f"certificate at {APP_PAGE} → Edit → 'Use digital signatures'; check username "
+            f"({org.username}) and the system clock",
         )
     if "ip restricted" in desc or "login hours" in desc:
         return Explanation(
