@@ -14,7 +14,6 @@ after their hour, daily files minutes after midnight UTC) unless ``elf_lag`` is 
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 import threading
@@ -95,7 +94,7 @@ class Live:
             lo = _first_after(events, cursor)
             hi = _first_after(events, now)
             if lo < hi:
-                chunk = [e for e in events[lo:hi]]
+                chunk = list(events[lo:hi])
                 if suppressed:
                     chunk = [e if not _hidden(e, self.plan, suppressed) else None for e in chunk]  # type: ignore[misc]
                 rows = self._write(chunk, hour, LIVE_SCALED if scaled else HISTORY, lo)
@@ -187,8 +186,3 @@ def _hidden(event: tuple, plan: object, windows: list[tuple[str, int, int]]) -> 
         return False
     label = plan.apps[app].label  # type: ignore[attr-defined]
     return any(label == w_app and start <= event[0] < end for w_app, start, end in windows)
-
-
-def state_json(conn: sqlite3.Connection, key: str) -> list:
-    raw = get_state(conn, key)
-    return json.loads(raw) if raw else []
