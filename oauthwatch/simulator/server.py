@@ -20,6 +20,8 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 
 from oauthwatch.simulator import clock, orgdb, sessions
+from oauthwatch.simulator.paging import PagePipeline
+from oauthwatch.simulator.query import QueryService
 
 if TYPE_CHECKING:
     from oauthwatch.simulator.faults import Faults
@@ -59,8 +61,8 @@ class OrgContext:
     conn: sqlite3.Connection = field(init=False)
     org_id: str = field(init=False)
     lock: threading.RLock = field(default_factory=threading.RLock)
-    _query: Any = field(default=None, init=False)
-    _pages: Any = field(default=None, init=False)
+    query: QueryService = field(init=False)
+    pages: PagePipeline = field(init=False)
 
     def __post_init__(self) -> None:
         self.conn = orgdb.connect(self.db_path)
@@ -70,6 +72,9 @@ class OrgContext:
         built = self.state_get("licensed")
         if built is not None:  # the database decides: licensed objects exist only if it was built so
             self.licensed = built == "1"
+        # created here, not lazily: worker threads must all see the same locators
+        self.query = QueryService(self.db_path, licensed=self.licensed, now_ms=self.org_now_ms)
+        self.pages = PagePipeline(lambda: self.query)
 
     @property
     def db_path(self) -> Path:
@@ -84,24 +89,6 @@ class OrgContext:
     def identity_url(self, user_id: str) -> str:
         """The ``id`` of a token response: ``<login>/id/<orgId>/<userId>``."""
         return f"{self.base_url}/id/{self.org_id}/{user_id}"
-
-    @property
-    def query(self) -> Any:
-        """The SOQL query service (owned by the query module), created on first use."""
-        if self._query is None:
-            from oauthwatch.simulator.query import QueryService
-
-            self._query = QueryService(self.db_path, licensed=self.licensed, now_ms=self.org_now_ms)
-        return self._query
-
-    @property
-    def pages(self) -> Any:
-        """Query pages built off the event loop, one page ahead of the client (see ``paging``)."""
-        if self._pages is None:
-            from oauthwatch.simulator.paging import PagePipeline
-
-            self._pages = PagePipeline(lambda: self.query)
-        return self._pages
 
     def org_now_ms(self) -> int:
         """The org's clock (wall time plus the ``_State`` offset), safe from any thread."""
