@@ -370,7 +370,7 @@ def pages(engine, w: q.Window, inv: q.Window) -> dict:
         ),
         "apps": lambda: ops.apps_overview(engine, w),
         "app detail": lambda: (
-            ops.apps_overview(engine, w),
+            ops.apps_overview(engine, w, only=app),
             q.rollup(engine, w, ("login_subtype", "status", "success"), by_hour=True, application=app),
             q.users_by(engine, w, application=app),
             ops.classify_grants(ops.latest_grants(engine, w.orgs), w),

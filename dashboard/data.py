@@ -158,9 +158,9 @@ def audit_events(w: Window, mentioning: str | None = None) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def apps_overview(w: Window) -> pd.DataFrame:
-    """Every app with usage and posture."""
-    return ops.apps_overview(engine(), w)
+def apps_overview(w: Window, only: str | None = None) -> pd.DataFrame:
+    """Every app (or only one) with usage and posture."""
+    return ops.apps_overview(engine(), w, only=only)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)

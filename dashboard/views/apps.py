@@ -53,8 +53,7 @@ def _detail(ctx: filters.Context, app: str) -> None:
         st.rerun()
     st.title(app)
     st.caption(ctx.label())
-    row = data.apps_overview(ctx.window)
-    row = row[row["app"] == app]
+    row = data.apps_overview(ctx.window, only=app)
     info = row.iloc[0].to_dict() if not row.empty else {}
     ui.metric_row(
         [

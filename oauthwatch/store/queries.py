@@ -323,15 +323,21 @@ def users_by(engine: Engine, w: Window, *, application: str | None = None) -> pd
     return _with_rate(df)
 
 
-def apps_by_user_count(engine: Engine, w: Window) -> pd.DataFrame:
-    """Distinct users per app over the window's days."""
+def apps_by_user_count(engine: Engine, w: Window, *, application: str | None = None) -> pd.DataFrame:
+    """Distinct users and the newest login per app over the window's days."""
     u = schema.login_user_daily
     d0, d1 = w.days
     stmt = (
-        select(u.c.application, func.count(func.distinct(u.c.user_id)).label("users"))
-        .where(_orgs(u.c.org, w), u.c.day >= d0, u.c.day <= d1, u.c.user_id != "")
+        select(
+            u.c.application,
+            func.count(func.distinct(func.nullif(u.c.user_id, ""))).label("users"),
+            func.max(u.c.last_login).label("last_login"),
+        )
+        .where(_orgs(u.c.org, w), u.c.day >= d0, u.c.day <= d1)
         .group_by(u.c.application)
     )
+    if application is not None:
+        stmt = stmt.where(u.c.application == application)
     return _frame(engine, stmt)
 
 

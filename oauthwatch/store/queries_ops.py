@@ -111,18 +111,25 @@ def classify_grants(grants: pd.DataFrame, w: Window, now: datetime | None = None
     return g
 
 
-def apps_overview(engine: Engine, w: Window) -> pd.DataFrame:
-    """One row per connected app (known from policies, logins or grants) with usage and posture."""
+def apps_overview(engine: Engine, w: Window, *, only: str | None = None) -> pd.DataFrame:
+    """One row per connected app (known from policies, logins or grants) with usage and posture.
+
+    ``only`` restricts every query to one app (the per-app page).
+    """
     now = datetime.now(UTC)
-    by_app = rollup(engine, w, ("application",))
-    flows = rollup(engine, w, ("application", "login_subtype"))
-    users = apps_by_user_count(engine, w)
+    flows = rollup(engine, w, ("application", "login_subtype"), application=only)
+    by_app = flows.groupby("application", as_index=False)[["events", "failures"]].sum()
+    users = apps_by_user_count(engine, w, application=only)
     apps = connected_apps(engine, w.orgs)
     grants = latest_grants(engine, w.orgs)
     allow = set(allowlisted_apps(engine, w.orgs)["app_name"])
     api = api_requests_by_app(engine, w)
     names = sorted({n for n in by_app["application"] if n} | set(apps["name"]) | set(grants["app_name"]))
-    last_use = last_login_by_app(engine, w.orgs, names)
+    if only is not None:
+        names = [n for n in names if n == only]
+    # Newest login: from the window when the app was used in it, else one index seek per app.
+    last_use = {a: v for a, v in zip(users["application"], users["last_login"], strict=True) if pd.notna(v)}
+    last_use |= last_login_by_app(engine, w.orgs, [n for n in names if n not in last_use])
     rows = []
     for name in names:
         row = by_app[by_app["application"] == name]
