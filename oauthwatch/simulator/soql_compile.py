@@ -16,11 +16,11 @@ a plain date literal filters date fields only (as the SOQL docs say), and nulls 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from oauthwatch.simulator import catalog
 from oauthwatch.simulator.soql import Comparison, Condition, FieldRef, Literal, Not, Query, located_error
+from oauthwatch.simulator.soql_dates import DAY_MS, date_ms, date_text, day_range
 from oauthwatch.simulator.soql_records import RecordShape
 
 _TEXT_TYPES = {catalog.ID, catalog.STRING, catalog.PICKLIST, catalog.REFERENCE, catalog.URL, catalog.TEXTAREA}
@@ -35,8 +35,6 @@ _TYPE_WORD = {
 }
 # The reference: "SourceIp doesn't support the LIKE comparison operator".
 _NO_LIKE = {"sourceip"}
-_DAY = 86_400_000
-_HOUR = 3_600_000
 _SQL_OPS = {"=": "=", "!=": "=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
 
@@ -77,33 +75,6 @@ def resolve_object(query: Query, *, licensed: bool) -> catalog.SObject:
     return obj
 
 
-def day_range(word: str, n: int, now_ms: int) -> tuple[int, int]:
-    """[start, end) epoch ms of a relative date literal, in UTC, as of ``now_ms``."""
-    today = now_ms - now_ms % _DAY
-    if word == "TODAY":
-        return today, today + _DAY
-    if word == "YESTERDAY":
-        return today - _DAY, today
-    if word == "TOMORROW":
-        return today + _DAY, today + 2 * _DAY
-    if word == "LAST_N_DAYS":
-        return today - n * _DAY, today + _DAY
-    if word == "NEXT_N_DAYS":
-        return today + _DAY, today + (n + 1) * _DAY
-    if word == "LAST_N_HOURS":
-        hour = now_ms - now_ms % _HOUR
-        return hour - n * _HOUR, hour + _HOUR
-    day = datetime.fromtimestamp(today / 1000, UTC).date()
-    if word in ("THIS_WEEK", "LAST_WEEK"):  # weeks start on Sunday (en_US locale)
-        start = today - ((day.weekday() + 1) % 7) * _DAY - (7 * _DAY if word == "LAST_WEEK" else 0)
-        return start, start + 7 * _DAY
-    first = day.replace(day=1)
-    if word == "LAST_MONTH":
-        first = (first - timedelta(days=1)).replace(day=1)
-    nxt = (first + timedelta(days=32)).replace(day=1)
-    return _ms(first), _ms(nxt)
-
-
 def id_suffix(id15: str) -> str:
     """The 3-character case checksum that turns a 15-character Salesforce Id into its 18-character form."""
     out = ""
@@ -111,14 +82,6 @@ def id_suffix(id15: str) -> str:
         bits = sum(1 << i for i, ch in enumerate(id15[chunk * 5 : chunk * 5 + 5]) if "A" <= ch <= "Z")
         out += "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"[bits]
     return out
-
-
-def _ms(d: date) -> int:
-    return (d - date(1970, 1, 1)).days * _DAY
-
-
-def _date_text(ms: int) -> str:
-    return (date(1970, 1, 1) + timedelta(days=ms // _DAY)).isoformat()
 
 
 @dataclass
@@ -263,14 +226,14 @@ class _Compiler:
                 # The SOQL docs: a date format value filters date fields only (use a dateTime
                 # literal or TODAY/LAST_N_DAYS:n on dateTime fields), so a real org rejects it.
                 raise self.type_error(fld, lit)
-            lo = _ms(lit.value)  # type: ignore[arg-type]
-            hi = lo + _DAY
+            lo = date_ms(lit.value)  # type: ignore[arg-type]
+            hi = lo + DAY_MS
         else:
             return None
         if fld.type == catalog.DATETIME:
             return lo, hi
         if fld.type == catalog.DATE:
-            return _date_text(lo), _date_text(hi)
+            return date_text(lo), date_text(hi)
         raise self.type_error(fld, lit)
 
     def comparison(self, cmp: Comparison) -> tuple[str, str, bool]:
