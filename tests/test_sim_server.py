@@ -422,3 +422,28 @@ def test_fault_profile_from_the_command_line(make_local_org):
     assert r.status_code == 200
     assert time.monotonic() - t0 >= 0.5
     assert org.admin("health").json()["faults"]["profile"]["name"] == "slow"
+
+
+def test_concurrent_clients_and_retried_pages(local_org_session):
+    from concurrent.futures import ThreadPoolExecutor
+
+    org = local_org_session
+    clients = [org.sf() for _ in range(3)]  # each token request adds a LoginHistory row: count after
+    total = org.db().execute("SELECT COUNT(*) FROM LoginHistory").fetchone()[0]
+
+    def read_all(sf) -> list[str]:
+        return [r["Id"] for r in sf.query_all_iter("SELECT Id FROM LoginHistory")]
+
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(read_all, clients))
+    assert all(len(ids) == len(set(ids)) == total for ids in results)
+    auth = {"Authorization": "Bearer " + org.token()["access_token"]}
+    first = org.session.get(
+        org.url + "/services/data/v62.0/query",
+        params={"q": "SELECT Id FROM LoginHistory"},
+        headers=auth,
+        timeout=30,
+    ).json()
+    second = org.session.get(org.url + first["nextRecordsUrl"], headers=auth, timeout=30).json()
+    again = org.session.get(org.url + first["nextRecordsUrl"], headers=auth, timeout=30).json()
+    assert again == second  # a client that lost a page may ask for it again
