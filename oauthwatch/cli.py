@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "oauthwatch.notify.commands",
     "oauthwatch.detect.commands",
     "oauthwatch.service_commands",
+    "oauthwatch.demo_commands",
     "collectors.auth_commands",
     "collectors.commands",
     "dashboard.commands",

@@ -51,7 +51,7 @@ STALE_AFTER = timedelta(seconds=60)
 def _collect(settings: Settings, engine: Engine, stop: threading.Event) -> Any:
     from collectors.runner import collect_once
 
-    return collect_once(settings, stop=stop)
+    return collect_once(settings, stop=stop, engine=engine)
 
 
 def _detect(settings: Settings, engine: Engine, stop: threading.Event) -> Any:
