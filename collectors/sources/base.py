@@ -348,6 +348,8 @@ class IncrementalSource(Source):
     where: ClassVar[str] = ""
     bulk_ok: ClassVar[bool] = False
     batch_size: ClassVar[int] = 2000
+    rollup_source: ClassVar[str | None] = None  # logins.source feeding login_rollup_hourly
+    rollup_every_pages: ClassVar[int] = 25
 
     # -- declarations a concrete source fills in -------------------------------------------
     def to_row(self, ctx: Context, record: Record) -> Row | None:  # pragma: no cover - abstract
@@ -395,6 +397,57 @@ class IncrementalSource(Source):
         ctx.cursor_before = ctx.cursor_after = cursor
         start = self._start(ctx, cursor)
         self._resume: datetime | None = None
+        self._dirty: tuple[datetime, datetime] | None = None
+        self._pages_since_rollup = 0
+        if cursor and cursor.get("rollup_dirty"):  # a run died before its rollups caught up
+            lo, hi = (parse_dt(x) for x in cursor["rollup_dirty"])
+            self._dirty = (lo, hi)  # type: ignore[assignment]
+            self._flush_rollup(ctx)
+        try:
+            self._run_with_restarts(ctx, cursor, start)
+        finally:
+            if self._dirty is not None:
+                try:
+                    self._flush_rollup(ctx)
+                except Exception:
+                    log.warning(
+                        "%s/%s: rollup refresh deferred to the next run", ctx.org, self.name, exc_info=True
+                    )
+        self.finish(ctx)
+
+    # -- rollups: refreshed every few pages, exact across crashes ---------------------------------
+    def _rollup_on(self, ctx: Context) -> bool:
+        return self.rollup_source is not None and ctx.org_settings.primary_login_source == self.rollup_source
+
+    def _flush_rollup(self, ctx: Context) -> None:
+        """Recompute the rollups over the hours written since the last flush, then clear the mark.
+
+        Refreshing per page would re-aggregate each touched day hundreds of times in a backfill;
+        instead the checkpoint carries the range of hours whose rollups are behind
+        (``rollup_dirty``), committed with the rows, so a crash leaves the next run a note of what
+        to recompute and rollups are never left wrong.
+        """
+        if self._dirty is None:
+            return
+        from oauthwatch.store.writes import refresh_login_rollup
+
+        lo, hi = self._dirty
+        hours = []
+        h = lo.replace(minute=0, second=0, microsecond=0)
+        while h <= hi:
+            hours.append(h)
+            h += timedelta(hours=1)
+        with ctx.engine.begin() as conn:
+            if self.rollup_source is not None:
+                refresh_login_rollup(conn, ctx.org, self.rollup_source, hours)
+            cursor = dict(ctx.cursor_after or {})
+            cursor.pop("rollup_dirty", None)
+            ledger.save_checkpoint(conn, ctx.org, self.name, cursor)
+        ctx.cursor_after = cursor
+        self._dirty = None
+        self._pages_since_rollup = 0
+
+    def _run_with_restarts(self, ctx: Context, cursor: dict[str, Any] | None, start: datetime | None) -> None:
         restarts = 0
         while True:
             try:
@@ -411,7 +464,6 @@ class IncrementalSource(Source):
                     start = self._resume - timedelta(seconds=ctx.collect.overlap_seconds)
                 ctx.stats.notes.append("query locator expired; restarted from the checkpoint")
                 log.info("%s/%s: query locator expired, restarting from the checkpoint", ctx.org, self.name)
-        self.finish(ctx)
 
     def _use_bulk(self, ctx: Context, start: datetime | None) -> bool:
         soql = self.soql(start)
@@ -425,30 +477,43 @@ class IncrementalSource(Source):
         prev = ctx.cursor_after or {}
         cap = ctx.signpost
         if ts is None:
-            return dict(prev)
+            return {k: v for k, v in prev.items() if k != "rollup_dirty"}
         if ts > cap:
             ts, rid = cap, ""
         new = {"ts": ts.isoformat(), "id": rid}
         if prev.get("ts"):
             old = (parse_dt(prev["ts"]), prev.get("id") or "")
             if (ts, rid) < old:  # type: ignore[operator]
-                return dict(prev)
+                return {k: v for k, v in prev.items() if k != "rollup_dirty"}
         return new
 
     def _commit(self, ctx: Context, records: Sequence[Record], last: Record | None) -> None:
+        rollup = self._rollup_on(ctx)
         with ctx.engine.begin() as conn:
             rows = convert(ctx, conn, self.name, records, lambda r: self.to_row(ctx, r), self._key_of)
             if rows:
                 self.write(ctx, conn, rows)
                 self.after_write(ctx, conn, rows)
-            if last is not None:
-                cursor = self._advance(ctx, last)
+                if rollup:
+                    times = [r[self.time_column] for r in rows]
+                    lo, hi = min(times), max(times)
+                    if self._dirty is not None:
+                        lo, hi = min(lo, self._dirty[0]), max(hi, self._dirty[1])
+                    self._dirty = (lo, hi)
+            cursor = self._advance(ctx, last) if last is not None else dict(ctx.cursor_after or {})
+            if self._dirty is not None:
+                cursor["rollup_dirty"] = [self._dirty[0].isoformat(), self._dirty[1].isoformat()]
+            if last is not None or self._dirty is not None:
                 ledger.save_checkpoint(conn, ctx.org, self.name, cursor)
-        if last is not None:
+        if last is not None or self._dirty is not None:
             ctx.cursor_after = cursor
+        if last is not None:
             self._resume = parse_dt(get(last, self.cursor_field))
         ctx.stats.rows_read += len(records)
         ctx.stats.rows_written += len(rows)
+        self._pages_since_rollup += 1
+        if self._dirty is not None and self._pages_since_rollup >= self.rollup_every_pages:
+            self._flush_rollup(ctx)
 
     def _run_rest(self, ctx: Context, start: datetime | None) -> None:
         done = 0
@@ -491,6 +556,8 @@ class IncrementalSource(Source):
         if last is not None:
             with ctx.engine.begin() as conn:
                 cursor = self._advance(ctx, last)
+                if self._dirty is not None:
+                    cursor["rollup_dirty"] = [self._dirty[0].isoformat(), self._dirty[1].isoformat()]
                 ledger.save_checkpoint(conn, ctx.org, self.name, cursor)
                 ctx.cursor_after = cursor
         ctx.stats.notes.append(f"backfilled {done} rows through Bulk API 2.0")

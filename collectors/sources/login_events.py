@@ -26,7 +26,7 @@ from collectors.sources.base import (
     parse_dt,
     text,
 )
-from collectors.sources.login_history import login_row, refresh_rollup_if_primary
+from collectors.sources.login_history import login_row
 from oauthwatch.store import schema
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ class LoginEventStream(IncrementalSource):
     table = schema.logins
     key: ClassVar[tuple[str, ...]] = ("org", "source", "natural_id")
     time_column: ClassVar[str] = "login_time"
+    rollup_source: ClassVar[str | None] = "login_event"
 
     def to_row(self, ctx: Context, record: Record) -> Row | None:
         row = login_row(ctx.org, "login_event", get(record, "EventIdentifier"), record, geo_prefix="")
@@ -68,9 +69,6 @@ class LoginEventStream(IncrementalSource):
 
     def coverage_filter(self, ctx: Context) -> list[Any]:
         return [self.table.c.org == ctx.org, self.table.c.source == "login_event"]
-
-    def after_write(self, ctx: Context, conn: Any, rows: list[Row]) -> None:
-        refresh_rollup_if_primary(ctx, conn, "login_event", rows)
 
 
 class ThreatStoreStream(IncrementalSource):

@@ -169,6 +169,7 @@ class LoginHistorySource(IncrementalSource):
     key: ClassVar[tuple[str, ...]] = ("org", "source", "natural_id")
     time_column: ClassVar[str] = "login_time"
     bulk_ok: ClassVar[bool] = True
+    rollup_source: ClassVar[str | None] = "login_history"
 
     def to_row(self, ctx: Context, record: Record) -> Row | None:
         return login_row(ctx.org, self.name, record.get("Id") or record_id(record), record, now=ctx.run_start)
@@ -179,9 +180,6 @@ class LoginHistorySource(IncrementalSource):
 
     def coverage_filter(self, ctx: Context) -> list[Any]:
         return [self.table.c.org == ctx.org, self.table.c.source == self.name]
-
-    def after_write(self, ctx: Context, conn: Connection, rows: list[Row]) -> None:
-        refresh_rollup_if_primary(ctx, conn, self.name, rows)
 
     def finish(self, ctx: Context) -> None:
         fill_users(ctx)
