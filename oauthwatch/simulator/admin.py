@@ -53,7 +53,7 @@ async def _json(request: Request) -> dict[str, Any]:
 async def health(request: Request) -> Response:
     if not _authorized(request):
         return _denied()
-    from oauthwatch.simulator.rest import api_limit, usage
+    from oauthwatch.simulator.apibudget import api_limit, usage
 
     ctx: OrgContext = request.app.state.ctx
     counts = {}

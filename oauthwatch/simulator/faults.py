@@ -107,7 +107,7 @@ class Faults:
         """Org-side faults decided before the call is served (and before it is counted)."""
         p = self.profile
         if p.exhaust_budget:
-            from oauthwatch.simulator.rest import api_limit, usage
+            from oauthwatch.simulator.apibudget import api_limit, usage
 
             data = usage(ctx)
             data["total"] = max(data["total"], api_limit(ctx))

@@ -155,7 +155,7 @@ def _list(ctx: OrgContext, op: ET.Element) -> Response:
 
 async def soap(request: Request) -> Response:
     """POST /services/Soap/m/<version>[/<orgId>]: listMetadata / readMetadata for ConnectedApp."""
-    from oauthwatch.simulator.rest import count_call
+    from oauthwatch.simulator.apibudget import count_call
 
     ctx: OrgContext = request.app.state.ctx
     try:

@@ -8,9 +8,7 @@ SOQL itself belongs to the query service; this module only speaks HTTP around it
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
-import json
 import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -20,6 +18,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from oauthwatch.simulator import catalog, orgdb, sessions
+from oauthwatch.simulator.apibudget import api_limit, count_call, limit_header, usage
 from oauthwatch.simulator.server import JSON, json_response, sf_error
 
 if TYPE_CHECKING:
@@ -52,40 +51,6 @@ def _version_ok(raw: str) -> str | None:
     if not m or not 20 <= int(m.group(1)) <= MAX_VERSION:
         return None
     return f"{m.group(1)}.{m.group(2)}"
-
-
-# ---------------------------------------------------------------------------------------- API budget
-
-
-def usage(ctx: OrgContext) -> dict[str, Any]:
-    """Today's API usage (UTC day): ``{"day", "total", "apps": {label: n}}``."""
-    today = dt.datetime.now(dt.UTC).date().isoformat()
-    raw = ctx.state_get("api_usage")
-    data = json.loads(raw) if raw else {}
-    if data.get("day") != today:
-        data = {"day": today, "total": 0, "apps": {}}
-    return data
-
-
-def api_limit(ctx: OrgContext) -> int:
-    """The daily API request limit (``--api-limit``; an admin may override it in ``_State``)."""
-    raw = ctx.state_get("api_limit")
-    return int(raw) if raw and raw.isdigit() else ctx.api_limit
-
-
-def count_call(ctx: OrgContext, app_label: str) -> tuple[int, int] | None:
-    """Count one API call; None when the daily budget is spent (the call is refused, not counted)."""
-    data, limit = usage(ctx), api_limit(ctx)
-    if data["total"] >= limit:
-        return None
-    data["total"] += 1
-    data["apps"][app_label] = data["apps"].get(app_label, 0) + 1
-    ctx.state_set("api_usage", json.dumps(data))
-    return data["total"], limit
-
-
-def limit_header(used: int, limit: int) -> dict[str, str]:
-    return {"Sforce-Limit-Info": f"api-usage={used}/{limit}"}
 
 
 def rest(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
