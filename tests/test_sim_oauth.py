@@ -560,3 +560,39 @@ def test_userinfo_identity_introspect_and_revoke(local_org_session):
     assert intro == {"active": False}
     gone = org.session.post(org.url + "/services/oauth2/revoke", data={"token": "nope"}, timeout=30)
     assert _err(gone) == (400, "invalid_token", "invalid token")
+
+
+def test_high_assurance_and_relaxed_refresh_ip(local_org):
+    org = local_org
+    db = org.db()
+    key = org.creds["consumer_key"]
+    tok = _web_server_tokens(org)
+    db.execute("UPDATE _AppConfig SET SessionLevel = 'HIGH_ASSURANCE' WHERE ConsumerKey = ?", (key,))
+    r = org.token_request({"grant_type": JWT_GRANT, "assertion": org.jwt_assertion()})
+    assert _err(r)[:2] == (400, "invalid_grant")  # flows without an approval step are blocked
+    assert _err(org.token_request({"grant_type": "client_credentials"}, headers=basic(org)))[:2] == (
+        400,
+        "invalid_grant",
+    )
+    db.execute("UPDATE _AppConfig SET SessionLevel = NULL WHERE ConsumerKey = ?", (key,))
+    # ENFORCE_RELAXREFRESH: IP ranges apply to logins but not to refresh
+    admin_id = user_id(org, org.creds["username"])
+    db.execute("UPDATE _UserSecret SET AllowedIpRanges = '[\"192.0.2.0/24\"]' WHERE UserId = ?", (admin_id,))
+    db.execute("UPDATE _AppConfig SET IpRelaxation = 'ENFORCE_RELAXREFRESH' WHERE ConsumerKey = ?", (key,))
+    refresh = {
+        "grant_type": "refresh_token",
+        "client_id": key,
+        "client_secret": org.creds["client_secret"],
+        "refresh_token": tok["refresh_token"],
+    }
+    assert org.token_request(refresh).status_code == 200
+    pw = {
+        "grant_type": "password",
+        "client_id": key,
+        "client_secret": org.creds["client_secret"],
+        "username": org.creds["username"],
+        "password": org.creds["password"],
+    }
+    assert _err(org.token_request(pw)) == (400, "invalid_grant", "IP restricted or invalid login hours")
+    db.execute("UPDATE _AppConfig SET IpRelaxation = 'ENFORCE' WHERE ConsumerKey = ?", (key,))
+    assert _err(org.token_request(refresh)) == (400, "invalid_grant", "IP restricted or invalid login hours")

@@ -447,3 +447,65 @@ def test_concurrent_clients_and_retried_pages(local_org_session):
     second = org.session.get(org.url + first["nextRecordsUrl"], headers=auth, timeout=30).json()
     again = org.session.get(org.url + first["nextRecordsUrl"], headers=auth, timeout=30).json()
     assert again == second  # a client that lost a page may ask for it again
+
+
+def test_bulk2_wire_details(local_org_session):
+    org = local_org_session
+    auth = {"Authorization": "Bearer " + org.token()["access_token"]}
+    jobs = org.url + "/services/data/v62.0/jobs/query"
+    job = org.session.post(
+        jobs, json={"operation": "query", "query": "SELECT Id FROM User"}, headers=auth, timeout=30
+    ).json()
+    assert set(job) >= {
+        "id",
+        "operation",
+        "object",
+        "createdById",
+        "createdDate",
+        "state",
+        "apiVersion",
+        "lineEnding",
+        "columnDelimiter",
+    }
+    assert job["id"].startswith("750")
+    assert job["object"] == "User"
+    deadline = time.monotonic() + 20
+    while org.session.get(f"{jobs}/{job['id']}", headers=auth, timeout=30).json()["state"] != "JobComplete":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    users = org.db().execute('SELECT COUNT(*) FROM "User"').fetchone()[0]
+    r = org.session.get(f"{jobs}/{job['id']}/results", params={"maxRecords": 7}, headers=auth, timeout=30)
+    assert r.headers["Sforce-NumberOfRecords"] == "7"
+    assert r.headers["Sforce-Locator"] == "Nw"  # base64("7") without padding, as Salesforce's are
+    assert r.text.splitlines()[0] == '"Id"'
+    assert len(r.text.splitlines()) == 8
+    r = org.session.get(
+        f"{jobs}/{job['id']}/results",
+        params={"maxRecords": 10_000, "locator": "Nw"},
+        headers=auth,
+        timeout=30,
+    )
+    assert (r.headers["Sforce-Locator"], int(r.headers["Sforce-NumberOfRecords"])) == ("null", users - 7)
+    refused = org.session.post(
+        jobs,
+        json={"operation": "query", "query": "SELECT FIELDS(ALL) FROM User LIMIT 10"},
+        headers=auth,
+        timeout=30,
+    )
+    assert refused.status_code == 400
+    missing = org.session.get(f"{jobs}/750000000000000AAA", headers=auth, timeout=30)
+    assert (missing.status_code, missing.json()[0]["errorCode"]) == (404, "NOT_FOUND")
+
+
+def test_metadata_api_refuses_a_bad_session(local_org_session):
+    from simple_salesforce import Salesforce
+    from zeep.exceptions import Fault
+
+    org = local_org_session
+    sf = Salesforce(instance_url=org.url, session_id="00Dbogus!AQnope", session=org.session)
+    md = sf.mdapi
+    md._client.transport.session.verify = org.creds["ca_bundle"]
+    md._client.transport.session.trust_env = False
+    with pytest.raises(Fault) as exc:
+        md.list_metadata([md.ListMetadataQuery(type="ConnectedApp")])
+    assert exc.value.code == "sf:INVALID_SESSION_ID"
