@@ -1,0 +1,254 @@
+"""The store's read-side queries on SQLite and PostgreSQL: counts reconcile with raw logins.
+
+Rows are written through store.writes (tests/factories.py), so the hourly and daily rollups are
+the ones collection maintains; every figure the dashboard shows is checked against a direct count
+of ``logins``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from oauthwatch.store import queries as q
+from oauthwatch.store import queries_ops as ops
+from oauthwatch.store import schema
+from oauthwatch.store.alert_actions import AlertNotFound, acknowledge, reopen, resolve, suppress
+from oauthwatch.store.writes import refresh_login_rollup
+from tests.factories import seed_store
+
+NOW = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def seeded(store):
+    facts = seed_store(store, days=14, now=NOW)
+    return store, facts
+
+
+def raw_count(engine, start, end, **eq):
+    t = schema.logins
+    cond = [t.c.login_time >= start, t.c.login_time < end]
+    cond += [t.c[k] == v for k, v in eq.items()]
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).where(*cond)).scalar()
+
+
+def test_rollup_totals_match_raw_logins_for_short_and_long_windows(seeded):
+    engine, facts = seeded
+    for start, end in [
+        (NOW - timedelta(hours=5), NOW + timedelta(hours=1)),  # hourly only
+        (NOW - timedelta(days=9, hours=7), NOW - timedelta(hours=3)),  # edges + whole days
+        (facts.start, NOW + timedelta(hours=1)),
+    ]:
+        w = q.Window(start, end)
+        df = q.rollup(engine, w, ("application", "success"))
+        assert int(df["events"].sum()) == raw_count(engine, start, end)
+        assert int(df["failures"].sum()) == raw_count(engine, start, end, success=False)
+        by_app = df.groupby("application")["events"].sum()
+        assert int(by_app["Jenkins CI"]) == raw_count(engine, start, end, application="Jenkins CI")
+
+
+def test_rollup_by_hour_uses_day_buckets_on_long_windows(seeded):
+    engine, _ = seeded
+    short = q.rollup(engine, q.Window(NOW - timedelta(days=1), NOW), (), by_hour=True)
+    long = q.rollup(engine, q.Window(NOW - timedelta(days=10), NOW), (), by_hour=True)
+    assert short.attrs["bucket"] == "hour"
+    assert long.attrs["bucket"] == "day"
+    assert (long["hour"].dt.hour == 0).all()
+    assert int(long["events"].sum()) == raw_count(engine, NOW - timedelta(days=10), NOW)
+
+
+def test_kpis_reconcile_and_previous_period(seeded):
+    engine, _facts = seeded
+    w = q.Window(NOW - timedelta(days=7), NOW + timedelta(hours=1))
+    k = q.kpis(engine, w)
+    assert k["events"] == raw_count(engine, w.start, w.end)
+    assert k["failures"] == raw_count(engine, w.start, w.end, success=False)
+    assert k["apps"] == 4
+    assert k["countries"] == 5  # US DE FR JP + the spray's RU
+    assert k["users"] == 8
+    assert k["new_alerts"] == 2
+    prev = q.kpis(engine, w.previous())
+    assert prev["events"] == raw_count(engine, w.start - (w.end - w.start), w.start)
+    assert prev["countries"] == 4
+
+
+def test_daily_rollups_are_exact_and_idempotent(seeded):
+    engine, facts = seeded
+    with engine.connect() as conn:
+        users_total = conn.execute(select(func.sum(schema.login_user_daily.c.events))).scalar()
+        ips_total = conn.execute(select(func.sum(schema.login_ip_daily.c.events))).scalar()
+        fails = conn.execute(select(func.sum(schema.login_ip_daily.c.failures))).scalar()
+    assert users_total == facts.logins
+    assert ips_total == facts.logins
+    assert fails == facts.failures
+    with engine.begin() as conn:  # a retried write recomputes, never adds
+        refresh_login_rollup(
+            conn, "acme", "login_history", [NOW - timedelta(days=2), NOW - timedelta(hours=3)]
+        )
+    with engine.connect() as conn:
+        assert conn.execute(select(func.sum(schema.login_user_daily.c.events))).scalar() == facts.logins
+        assert conn.execute(select(func.sum(schema.login_rollup_daily.c.events))).scalar() == facts.logins
+
+
+def test_users_ips_networks_and_new_origins(seeded):
+    engine, _ = seeded
+    w = q.Window(NOW - timedelta(days=1), NOW + timedelta(hours=1))
+    users = q.users_by(engine, w)
+    assert set(users["user_id"]) >= {f"005{i:012d}AAA" for i in range(1, 9)}
+    ips = q.ips_by(engine, w)
+    spray = ips.set_index("source_ip").loc["185.220.101.4"]
+    assert spray["failures"] == spray["events"] == 8
+    assert spray["network"] == "185.220.101.0/24"
+    nets = q.networks_by(ips)
+    assert int(nets.set_index("network").loc["198.51.100.0/24", "ips"]) == 2
+    new = q.new_origins(engine, w)
+    assert set(zip(new["kind"], new["origin"], strict=True)) == {("country", "RU"), ("ip", "185.220.101.4")}
+    older = q.new_origins(engine, q.Window(NOW - timedelta(days=3), NOW - timedelta(days=2)))
+    assert older.empty
+
+
+def test_network_of():
+    assert q.network_of("10.1.2.3") == "10.1.2.0/24"
+    assert q.network_of("2001:db8:1:2::5") == "2001:db8:1::/48"
+    assert q.network_of("not-an-ip") == "not-an-ip"
+    assert q.network_of("") == "(unknown)"
+
+
+def test_org_filter_separates_orgs(store):
+    seed_store(store, org="acme", days=2, now=NOW)
+    beta = seed_store(store, org="beta", days=2, now=NOW, per_hour=1, seed=2)
+    w_all = q.Window(NOW - timedelta(days=3), NOW + timedelta(hours=1))
+    w_beta = q.Window(w_all.start, w_all.end, ("beta",))
+    assert q.kpis(engine := store, w_beta)["events"] == beta.logins
+    assert q.kpis(engine, w_all)["events"] > beta.logins
+    assert q.list_orgs(store) == ["acme", "beta"]
+    assert q.has_logins(store, ("beta",))
+    assert not q.has_logins(store, ("nobody",))
+
+
+def test_investigate_reads_only_the_window_with_filters(seeded):
+    engine, facts = seeded
+    w = q.Window(NOW - timedelta(hours=4), NOW)
+    raw = q.raw_logins(engine, w, {"source_ip": "185.220.101.4"})
+    assert len(raw) == 8
+    assert raw["login_time"].min() >= w.start
+    tl = q.investigate_timeline(engine, w, {"source_ip": "185.220.101.4"}, minute=True)
+    assert len(tl) == 8
+    assert int(tl["failures"].sum()) == 8
+    by_status = q.investigate_breakdown(engine, w, "status")
+    assert int(by_status["events"].sum()) == raw_count(engine, w.start, w.end)
+    with pytest.raises(ValueError, match="cannot filter"):
+        q.raw_logins(engine, w, {"password": "x"})
+    capped = q.raw_logins(engine, q.Window(facts.start, NOW), limit=10)
+    assert len(capped) == 10
+
+
+def test_audit_events_mentioning(seeded):
+    engine, _ = seeded
+    w = q.Window(NOW - timedelta(days=7), NOW)
+    assert len(q.audit_events(engine, w)) == 2
+    only = q.audit_events(engine, w, mentioning="Data Loader")
+    assert list(only["action"]) == ["changedConnectedAppIpRelaxation"]
+    assert q.audit_events(engine, w, mentioning="100%_").empty  # LIKE wildcards are escaped
+
+
+def test_apps_overview(seeded):
+    engine, _ = seeded
+    w = q.Window(NOW - timedelta(days=7), NOW + timedelta(hours=1))
+    apps = ops.apps_overview(engine, w).set_index("app")
+    assert set(apps.index) == {"Data Loader", "Mulesoft Sync", "Tableau CRM", "Jenkins CI"}
+    assert int(apps["events"].sum()) == raw_count(engine, w.start, w.end)
+    assert apps.loc["Tableau CRM", "allowlisted"]
+    assert not apps.loc["Data Loader", "allowlisted"]
+    assert "IP restrictions relaxed" in apps.loc["Data Loader", "posture"]
+    assert "refresh tokens valid until revoked" in apps.loc["Mulesoft Sync", "posture"]
+    assert "certificate expires" in apps.loc["Jenkins CI", "posture"]
+    assert apps.loc["Jenkins CI", "flows"] == "OAuth Client Credentials"
+    assert apps.loc["Data Loader", "grants"] == 4
+    assert apps.loc["Data Loader", "last_use"] <= NOW
+    one = ops.apps_overview(engine, w, only="Jenkins CI")
+    assert list(one["app"]) == ["Jenkins CI"]
+    assert int(one["events"].iloc[0]) == int(apps.loc["Jenkins CI", "events"])
+    idle = ops.apps_overview(engine, q.Window(NOW + timedelta(days=1), NOW + timedelta(days=2))).set_index(
+        "app"
+    )
+    assert idle.loc["Data Loader", "events"] == 0
+    assert idle.loc["Data Loader", "last_use"] is not None  # found by the index seek
+
+
+def test_grants_classification(seeded):
+    engine, _ = seeded
+    w = q.Window(NOW - timedelta(days=30), NOW)
+    g = ops.classify_grants(ops.latest_grants(engine), w, now=NOW)
+    assert len(g) == 16
+    assert "delete_token_hash" not in g.columns
+    inactive = g[g["inactive_user"]]
+    assert set(inactive["username"]) == {"integration8@acme.example"}
+    assert (
+        g["stale"] == (g["last_used_date"].isna() | (g["last_used_date"] < NOW - timedelta(days=90)))
+    ).all()
+    assert not (g["stale"] & g["dormant"]).any()
+
+
+def test_alert_listing_and_actions(seeded):
+    engine, facts = seeded
+    w = q.Window(NOW - timedelta(days=7), NOW + timedelta(hours=1))
+    assert len(ops.alerts(engine, w)) == 2
+    assert list(ops.alerts(engine, w, severities=("high",))["severity"]) == ["high"]
+    aid = facts.alert_ids[0]
+    acknowledge(engine, aid, by="ann@example.com")
+    a = ops.alert(engine, aid)
+    assert a["status"] == "acknowledged"
+    assert a["status_by"] == "ann@example.com"
+    assert ops.alerts(engine, w, statuses=("open",)).empty
+    until = datetime.now(UTC) + timedelta(days=3)
+    suppress(engine, aid, until=until, by="ann@example.com")
+    assert abs((ops.alert(engine, aid)["suppressed_until"] - until).total_seconds()) < 1
+    resolve(engine, aid)
+    assert ops.alert(engine, aid)["status"] == "resolved"
+    reopen(engine, aid)
+    assert ops.alert(engine, aid)["status"] == "open"
+    assert ops.alert(engine, aid)["suppressed_until"] is None
+    with pytest.raises(AlertNotFound):
+        acknowledge(engine, 999_999)
+    with pytest.raises(ValueError, match="tz-aware"):
+        suppress(engine, aid, until=datetime(2030, 1, 1))  # noqa: DTZ001 - the point of the test
+
+
+def test_collection_health(seeded):
+    engine, _ = seeded
+    w = q.Window(NOW - timedelta(days=7), NOW + timedelta(hours=1))
+    runs = ops.collector_runs(engine, w)
+    assert len(runs) == 4
+    assert (runs["seconds"] == 60).all()
+    lag = ops.source_lag(engine, now=NOW).set_index("source")
+    assert lag.loc["setup_audit_trail", "outcome"] == "failed"
+    assert lag.loc["login_history", "lag_minutes"] == pytest.approx(19.0)
+    assert ops.coverage(engine, w)["status"].value_counts().to_dict() == {
+        "complete": 6,
+        "missing": 1,
+        "partial": 1,
+    }
+    budget = ops.api_budget(engine, w)
+    assert budget["used_share"].between(0, 1).all()
+    counts, rows = ops.quarantine(engine, w)
+    assert int(counts["records"].sum()) == 1
+    assert rows.iloc[0]["natural_id"] == "0Ya999"
+    beats = ops.heartbeats(engine, now=NOW)
+    assert beats.iloc[0]["component"] == "collector"
+
+
+def test_empty_store_answers_without_errors(store):
+    w = q.Window(NOW - timedelta(days=7), NOW)
+    assert not q.has_logins(store)
+    assert q.data_span(store) is None
+    assert q.kpis(store, w)["events"] == 0
+    assert q.rollup(store, w, ("application",), by_hour=True).empty
+    assert ops.apps_overview(store, w).empty
+    assert q.new_origins(store, w).empty
+    assert ops.source_lag(store).empty
+    assert ops.classify_grants(ops.latest_grants(store), w).empty
