@@ -11,6 +11,8 @@ database, no auth, no API counting). It is the ceiling set by TLS, HTTP and the 
 own JSON parsing, so the ratio says how much of that ceiling the org reaches.
 
     .venv/bin/python bench/bench_local_org.py --sizes 100000,1000000
+
+The 1M-row org takes about a minute to build; ``--sizes 20000,100000`` is a quick run.
 """
 
 from __future__ import annotations
@@ -248,7 +250,9 @@ def measure_static(state: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--sizes", default="100000,1000000", help="target LoginHistory rows per org, comma-separated"
+        "--sizes",
+        default=os.environ.get("BENCH_LOCAL_ORG_SIZES", "100000,1000000"),
+        help="target LoginHistory rows per org, comma-separated (env BENCH_LOCAL_ORG_SIZES)",
     )
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--keep", action="store_true", help="keep the built orgs (printed path)")
