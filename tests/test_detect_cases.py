@@ -272,7 +272,7 @@ CASES: list[Case] = [
         "refresh token replayed abroad",
         lambda: frames(STEADY_US + last_hour(3, country_iso="RO", source_ip="198.51.100.9")),
         ("Billing Sync",),
-        _explains("RO", "never this one"),
+        _explains("RO", "no user of Billing Sync from this one"),
     ),
     Case(
         "new_country",
@@ -317,6 +317,16 @@ CASES: list[Case] = [
         "new IPv6 /48",
         lambda: frames(steady(source_ip="2001:db8:1::5") + last_hour(2, source_ip="2001:db8:2::5")),
         ("Billing Sync",),
+    ),
+    Case(
+        "new_network",
+        "app that meets a new network every few days",
+        lambda: frames(
+            [login(NOW - timedelta(days=d, hours=3), source_ip=f"198.51.{d}.9") for d in range(1, 22, 2)]
+            + STEADY_US
+            + last_hour(2, source_ip="203.0.113.50")
+        ),
+        (),
     ),
     # new_user
     Case(
@@ -415,6 +425,16 @@ CASES: list[Case] = [
             )
         ),
         (),
+    ),
+    Case(
+        "legacy_flow",
+        "ongoing username-password use is low severity",
+        lambda: frames(
+            steady("Old ETL", every=timedelta(hours=6), login_subtype="OAuth Username-Password")
+            + last_hour(1, "Old ETL", login_subtype="OAuth Username-Password")
+        ),
+        ("Old ETL",),
+        lambda fs: fs[0].severity == "low" or pytest.fail(fs[0].severity),
     ),
     # new_flow
     Case(

@@ -132,16 +132,16 @@ class Frames:
             grants_created=grants,
         )
 
-    def pair_index(self, column: str) -> dict[tuple[str, str], np.ndarray]:
-        """``(application, value of column)`` -> its sorted login times, over everything loaded.
+    def pair_index(self, column: str, group: str = "application") -> dict[tuple[str, str], np.ndarray]:
+        """``(group value, column value)`` -> its sorted login times, over everything loaded.
 
         Built once per load and shared by every :meth:`at` view (the cache lives in ``extra``), so
-        "was this value seen for this app between two times" is two binary searches.
+        "was this value seen for this app (or user) between two times" is two binary searches.
         """
-        key = f"pairs:{column}"
+        key = f"pairs:{group}:{column}"
         if key not in self.extra:
             src = self.extra.get("_full", self.logins)
-            groups = src.groupby(["application", column], sort=False)["login_time"]
+            groups = src.groupby([group, column], sort=False)["login_time"]
             self.extra[key] = {k: v.to_numpy(dtype="datetime64[ns]") for k, v in groups}
         return self.extra[key]
 
@@ -341,6 +341,14 @@ def seen_between(times: np.ndarray | None, start: datetime, end: datetime) -> bo
         return False
     lo, hi = np.searchsorted(times, [_ns(start), _ns(end)], side="left")
     return bool(hi > lo)
+
+
+def count_between(times: np.ndarray | None, start: datetime, end: datetime) -> int:
+    """How many of the sorted ``times`` fall in ``[start, end)``."""
+    if times is None or not len(times):
+        return 0
+    lo, hi = np.searchsorted(times, [_ns(start), _ns(end)], side="left")
+    return int(hi - lo)
 
 
 def _ns(t: datetime) -> np.datetime64:

@@ -2,7 +2,8 @@
 
 Why it matters: the username-password flow sends a user's password (and security token) to the
 app on every login, cannot do MFA, and Salesforce blocks it by default in new orgs. Any
-successful use is a credential waiting to leak. Allowlisted apps are reported at low severity.
+successful use is a credential waiting to leak. The first use in ``days`` is medium; an app that
+keeps using it (or is allowlisted) is reported at low severity, for the digest, not as a page.
 """
 
 from __future__ import annotations
@@ -36,10 +37,18 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
         users = sorted(set(rows["username"].fillna(rows["user_id"]).astype(str)))
         flow = rows["login_subtype"].mode().iloc[0] or rows["login_type"].mode().iloc[0]
         entry = approved(frames.allowlist, str(app), ctx.now)
+        before = frames.before(ctx.window_start, timedelta(days=int(ctx.get("days"))))
+        before = before[(before["application"] == app) & before["success"]]
+        known = bool(
+            (
+                before["login_subtype"].str.casefold().isin(LEGACY_SUBTYPES)
+                | before["login_type"].fillna("").str.casefold().isin(LEGACY_TYPES)
+            ).any()
+        )
         findings.append(
             Finding(
                 detector=DETECTOR.id,
-                severity="low" if entry else "medium",
+                severity="low" if entry or known else "medium",
                 org=ctx.org,
                 subject_type="app",
                 subject=str(app) or "(none)",
@@ -49,6 +58,11 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
                     f"{int(ctx.window.total_seconds() // 60)} minutes, as {', '.join(users[:3])}. This flow sends the "
                     "user's password to the app on every login and cannot use MFA."
                     + (" The app is on the allowlist, so this is reported at low severity." if entry else "")
+                    + (
+                        f" It already used this flow in the previous {ctx.get('days')} days (ongoing, low severity)."
+                        if known and not entry
+                        else ""
+                    )
                 ),
                 evidence={
                     "app": str(app),
@@ -57,6 +71,7 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
                     "users": ", ".join(users[:5]),
                     "ips": ", ".join(sorted(set(rows["source_ip"]))[:5]),
                     "allowlisted": bool(entry),
+                    "used_before": known,
                 },
                 runbook=RUNBOOK,
                 dedupe_key=f"legacy_flow:{ctx.org}:{app}",
@@ -74,5 +89,6 @@ DETECTOR = Detector(
     description="Successful logins with the OAuth Username-Password flow or OAuth 1.0.",
     runbook=RUNBOOK,
     fn=_detect,
+    defaults={"days": 30},
     clears_after=timedelta(days=1),
 )

@@ -1,56 +1,85 @@
-"""New country for an app: successful logins from a country the app has not used in N days.
+"""New country: a user's successful logins from a country they have not logged in from in N days.
 
-Why it matters: integrations run from fixed data centres; a refresh token replayed by an attacker
-or a vendor moving its workers shows first as a new country. Allowlisted countries of an approved
-app are expected and do not fire.
+Why it matters: a refresh token replayed by an attacker, or a password used from abroad, shows
+first as a country new for that user (their own history across every app) *and* new for the app
+(no user of it came from there in N days: a vendor's cloud region or a team abroad is not news).
+The finding names the app the login went through, which is where to revoke. Allowlisted countries of an approved app do not fire; users
+with little history (``min_logins``) or many countries (``max_known``: travellers) are skipped.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from oauthwatch.detect.base import Context, Detector, Finding
-from oauthwatch.detect.data import Frames
-from oauthwatch.detect.novelty import NOVELTY_DEFAULTS, novel_values, novelty_finding
+from oauthwatch.detect.allowlist import approved
+from oauthwatch.detect.base import Context, Detector, Finding, fmt_int, fmt_time
+from oauthwatch.detect.data import Frames, seen_between
+from oauthwatch.detect.novelty import NOVELTY_DEFAULTS, novel_values
 
 RUNBOOK = (
-    "Check who logged in from the new country and from which IPs (evidence: users, ips).",
-    "Ask the app's owner whether the integration moved (new cloud region, vendor change, travelling user).",
-    "If nobody expects it, revoke the user's tokens for this app and reset its credentials.",
-    "If it is expected, add the country to the app's allowlist entry: `oauthwatch allow add APP --country XX`.",
+    "Check which app, IPs and flow the login from the new country used (evidence).",
+    "Ask the user whether they are travelling or use a VPN exit in that country.",
+    "If not, revoke the user's tokens for this app and their sessions, and reset their password.",
+    "If an integration moved, add the country to the app's allowlist entry: `oauthwatch allow add APP --country XX`.",
 )
 
 
 def _detect(frames: Frames, ctx: Context) -> list[Finding]:
     out = []
-    for app, value, rows, known, entry in novel_values(frames, ctx, "country_iso"):
-        if entry is not None and value in entry.countries:
-            continue
-        out.append(
-            novelty_finding(
-                DETECTOR.id,
-                RUNBOOK,
-                ctx,
-                app=app,
-                value=value,
-                rows=rows,
-                known=known,
-                what="country",
-                severity="high" if known <= 2 else "medium",
-                subject_type="app",
-                subject=app,
+    lo = ctx.window_start - timedelta(days=int(ctx.get("days")))
+    by_app = frames.pair_index("country_iso")
+    for user_id, country, rows, known, _ in novel_values(frames, ctx, "country_iso", group="user_id"):
+        user = next((str(u) for u in rows["username"] if isinstance(u, str) and u), user_id)
+        for app, arows in rows.groupby("application"):
+            entry = approved(frames.allowlist, str(app), ctx.now)
+            if entry is not None and country in entry.countries:
+                continue
+            if seen_between(by_app.get((app, country)), lo, ctx.window_start):
+                continue  # other users of this app are there too: a vendor region or a team abroad
+            ips = sorted(set(arows["source_ip"]))
+            flows = sorted({f for f in arows["login_subtype"] if f})
+            first = arows["login_time"].min()
+            out.append(
+                Finding(
+                    detector=DETECTOR.id,
+                    severity="high" if known <= 2 else "medium",
+                    org=ctx.org,
+                    subject_type="app",
+                    subject=str(app) or "(none)",
+                    title=f"New country for {user} on {app}: {country}",
+                    explanation=(
+                        f"{user} logged in to {app} {fmt_int(len(arows))} time(s) from {country} since "
+                        f"{fmt_time(first.to_pydatetime())} (IP {', '.join(ips[:3])}"
+                        + (f", flow {', '.join(flows)}" if flows else "")
+                        + f"); in the previous {ctx.get('days')} days this user logged in only from "
+                        f"{known} other country(s), and no user of {app} from this one."
+                    ),
+                    evidence={
+                        "app": str(app),
+                        "user": user,
+                        "user_id": user_id,
+                        "country": country,
+                        "events": len(arows),
+                        "ips": ", ".join(ips[:5]),
+                        "flows": ", ".join(flows),
+                        "known_countries": known,
+                    },
+                    runbook=RUNBOOK,
+                    dedupe_key=f"new_country:{ctx.org}:{app}:{user_id}:{country}",
+                    event_start=first.to_pydatetime(),
+                    event_end=arows["login_time"].max().to_pydatetime(),
+                )
             )
-        )
     return out
 
 
 DETECTOR = Detector(
     id="new_country",
-    title="New country for an app",
+    title="New country for a user",
     severity="medium",
-    description="Successful logins of an app from a country it has not used in the last N days.",
+    description="A user's successful logins from a country they have not logged in from in the last N days.",
     runbook=RUNBOOK,
     fn=_detect,
-    defaults={**NOVELTY_DEFAULTS, "max_known": 10},
+    defaults={**NOVELTY_DEFAULTS, "max_known": 5, "min_logins": 10},
     clears_after=timedelta(days=1),
 )

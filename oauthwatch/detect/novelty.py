@@ -4,7 +4,8 @@ A value is new for an app when the app's successful logins in the recent window 
 app's logins over the previous ``days`` never did. Apps younger than ``min_history_days`` are
 skipped (everything is new for them: the new-app detector speaks for them), and so are apps whose
 baseline already holds more than ``max_known`` distinct values (an app used from everywhere makes
-"new" meaningless).
+"new" meaningless) or that met a new value more than ``max_new_per_week`` times a week in the
+baseline (after its first week): novelty that is routine for an app is not news about it.
 """
 
 from __future__ import annotations
@@ -15,15 +16,21 @@ import pandas as pd
 
 from oauthwatch.detect.allowlist import AllowEntry, approved
 from oauthwatch.detect.base import Context, Finding, fmt_int, fmt_time
-from oauthwatch.detect.data import Frames, seen_between
+from oauthwatch.detect.data import Frames, count_between, seen_between
 
 
 def novel_values(
     frames: Frames,
     ctx: Context,
     column: str,
+    group: str = "application",
 ) -> list[tuple[str, str, pd.DataFrame, int, AllowEntry | None]]:
-    """``(app, value, window rows with it, known values count, allowlist entry)`` for every new value."""
+    """``(group value, new value, window rows with it, known values count, allowlist entry)``.
+
+    ``group`` is ``application`` (new for the app) or ``user_id`` (new for the user, who then
+    needs ``min_logins`` logins in the baseline). The allowlist entry is the app's (per-app
+    grouping) or None.
+    """
     win = frames.recent(ctx.window)
     if ctx.get("successes_only"):
         win = win[win["success"]]
@@ -31,22 +38,38 @@ def novel_values(
         return []
     days = timedelta(days=int(ctx.get("days")))
     lo, hi = ctx.window_start - days, ctx.window_start
-    index = frames.pair_index(column)
+    settle = lo + timedelta(days=7)
+    weeks = max((days - timedelta(days=7)) / timedelta(days=7), 1.0)
+    index = frames.pair_index(column, group)
     out = []
     min_age = pd.Timedelta(days=int(ctx.get("min_history_days")))
-    for app, rows in win.groupby("application"):
-        first = frames.app_first_seen.get(app)
-        if not app or first is None or pd.Timestamp(ctx.window_start) - first < min_age:
+    for key, rows in win.groupby(group):
+        if not key:
             continue
-        new = [v for v in rows[column].unique() if v and not seen_between(index.get((app, v)), lo, hi)]
+        if group == "application":
+            first = frames.app_first_seen.get(key)
+            if first is None or pd.Timestamp(ctx.window_start) - first < min_age:
+                continue
+        new = [v for v in rows[column].unique() if v and not seen_between(index.get((key, v)), lo, hi)]
         if not new:
             continue
-        known = {v for (a, v), times in index.items() if a == app and v and seen_between(times, lo, hi)}
+        mine = [(v, t) for (g, v), t in index.items() if g == key and v]
+        known = {v for v, t in mine if seen_between(t, lo, hi)}
         if not known or len(known) > int(ctx.get("max_known")):
             continue
-        entry = approved(frames.allowlist, str(app), ctx.now)
+        if group != "application" and sum(count_between(t, lo, hi) for _, t in mine) < int(
+            ctx.get("min_logins")
+        ):
+            continue
+        # Where new values are routine (a new one most weeks), one more is not news.
+        newcomers = sum(
+            1 for _, t in mine if settle.timestamp() <= t[0].astype("int64") / 1e9 < hi.timestamp()
+        )
+        if newcomers / weeks > float(ctx.get("max_new_per_week")):
+            continue
+        entry = approved(frames.allowlist, str(key), ctx.now) if group == "application" else None
         for value in new:
-            out.append((str(app), str(value), rows[rows[column] == value], len(known), entry))
+            out.append((str(key), str(value), rows[rows[column] == value], len(known), entry))
     return out
 
 
@@ -97,4 +120,4 @@ def novelty_finding(
     )
 
 
-NOVELTY_DEFAULTS = {"days": 30, "min_history_days": 7, "successes_only": True}
+NOVELTY_DEFAULTS = {"days": 30, "min_history_days": 7, "successes_only": True, "max_new_per_week": 0.5}

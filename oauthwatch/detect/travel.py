@@ -1,8 +1,13 @@
-"""Impossible travel: one user's successful logins too far apart for the time between them.
+"""Impossible travel: one user's successful logins to one app too far apart for the time between.
 
 Why it matters: a session or refresh token used from two continents within an hour means two
-parties hold it. Pairs from the same /24 are ignored (one network, whatever the geo database
-says); distances below ``min_km`` are ignored (geolocation of nearby cities is noisy).
+parties hold it. Consecutive logins are paired per user *and app*: a server-side app (Slack's
+servers refreshing a token) and the user's laptop are rightly in different places, while one
+client in two places at once is not. Pairs from the same /24 are ignored (one network, whatever
+the geo database says), and so are distances below ``min_km`` (mobile-carrier and ISP IPs are
+often geolocated a region or a coast away). The later login must come from a country neither the
+user nor any user of the app logged in from in the last ``days``: alternating between known places
+(home and a vendor's cloud region, a team abroad) is routine, a token replayed elsewhere is not.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from oauthwatch.detect.base import Context, Detector, Finding, fmt_int, fmt_time, network_of
-from oauthwatch.detect.data import Frames
+from oauthwatch.detect.data import Frames, seen_between
 
 RUNBOOK = (
     "Compare both logins (evidence): app, IP, country. Is one of them a VPN or a cloud egress the user uses?",
@@ -39,15 +44,15 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
     ]
     if rows.empty:
         return []
-    rows = rows.sort_values(["user_id", "login_time"])
-    prev = rows.groupby("user_id").shift(1)
+    rows = rows.sort_values(["user_id", "application", "login_time"])
+    prev = rows.groupby(["user_id", "application"]).shift(1)
     pairs = rows.assign(
         p_time=prev["login_time"],
         p_lat=prev["latitude"],
         p_lon=prev["longitude"],
         p_ip=prev["source_ip"],
         p_country=prev["country_iso"],
-        p_app=prev["application"],
+        p_app=rows["application"],
     )
     pairs = pairs[pairs["p_time"].notna() & (pairs["login_time"] >= pd.Timestamp(ctx.window_start))]
     if pairs.empty:
@@ -63,6 +68,21 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
     pairs = pairs.assign(km=km, kmh=speed)
     bad = pairs[(pairs["km"] >= float(ctx.get("min_km"))) & (pairs["kmh"] >= float(ctx.get("max_kmh")))]
     bad = bad[bad["source_ip"].map(network_of) != bad["p_ip"].map(network_of)]
+    # Alternating between two places the user has both used before (home and a vendor's cloud
+    # region, say) is routine; a stolen token shows up from a country new for the user.
+    known = frames.pair_index("country_iso", group="user_id")
+    lo = ctx.window_start - timedelta(days=int(ctx.get("days")))
+    by_app = frames.pair_index("country_iso")
+    fresh = [
+        bool(c)
+        and c != pc
+        and not seen_between(known.get((u, c)), lo, ctx.window_start)
+        and not seen_between(by_app.get((a, c)), lo, ctx.window_start)
+        for u, a, c, pc in zip(
+            bad["user_id"], bad["application"], bad["country_iso"], bad["p_country"], strict=True
+        )
+    ]
+    bad = bad[fresh] if len(bad) else bad
     findings = []
     for user_id, urows in bad.groupby("user_id"):
         r = urows.sort_values("kmh").iloc[-1]
@@ -110,6 +130,6 @@ DETECTOR = Detector(
     description="A user's consecutive successful logins are further apart than any flight could cover in the time between.",
     runbook=RUNBOOK,
     fn=_detect,
-    defaults={"min_km": 500.0, "max_kmh": 1000.0, "lookback_hours": 24},
+    defaults={"min_km": 2500.0, "max_kmh": 1000.0, "lookback_hours": 24, "days": 30},
     clears_after=timedelta(days=1),
 )
