@@ -29,4 +29,5 @@ def safe_csv(df: pd.DataFrame) -> bytes:
             out[col] = out[col].map(neutralize)
         elif isinstance(out[col].dtype, pd.DatetimeTZDtype):
             out[col] = out[col].dt.strftime("%Y-%m-%dT%H:%M:%S%z")
-    return out.to_csv(index=False).encode("utf-8")
+    # RFC 4180 line ends: with "\r\n" as terminator, cells holding \r or \n are quoted too.
+    return out.to_csv(index=False, lineterminator="\r\n").encode("utf-8")
