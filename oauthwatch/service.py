@@ -173,7 +173,7 @@ class Service:
         self.state.last_cycle_started = self.clock()
         for name, stage in self.stages:
             if self.stop.is_set():
-                break
+                return  # an interrupted cycle is not counted as done
             try:
                 self.state.stages[name] = summarize(stage(self.settings, self.engine, self.stop))
                 self.state.errors.pop(name, None)

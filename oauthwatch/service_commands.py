@@ -36,11 +36,6 @@ def register(app: typer.Typer) -> None:
         from oauthwatch.service import Service
         from oauthwatch.store import open_store
 
-        setup_logging(verbose)
-        settings = load_settings(config_path)
-        if not settings.selected_orgs():
-            raise ConfigError("no enabled org in the configuration: add an [[orgs]] entry")
-        engine = open_store(settings.store.url)
         stop = threading.Event()
         log = logging.getLogger("oauthwatch.service")
 
@@ -52,5 +47,10 @@ def register(app: typer.Typer) -> None:
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
+        setup_logging(verbose)
+        settings = load_settings(config_path)
+        if not settings.selected_orgs():
+            raise ConfigError("no enabled org in the configuration: add an [[orgs]] entry")
+        engine = open_store(settings.store.url)
         Service(settings, engine, stop=stop, digests=not no_digest, max_cycles=cycles).run()
         engine.dispose()
