@@ -596,3 +596,17 @@ def test_high_assurance_and_relaxed_refresh_ip(local_org):
     assert _err(org.token_request(pw)) == (400, "invalid_grant", "IP restricted or invalid login hours")
     db.execute("UPDATE _AppConfig SET IpRelaxation = 'ENFORCE' WHERE ConsumerKey = ?", (key,))
     assert _err(org.token_request(refresh)) == (400, "invalid_grant", "IP restricted or invalid login hours")
+
+
+def test_transient_token_error_fault_matches_the_real_body(local_org, shared_dir):
+    org = local_org
+    real = json.loads(
+        (
+            shared_dir / "fixtures/external/rapid7-insightconnect-salesforce/retry_request.json.resp"
+        ).read_text()
+    )
+    assert org.admin("faults", {"oauth_retry_rate": 1.0}).status_code == 200
+    r = org.token_request({"grant_type": JWT_GRANT, "assertion": org.jwt_assertion()})
+    assert (r.status_code, r.json()) == (400, real)
+    org.admin("faults", {})
+    assert org.token_request({"grant_type": JWT_GRANT, "assertion": org.jwt_assertion()}).status_code == 200

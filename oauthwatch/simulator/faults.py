@@ -3,7 +3,7 @@
 A profile (``--faults NAME`` or ``POST /_admin/faults``) sets rates; every REST call draws from
 one ``random.Random(seed)``, so a test that replays the same calls meets the same faults.
 Transport faults (5xx, dropped connection, slow answer, truncated body) are injected by an ASGI
-middleware around ``/services/data``; org faults (session expiry after N calls or in the middle
+middleware around ``/services/data`` (and ``retry_request`` on the token endpoint); org faults (session expiry after N calls or in the middle
 of paging, expired query locators, QUERY_TIMEOUT, exhausted API budget) by the REST layer.
 """
 
@@ -44,11 +44,14 @@ class FaultProfile:
     expire_session_after: int = 0  # revoke the caller's token after this many REST calls (0 = never)
     expire_mid_paging_rate: float = 0.0  # revoke the token after serving a page that has a next page
     exhaust_budget: bool = False  # spend the daily API budget now
+    oauth_retry_rate: float = 0.0  # token endpoint answers the transient ``retry_request`` error
 
 
 PROFILES: dict[str, FaultProfile] = {
     "none": FaultProfile(),
-    "flaky": FaultProfile(name="flaky", error_rate=0.05, drop_rate=0.02, slow_rate=0.05, slow_seconds=1.0),
+    "flaky": FaultProfile(
+        name="flaky", error_rate=0.05, drop_rate=0.02, slow_rate=0.05, slow_seconds=1.0, oauth_retry_rate=0.02
+    ),
     "slow": FaultProfile(name="slow", slow_rate=1.0, slow_seconds=0.5),
     "hostile": FaultProfile(
         name="hostile",
@@ -61,6 +64,7 @@ PROFILES: dict[str, FaultProfile] = {
         locator_expiry_rate=0.05,
         expire_session_after=40,
         expire_mid_paging_rate=0.1,
+        oauth_retry_rate=0.05,
     ),
 }
 
@@ -95,7 +99,8 @@ class Faults:
         """The profile and how many faults of each kind were injected so far."""
         return {"profile": asdict(self.profile), "injected": dict(self.injected)}
 
-    def _hit(self, rate: float, kind: str) -> bool:
+    def hit(self, rate: float, kind: str) -> bool:
+        """Draw once from the fault stream: does a fault of ``kind`` happen at ``rate``?"""
         if rate <= 0:
             return False
         hit = self.rng.random() < rate
@@ -124,9 +129,9 @@ class Faults:
         path = request.url.path
         is_more = re.search(r"/(query|queryAll)/[^/]+$", path) is not None
         is_query = path.rstrip("/").endswith(("/query", "/queryAll"))
-        if is_more and self._hit(p.locator_expiry_rate, "locator_expiry"):
+        if is_more and self.hit(p.locator_expiry_rate, "locator_expiry"):
             return sf_error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
-        if (is_query or is_more) and self._hit(p.query_timeout_rate, "query_timeout"):
+        if (is_query or is_more) and self.hit(p.query_timeout_rate, "query_timeout"):
             return sf_error(400, "QUERY_TIMEOUT", "Your query request was running for too long.")
         return None
 
@@ -139,17 +144,15 @@ class Faults:
         body = getattr(response, "body", b"")
         if response.headers.get("content-encoding") == "gzip":
             body = gzip.decompress(body)
-        if b'"nextRecordsUrl"' in body and self._hit(
-            self.profile.expire_mid_paging_rate, "expire_mid_paging"
-        ):
+        if b'"nextRecordsUrl"' in body and self.hit(self.profile.expire_mid_paging_rate, "expire_mid_paging"):
             sessions.revoke(ctx.conn, sess.token)
 
     def transport(self) -> tuple[str | None, float]:
         """The transport fault for one call (error, drop, truncate or none) and a delay in seconds."""
         p = self.profile
-        delay = p.slow_seconds if self._hit(p.slow_rate, "slow") else 0.0
+        delay = p.slow_seconds if self.hit(p.slow_rate, "slow") else 0.0
         for kind, rate in (("error", p.error_rate), ("drop", p.drop_rate), ("truncate", p.truncate_rate)):
-            if self._hit(rate, kind):
+            if self.hit(rate, kind):
                 return kind, delay
         return None, delay
 
@@ -162,6 +165,27 @@ class FaultMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         faults = self.ctx.faults
+        if (
+            scope["type"] == "http"
+            and faults is not None
+            and scope["path"] == "/services/oauth2/token"
+            and faults.hit(faults.profile.oauth_retry_rate, "oauth_retry")
+        ):
+            # The transient token error (its body as in the real fixture; the status, 400 like every
+            # OAuth error, is UNCONFIRMED). Not logged: the request never reached authentication.
+            body = b'{"error":"retry_request","error_description":"retry your request"}'
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 400,
+                    "headers": [
+                        (b"content-type", b"application/json;charset=UTF-8"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
         if scope["type"] != "http" or faults is None or not scope["path"].startswith("/services/data/v"):
             await self.app(scope, receive, send)
             return
