@@ -1,6 +1,6 @@
 """The dashboard's writes, in one place: alert status changes and allowlist entries.
 
-Pages call these; they delegate to the store's alert actions and the detectors' allowlist module,
+Pages call these; they delegate to the detectors' alert lifecycle and allowlist modules,
 record who acted (the signed-in OIDC user, else "dashboard"), and never build SQL themselves.
 """
 
@@ -23,29 +23,22 @@ def actor() -> str:
 
 
 def acknowledge(alert_id: int) -> None:
-    """Acknowledge an alert."""
-    from oauthwatch.store.alert_actions import acknowledge
+    """Acknowledge an alert (the detectors' lifecycle records who and when)."""
+    from oauthwatch.detect.lifecycle import acknowledge
 
     acknowledge(data.engine(), alert_id, by=actor())
 
 
 def resolve(alert_id: int) -> None:
-    """Resolve an alert."""
-    from oauthwatch.store.alert_actions import resolve
+    """Resolve an alert; it reopens only if its detector reports something newer."""
+    from oauthwatch.detect.lifecycle import resolve
 
     resolve(data.engine(), alert_id, by=actor())
 
 
-def reopen(alert_id: int) -> None:
-    """Reopen an alert."""
-    from oauthwatch.store.alert_actions import reopen
-
-    reopen(data.engine(), alert_id, by=actor())
-
-
 def suppress(alert_id: int, until: datetime) -> None:
-    """Suppress an alert until a time."""
-    from oauthwatch.store.alert_actions import suppress
+    """Silence an alert's notifications until a time."""
+    from oauthwatch.detect.lifecycle import suppress
 
     suppress(data.engine(), alert_id, until=until, by=actor())
 

@@ -139,7 +139,6 @@ def test_apps_page_lists_every_app_and_opens_one(store_env):
 
 def test_apps_allowlist_actions_change_the_store(store_env):
     engine, _ = store_env
-    pytest.importorskip("oauthwatch.detect.allowlist")
     at = run_page("apps", {"app": "Data Loader"})
     assert "not on the allowlist" in texts(at)
     at.text_input(key="app_allow_owner").input("ops@acme.example")

@@ -11,7 +11,7 @@ from datetime import timedelta
 import streamlit as st
 
 from dashboard import actions, data, filters, ui
-from oauthwatch.store.alert_actions import AlertNotFound
+from oauthwatch.detect.lifecycle import AlertNotFound
 from oauthwatch.store.queries_ops import SEVERITIES
 from oauthwatch.store.writes import utcnow
 
@@ -57,13 +57,11 @@ def _detail(ctx: filters.Context, alert_id: int) -> None:
             if steps
             else "No runbook for this detector."
         )
-    b1, b2, b3, b4, b5 = st.columns([1, 1, 1, 1, 2])
+    b1, b2, b4, b5 = st.columns([1, 1, 1, 2])
     if status.startswith("open") and b1.button("Acknowledge", key="alert_ack"):
         _act(actions.acknowledge, alert_id)
     if not status.startswith("resolved") and b2.button("Resolve", key="alert_resolve"):
         _act(actions.resolve, alert_id)
-    if not status.startswith("open") and b3.button("Reopen", key="alert_reopen"):
-        _act(actions.reopen, alert_id)
     days = b5.number_input(
         "Suppress for days", min_value=1, max_value=365, value=7, key="alert_suppress_days"
     )
