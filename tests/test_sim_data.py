@@ -283,3 +283,14 @@ def test_grant_use_counts_cover_the_logins_they_made(org: Path) -> None:
            AND NOT EXISTS (SELECT 1 FROM "OauthToken" t WHERE t.UserId = lh.UserId AND t.AppName = lh.Application)"""
     ).fetchone()[0]
     assert missing == 0
+
+
+def test_other_parameters_rebuild_and_more_apps_are_generated(tmp_path: Path) -> None:
+    build_org(tmp_path, seed=7, days=2, users=40, apps=12, now=NOW)
+    build_org(tmp_path, seed=7, days=2, users=60, apps=15, now=NOW)
+    conn = connect(tmp_path)
+    assert conn.execute('SELECT COUNT(*) FROM "User"').fetchone()[0] == 60
+    names = [r[0] for r in conn.execute('SELECT Name FROM "ConnectedApplication"')]
+    assert len(names) == len(set(names)) == 15
+    assert conn.execute("SELECT COUNT(*) FROM _AppConfig").fetchone()[0] == 15
+    assert not list(tmp_path.glob("*.building"))

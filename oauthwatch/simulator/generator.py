@@ -4,6 +4,11 @@
 existing database built with the same parameters is kept). History is generated hour by hour and
 written in chunks, so memory stays flat whatever the size: 10 million LoginHistory rows only take
 longer. The build writes into a temporary file and renames it, so a crash never leaves half an org.
+
+``_State`` keys kept by the data side: ``build_params`` (JSON: what the org was built from),
+``licensed``, ``clock_offset`` (ms added to the wall clock), ``live_cursor`` (last live tick, ms),
+``elf_lag`` (Event Log File lag model), ``scenarios_pending`` / ``scenarios_active`` /
+``scenarios_suppressed`` (staged incidents) and ``server_login_seq`` (Ids of server-logged logins).
 """
 
 from __future__ import annotations
