@@ -173,6 +173,18 @@ def test_each_scenario_writes_events_and_ground_truth(org: Path) -> None:
     assert before < conn.execute('SELECT COUNT(*) FROM "LoginHistory"').fetchone()[0]
 
 
+def test_injecting_the_same_incident_twice_changes_nothing(org: Path) -> None:
+    conn = orgdb.connect(orgdb.db_path(org))
+    scenarios.inject(conn, "stolen_refresh_token", AT, state_dir=org)
+    snapshot = conn.execute('SELECT SUM(UseCount), COUNT(*) FROM "OauthToken"').fetchone()
+    rows = conn.execute('SELECT COUNT(*) FROM "LoginHistory"').fetchone()
+    again = scenarios.inject(conn, "stolen_refresh_token", AT, state_dir=org)
+    assert again["status"] == "already applied"
+    assert conn.execute('SELECT SUM(UseCount), COUNT(*) FROM "OauthToken"').fetchone() == snapshot
+    assert conn.execute('SELECT COUNT(*) FROM "LoginHistory"').fetchone() == rows
+    assert len(_truth(org)) == 1
+
+
 def test_future_scenario_waits_for_the_live_clock(org: Path) -> None:
     conn = orgdb.connect(orgdb.db_path(org))
     live = Live(conn)

@@ -27,6 +27,7 @@ from oauthwatch.simulator.orgsetup import Plan
 
 GROUND_TRUTH = "ground_truth.jsonl"
 PENDING_KEY, ACTIVE_KEY, SUPPRESS_KEY = "scenarios_pending", "scenarios_active", "scenarios_suppressed"
+APPLIED_KEY = "scenarios_applied"
 _NUMBER = {name: i + 1 for i, name in enumerate(incidents.BUILDERS)}
 _REL = re.compile(r"^([+-])(\d+)([smhd])$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -134,6 +135,10 @@ def inject(
 def _apply(
     conn: sqlite3.Connection, plan: Plan, name: str, at_ms: int, now: int, state_dir: Path
 ) -> dict[str, Any]:
+    applied = _state_list(conn, APPLIED_KEY)
+    if [name, at_ms] in applied:  # the same incident at the same time: already in the org
+        return {"scenario": name, "status": "already applied", "start": iso(at_ms), "written": 0}
+    set_state(conn, APPLIED_KEY, json.dumps([*applied, [name, at_ms]]))
     inc = build_incident(plan, name, at_ms)
     if inc.configure:
         inc.configure(conn)
