@@ -135,6 +135,17 @@ def prefetch(pages: Iterator[T], depth: int = 2) -> Iterator[T]:
         quit_.set()
 
 
+def _tune(conn: Connection) -> None:
+    """A bigger page cache on SQLite while backfilling (index updates of a growing ``logins``)."""
+    if conn.dialect.name != "sqlite":
+        return
+    dbapi = conn.connection.dbapi_connection
+    if getattr(conn.connection, "info", {}).get("oauthwatch_tuned") is dbapi:
+        return
+    conn.exec_driver_sql("PRAGMA cache_size=-65536")  # 64 MB
+    conn.connection.info["oauthwatch_tuned"] = dbapi
+
+
 def _sqlite_upsert(
     conn: Connection,
     table: Table,
@@ -305,6 +316,29 @@ class Source:
         """Update the coverage rows this run touched (default: nothing)."""
 
 
+Bad = tuple[str, Any, "str | None"]  # (reason, record as received, natural id)
+
+
+def split_records(
+    records: Sequence[Record], to_row: Callable[[Record], Row | None], key_of: Callable[[Record], str | None]
+) -> tuple[list[Row], list[Bad]]:
+    """Rows of ``records`` and the malformed ones with their reason (pure: runs in any thread)."""
+    rows: list[Row] = []
+    bad: list[Bad] = []
+    for rec in records:
+        try:
+            row = to_row(rec)
+        except Malformed as exc:
+            bad.append((str(exc), _plain(rec), key_of(rec)))
+            continue
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            bad.append((f"unreadable record: {type(exc).__name__}: {exc}", _plain(rec), key_of(rec)))
+            continue
+        if row is not None:
+            rows.append(row)
+    return rows, bad
+
+
 def convert(
     ctx: Context,
     conn: Connection,
@@ -313,22 +347,22 @@ def convert(
     to_row: Callable[[Record], Row | None],
     key_of: Callable[[Record], str | None],
 ) -> list[Row]:
-    """Rows of ``records``; malformed ones quarantined with their reason."""
-    rows: list[Row] = []
-    for rec in records:
-        try:
-            row = to_row(rec)
-        except Malformed as exc:
-            ctx.quarantine(conn, source, str(exc), _plain(rec), key_of(rec))
-            continue
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            ctx.quarantine(
-                conn, source, f"unreadable record: {type(exc).__name__}: {exc}", _plain(rec), key_of(rec)
-            )
-            continue
-        if row is not None:
-            rows.append(row)
+    """Rows of ``records``; malformed ones quarantined (in ``conn``'s transaction) with their reason."""
+    rows, bad = split_records(records, to_row, key_of)
+    for reason, raw, nid in bad:
+        ctx.quarantine(conn, source, reason, raw, nid)
     return rows
+
+
+@dataclass
+class Converted:
+    """One page after conversion: its rows, its bad records, its last record (for the cursor)."""
+
+    read: int
+    rows: list[Row]
+    bad: list[Bad]
+    last: Record | None
+    total: int | None = None
 
 
 def _plain(rec: Record) -> dict[str, Any]:
@@ -349,7 +383,8 @@ class IncrementalSource(Source):
     bulk_ok: ClassVar[bool] = False
     batch_size: ClassVar[int] = 2000
     rollup_source: ClassVar[str | None] = None  # logins.source feeding login_rollup_hourly
-    rollup_every_pages: ClassVar[int] = 25
+    rollup_every_rows: ClassVar[int] = 50_000
+    commit_rows: ClassVar[int] = 10_000  # pages are grouped into transactions of about this many rows
 
     # -- declarations a concrete source fills in -------------------------------------------
     def to_row(self, ctx: Context, record: Record) -> Row | None:  # pragma: no cover - abstract
@@ -398,7 +433,7 @@ class IncrementalSource(Source):
         start = self._start(ctx, cursor)
         self._resume: datetime | None = None
         self._dirty: tuple[datetime, datetime] | None = None
-        self._pages_since_rollup = 0
+        self._rows_since_rollup = 0
         if cursor and cursor.get("rollup_dirty"):  # a run died before its rollups caught up
             lo, hi = (parse_dt(x) for x in cursor["rollup_dirty"])
             self._dirty = (lo, hi)  # type: ignore[assignment]
@@ -445,7 +480,7 @@ class IncrementalSource(Source):
             ledger.save_checkpoint(conn, ctx.org, self.name, cursor)
         ctx.cursor_after = cursor
         self._dirty = None
-        self._pages_since_rollup = 0
+        self._rows_since_rollup = 0
 
     def _run_with_restarts(self, ctx: Context, cursor: dict[str, Any] | None, start: datetime | None) -> None:
         restarts = 0
@@ -487,10 +522,20 @@ class IncrementalSource(Source):
                 return {k: v for k, v in prev.items() if k != "rollup_dirty"}
         return new
 
-    def _commit(self, ctx: Context, records: Sequence[Record], last: Record | None) -> None:
+    def _convert(self, ctx: Context, records: Sequence[Record], total: int | None = None) -> Converted:
+        rows, bad = split_records(records, lambda r: self.to_row(ctx, r), self._key_of)
+        return Converted(len(records), rows, bad, self._last_valid(records), total)
+
+    def _commit(self, ctx: Context, batch: Sequence[Converted]) -> None:
+        """Store converted pages, their quarantined records and the cursor in ONE transaction."""
+        rows = [r for c in batch for r in c.rows]
+        last = next((c.last for c in reversed(batch) if c.last is not None), None)
         rollup = self._rollup_on(ctx)
         with ctx.engine.begin() as conn:
-            rows = convert(ctx, conn, self.name, records, lambda r: self.to_row(ctx, r), self._key_of)
+            _tune(conn)
+            for c in batch:
+                for reason, raw, nid in c.bad:
+                    ctx.quarantine(conn, self.name, reason, raw, nid)
             if rows:
                 self.write(ctx, conn, rows)
                 self.after_write(ctx, conn, rows)
@@ -509,25 +554,39 @@ class IncrementalSource(Source):
             ctx.cursor_after = cursor
         if last is not None:
             self._resume = parse_dt(get(last, self.cursor_field))
-        ctx.stats.rows_read += len(records)
+        ctx.stats.rows_read += sum(c.read for c in batch)
         ctx.stats.rows_written += len(rows)
-        self._pages_since_rollup += 1
-        if self._dirty is not None and self._pages_since_rollup >= self.rollup_every_pages:
+        self._rows_since_rollup += len(rows)
+        if self._dirty is not None and self._rows_since_rollup >= self.rollup_every_rows:
             self._flush_rollup(ctx)
 
     def _run_rest(self, ctx: Context, start: datetime | None) -> None:
-        done = 0
-        for page in prefetch(
-            ctx.client.query_pages(
-                self.soql(start), batch_size=min(self.batch_size, ctx.collect.query_batch_size)
-            )
-        ):
-            ctx.check_stop()
-            recs = page.records
-            self._commit(ctx, recs, self._last_valid(recs))
-            done += len(recs)
+        """Pages are fetched and converted by a helper thread while this one writes the previous
+        ones (SQLite and the sockets release the GIL, so the two really overlap)."""
+        size = min(self.batch_size, ctx.collect.query_batch_size)
+        pages = ctx.client.query_pages(self.soql(start), batch_size=size)
+        converted = (self._convert(ctx, p.records, p.total_size) for p in pages)
+        buf: list[Converted] = []
+        pending = done = 0
+        try:
+            for c in prefetch(converted, depth=4):
+                ctx.check_stop()
+                buf.append(c)
+                pending += c.read
+                if pending >= self.commit_rows:
+                    self._commit(ctx, buf)
+                    done += pending
+                    buf, pending = [], 0
+                    if ctx.progress:
+                        ctx.progress(done, c.total)
+        except Exception:
+            if buf:  # keep what was read before the failure (budget, faults, stop request)
+                self._commit(ctx, buf)
+            raise
+        if buf:
+            self._commit(ctx, buf)
             if ctx.progress:
-                ctx.progress(done, page.total_size)
+                ctx.progress(done + pending, buf[-1].total)
 
     def _last_valid(self, recs: Sequence[Record]) -> Record | None:
         for rec in reversed(recs):
@@ -545,9 +604,17 @@ class IncrementalSource(Source):
         for path in ctx.client.bulk_query_csv(self.soql(start), ctx.work_dir):
             ctx.check_stop()
             try:
-                for chunk in _csv_chunks(path, 5000):
-                    self._commit(ctx, chunk, None)
-                    last = self._last_valid(chunk) or last
+                for chunk in _csv_chunks(path, self.commit_rows):
+                    conv = self._convert(ctx, chunk)
+                    conv.last = None  # a bulk result is not ordered: the cursor moves at the end, to the max
+                    if conv.rows:
+                        top = max(conv.rows, key=lambda r: r[self.time_column])
+                        if last is None or top[self.time_column] > parse_dt(last[self.cursor_field]):  # type: ignore[operator]
+                            last = {
+                                self.cursor_field: top[self.time_column].isoformat(),
+                                self.id_field: top[self.key[-1]],
+                            }
+                    self._commit(ctx, [conv])
                     done += len(chunk)
                     if ctx.progress:
                         ctx.progress(done, None)
