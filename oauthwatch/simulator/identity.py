@@ -16,7 +16,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from oauthwatch.simulator import sessions
-from oauthwatch.simulator.oauth import CODE_TTL_MS, client_auth
+from oauthwatch.simulator.oauth_common import CODE_TTL_MS, client_auth
 from oauthwatch.simulator.server import json_response, oauth_error, sf_error
 
 if TYPE_CHECKING:
