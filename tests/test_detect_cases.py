@@ -787,3 +787,22 @@ def test_thresholds_come_from_configuration() -> None:
         d.thresholds({"min_userz": 20})
     strict = Context(org=ORG, now=NOW, window=timedelta(hours=1), thresholds=d.thresholds({"min_users": 20}))
     assert d.run(frames(STEADY_US + _spray(6)), strict) == []
+
+
+def test_docs_list_every_detector_and_threshold() -> None:
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "detectors.md").read_text()
+    for d in all_detectors():
+        assert f"`{d.id}`" in docs, f"docs/detectors.md does not describe {d.id}"
+        row = next((line for line in docs.splitlines() if line.startswith(f"| `{d.id}` | `")), "")
+        for key, value in d.defaults.items():
+            assert f"`{key}`" in row, f"docs/detectors.md: threshold {d.id}.{key} is missing"
+            shown = (
+                str(value).lower()
+                if isinstance(value, bool)
+                else f"{value:g}"
+                if isinstance(value, float)
+                else str(value)
+            )
+            assert f"`{key}` {shown}" in row, f"docs/detectors.md: {d.id}.{key} default is not {shown}"

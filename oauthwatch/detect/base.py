@@ -125,6 +125,9 @@ def network_of(ip: str | None) -> str:
     """The /24 (IPv4) or /48 (IPv6) network of an address; the address itself when unparsable."""
     if not ip:
         return ""
+    parts = ip.split(".")
+    if len(parts) == 4 and all(p.isdigit() and len(p) <= 3 and int(p) <= 255 for p in parts):
+        return f"{parts[0]}.{parts[1]}.{parts[2]}.0/24"  # the common case, without ipaddress's cost
     try:
         addr = ipaddress.ip_address(ip)
     except ValueError:

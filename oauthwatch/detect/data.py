@@ -66,7 +66,11 @@ def to_utc(values: pd.Series) -> pd.Series:
 def read_frame(conn: Connection, stmt: Select[Any], time_cols: tuple[str, ...] = ()) -> pd.DataFrame:
     """Run ``stmt`` and return a DataFrame with ``time_cols`` as UTC datetimes."""
     result = conn.execute(stmt)
-    df = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    keys = list(result.keys())
+    rows = result.fetchall()
+    # Column-wise construction: handing pandas Row objects costs a slow per-row type probe.
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in keys]
+    df = pd.DataFrame({k: pd.Series(list(col), dtype=object) for k, col in zip(keys, columns, strict=True)})
     for c in time_cols:
         if c in df:
             df[c] = to_utc(df[c])
