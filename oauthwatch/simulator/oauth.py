@@ -63,6 +63,7 @@ def _valid_audiences(ctx: OrgContext) -> set[str]:
 def grant_jwt(
     ctx: OrgContext, request: Request, form: dict[str, str]
 ) -> tuple[dict[str, Any], dict[str, Any], dict]:
+    """JWT bearer: signature against the uploaded certificate, then aud, exp, user and access."""
     assertion = form.get("assertion")
     if not assertion:
         raise Refused("invalid_request", "assertion is missing")
@@ -91,7 +92,7 @@ def grant_jwt(
         )
     except jwt.PyJWTError:
         raise Refused("invalid_grant", "invalid assertion", "Failed: Signature Invalid", uid) from None
-    if cert.not_valid_after_utc.timestamp() * 1000 < sessions.now_ms():
+    if cert.not_valid_after_utc.timestamp() * 1000 < ctx.org_now_ms():  # expiry is on the org's clock
         # UNCONFIRMED: an expired uploaded certificate fails like a bad signature.
         raise Refused("invalid_grant", "invalid assertion", "Failed: Signature Invalid", uid)
     aud = claims.get("aud")
@@ -114,6 +115,7 @@ def grant_jwt(
 def grant_client_credentials(
     ctx: OrgContext, request: Request, form: dict[str, str]
 ) -> tuple[dict, dict, dict]:
+    """Client credentials: key and secret (Basic or body) for the app's run-as user."""
     key, secret = client_auth(request, form)
     app = sessions.app_by_key(ctx.conn, key)
     if app is None:
@@ -131,6 +133,7 @@ def grant_client_credentials(
 
 
 def grant_password(ctx: OrgContext, request: Request, form: dict[str, str]) -> tuple[dict, dict, dict]:
+    """Username-password: blocked per org like new Salesforce orgs; password (+ security token)."""
     key, secret = client_auth(request, form)
     app = sessions.app_by_key(ctx.conn, key)
     if app is None:
@@ -160,6 +163,7 @@ def grant_password(ctx: OrgContext, request: Request, form: dict[str, str]) -> t
 def grant_authorization_code(
     ctx: OrgContext, request: Request, form: dict[str, str]
 ) -> tuple[dict, dict, dict]:
+    """Web server: a single-use, short-lived code, its redirect URI and PKCE verifier (S256)."""
     key, secret = client_auth(request, form)
     app = sessions.app_by_key(ctx.conn, key)
     if app is None:
@@ -220,6 +224,7 @@ def refresh_expired(app: dict[str, Any], row: dict[str, Any], now: int) -> bool:
 
 
 def grant_refresh(ctx: OrgContext, request: Request, form: dict[str, str]) -> tuple[dict, dict, dict]:
+    """Refresh token: secret per IsSecretRequiredForRefreshToken, RefreshTokenPolicy read now."""
     key, secret = client_auth(request, form)
     app = sessions.app_by_key(ctx.conn, key)
     if app is None:
