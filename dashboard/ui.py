@@ -108,3 +108,21 @@ def chart(fig: Figure, key: str, **kwargs: Any) -> Any:
     """Show a plotly figure with the offline map geometry and no plotly logo."""
     config = {"topojsonURL": topojson_url(), "displaylogo": False}
     return st.plotly_chart(fig, key=key, config=config, **kwargs)
+
+
+def spike_target(fig: object, event: object, tz: str) -> dict[str, str] | None:
+    """The Investigate parameters for a clicked bar: that day (in the chart's zone) and that app."""
+    sel = getattr(event, "selection", None)
+    points = list(sel.points) if sel else []
+    if not points or not points[0].get("x"):
+        return None
+    day = pd.Timestamp(str(points[0]["x"])[:10]).tz_localize(tz)
+    params = {
+        "from": day.tz_convert("UTC").isoformat(),
+        "to": (day + pd.Timedelta(days=1)).tz_convert("UTC").isoformat(),
+    }
+    curve = points[0].get("curve_number")
+    traces = getattr(fig, "data", ())
+    if isinstance(curve, int) and 0 <= curve < len(traces) and traces[curve].name not in (None, "(none)"):
+        params["application"] = str(traces[curve].name)
+    return params

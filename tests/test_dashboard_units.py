@@ -257,3 +257,19 @@ def test_world_geometry_is_shipped():
     topo = json.loads(path.read_text())
     assert topo["type"] == "Topology"
     assert {"land", "countries", "coastlines"} <= set(topo["objects"])
+
+
+def test_clicked_spike_becomes_an_investigate_window():
+    from types import SimpleNamespace
+
+    from dashboard.ui import spike_target
+
+    fig = SimpleNamespace(data=[SimpleNamespace(name="Data Loader"), SimpleNamespace(name="Jenkins CI")])
+    event = SimpleNamespace(selection=SimpleNamespace(points=[{"x": "2026-03-02", "curve_number": 1}]))
+    target = spike_target(fig, event, "Asia/Tokyo")
+    assert target == {
+        "from": "2026-03-01T15:00:00+00:00",
+        "to": "2026-03-02T15:00:00+00:00",
+        "application": "Jenkins CI",
+    }
+    assert spike_target(fig, SimpleNamespace(selection=SimpleNamespace(points=[])), "UTC") is None

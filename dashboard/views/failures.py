@@ -33,7 +33,7 @@ def main() -> None:
     )
     if not ui.window_has_rows(failed, "failed logins", ctx):
         return
-    ui.chart(charts.failures_over_time(hourly, ctx.tz, "Failures and failure rate per hour"), key="fail_rate")
+    ui.chart(charts.failures_over_time(hourly, ctx.tz, "Failures and failure rate"), key="fail_rate")
     ui.chart(
         charts.stacked_over_time(failed, "status", ctx.tz, "Failure reasons over time"), key="fail_reasons"
     )

@@ -42,9 +42,13 @@ def main() -> None:
     hourly_app = data.rollup(ctx.window, ("application",), by_hour=True)
     if not ui.window_has_rows(hourly_app, "logins", ctx):
         return
-    ui.chart(
-        charts.daily_by(hourly_app, "application", ctx.tz, "Daily authentications by app"), key="ov_daily"
+    fig = charts.daily_by(
+        hourly_app, "application", ctx.tz, "Daily authentications by app (click a bar to investigate)"
     )
+    event = ui.chart(fig, key="ov_daily", on_select="rerun", selection_mode="points")
+    target = ui.spike_target(fig, event, "UTC" if hourly_app.attrs.get("bucket") == "day" else ctx.tz)
+    if target:
+        st.switch_page("views/investigate.py", query_params={**dict(st.query_params), **target})
     left, right = st.columns(2)
     with left:
         hourly = data.rollup(ctx.window, (), by_hour=True)
