@@ -86,6 +86,7 @@ class Job:
         return body
 
 
+MAX_JOBS = 50  # finished jobs kept (with their result files) before the oldest are deleted
 _JOBS: dict[str, Job] = {}
 _JOBS_LOCK = threading.Lock()
 
@@ -206,6 +207,10 @@ async def create_job(request: Request, sess: sessions.Session, version: str) -> 
     )
     with _JOBS_LOCK:
         _JOBS[job_id] = job
+        finished = [j for j in _JOBS.values() if j.state in ("JobComplete", "Failed", "Aborted")]
+        for old in finished[: max(0, len(_JOBS) - MAX_JOBS)]:  # oldest first: dicts keep insertion order
+            _JOBS.pop(old.id, None)
+            old.path.unlink(missing_ok=True)
     job.state = "InProgress"
     threading.Thread(target=_materialise, args=(ctx, job), name=f"bulk-{job_id}", daemon=True).start()
     body = job.info()
