@@ -238,8 +238,9 @@ def unapproved_app(plan: Plan, rng: random.Random, at: int) -> Incident:
     people = rng.sample(_humans(plan), k=min(25, len(_humans(plan))))
     end = at + 6 * HOUR_MS
     events = []
-    for u in people:
-        t = at + rng.randrange(5 * HOUR_MS)
+    for j, u in enumerate(people):
+        # the first user finds the app at the incident's start; word spreads over five hours
+        t = at + rng.randrange(2 * MIN) if j == 0 else at + rng.randrange(5 * HOUR_MS)
         ip = u.office_ip if rng.random() < 0.6 else u.home_ip
         events.append(
             (t, u.id, REMOTE, SUB_WEB, "Success", ip, u.browser, u.platform, plan.login_host, label)
