@@ -673,6 +673,29 @@ CASES: list[Case] = [
         lambda fs: (fs[0].severity == "high" and "ENFORCE" in fs[0].explanation) or pytest.fail(fs[0]),
     ),
     Case("posture", "well-configured app", lambda: frames(apps=[app_row()]), ()),
+    Case(
+        "posture",
+        "loosened per the Setup Audit Trail before oauthwatch first read the app",
+        lambda: frames(
+            apps=[app_row(refresh_token_policy="infinite")],
+            audit=pd.DataFrame(
+                [
+                    {
+                        "created_date": pd.Timestamp(NOW - timedelta(minutes=30)),
+                        "action": "changedConnectedAppAttribute",
+                        "section": "Connected Apps",
+                        "display": "Changed Refresh Token Policy of connected app Billing Sync from Expire refresh "
+                        "token if not used for 30 Days to Refresh token is valid until revoked",
+                        "created_by": "admin@example.com",
+                    }
+                ]
+            ),
+        ),
+        ("Billing Sync",),
+        lambda fs: (
+            (fs[0].severity == "high" and "Setup Audit Trail" in fs[0].explanation) or pytest.fail(str(fs[0]))
+        ),
+    ),
     # stale_grants
     Case(
         "stale_grants",

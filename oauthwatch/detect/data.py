@@ -105,6 +105,11 @@ class Frames:
     grants_created: pd.DataFrame = field(
         default_factory=lambda: pd.DataFrame(columns=["user_id", "app_name", "created_date"])
     )
+    audit: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(
+            columns=["created_date", "action", "section", "display", "created_by"]
+        )
+    )
     extra: dict[str, Any] = field(default_factory=dict)
 
     def at(self, now: datetime) -> Frames:
@@ -119,6 +124,9 @@ class Frames:
             tokens = tokens[tokens["snapshot_day"] > now.date() - timedelta(days=TOKEN_DAYS)]
         first = self.app_first_seen[self.app_first_seen < ts]
         tfirst = self.token_app_first_seen[self.token_app_first_seen < ts]
+        audit = self.audit
+        if not audit.empty:
+            audit = audit[pd.to_datetime(audit["created_date"], utc=True) < ts]
         grants = self.grants_created
         if not grants.empty:
             grants = grants[grants["created_date"] < ts]
@@ -134,6 +142,7 @@ class Frames:
             tokens=tokens,
             token_app_first_seen=tfirst,
             grants_created=grants,
+            audit=audit,
         )
 
     def pair_index(self, column: str, group: str = "application") -> dict[tuple[str, str], np.ndarray]:
@@ -255,6 +264,13 @@ def load_frames(
             .group_by(tk.c.user_id, tk.c.app_name),
             ("created_date",),
         )
+        ae = schema.audit_events
+        audit = read_frame(
+            conn,
+            select(ae.c.created_date, ae.c.action, ae.c.section, ae.c.display, ae.c.created_by).where(
+                ae.c.org == org, ae.c.created_date >= start - timedelta(days=7), ae.c.created_date <= end
+            ),
+        )
         ca = schema.connected_apps
         apps = read_frame(
             conn,
@@ -317,6 +333,9 @@ def load_frames(
         )
     return Frames(
         extra={"_full": logins},
+        audit=audit
+        if not audit.empty
+        else pd.DataFrame(columns=["created_date", "action", "section", "display", "created_by"]),
         app_changes=changes if not changes.empty else pd.DataFrame(columns=CHANGE_COLUMNS),
         grants_created=created
         if not created.empty

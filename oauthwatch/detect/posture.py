@@ -10,8 +10,9 @@ Checks, one finding per app and check:
 
 Long-standing settings are hygiene (low: the digest and the dashboard list them; an expiring
 certificate is medium, an expired one high). A check whose field changed in the last
-``changed_days`` (``connected_app_changes``) is reported as high and says what it changed from:
-a policy loosened today is news.
+``changed_days`` (``connected_app_changes``, or a Setup Audit Trail row about that setting of
+that app, which also covers a change made before oauthwatch first read the app) is reported as
+high and says what it changed from: a policy loosened today is news.
 """
 
 from __future__ import annotations
@@ -32,6 +33,13 @@ RUNBOOK = (
     "Certificate: upload the new certificate to the app before the old one expires and update the integration's key.",
 )
 
+AUDIT_WORDS = {
+    "refresh_infinite": "refresh token policy",
+    "ip_bypass": "ip relaxation",
+    "self_authorize": "permitted users",
+    "full_scope": "scope",
+    "cert_expiry": "certificate",
+}
 CHECK_FIELDS = {
     "refresh_infinite": "refresh_token_policy",
     "ip_bypass": "ip_relaxation",
@@ -85,7 +93,7 @@ def _checks(app: pd.Series, now: pd.Timestamp, cert_days: int) -> list[tuple[str
         out.append(
             (
                 "full_scope",
-                "medium",
+                "low",
                 f"{name}: over-broad 'full' scope",
                 f"{name} may request the 'full' scope: everything its users can do, including setup changes.",
             )
@@ -116,6 +124,20 @@ def _checks(app: pd.Series, now: pd.Timestamp, cert_days: int) -> list[tuple[str
     return out
 
 
+def _audit_mentions(frames: Frames, app: str, words: str, now: pd.Timestamp, days: int) -> pd.Series | None:
+    """The newest Setup Audit Trail row of the last ``days`` that changed ``words`` of connected app ``app``."""
+    audit = frames.audit
+    if audit.empty:
+        return None
+    recent = audit[pd.to_datetime(audit["created_date"], utc=True) >= now - pd.Timedelta(days=days)]
+    text = recent["display"].fillna("").str.casefold()
+    hits = recent[
+        text.str.contains(f"connected app {app}".casefold(), regex=False)
+        & text.str.contains(words, regex=False)
+    ]
+    return None if hits.empty else hits.sort_values("created_date").iloc[-1]
+
+
 def _detect(frames: Frames, ctx: Context) -> list[Finding]:
     now = pd.Timestamp(ctx.now)
     changes = frames.app_changes
@@ -141,6 +163,14 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
                 else (str(value) if value is not None else "")
             )
             text = sentence
+            trail = _audit_mentions(
+                frames, str(app["name"]), AUDIT_WORDS[check], now, int(ctx.get("changed_days"))
+            )
+            if changed.empty and trail is not None:
+                severity = "high" if SEVERITIES.index(severity) < SEVERITIES.index("high") else severity  # type: ignore[arg-type]
+                text += f" Setup Audit Trail, {fmt_time(pd.Timestamp(trail['created_date']).to_pydatetime())}: {trail['display']}"
+                evidence["changed_at"] = pd.Timestamp(trail["created_date"]).isoformat()
+                evidence["changed_by"] = str(trail.get("created_by") or "")
             if not changed.empty:
                 last = changed.sort_values("observed_at").iloc[-1]
                 severity = "high" if SEVERITIES.index(severity) < SEVERITIES.index("high") else severity  # type: ignore[arg-type]
