@@ -171,6 +171,8 @@ def origins_map(ips: pd.DataFrame, title: str = "Where logins come from") -> go.
         showframe=False,
         bgcolor="rgba(0,0,0,0)",
         resolution=110,
+        lataxis_range=[-58, 84],  # the whole inhabited world, whatever the container's shape
+        lonaxis_range=[-180, 180],
     )
     return _layout(fig, title, height=460)
 
