@@ -232,6 +232,7 @@ def run_demo(
                     "dashboard", _cli("dashboard", "--config", str(config), "--port", str(port)), folder, env
                 )
             )
+        (folder / "pids.json").write_text(json.dumps({c.name: c.proc.pid for c in children}) + "\n")
         from oauthwatch.config import load_settings
 
         store_url = load_settings(config).store.url
