@@ -142,3 +142,9 @@ def test_speed_multiplies_the_traffic(org: Path, tmp_path_factory: pytest.TempPa
         r[0] for r in fast_conn.execute('SELECT Id FROM "LoginHistory" WHERE LoginTime > ?', (to_ms(NOW),))
     ]
     assert all(i[5] == "1" for i in ids)  # their own Id space, apart from the history's
+
+
+def test_live_needs_a_built_org(tmp_path: Path) -> None:
+    with pytest.raises(LookupError, match="build it first"):
+        Live(tmp_path)
+    assert not orgdb.db_path(tmp_path).exists()

@@ -54,7 +54,10 @@ class Live:
         if isinstance(org, sqlite3.Connection):
             self.conn, self._owned = org, False
         else:
-            self.conn, self._owned = orgdb.connect(orgdb.db_path(Path(org))), True
+            path = orgdb.db_path(Path(org))
+            if not path.exists():
+                raise LookupError(f"no org database in {org}: build it first (oauthwatch simulate does)")
+            self.conn, self._owned = orgdb.connect(path), True
         params = read_params(self.conn)
         if params is None:
             raise LookupError("the org database was not built by build_org: no build parameters")

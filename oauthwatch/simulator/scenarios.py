@@ -285,7 +285,10 @@ def inject_scenarios(state_dir: Path, injections: list[tuple[str, str]]) -> list
     """
     from oauthwatch.config import ConfigError
 
-    conn = orgdb.connect(orgdb.db_path(Path(state_dir)))
+    path = orgdb.db_path(Path(state_dir))
+    if not path.exists():
+        raise ConfigError(f"no org database in {state_dir}: start `oauthwatch simulate` once to build it")
+    conn = orgdb.connect(path)
     try:
         now = from_ms(org_now_ms(conn))
         try:
