@@ -509,3 +509,25 @@ def test_metadata_api_refuses_a_bad_session(local_org_session):
     with pytest.raises(Fault) as exc:
         md.list_metadata([md.ListMetadataQuery(type="ConnectedApp")])
     assert exc.value.code == "sf:INVALID_SESSION_ID"
+
+
+def test_query_all_and_the_version_root(local_org_session):
+    org = local_org_session
+    auth = {"Authorization": "Bearer " + org.token()["access_token"]}
+    base = org.url + "/services/data/v62.0"
+    body = org.session.get(
+        base + "/queryAll/", params={"q": "SELECT Id FROM LoginHistory"}, headers=auth, timeout=30
+    ).json()
+    seen = len(body["records"])
+    while not body["done"]:
+        nxt = body["nextRecordsUrl"].replace("/query/", "/queryAll/")  # both spellings page the same locator
+        body = org.session.get(org.url + nxt, headers=auth, timeout=30).json()
+        seen += len(body["records"])
+    assert seen == body["totalSize"]
+    root = org.session.get(base + "/", headers=auth, timeout=30)
+    assert root.json()["query"] == "/services/data/v62.0/query"
+    assert root.headers["Sforce-Limit-Info"].startswith("api-usage=")
+    nobody = org.session.get(
+        org.url + "/services/oauth2/userinfo", headers={"Authorization": "Bearer nope"}, timeout=30
+    )
+    assert (nobody.status_code, nobody.json()[0]["errorCode"]) == (401, "INVALID_SESSION_ID")
