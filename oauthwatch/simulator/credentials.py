@@ -113,6 +113,8 @@ def banner(creds: dict[str, Any]) -> str:
             f"  JWT user           : {creds['jwt_username']}  (key {creds['private_key_file']})",
             f"  secrets            : {state / CREDENTIALS}",
             f"  oauthwatch config  : {state / CONFIG}   (oauthwatch --config {state / CONFIG} check)",
+            "  requests/simple-salesforce: session.verify = the CA bundle (and session.trust_env = False",
+            "  if REQUESTS_CA_BUNDLE is set: requests lets that variable override session.verify).",
             "  Ctrl-C stops it.",
         ]
     )
