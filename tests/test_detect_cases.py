@@ -266,6 +266,23 @@ CASES: list[Case] = [
         ),
         (),
     ),
+    Case(
+        "failure_surge",
+        "expired certificate: every one of three attempts fails",
+        lambda: frames(STEADY_US + last_hour(3, status="Failed: Signature Invalid", success=False)),
+        ("Billing Sync",),
+        lambda fs: (
+            (fs[0].severity == "high" and fs[0].title.startswith("Every login")) or pytest.fail(str(fs[0]))
+        ),
+    ),
+    Case(
+        "failure_surge",
+        "two failed attempts among successes",
+        lambda: frames(
+            STEADY_US + last_hour(2, status="Failed: Signature Invalid", success=False) + last_hour(1)
+        ),
+        (),
+    ),
     # new_country
     Case(
         "new_country",

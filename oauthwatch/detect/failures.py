@@ -7,6 +7,8 @@ against its own baseline, not against the app's total.
 
 How: failures in the recent window against the same app's (and reason's) rate over the baseline
 days; a surge needs a minimum count, a multiple of the usual rate and a Poisson/binomial score.
+An app that usually succeeds and has failed every one of at least ``min_all_failing`` attempts in
+the window is reported at once (high): that is how an expired JWT certificate looks.
 """
 
 from __future__ import annotations
@@ -84,28 +86,40 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
     ba = base.groupby("application")["success"].agg(["size", "sum"])
     for app, row in wa.iterrows():
         n, f = int(row["size"]), int(row["size"] - row["sum"])
-        if (app or "(none)") in flagged_apps or f < min_failures:
+        if (app or "(none)") in flagged_apps:
             continue
         bn = int(ba["size"].get(app, 0))
         bfail = bn - int(ba["sum"].get(app, 0))
         p0 = (bfail + 1) / (bn + 2)
         rate = f / n
         z = (f - n * p0) / math.sqrt(max(n * p0 * (1 - p0), 1.0))
-        if rate < float(ctx.get("min_rate")) or rate < ratio * p0 or z < zmin:
+        # An app that usually works and now fails every time (a certificate expired, a secret
+        # rotated, the app blocked) is news after a few attempts, long before min_failures.
+        all_failing = f == n and f >= int(ctx.get("min_all_failing")) and bn >= 20 and p0 <= 0.1
+        if not all_failing and (
+            f < min_failures or rate < float(ctx.get("min_rate")) or rate < ratio * p0 or z < zmin
+        ):
             continue
+        statuses = wf.loc[wf["application"] == app, "status"].value_counts()
         findings.append(
             Finding(
                 detector=DETECTOR.id,
-                severity="medium",
+                severity="high" if all_failing else "medium",
                 org=ctx.org,
                 subject_type="app",
                 subject=app or "(none)",
-                title=f"Failure rate surge for {app or 'Salesforce'}",
+                title=(
+                    f"Every login of {app or 'Salesforce'} fails"
+                    if all_failing
+                    else f"Failure rate surge for {app or 'Salesforce'}"
+                ),
                 explanation=(
                     f"{rate:.0%} of {app or 'Salesforce'}'s {fmt_int(n)} logins failed in the last {_hours(win_hours)} "
-                    f"({fmt_int(f)} failures); over the previous {ctx.get('baseline_days')} days its failure rate was {p0:.1%}."
+                    f"({fmt_int(f)} failures, mostly \u201c{statuses.index[0]}\u201d); over the previous "
+                    f"{ctx.get('baseline_days')} days its failure rate was {p0:.1%}."
                 ),
                 evidence={
+                    "top_status": str(statuses.index[0]),
                     "failures": f,
                     "logins": n,
                     "rate": round(rate, 3),
@@ -132,6 +146,13 @@ DETECTOR = Detector(
     description="Failed logins for an app (overall or for one Status reason) far above that app's usual rate.",
     runbook=RUNBOOK,
     fn=_detect,
-    defaults={"baseline_days": 14, "min_failures": 20, "ratio": 4.0, "score": 5.0, "min_rate": 0.2},
+    defaults={
+        "baseline_days": 14,
+        "min_failures": 20,
+        "ratio": 4.0,
+        "score": 5.0,
+        "min_rate": 0.2,
+        "min_all_failing": 3,
+    },
     clears_after=timedelta(hours=2),
 )
