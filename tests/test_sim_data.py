@@ -294,3 +294,16 @@ def test_other_parameters_rebuild_and_more_apps_are_generated(tmp_path: Path) ->
     assert len(names) == len(set(names)) == 15
     assert conn.execute("SELECT COUNT(*) FROM _AppConfig").fetchone()[0] == 15
     assert not list(tmp_path.glob("*.building"))
+
+
+def test_record_login_mirrors_login_event_when_licensed(tmp_path: Path) -> None:
+    build_org(tmp_path, seed=7, days=1, users=30, now=NOW, licensed=True)
+    conn = connect(tmp_path)
+    uid = conn.execute('SELECT Id FROM "User" LIMIT 1').fetchone()[0]
+    lid = record_login(conn, user_id=uid, app_label="OAuthwatch", login_type="Remote Access 2.0",
+                       login_subtype="OAuth Client Credentials", status="Success", source_ip="52.212.64.9",
+                       login_url="localhost", when_ms=int(NOW.timestamp() * 1000) + 5000)  # fmt: skip
+    row = conn.execute(
+        'SELECT Country, City, LoginSubType FROM "LoginEvent" WHERE LoginHistoryId = ?', (lid,)
+    ).fetchone()
+    assert row == ("Ireland", "Dublin", "OAuth Client Credentials")

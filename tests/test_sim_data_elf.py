@@ -113,6 +113,7 @@ def test_daily_and_hourly_timing_follow_salesforce(conn) -> None:
     assert min(lags) >= 3 * HOUR_MS - 1000
     assert sorted(lags)[len(lags) // 2] <= 6 * HOUR_MS
     assert max(lags) <= 6 * HOUR_MS + 3 * DAY_MS
+    assert any(lag > 6 * HOUR_MS for lag in lags)  # a few files arrive late, as Salesforce's do
     newest = conn.execute('SELECT MAX(CreatedDate) FROM "EventLogFile"').fetchone()[0]
     assert newest <= to_ms(NOW)  # no file from the future
     assert all(is_valid(r[0]) for r in conn.execute('SELECT Id FROM "EventLogFile"'))
