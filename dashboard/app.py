@@ -21,6 +21,7 @@ PAGES: list[tuple[str, str, str, str, str]] = [
     ("Monitor", "views/origins.py", "Origins", ":material/public:", "origins"),
     ("Respond", "views/alerts.py", "Alerts", ":material/notifications:", "alerts"),
     ("Respond", "views/investigate.py", "Investigate", ":material/search:", "investigate"),
+    ("Respond", "views/digest.py", "Digest", ":material/mail:", "digest"),
     ("Inventory", "views/tokens.py", "Tokens", ":material/key:", "tokens"),
     ("Inventory", "views/collection.py", "Collection", ":material/sync:", "collection"),
 ]
