@@ -205,6 +205,22 @@ def test_future_scenario_waits_for_the_live_clock(org: Path) -> None:
     assert n == truth[0]["events"]
 
 
+def test_scheduled_grant_incident_counts_each_use_once(org: Path) -> None:
+    conn = orgdb.connect(orgdb.db_path(org))
+    live = Live(conn)
+    at = NOW + timedelta(minutes=5)
+    incident = scenarios.build_incident(live.plan, "dormant_grant", to_ms(at))
+    uid = incident.events[0][1]
+    sql = 'SELECT UseCount, LastUsedDate FROM "OauthToken" WHERE UserId = ? AND AppName = ?'
+    before = conn.execute(sql, (uid, incident.app)).fetchone()
+    scenarios.inject(conn, "dormant_grant", at, state_dir=org)
+    live.tick(to_ms(NOW + timedelta(minutes=40)))  # applies it mid-way: some events now, the rest later
+    live.tick(to_ms(NOW + timedelta(hours=2)))
+    after = conn.execute(sql, (uid, incident.app)).fetchone()
+    assert after[0] == before[0] + 6  # a dormant grant has no other traffic: exactly its six refreshes
+    assert after[1] == max(e[0] for e in incident.events)
+
+
 def test_running_incident_is_continued_by_the_ticker(org: Path) -> None:
     conn = orgdb.connect(orgdb.db_path(org))
     live = Live(conn)

@@ -212,6 +212,14 @@ def _write(conn: sqlite3.Connection, inc: incidents.Incident, after: int, until:
     if lo >= hi:
         return 0
     lh, gl = _rows(inc, lo, hi)
+    have: set[str] = set()
+    for k in range(0, len(lh), 500):
+        ids = [r[0] for r in lh[k : k + 500]]
+        marks = ",".join("?" * len(ids))
+        have.update(r[0] for r in conn.execute(f'SELECT Id FROM "LoginHistory" WHERE Id IN ({marks})', ids))
+    if have:  # written before (the tick that applied the incident): never count a login twice
+        keep = [i for i, r in enumerate(lh) if r[0] not in have]
+        lh, gl = [lh[i] for i in keep], [gl[i] for i in keep]
     write_rows(conn, lh, gl)
     apply_grants(conn, lh)
     return len(lh)
