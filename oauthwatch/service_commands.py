@@ -1,4 +1,4 @@
-"""The ``run`` verb: the service in the foreground, stopped gracefully by SIGTERM or Ctrl-C."""
+"""The ``run`` verb (the service in the foreground, stopped gracefully by SIGTERM or Ctrl-C) and ``health``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from oauthwatch.cli_options import ConfigOpt, VerboseOpt
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``run`` to the CLI."""
+    """Add ``run`` and ``health`` to the CLI."""
 
     @app.command("run")
     def run(
@@ -54,3 +54,35 @@ def register(app: typer.Typer) -> None:
         engine = open_store(settings.store.url)
         Service(settings, engine, stop=stop, digests=not no_digest, max_cycles=cycles).run()
         engine.dispose()
+
+    @app.command("health")
+    def health(
+        config_path: ConfigOpt = None,
+        max_age: Annotated[
+            int,
+            typer.Option("--max-age", help="Seconds since the last heartbeat above which it is unhealthy."),
+        ] = 120,
+    ) -> None:
+        """Exit 0 when `oauthwatch run` is beating (the container's healthcheck), else 1 with the reason."""
+        from datetime import UTC, datetime
+
+        from oauthwatch.config import load_settings
+        from oauthwatch.service import COMPONENT, heartbeats
+        from oauthwatch.store import open_store
+
+        engine = open_store(load_settings(config_path).store.url)
+        rows = {r["component"]: r for r in heartbeats(engine)}
+        engine.dispose()
+        row = rows.get(COMPONENT)
+        if row is None:
+            typer.echo("unhealthy: no heartbeat yet (is `oauthwatch run` started?)")
+            raise typer.Exit(1)
+        age = (datetime.now(UTC) - row["beat_at"]).total_seconds()
+        errors = (row["detail"] or {}).get("errors") or {}
+        line = f"service pid {row['pid']} {row['state']}, last heartbeat {age:.0f} s ago"
+        if errors:
+            line += "; failing: " + ", ".join(f"{k} ({v[:120]})" for k, v in sorted(errors.items()))
+        if row["state"] != "running" or age > max_age:
+            typer.echo(f"unhealthy: {line}")
+            raise typer.Exit(1)
+        typer.echo(f"healthy: {line}")

@@ -155,3 +155,42 @@ def test_summarize_keeps_heartbeats_small_and_json_safe() -> None:
     out = summarize(Report(3, datetime(2026, 1, 1, tzinfo=UTC), [1, 2]))
     assert out == {"alerts_new": 3, "when": "2026-01-01T00:00:00+00:00", "findings": 2}
     assert summarize(list(range(100)))["count"] == 100
+
+
+def test_health_verb_reflects_the_heartbeat(tmp_path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from oauthwatch import service_commands
+    from oauthwatch.store.writes import upsert
+
+    db = tmp_path / "store.db"
+    cfg = tmp_path / "oauthwatch.toml"
+    cfg.write_text(f'[store]\nurl = "sqlite:///{db}"\n')
+    app = typer.Typer()
+    service_commands.register(app)
+    runner = CliRunner()
+    res = runner.invoke(app, ["health", "-c", str(cfg)])
+    assert res.exit_code == 1
+    assert "no heartbeat yet" in res.output
+    eng = open_store(f"sqlite:///{db}")
+    now = datetime.now(UTC)
+    row = {"component": "service", "pid": 42, "started_at": now, "beat_at": now, "state": "running",
+           "detail": {"errors": {"collect": "AuthError: the key was refused"}}}  # fmt: skip
+    with eng.begin() as conn:
+        upsert(conn, s.service_heartbeats, [row], key=["component"], update=None)
+    res = runner.invoke(app, ["health", "-c", str(cfg)])
+    assert res.exit_code == 0, res.output
+    assert "failing: collect (AuthError" in res.output
+    with eng.begin() as conn:
+        upsert(
+            conn,
+            s.service_heartbeats,
+            [{**row, "beat_at": now - timedelta(minutes=10)}],
+            key=["component"],
+            update=None,
+        )
+    res = runner.invoke(app, ["health", "-c", str(cfg)])
+    assert res.exit_code == 1
+    assert "last heartbeat 600 s ago" in res.output
+    eng.dispose()
