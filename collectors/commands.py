@@ -133,8 +133,21 @@ def register(app: typer.Typer) -> None:
         primary = next((o.primary_login_source for o in settings.orgs if o.name == org), "login_history")
         engine = open_store(settings.store.url)
         started = datetime.now(UTC)
+        bar, update = None, None
+        if sys.stderr.isatty():
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            bar = Progress(
+                SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True
+            )
+            task = bar.add_task(f"importing {file.name}: 0 rows")
+            bar.start()
+
+            def update(n: int) -> None:
+                bar.update(task, description=f"importing {file.name}: {n:,} rows")
+
         try:
-            report = import_csv(engine, org, file, timezone=timezone, primary_source=primary)
+            report = import_csv(engine, org, file, timezone=timezone, primary_source=primary, progress=update)
         except ZoneInfoNotFoundError:
             typer.echo(f"unknown time zone {timezone!r}: use an IANA name such as Europe/Paris", err=True)
             raise typer.Exit(2) from None
@@ -142,6 +155,8 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"{file}: {exc}", err=True)
             raise typer.Exit(2) from None
         finally:
+            if bar is not None:
+                bar.stop()
             engine.dispose()
         for line in report.lines():
             typer.echo(line)
