@@ -215,3 +215,41 @@ def test_backtest_counts_without_touching_alerts(store) -> None:
     assert "posture" in report.not_replayed
     with store.connect() as conn:
         assert conn.execute(select(schema.alerts.c.id)).first() is None
+
+
+def test_cli_detect_alerts_backtest(tmp_path, monkeypatch) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from oauthwatch.cli import _register_all, app
+    from oauthwatch.store import open_store
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    now = datetime.now(UTC)
+    engine = open_store(url)
+    _seed(engine, now)
+    engine.dispose()
+    cfg = tmp_path / "oauthwatch.toml"
+    cfg.write_text(f'[store]\nurl = "{url}"\n')
+    monkeypatch.setenv("OAUTHWATCH_CONFIG", str(cfg))
+    _register_all()
+    runner = CliRunner()
+    r = runner.invoke(app, ["detect", "--no-deliver", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    found = json.loads(r.stdout)
+    assert any(f["detector"] == "password_spray" and f["subject"] == "203.0.113.0/24" for f in found)
+    r = runner.invoke(app, ["alerts", "--format", "json"])
+    alerts = json.loads(r.stdout)
+    spray = next(a for a in alerts if a["detector"] == "password_spray")
+    r = runner.invoke(app, ["alerts", "ack", str(spray["id"]), "--by", "analyst@example.com"])
+    assert r.exit_code == 0
+    assert "acknowledged by analyst@example.com" in r.output
+    r = runner.invoke(app, ["alerts", "--status", "acknowledged"])
+    assert "Password spray" in r.output
+    start = (now - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
+    end = (now + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M")
+    r = runner.invoke(app, ["backtest", "--from", start, "--to", end, "--format", "csv"])
+    assert r.exit_code == 0, r.output
+    line = next(ln for ln in r.stdout.splitlines() if ln.startswith("password_spray,"))
+    assert line.split(",")[1] == "1"
