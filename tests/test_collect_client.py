@@ -124,3 +124,18 @@ def test_run_and_total_shares() -> None:
     with pytest.raises(BudgetExhausted, match=r"collect\.total_budget_share"):
         org_wide.check()
     assert org_wide.summary()["stopped"]
+
+
+def test_bulk_query_streams_csv_files(org, tmp_path: Path) -> None:
+    import csv
+
+    c = client_for(org)
+    files = list(
+        c.bulk_query_csv("SELECT Id, LoginTime FROM LoginHistory", tmp_path, max_records=1000, poll=0.1)
+    )
+    ids = [row["Id"] for f in files for row in csv.DictReader(f.open())]
+    truth = {r[0] for r in org.db().execute("SELECT Id FROM LoginHistory")}
+    assert len(files) > 1
+    assert len(ids) == len(set(ids))
+    assert set(ids) <= truth
+    assert len(ids) >= len(truth) - 2

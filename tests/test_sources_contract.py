@@ -209,3 +209,24 @@ def test_rollups_exact_and_recovered_after_a_crash(org, tmp_path: Path, sqlite_s
     assert totals() == (0, 1200)
     run(settings, client, ["login_history"], sqlite_store)
     assert totals() == (1200, 1200)
+
+
+def test_first_backfill_above_the_threshold_goes_through_bulk(org, tmp_path: Path, sqlite_store) -> None:
+    import sqlite3
+
+    db, blobs, metadata = org
+    client = OrgDbClient(db, blobs=blobs, metadata=metadata)
+    settings = settings_for(tmp_path, str(sqlite_store.url), bulk_threshold_rows=1000)
+    [res] = run(settings, client, ["login_history"], sqlite_store)
+    assert res.outcome == "ok"
+    assert any("Bulk API 2.0" in n for n in res.notes)
+    lg = schema.logins.c
+    with sqlite_store.connect() as conn:
+        stored = set(conn.execute(select(lg.natural_id).where(lg.source == "login_history")).scalars())
+        cp = ledger.load_checkpoint(conn, "acme", "login_history")
+    truth = sqlite3.connect(db).execute("SELECT Id, MAX(LoginTime) FROM LoginHistory").fetchall()
+    assert len(stored) == 1200
+    assert cp is not None
+    assert parse_dt(cp["ts"]) == datetime.fromtimestamp(truth[0][1] / 1000, UTC)  # the newest row
+    [again] = run(settings, client, ["login_history"], sqlite_store)  # then incremental, over REST
+    assert not any("Bulk" in n for n in again.notes)
