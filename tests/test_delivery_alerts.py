@@ -288,3 +288,16 @@ def test_slack_escaping_and_email_content_units() -> None:
     assert subject == "[oauthwatch] HIGH: t <x> (prod)"
     assert "t &lt;x&gt;" in html
     assert "1. step <1>" in text
+
+
+def test_suppressed_after_queueing_is_recorded_not_sent(sqlite_store, webhook) -> None:
+    hook, url = webhook
+    settings = settings_for(25, url, email_to=[])
+    result, queued = record(sqlite_store, [finding()], settings)
+    assert queued == 1
+    suppress(sqlite_store, result.opened[0], until=T0 + timedelta(hours=4), by="analyst@example.com")
+    assert deliver_pending(sqlite_store, settings, now=T0) == 0
+    assert hook.bodies == []
+    [row] = deliveries(sqlite_store)
+    assert row["status"] == "suppressed"
+    assert deliver_pending(sqlite_store, settings, now=T0 + timedelta(hours=5)) == 0

@@ -8,7 +8,8 @@ or webhook (:func:`oauthwatch.notify.webhook.post_webhook`), and records the out
 (redacted) error and retried with exponential backoff (1, 2, 4 … minutes, at most 6 hours apart)
 until it succeeds.
 
-Rules: only alerts at or above ``notify.min_severity``; not while suppressed; a reopened alert
+Rules: only alerts at or above ``notify.min_severity``; not while suppressed (a notification
+queued before the alert was suppressed is recorded with status ``suppressed``, not sent); a reopened alert
 is not re-sent within ``notify.cooldown_minutes`` of its last notification (flapping), while an
 escalation always is.
 """
@@ -204,6 +205,19 @@ def deliver_pending(
         values: dict[str, Any]
         if alert is None:
             continue  # deleted with its org (ON DELETE CASCADE removes the delivery too)
+        if alert["suppressed_until"] is not None and alert["suppressed_until"] > now:
+            # Suppressed after it was queued: recorded as such, not sent (suppression silences).
+            with engine.begin() as conn:
+                conn.execute(
+                    update(d)
+                    .where(d.c.id == job["id"])
+                    .values(
+                        status="suppressed",
+                        next_attempt_at=None,
+                        last_error="alert suppressed before sending",
+                    )
+                )
+            continue
         try:
             _send(job["channel"], alert, job["reason"], settings)
         except Exception as exc:  # noqa: BLE001 - a failed delivery is recorded and retried, never fatal
