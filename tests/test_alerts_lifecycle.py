@@ -253,3 +253,38 @@ def test_cli_detect_alerts_backtest(tmp_path, monkeypatch) -> None:
     assert r.exit_code == 0, r.output
     line = next(ln for ln in r.stdout.splitlines() if ln.startswith("password_spray,"))
     assert line.split(",")[1] == "1"
+
+
+def test_a_failing_detector_is_reported_and_its_alerts_left_alone(sqlite_store, monkeypatch) -> None:
+    from oauthwatch.detect import runner
+    from oauthwatch.detect.base import Detector
+    from oauthwatch.detect.registry import get_detector
+
+    _seed(sqlite_store, T0)
+    spray = get_detector("password_spray")
+    calls = {"n": 0}
+
+    def flaky(frames, ctx):
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise RuntimeError("boom with access_token=00Dabc!SECRETSECRETSECRETSECRET")
+        return spray.fn(frames, ctx)
+
+    broken = Detector(
+        id="password_spray",
+        title="t",
+        severity="high",
+        description="d",
+        runbook=("r",),
+        fn=flaky,
+        defaults=spray.defaults,
+        clears_after=timedelta(0),
+    )
+    monkeypatch.setattr(runner, "all_detectors", lambda: [broken, get_detector("legacy_flow")])
+    first = runner.run_all(sqlite_store, Settings(), now=T0)
+    assert first.opened == 1
+    later = runner.run_all(sqlite_store, Settings(), now=T0 + timedelta(days=2))
+    assert list(later.errors) == ["prod:password_spray"]
+    assert "SECRETSECRET" not in later.errors["prod:password_spray"]
+    assert later.resolved == 0  # its detector failed: the alert is not resolved for lack of findings
+    assert list_alerts(sqlite_store)[0]["status"] == "open"
