@@ -171,6 +171,15 @@ def test_each_scenario_writes_events_and_ground_truth(org: Path) -> None:
     assert len(audit) == 3
     assert set(audit) == {("changedConnectedAppAttribute", "Connected Apps")}
     assert before < conn.execute('SELECT COUNT(*) FROM "LoginHistory"').fetchone()[0]
+    # Event Log Files already published for those hours still tell their true size
+    from oauthwatch.simulator import eventlog
+
+    files = conn.execute(
+        'SELECT Id, LogFileLength FROM "EventLogFile" WHERE LogDate >= ?', (to_ms(AT) - 86_400_000,)
+    ).fetchall()
+    assert files
+    for fid, length in files:
+        assert len(b"".join(eventlog.render_csv(conn, fid))) == length
 
 
 def test_injecting_the_same_incident_twice_changes_nothing(org: Path) -> None:
