@@ -10,19 +10,24 @@ so replaying a month costs one load, not one per step.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import String, func, select, type_coerce
+from sqlalchemy import func, select
 
 from oauthwatch.detect.allowlist import AllowEntry, entries_for
+from oauthwatch.detect.store_read import (
+    as_date,
+    first_col,
+    read_frame,
+    time_col,
+)
 from oauthwatch.store import schema
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection, Engine
-    from sqlalchemy.sql import Select
+    from sqlalchemy.engine import Engine
 
 LOGIN_COLUMNS = (
     "login_time",
@@ -49,32 +54,6 @@ def add_derived(logins: pd.DataFrame) -> pd.DataFrame:
     ips = logins["source_ip"].fillna("").astype(str)
     nets = {ip: network_of(ip) for ip in ips.unique()}
     return logins.assign(network=ips.map(nets))
-
-
-def _time_col(conn: Connection, col: Any) -> Any:
-    # On SQLite read the stored text and let pandas parse it in bulk (much faster than per row).
-    return type_coerce(col, String()).label(col.name) if conn.dialect.name == "sqlite" else col
-
-
-def to_utc(values: pd.Series) -> pd.Series:
-    """Store timestamps (aware datetimes or SQLite text) as a datetime64[ns, UTC] Series."""
-    if values.empty:
-        return pd.Series(pd.to_datetime([], utc=True), index=values.index, dtype="datetime64[ns, UTC]")
-    return pd.to_datetime(values, utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
-
-
-def read_frame(conn: Connection, stmt: Select[Any], time_cols: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Run ``stmt`` and return a DataFrame with ``time_cols`` as UTC datetimes."""
-    result = conn.execute(stmt)
-    keys = list(result.keys())
-    rows = result.fetchall()
-    # Column-wise construction: handing pandas Row objects costs a slow per-row type probe.
-    columns = list(zip(*rows, strict=True)) if rows else [() for _ in keys]
-    df = pd.DataFrame({k: pd.Series(list(col), dtype=object) for k, col in zip(keys, columns, strict=True)})
-    for c in time_cols:
-        if c in df:
-            df[c] = to_utc(df[c])
-    return df
 
 
 @dataclass(frozen=True)
@@ -188,7 +167,7 @@ def load_frames(
     lg = schema.logins
     tk = schema.oauth_token_snapshots
     with engine.connect() as conn:
-        cols = [_time_col(conn, lg.c.login_time), *(lg.c[c] for c in LOGIN_COLUMNS[1:])]
+        cols = [time_col(conn, lg.c.login_time), *(lg.c[c] for c in LOGIN_COLUMNS[1:])]
         logins = read_frame(
             conn,
             select(*cols)
@@ -208,7 +187,7 @@ def load_frames(
 
         first = read_frame(
             conn,
-            select(lg.c.application, _first(conn, func.min(lg.c.login_time)).label("first"))
+            select(lg.c.application, first_col(conn, func.min(lg.c.login_time)).label("first"))
             .where(lg.c.org == org, lg.c.source == primary_source, lg.c.login_time < end)
             .group_by(lg.c.application),
             ("first",),
@@ -229,8 +208,8 @@ def load_frames(
                 tk.c.snapshot_day,
                 tk.c.user_id,
                 tk.c.app_name,
-                _time_col(conn, tk.c.created_date),
-                _time_col(conn, tk.c.last_used_date),
+                time_col(conn, tk.c.created_date),
+                time_col(conn, tk.c.last_used_date),
                 tk.c.use_count,
                 tk.c.delete_token_hash,
             ).where(
@@ -241,10 +220,10 @@ def load_frames(
             ("created_date", "last_used_date"),
         )
         if not tokens.empty:
-            tokens["snapshot_day"] = tokens["snapshot_day"].map(_as_date)
+            tokens["snapshot_day"] = tokens["snapshot_day"].map(as_date)
         tfirst = read_frame(
             conn,
-            select(tk.c.app_name, _first(conn, func.min(tk.c.seen_at)).label("first"))
+            select(tk.c.app_name, first_col(conn, func.min(tk.c.seen_at)).label("first"))
             .where(tk.c.org == org)
             .group_by(tk.c.app_name),
             ("first",),
@@ -258,7 +237,9 @@ def load_frames(
         created = read_frame(
             conn,
             select(
-                tk.c.user_id, tk.c.app_name, _first(conn, func.min(tk.c.created_date)).label("created_date")
+                tk.c.user_id,
+                tk.c.app_name,
+                first_col(conn, func.min(tk.c.created_date)).label("created_date"),
             )
             .where(tk.c.org == org)
             .group_by(tk.c.user_id, tk.c.app_name),
@@ -310,7 +291,7 @@ def load_frames(
             ),
         )
         if not coverage.empty:
-            coverage["day"] = coverage["day"].map(_as_date)
+            coverage["day"] = coverage["day"].map(as_date)
         ol = schema.org_limits
         latest = (
             select(ol.c.name, func.max(ol.c.read_at).label("read_at"))
@@ -356,38 +337,6 @@ def load_frames(
         coverage=coverage,
         limits=limits,
     ).at(end)
-
-
-def seen_between(times: np.ndarray | None, start: datetime, end: datetime) -> bool:
-    """Whether any of the sorted ``times`` falls in ``[start, end)``."""
-    if times is None or not len(times):
-        return False
-    lo, hi = np.searchsorted(times, [_ns(start), _ns(end)], side="left")
-    return bool(hi > lo)
-
-
-def count_between(times: np.ndarray | None, start: datetime, end: datetime) -> int:
-    """How many of the sorted ``times`` fall in ``[start, end)``."""
-    if times is None or not len(times):
-        return 0
-    lo, hi = np.searchsorted(times, [_ns(start), _ns(end)], side="left")
-    return int(hi - lo)
-
-
-def _ns(t: datetime) -> np.datetime64:
-    return pd.Timestamp(t).tz_convert("UTC").tz_localize(None).to_datetime64()
-
-
-def _first(conn: Connection, expr: Any) -> Any:
-    return type_coerce(expr, String()) if conn.dialect.name == "sqlite" else expr
-
-
-def _as_date(value: Any) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value)[:10])
 
 
 def empty_frames(org: str, now: datetime, history: timedelta = timedelta(days=35)) -> Frames:

@@ -19,8 +19,9 @@ from datetime import timedelta
 import pandas as pd
 
 from oauthwatch.detect.base import Context, Detector, Finding, fmt_time
-from oauthwatch.detect.data import Frames, seen_between
+from oauthwatch.detect.data import Frames
 from oauthwatch.detect.grants import GRANT_KEY, latest_grants, previous_grants, user_names
+from oauthwatch.detect.store_read import seen_between
 
 RUNBOOK = (
     "Ask the user whether they started using the app again today.",

@@ -13,8 +13,9 @@ from datetime import timedelta
 
 from oauthwatch.detect.allowlist import approved
 from oauthwatch.detect.base import Context, Detector, Finding, fmt_int, fmt_time
-from oauthwatch.detect.data import Frames, seen_between
+from oauthwatch.detect.data import Frames
 from oauthwatch.detect.novelty import NOVELTY_DEFAULTS, novel_values
+from oauthwatch.detect.store_read import seen_between
 
 RUNBOOK = (
     "Check which app, IPs and flow the login from the new country used (evidence).",

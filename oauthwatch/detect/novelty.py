@@ -16,7 +16,8 @@ import pandas as pd
 
 from oauthwatch.detect.allowlist import AllowEntry, approved
 from oauthwatch.detect.base import Context, Finding, fmt_int, fmt_time
-from oauthwatch.detect.data import Frames, count_between, seen_between
+from oauthwatch.detect.data import Frames
+from oauthwatch.detect.store_read import count_between, seen_between
 
 
 def novel_values(

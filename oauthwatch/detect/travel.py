@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from oauthwatch.detect.base import Context, Detector, Finding, fmt_int, fmt_time, network_of
-from oauthwatch.detect.data import Frames, seen_between
+from oauthwatch.detect.data import Frames
+from oauthwatch.detect.store_read import seen_between
 
 RUNBOOK = (
     "Compare both logins (evidence): app, IP, country. Is one of them a VPN or a cloud egress the user uses?",

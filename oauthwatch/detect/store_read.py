@@ -1,0 +1,76 @@
+"""Reading the store into pandas and asking sorted time arrays questions: the plumbing under data.py.
+
+SQLite hands timestamps back as text: they are read as text and parsed by pandas in bulk (far
+faster than SQLAlchemy's per-row conversion), and frames are built column by column.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import String, type_coerce
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.sql import Select
+
+
+def time_col(conn: Connection, col: Any) -> Any:
+    # On SQLite read the stored text and let pandas parse it in bulk (much faster than per row).
+    return type_coerce(col, String()).label(col.name) if conn.dialect.name == "sqlite" else col
+
+
+def to_utc(values: pd.Series) -> pd.Series:
+    """Store timestamps (aware datetimes or SQLite text) as a datetime64[ns, UTC] Series."""
+    if values.empty:
+        return pd.Series(pd.to_datetime([], utc=True), index=values.index, dtype="datetime64[ns, UTC]")
+    return pd.to_datetime(values, utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
+
+
+def read_frame(conn: Connection, stmt: Select[Any], time_cols: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Run ``stmt`` and return a DataFrame with ``time_cols`` as UTC datetimes."""
+    result = conn.execute(stmt)
+    keys = list(result.keys())
+    rows = result.fetchall()
+    # Column-wise construction: handing pandas Row objects costs a slow per-row type probe.
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in keys]
+    df = pd.DataFrame({k: pd.Series(list(col), dtype=object) for k, col in zip(keys, columns, strict=True)})
+    for c in time_cols:
+        if c in df:
+            df[c] = to_utc(df[c])
+    return df
+
+
+def seen_between(times: np.ndarray | None, start: datetime, end: datetime) -> bool:
+    """Whether any of the sorted ``times`` falls in ``[start, end)``."""
+    if times is None or not len(times):
+        return False
+    lo, hi = np.searchsorted(times, [_ns(start), _ns(end)], side="left")
+    return bool(hi > lo)
+
+
+def count_between(times: np.ndarray | None, start: datetime, end: datetime) -> int:
+    """How many of the sorted ``times`` fall in ``[start, end)``."""
+    if times is None or not len(times):
+        return 0
+    lo, hi = np.searchsorted(times, [_ns(start), _ns(end)], side="left")
+    return int(hi - lo)
+
+
+def _ns(t: datetime) -> np.datetime64:
+    return pd.Timestamp(t).tz_convert("UTC").tz_localize(None).to_datetime64()
+
+
+def first_col(conn: Connection, expr: Any) -> Any:
+    return type_coerce(expr, String()) if conn.dialect.name == "sqlite" else expr
+
+
+def as_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
