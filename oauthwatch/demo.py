@@ -173,7 +173,7 @@ def banner(url: str, config: Path, folder: Path) -> str:
     lines += [
         "",
         f"Everything lives in {folder}/ (org, store, logs); your own configuration is not touched.",
-        f"Try also: oauthwatch --help · oauthwatch alerts list -c {config} · oauthwatch digest -c {config}",
+        f"Try also: oauthwatch --help · oauthwatch alerts -c {config} · oauthwatch digest -c {config}",
         "Ctrl-C stops everything.",
         "",
     ]

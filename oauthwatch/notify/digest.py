@@ -133,11 +133,14 @@ def render_digest(d: DigestData, dashboard_url: str, *, charts: bool = True) -> 
             cids["apps"] = f"apps.{stamp}@oauthwatch"
             images[cids["apps"]] = digest_charts.apps_chart(d.busiest_apps)
     subject = subject_for(d)
+    day = d.window.day
     ctx = {
         "d": d,
         "subject": subject,
         "images": {"daily": cids.get("daily"), "apps": cids.get("apps")},
-        "overview_url": page_url(dashboard_url, "", org=d.org),
+        "overview_url": page_url(
+            dashboard_url, "overview", org=d.org, range="custom", start=str(day), end=str(day)
+        ),
         "alerts_url": page_url(dashboard_url, "alerts", org=d.org, status="open"),
     }
     env = _env(d.window.timezone)

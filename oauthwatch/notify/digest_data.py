@@ -200,6 +200,8 @@ def collect_digest_data(
     engine: Engine, settings: Settings, org: OrgSettings, day: date, *, now: datetime | None = None
 ) -> DigestData:
     """Read every figure of one org's digest for the local ``day`` from the store."""
+    from oauthwatch.notify.digest_state import collection_health, posture_findings
+
     w = DayWindow.of(day, settings.notify.digest_timezone)
     d = DigestData(
         org=org.name, window=w, login_source=org.primary_login_source, generated_at=now or datetime.now(UTC)
@@ -208,8 +210,8 @@ def collect_digest_data(
         _volumes(conn, d)
         _firsts(conn, d)
         _alerts(conn, d, settings.notify.dashboard_url)
-        _posture(conn, d)
-        _health(conn, d, org, settings)
+        posture_findings(conn, d)
+        collection_health(conn, d, org, settings)
     return d
 
 
@@ -356,88 +358,3 @@ def _alerts(conn: Connection, d: DigestData, dashboard_url: str) -> None:
     opened.sort(key=lambda x: (_SEVERITY_ORDER.get(x.severity, 9), -x.last_seen.timestamp(), x.id))
     d.open_alert_total = len(opened)
     d.open_alerts = opened[:LIST_LIMIT]
-
-
-def _posture(conn: Connection, d: DigestData) -> None:
-    ca = s.connected_apps
-    soon = d.generated_at + timedelta(days=CERT_WARNING_DAYS)
-    for r in conn.execute(select(ca).where(ca.c.org == d.org).order_by(ca.c.name)):
-        if r.refresh_token_policy == "infinite":  # noqa: S105 - a policy name, not a secret
-            d.posture.append(Finding(r.name, "refresh tokens are valid until revoked"))
-        if r.ip_relaxation in ("BYPASS", "BYPASS_2FACTOR"):
-            d.posture.append(Finding(r.name, f"IP restrictions relaxed ({r.ip_relaxation})"))
-        if r.admin_approved_only is False:
-            d.posture.append(Finding(r.name, "all users may self-authorize"))
-        scopes = [str(x).lower() for x in (r.scopes or [])]
-        if "full" in scopes:
-            d.posture.append(Finding(r.name, "has the full scope"))
-        if r.certificate_expires_at is not None:
-            exp = _utc(r.certificate_expires_at)
-            if exp <= d.generated_at:
-                d.posture.append(Finding(r.name, f"JWT certificate expired on {exp:%Y-%m-%d}"))
-            elif exp <= soon:
-                d.posture.append(Finding(r.name, f"JWT certificate expires on {exp:%Y-%m-%d}"))
-
-
-def _health(conn: Connection, d: DigestData, org: OrgSettings, settings: Settings) -> None:
-    cov, runs, w = s.coverage, s.collector_runs, d.window
-    days = sorted({w.start.date(), (w.end - timedelta(microseconds=1)).date()})
-    lag_after = timedelta(
-        seconds=max(2 * (settings.collect.interval_seconds + settings.collect.jitter_seconds), 1800)
-    )
-    statuses: list[str] = []
-    for source in org.sources:
-        cells = [
-            str(v)
-            for (v,) in conn.execute(
-                select(cov.c.status).where(cov.c.org == d.org, cov.c.source == source, cov.c.day.in_(days))
-            )
-        ]
-        tracked = conn.execute(
-            select(func.count()).select_from(cov).where(cov.c.org == d.org, cov.c.source == source)
-        ).scalar_one()
-        if not tracked:
-            coverage = "not tracked"
-        elif len(cells) < len(days):
-            coverage = "missing"
-        elif all(c == "complete" for c in cells):
-            coverage = "complete"
-        else:
-            coverage = next(c for c in cells if c != "complete")
-        if tracked:
-            statuses.append(coverage)
-        last = conn.execute(
-            select(runs.c.started_at, runs.c.finished_at, runs.c.outcome, runs.c.error)
-            .where(runs.c.org == d.org, runs.c.source == source)
-            .order_by(runs.c.started_at.desc())
-            .limit(1)
-        ).first()
-        last_ok = conn.execute(
-            select(func.max(runs.c.finished_at)).where(
-                runs.c.org == d.org, runs.c.source == source, runs.c.outcome == "ok"
-            )
-        ).scalar_one()
-        last_ok = _utc(last_ok) if last_ok is not None else None
-        d.health.append(
-            SourceHealth(
-                source=source,
-                coverage=coverage,
-                last_run_at=_utc(last.finished_at or last.started_at) if last else None,
-                last_outcome=last.outcome if last else None,
-                last_ok_at=last_ok,
-                lagging=last_ok is None or d.generated_at - last_ok > lag_after,
-                error=last.error if last and last.outcome not in ("ok", "running") else None,
-            )
-        )
-    d.coverage_complete = bool(statuses) and all(x == "complete" for x in statuses)
-    lim = s.org_limits
-    row = conn.execute(
-        select(lim.c.max, lim.c.remaining, lim.c.read_at)
-        .where(lim.c.org == d.org, lim.c.name == "DailyApiRequests")
-        .order_by(lim.c.read_at.desc())
-        .limit(1)
-    ).first()
-    if row is not None:
-        d.api_max = int(row.max) if row.max is not None else None
-        d.api_remaining = int(row.remaining) if row.remaining is not None else None
-        d.api_read_at = _utc(row.read_at)
