@@ -301,3 +301,22 @@ def test_suppressed_after_queueing_is_recorded_not_sent(sqlite_store, webhook) -
     [row] = deliveries(sqlite_store)
     assert row["status"] == "suppressed"
     assert deliver_pending(sqlite_store, settings, now=T0 + timedelta(hours=5)) == 0
+
+
+def test_a_claimed_job_is_skipped_until_its_lease_expires(sqlite_store, webhook) -> None:
+    from sqlalchemy import update
+
+    hook, url = webhook
+    settings = settings_for(25, url, email_to=[])
+    record(sqlite_store, [finding()], settings)
+    with sqlite_store.begin() as conn:  # another sender claimed it and died mid-send
+        conn.execute(
+            update(schema.alert_deliveries).values(
+                status="sending", next_attempt_at=T0 + timedelta(minutes=10)
+            )
+        )
+    assert deliver_pending(sqlite_store, settings, now=T0) == 0
+    assert hook.bodies == []
+    assert deliver_pending(sqlite_store, settings, now=T0 + timedelta(minutes=11)) == 1
+    assert len(hook.bodies) == 1
+    assert deliveries(sqlite_store)[0]["status"] == "sent"

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 BASE_BACKOFF = timedelta(minutes=1)
 MAX_BACKOFF = timedelta(hours=6)
+SEND_LEASE = timedelta(minutes=10)
 
 
 def webhook_url(settings: Settings) -> str | None:
@@ -189,7 +190,7 @@ def deliver_pending(
             conn.execute(
                 select(d)
                 .where(
-                    d.c.status.in_(["pending", "failed"]),
+                    d.c.status.in_(["pending", "failed", "sending"]),
                     or_(d.c.next_attempt_at.is_(None), d.c.next_attempt_at <= now),
                 )
                 .order_by(d.c.id)
@@ -217,6 +218,16 @@ def deliver_pending(
                         last_error="alert suppressed before sending",
                     )
                 )
+            continue
+        with engine.begin() as conn:
+            # Claim the job (a lease) so that a second sender (the service and a manual `detect`)
+            # skips it; a sender that dies mid-send leaves a lease that expires and is retried.
+            claimed = conn.execute(
+                update(d)
+                .where(d.c.id == job["id"], d.c.status == job["status"], d.c.attempts == job["attempts"])
+                .values(status="sending", next_attempt_at=now + SEND_LEASE)
+            ).rowcount
+        if not claimed:
             continue
         try:
             _send(job["channel"], alert, job["reason"], settings)
@@ -246,6 +257,6 @@ def deliver_pending(
             }
         with engine.begin() as conn:
             conn.execute(
-                update(d).where(and_(d.c.id == job["id"], d.c.status == job["status"])).values(**values)
+                update(d).where(and_(d.c.id == job["id"], d.c.status == "sending")).values(**values)
             )
     return sent
