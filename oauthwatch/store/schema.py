@@ -456,7 +456,7 @@ alert_deliveries = Table(
     Column("channel", String(16), nullable=False, doc="email | webhook"),
     Column("target", String(255), nullable=False),
     Column("reason", String(16), nullable=False, doc="new | escalated"),
-    Column("status", String(16), nullable=False, doc="pending | sent | failed"),
+    Column("status", String(16), nullable=False, doc="pending | sending (leased) | sent | failed (retried) | suppressed"),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("last_error", Text),
     Column("created_at", UTCDateTime, nullable=False),
