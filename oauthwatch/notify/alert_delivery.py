@@ -256,7 +256,5 @@ def deliver_pending(
                 "next_attempt_at": None,
             }
         with engine.begin() as conn:
-            conn.execute(
-                update(d).where(and_(d.c.id == job["id"], d.c.status == "sending")).values(**values)
-            )
+            conn.execute(update(d).where(and_(d.c.id == job["id"], d.c.status == "sending")).values(**values))
     return sent
