@@ -304,6 +304,7 @@ def test_figures_equal_store_queries_and_names_are_escaped(store) -> None:
     assert d.data.top_reasons[0].name == "Failed: IP Address Not Allowed"
     assert d.data.top_reasons[0].count == 10
     assert [a.name for a in d.data.busiest_apps] == ["Data Loader", EVIL]
+    assert {a.name for a in d.data.growing_apps} == {"Data Loader", EVIL}
     assert d.data.new_apps == [EVIL]
     assert d.data.new_countries == ["DE"]
     assert d.data.new_networks == ["203.0.113.0/24"]

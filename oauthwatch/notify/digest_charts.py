@@ -43,16 +43,17 @@ def daily_chart(daily: list[DayCount]) -> bytes:
     ok = [d.events - d.failures for d in daily]
     fail = [d.failures for d in daily]
     alpha = [0.55] * (len(daily) - 1) + [1.0]
-    for i, label in enumerate(labels):
-        ax.bar(label, ok[i], color=OK_COLOUR, alpha=alpha[i], label="succeeded" if i == 0 else None)
+    for i in range(len(labels)):
+        ax.bar(i, ok[i], color=OK_COLOUR, alpha=alpha[i], label="succeeded" if i == 0 else None)
         ax.bar(
-            label,
+            i,
             fail[i],
             bottom=ok[i],
             color=FAIL_COLOUR,
             alpha=alpha[i],
             label="failed" if i == 0 else None,
         )
+    ax.set_xticks(range(len(labels)), labels)
     ax.set_ylabel("authentications", fontsize=8)
     ax.tick_params(labelsize=7)
     ax.spines[["top", "right"]].set_visible(False)

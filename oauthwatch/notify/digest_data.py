@@ -30,6 +30,8 @@ NETWORK_LOOKBACK_DAYS = 30
 TOP = 5
 LIST_LIMIT = 20
 CERT_WARNING_DAYS = 30
+MIN_GROWTH_EVENTS = 10  # an app needs this many events on the day to count as growing
+GROWTH_FACTOR = 1.2  # and at least this multiple of its daily average
 
 
 @dataclass(frozen=True)
@@ -254,7 +256,7 @@ def _volumes(conn: Connection, d: DigestData) -> None:
     day_a, base_a = grouped(t.c.application)
     apps = _rank(day_a, base_a)
     d.busiest_apps = apps[:TOP]
-    growing = [a for a in apps if a.count >= 10 and (a.baseline_avg == 0 or a.count > a.baseline_avg)]
+    growing = [a for a in apps if a.count >= MIN_GROWTH_EVENTS and a.count >= GROWTH_FACTOR * a.baseline_avg]
     growing.sort(key=lambda a: (-(a.count - a.baseline_avg) / (a.baseline_avg + 1), a.name))
     d.growing_apps = growing[:TOP]
 
