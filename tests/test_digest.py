@@ -17,7 +17,15 @@ from typer.testing import CliRunner
 from oauthwatch.config import NotifySettings, OrgSettings, Settings, SmtpSettings, StoreSettings
 from oauthwatch.notify.digest import build_digest
 from oauthwatch.notify.digest_data import DayWindow, network_of
-from oauthwatch.notify.digest_send import STALE_CLAIM, claim, digest_due, send_digest, send_due_digests
+from oauthwatch.notify.digest_send import (
+    STALE_CLAIM,
+    claim,
+    complete,
+    digest_due,
+    release,
+    send_digest,
+    send_due_digests,
+)
 from oauthwatch.store import open_store
 from oauthwatch.store import schema as s
 from oauthwatch.store.writes import ensure_org, upsert
@@ -419,11 +427,24 @@ def test_failed_send_releases_the_claim(tmp_path, smtp_sink) -> None:
     assert len(sink.messages) == 1
 
 
-def test_a_stale_claim_is_taken_over_but_a_fresh_one_is_not(sqlite_store) -> None:
+def test_a_stale_claim_is_taken_over_but_a_fresh_one_is_not(store) -> None:
     t0 = datetime(2026, 11, 28, 7, tzinfo=UTC)
-    assert claim(sqlite_store, "acme", DAY, ["a@example.com"], now=t0)
-    assert not claim(sqlite_store, "acme", DAY, ["a@example.com"], now=t0 + timedelta(minutes=1))
-    assert claim(sqlite_store, "acme", DAY, ["a@example.com"], now=t0 + STALE_CLAIM + timedelta(seconds=1))
+    assert claim(store, "acme", DAY, ["a@example.com"], now=t0)
+    assert not claim(store, "acme", DAY, ["a@example.com"], now=t0 + timedelta(minutes=1))
+    assert claim(store, "acme", DAY, ["a@example.com"], now=t0 + STALE_CLAIM + timedelta(seconds=1))
+    complete(store, "acme", DAY, "<id@example.com>")
+    assert not claim(store, "acme", DAY, ["a@example.com"], now=t0 + 3 * STALE_CLAIM), "a sent day stays sent"
+    release(store, "acme", DAY)  # only unsent claims are released
+    assert not claim(store, "acme", DAY, ["a@example.com"], now=t0 + 4 * STALE_CLAIM)
+
+
+def test_concurrent_claims_let_exactly_one_sender_through(store) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    t0 = datetime(2026, 11, 28, 7, tzinfo=UTC)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        wins = list(pool.map(lambda _: claim(store, "acme", DAY, ["a@example.com"], now=t0), range(6)))
+    assert wins.count(True) == 1
 
 
 def test_digest_is_due_after_the_local_time(tmp_path, smtp_sink) -> None:
