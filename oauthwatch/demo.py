@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -90,6 +91,16 @@ def stop_children(children: list[Child], timeout: float = STOP_TIMEOUT) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(child.proc.pid, signal.SIGKILL)
         child.handle.close()
+
+
+def port_is_free(port: int) -> bool:
+    """True when nothing listens on ``port`` on loopback (the dashboard would fail to bind)."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def wait_for_org(org: Child, state_dir: Path, timeout: float = 180.0) -> dict[str, Any]:
@@ -192,6 +203,14 @@ def run_demo(
 ) -> int:
     """Start the org, the service and the dashboard; supervise them until Ctrl-C (or ``duration``)."""
     folder = folder.resolve()
+    if dashboard and not port_is_free(port):
+        print(
+            f"port {port} is already in use (another dashboard or demo?): stop it, or run "
+            f"`oauthwatch demo --port {port + 1}`",
+            file=out,
+            flush=True,
+        )
+        return 2
     state_dir = folder / "org"
     state_dir.mkdir(parents=True, exist_ok=True)
     (folder / ".gitignore").write_text("*\n")
