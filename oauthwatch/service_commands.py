@@ -31,6 +31,8 @@ def register(app: typer.Typer) -> None:
         import signal
         import threading
 
+        from sqlalchemy.exc import SQLAlchemyError
+
         from oauthwatch.cli import setup_logging
         from oauthwatch.config import ConfigError, load_settings
         from oauthwatch.service import Service
@@ -51,7 +53,18 @@ def register(app: typer.Typer) -> None:
         settings = load_settings(config_path)
         if not settings.selected_orgs():
             raise ConfigError("no enabled org in the configuration: add an [[orgs]] entry")
-        engine = open_store(settings.store.url)
+        try:
+            engine = open_store(settings.store.url)
+        except SQLAlchemyError as exc:
+            from sqlalchemy.engine import make_url
+
+            from oauthwatch.secrets import redact
+
+            where = make_url(settings.store.url).render_as_string(hide_password=True)
+            raise ConfigError(
+                f"cannot open the store at {where}: {redact(str(getattr(exc, 'orig', None) or exc))[:300]}; "
+                "check [store] url (or $OAUTHWATCH_STORE_URL) and that the database is reachable"
+            ) from None
         Service(settings, engine, stop=stop, digests=not no_digest, max_cycles=cycles).run()
         engine.dispose()
 

@@ -194,3 +194,26 @@ def test_health_verb_reflects_the_heartbeat(tmp_path) -> None:
     assert res.exit_code == 1
     assert "last heartbeat 600 s ago" in res.output
     eng.dispose()
+
+
+def test_run_with_an_unreachable_store_says_what_to_check(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "oauthwatch.toml"
+    cfg.write_text(
+        '[store]\nurl = "postgresql+psycopg://ow:s3cretpw@127.0.0.1:1/none"\n'
+        '[[orgs]]\nname = "acme"\nlogin_url = "https://acme.example.com"\nflow = "client_credentials"\n'
+        'client_id = "x"\nclient_secret_env = "UNUSED"\n'
+    )
+    res = subprocess.run(
+        [sys.executable, "-m", "oauthwatch", "run", "-c", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert res.returncode == 2, res.stderr
+    assert "cannot open the store at postgresql+psycopg://ow:***@127.0.0.1:1/none" in res.stderr
+    assert "s3cretpw" not in res.stderr + res.stdout
+    assert "Traceback" not in res.stderr
