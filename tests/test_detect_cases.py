@@ -605,6 +605,15 @@ CASES: list[Case] = [
         ),
         (),
     ),
+    Case(
+        "new_app",
+        "oauthwatch's own first logins",
+        lambda: frames(
+            STEADY_US + last_hour(1, "OAuthwatch", user_id="005000000000077AAA"),
+            extra={"self_user_ids": {"005000000000077AAA"}},
+        ),
+        (),
+    ),
     # integration_network
     Case(
         "integration_network",

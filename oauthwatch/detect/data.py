@@ -159,10 +159,13 @@ def load_frames(
     end: datetime,
     history: timedelta,
     primary_source: str = "login_history",
+    self_username: str | None = None,
 ) -> Frames:
     """Load what the detectors need to judge ``org`` at any instant in ``[start, end]``.
 
-    Returns the view at ``end``; call :meth:`Frames.at` for earlier instants.
+    Returns the view at ``end``; call :meth:`Frames.at` for earlier instants. ``self_username``
+    is oauthwatch's own integration user: ``extra["self_user_ids"]`` lets detectors tell
+    oauthwatch's own logins from the org's.
     """
     lg = schema.logins
     tk = schema.oauth_token_snapshots
@@ -313,7 +316,12 @@ def load_frames(
             ),
         )
     return Frames(
-        extra={"_full": logins},
+        extra={
+            "_full": logins,
+            "self_user_ids": set(users.loc[users["username"] == self_username, "user_id"])
+            if self_username
+            else set(),
+        },
         audit=audit
         if not audit.empty
         else pd.DataFrame(columns=["created_date", "action", "section", "display", "created_by"]),

@@ -39,9 +39,12 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
     ]
     grants = latest_grants(frames)
     apps: dict[str, dict[str, object]] = {}
+    own = frames.extra.get("self_user_ids", set())
     for app, rows in oauth.groupby("application"):
         if str(app).casefold() in BROWSER:
             continue
+        if own and set(rows["user_id"]) <= own:
+            continue  # oauthwatch's own connected app, logging in to collect
         users = sorted(set(rows["username"].fillna(rows["user_id"]).astype(str)))
         apps[str(app)] = {
             "logins": len(rows),

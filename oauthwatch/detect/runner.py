@@ -103,6 +103,14 @@ def _primary(settings: Settings, org: str) -> str:
     return "login_history"
 
 
+def _self_user(settings: Settings, org: str) -> str | None:
+    """oauthwatch's own integration user in ``org`` (its logins are not news about the org)."""
+    for o in settings.orgs:
+        if o.name == org:
+            return o.username
+    return None
+
+
 def run_detectors(
     frames: Frames, detectors: list[tuple[Detector, dict[str, Any]]], window: timedelta, now: datetime
 ) -> tuple[list[Finding], dict[str, str]]:
@@ -142,7 +150,13 @@ def run_all(
     report = DetectReport(now=now)
     for name in _orgs(engine, settings, org):
         frames = load_frames(
-            engine, name, start=now, end=now, history=history, primary_source=_primary(settings, name)
+            engine,
+            name,
+            start=now,
+            end=now,
+            history=history,
+            primary_source=_primary(settings, name),
+            self_username=_self_user(settings, name),
         )
         findings, errors = run_detectors(frames, detectors, window, now)
         report.orgs.append(name)
@@ -212,7 +226,13 @@ def backtest(
         report.rows[d.id] = BacktestRow(detector=d.id)
     for name in _orgs(engine, settings, org):
         full = load_frames(
-            engine, name, start=start, end=end, history=history, primary_source=_primary(settings, name)
+            engine,
+            name,
+            start=start,
+            end=end,
+            history=history,
+            primary_source=_primary(settings, name),
+            self_username=_self_user(settings, name),
         )
         last_seen: dict[str, datetime] = {}
         t = start
