@@ -390,15 +390,7 @@ def pages(engine, w: q.Window, inv: q.Window) -> dict:
             q.new_origins(engine, w),
         ),
         "alerts": lambda: (ops.alerts(engine, w, statuses=("open", "acknowledged")), ops.alert(engine, 5)),
-        "investigate": lambda: (
-            q.investigate_timeline(engine, inv, minute=True),
-            *(
-                q.investigate_breakdown(engine, inv, d)
-                for d in ("application", "username", "source_ip", "country_iso", "login_subtype", "status")
-            ),
-            q.raw_logins(engine, inv),
-            q.audit_events(engine, inv),
-        ),
+        "investigate": lambda: (q.investigate(engine, inv, minute=True), q.audit_events(engine, inv)),
         "tokens": lambda: ops.classify_grants(ops.latest_grants(engine, w.orgs), w),
         "collection": lambda: (
             ops.collector_runs(engine, w),

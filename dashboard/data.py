@@ -134,6 +134,12 @@ def distinct_users(w: Window, application: str | None = None) -> int:
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
+def investigate(w: Window, filters: tuple[tuple[str, str], ...], minute: bool, source: str) -> dict[str, Any]:
+    """Raw rows, timeline and breakdowns of a window (Investigate only), from one bounded read."""
+    return q.investigate(engine(), w, dict(filters), minute=minute, source=source)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
 def raw_logins(w: Window, filters: tuple[tuple[str, str], ...], source: str) -> pd.DataFrame:
     """Raw login rows (Investigate only)."""
     return q.raw_logins(engine(), w, dict(filters), source=source)

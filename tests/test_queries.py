@@ -239,3 +239,29 @@ def test_empty_store_answers_without_errors(store):
     assert q.new_origins(store, w).empty
     assert ops.source_lag(store).empty
     assert ops.classify_grants(ops.latest_grants(store), w).empty
+
+
+def test_investigate_one_read_matches_sql_grouping(seeded):
+    engine, _ = seeded
+    w = q.Window(NOW - timedelta(days=2), NOW)
+    whole = q.investigate(engine, w, minute=False)
+    assert whole["complete"]
+    assert len(whole["raw"]) == raw_count(engine, w.start, w.end)
+    sql_tl = q.investigate_timeline(engine, w, minute=False)
+    assert whole["timeline"]["events"].tolist() == sql_tl["events"].tolist()
+    assert whole["timeline"]["failures"].tolist() == sql_tl["failures"].tolist()
+    for dim in ("application", "source_ip", "status"):
+        mine = whole["breakdowns"][dim].set_index(dim)[["events", "failures", "users"]].sort_index()
+        sql = (
+            q.investigate_breakdown(engine, w, dim)
+            .set_index(dim)[["events", "failures", "users"]]
+            .sort_index()
+        )
+        assert mine.to_dict() == sql.to_dict()
+    capped = q.investigate(engine, w, limit=50)  # more rows than the limit: grouped in SQL, exact
+    assert not capped["complete"]
+    assert len(capped["raw"]) == 50
+    assert int(capped["timeline"]["events"].sum()) == len(whole["raw"])
+    empty = q.investigate(engine, q.Window(NOW + timedelta(days=1), NOW + timedelta(days=2)))
+    assert empty["raw"].empty
+    assert empty["timeline"].empty

@@ -96,7 +96,8 @@ def main() -> None:
         "Resolution", ["minute", "hour"], index=0 if default_minute else 1, horizontal=True, key="inv_res"
     )
     key_f = tuple(sorted(flt.items()))
-    tl = data.timeline(w, key_f, res == "minute", source)
+    found = data.investigate(w, key_f, res == "minute", source)
+    tl = found["timeline"]
     if not ui.window_has_rows(
         tl, "logins matching these filters", filters.Context(w, ctx.tz, ctx.range_key, ctx.org)
     ):
@@ -121,7 +122,7 @@ def main() -> None:
     cols = st.columns(3)
     frames: dict[str, pd.DataFrame] = {}
     for i, (dim, label) in enumerate(BREAKDOWNS.items()):
-        frames[dim] = data.breakdown(w, dim, key_f, source)
+        frames[dim] = found["breakdowns"][dim]
         with cols[i % 3]:
             st.markdown(f"**{label}**")
             st.dataframe(frames[dim], key=f"inv_by_{dim}", hide_index=True, height=220)
@@ -138,10 +139,9 @@ def main() -> None:
     if not audit.empty:
         st.subheader("Setup changes in the window")
         st.dataframe(ui.local(audit, ctx.tz, "created_date"), key="inv_audit", hide_index=True)
-    raw = data.raw_logins(w, key_f, source)
-    st.subheader(
-        f"Raw events ({len(raw):,}{' — newest only, narrow the window for all' if len(raw) >= 50_000 else ''})"
-    )
+    raw = found["raw"]
+    more = "" if found["complete"] else " — the newest only; narrow the window to see all"
+    st.subheader(f"Raw events ({len(raw):,}{more})")
     st.dataframe(ui.local(raw, ctx.tz, "login_time"), key="inv_raw", hide_index=True)
     st.download_button(
         "Export CSV",

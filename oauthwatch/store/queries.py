@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from sqlalchemy import Date, String, and_, func, literal, select, type_coerce
+from sqlalchemy import Date, String, and_, func, select, type_coerce
 
 from oauthwatch.store import schema
 from oauthwatch.store.types import UTCDateTime
@@ -392,39 +392,42 @@ def networks_by(ips: pd.DataFrame) -> pd.DataFrame:
 
 
 def new_origins(engine: Engine, w: Window) -> pd.DataFrame:
-    """IPs and countries seen in the window whose first login day ever falls inside it.
+    """IPs and countries whose first login day ever falls inside the window, with their events in it.
 
-    The window's origins are grouped first; each is then checked for an earlier day with one
-    index seek (``ix_login_ip_daily_org_ip_day`` / ``…_org_country_day``), never a history scan.
+    Reads ``login_origin_first_seen`` (kept at write time) and then only the new origins' daily
+    rows (by index), so it never scans history or every origin of the window.
     """
-    p = schema.login_ip_daily
-    before = p.alias("before")
+    f, p = schema.login_origin_first_seen, schema.login_ip_daily
     d0, d1 = w.days
-    frames = []
-    for kind, name in (("country", "country_iso"), ("ip", "source_ip")):
-        col = p.c[name]
-        inwin = (
-            select(
-                p.c.org,
-                col.label("origin"),
-                func.min(p.c.day).label("first_day"),
-                func.sum(p.c.events).label("events"),
-            )
-            .where(_orgs(p.c.org, w), p.c.day >= d0, p.c.day <= d1, col != "")
-            .group_by(p.c.org, col)
-            .subquery()
-        )
-        earlier = (
-            select(literal(1))
-            .where(before.c.org == inwin.c.org, before.c[name] == inwin.c.origin, before.c.day < d0)
-            .exists()
-        )
-        stmt = select(
-            literal(kind).label("kind"), inwin.c.org, inwin.c.origin, inwin.c.first_day, inwin.c.events
-        ).where(~earlier)
-        frames.append(_frame(engine, stmt))
-    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    return out.reindex(columns=["kind", "org", "origin", "first_day", "events"])
+    cols = ["kind", "org", "origin", "first_day", "events"]
+    new = _frame(
+        engine,
+        select(f.c.kind, f.c.org, f.c.origin, f.c.first_day)
+        .where(_orgs(f.c.org, w), f.c.first_day >= d0, f.c.first_day <= d1)
+        .order_by(f.c.first_day, f.c.kind, f.c.origin),
+    )
+    if new.empty:
+        return pd.DataFrame(columns=cols)
+    counts: dict[tuple[str, str, str], int] = {}
+    with engine.connect() as conn:
+        for kind, name in (("country", "country_iso"), ("ip", "source_ip")):
+            values = [str(v) for v in new.loc[new["kind"] == kind, "origin"]]
+            for start in range(0, len(values), 5000):
+                stmt = (
+                    select(p.c.org, p.c[name], func.sum(p.c.events))
+                    .where(
+                        _orgs(p.c.org, w),
+                        p.c[name].in_(values[start : start + 5000]),
+                        p.c.day >= d0,
+                        p.c.day <= d1,
+                    )
+                    .group_by(p.c.org, p.c[name])
+                )
+                counts |= {(kind, o, v): int(n) for o, v, n in conn.execute(stmt).all()}
+    new["events"] = [
+        counts.get((k, o, v), 0) for k, o, v in zip(new["kind"], new["org"], new["origin"], strict=True)
+    ]
+    return new[cols]
 
 
 def _with_rate(df: pd.DataFrame) -> pd.DataFrame:
@@ -496,6 +499,64 @@ def raw_logins(
     if not df.empty:
         df["login_time"] = pd.to_datetime(df["login_time"], utc=True)
     return df
+
+
+def investigate(
+    engine: Engine,
+    w: Window,
+    filters: dict[str, str] | None = None,
+    *,
+    minute: bool = False,
+    source: str | None = "login_history",
+    limit: int = RAW_LIMIT,
+    top: int = 25,
+) -> dict[str, Any]:
+    """Everything Investigate shows, from one bounded read of the window's raw logins.
+
+    Returns ``raw`` (newest first), ``timeline`` (per minute or hour), ``breakdowns`` (per
+    dimension) and ``complete``. When the window holds more than ``limit`` rows, the timeline and
+    breakdowns are grouped in SQL instead (exact), and ``raw`` holds the newest ``limit`` rows.
+    """
+    raw = raw_logins(engine, w, filters, source=source, limit=limit + 1)
+    complete = len(raw) <= limit
+    raw = raw.head(limit)
+    dims = ("application", "username", "source_ip", "country_iso", "login_subtype", "status")
+    if not complete:
+        return {
+            "raw": raw,
+            "complete": False,
+            "timeline": investigate_timeline(engine, w, filters, minute=minute, source=source),
+            "breakdowns": {
+                d: investigate_breakdown(engine, w, d, filters, source=source, top=top) for d in dims
+            },
+        }
+    failed = ~raw["success"].astype(bool)
+    if raw.empty:
+        tl = pd.DataFrame(columns=["t", "events", "failures", "failure_rate"])
+    else:
+        t = raw["login_time"].dt.floor("min" if minute else "h")
+        tl = _with_rate(
+            pd.DataFrame({"t": t, "failed": failed})
+            .groupby("t", as_index=False)
+            .agg(events=("failed", "size"), failures=("failed", "sum"))
+            .sort_values("t", ignore_index=True)
+        )
+    breakdowns = {}
+    for d in dims:
+        if raw.empty:
+            breakdowns[d] = pd.DataFrame(columns=[d, "events", "failures", "users", "failure_rate"])
+            continue
+        g = (
+            raw.assign(key=raw[d].fillna(""), failed=failed)
+            .groupby("key", as_index=False)
+            .agg(events=("failed", "size"), failures=("failed", "sum"), users=("user_id", "nunique"))
+            .rename(columns={"key": d})
+            .sort_values("events", ascending=False, kind="stable")
+            .head(top)
+            .reset_index(drop=True)
+        )
+        breakdowns[d] = _with_rate(g)
+    return {"raw": raw, "complete": True, "timeline": tl, "breakdowns": breakdowns}
 
 
 def investigate_timeline(

@@ -6,6 +6,7 @@ the dashboard and the digest without reading raw ``logins``:
 
 - ``login_rollup_daily``: the hourly cells summed per day, so month-long windows read few rows;
 - ``login_user_daily``: one row per (org, day, user, app) with events, failures and last login;
+- ``login_origin_first_seen``: the first day of each IP and country (for "new origins");
 - ``login_ip_daily``: one row per (org, day, IP, app, country) with events, failures, distinct
   users and a representative location.
 
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Date as SADate
 from sqlalchemy import and_, case, cast, delete, func, insert, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from oauthwatch.store import schema
 
@@ -45,6 +47,34 @@ def refresh_daily_rollups(conn: Connection, org: str, source: str, days: Iterabl
         _refresh_cells(conn, org, d, lo, hi)
         _refresh_users(conn, org, source, d, lo, hi)
         _refresh_ips(conn, org, source, d, lo, hi)
+        _note_first_seen(conn, org, d)
+
+
+def _note_first_seen(conn: Connection, org: str, d: date) -> None:
+    """Record ``d`` as the first day of each IP and country seen on it, unless one is earlier."""
+    p, f = schema.login_ip_daily, schema.login_origin_first_seen
+    ins = postgresql.insert(f) if conn.dialect.name == "postgresql" else sqlite.insert(f)
+    for kind, col in (("ip", p.c.source_ip), ("country", p.c.country_iso)):
+        sel = (
+            select(
+                literal(org).label("org"),
+                literal(kind).label("kind"),
+                col.label("origin"),
+                literal(d, SADate),
+            )
+            .where(p.c.org == org, p.c.day == d, col != "")
+            .distinct()
+        )
+        stmt = ins.from_select(["org", "kind", "origin", "first_day"], sel)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["org", "kind", "origin"],
+            set_={
+                "first_day": case(
+                    (stmt.excluded.first_day < f.c.first_day, stmt.excluded.first_day), else_=f.c.first_day
+                )
+            },
+        )
+        conn.execute(stmt)
 
 
 def _refresh_cells(conn: Connection, org: str, d: date, lo: datetime, hi: datetime) -> None:

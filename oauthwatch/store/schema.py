@@ -215,6 +215,17 @@ login_ip_daily = Table(
     sqlite_with_rowid=False,
 )
 
+login_origin_first_seen = Table(
+    "login_origin_first_seen",
+    metadata,
+    _org(),
+    Column("kind", String(10), nullable=False, doc="ip | country"),
+    Column("origin", String(64), nullable=False),
+    Column("first_day", Date, nullable=False, doc="first UTC day with a login from it (primary source)"),
+    PrimaryKeyConstraint("org", "kind", "origin", name="pk_login_origin_first_seen"),
+    Index("ix_origin_first_seen_org_day", "org", "first_day"),
+)
+
 oauth_token_snapshots = Table(
     "oauth_token_snapshots",
     metadata,
@@ -456,7 +467,12 @@ alert_deliveries = Table(
     Column("channel", String(16), nullable=False, doc="email | webhook"),
     Column("target", String(255), nullable=False),
     Column("reason", String(16), nullable=False, doc="new | escalated"),
-    Column("status", String(16), nullable=False, doc="pending | sending (leased) | sent | failed (retried) | suppressed"),
+    Column(
+        "status",
+        String(16),
+        nullable=False,
+        doc="pending | sending (leased) | sent | failed (retried) | suppressed",
+    ),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("last_error", Text),
     Column("created_at", UTCDateTime, nullable=False),

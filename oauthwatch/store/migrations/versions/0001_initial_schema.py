@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 12:06:42.231190
+Create Date: 2026-11-29 12:31:29.909554
 """
 
 from __future__ import annotations
@@ -326,6 +326,20 @@ def upgrade() -> None:
         batch_op.create_index("ix_login_ip_daily_org_ip_day", ["org", "source_ip", "day"], unique=False)
 
     op.create_table(
+        "login_origin_first_seen",
+        sa.Column("org", sa.String(length=80), nullable=False),
+        sa.Column("kind", sa.String(length=10), nullable=False),
+        sa.Column("origin", sa.String(length=64), nullable=False),
+        sa.Column("first_day", sa.Date(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org"], ["orgs.name"], name=op.f("fk_login_origin_first_seen_org_orgs"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("org", "kind", "origin", name="pk_login_origin_first_seen"),
+    )
+    with op.batch_alter_table("login_origin_first_seen", schema=None) as batch_op:
+        batch_op.create_index("ix_origin_first_seen_org_day", ["org", "first_day"], unique=False)
+
+    op.create_table(
         "login_rollup_daily",
         sa.Column("org", sa.String(length=80), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
@@ -533,6 +547,10 @@ def downgrade() -> None:
 
     op.drop_table("login_rollup_hourly")
     op.drop_table("login_rollup_daily")
+    with op.batch_alter_table("login_origin_first_seen", schema=None) as batch_op:
+        batch_op.drop_index("ix_origin_first_seen_org_day")
+
+    op.drop_table("login_origin_first_seen")
     with op.batch_alter_table("login_ip_daily", schema=None) as batch_op:
         batch_op.drop_index("ix_login_ip_daily_org_ip_day")
         batch_op.drop_index("ix_login_ip_daily_org_country_day")
