@@ -215,6 +215,8 @@ def test_store_equals_org_after_faults_and_kills(make_local_org, tmp_path: Path)
     renewals = log.read_text().count("renewing the token")
     # quiet the org: stop the live ticker (and faults) and let one clean run catch up
     org.stop()
+    with sqlite3.connect(org.db_path) as c:  # a new day for the API budget: the last run must be clean
+        c.execute("DELETE FROM _State WHERE Key IN ('api_usage', 'api_limit')")
     quiet = start_org(org.state_dir)
     try:
         cfg = write_config(quiet.state_dir, store, quiet.creds)
@@ -223,6 +225,9 @@ def test_store_equals_org_after_faults_and_kills(make_local_org, tmp_path: Path)
                          "setup_audit_trail")  # fmt: skip
         rc = run_collect(cfg, *(f"--source={s}" for s in final_sources), log=final_log)
         assert rc == 0, final_log.read_text()[-3000:]
+        final_lines = [ln for ln in final_log.read_text().splitlines() if "oauthwatch.collect:" in ln]
+        assert len(final_lines) == len(final_sources), final_lines
+        assert all(": ok," in ln for ln in final_lines), final_lines
         interval = "Daily"
         truth = ground_truth(quiet.db_path, interval)
     finally:
