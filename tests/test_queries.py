@@ -252,3 +252,13 @@ def test_investigate_one_read_matches_sql_grouping(seeded):
     empty = q.investigate(engine, q.Window(NOW + timedelta(days=1), NOW + timedelta(days=2)))
     assert empty["raw"].empty
     assert empty["timeline"].empty
+
+
+def test_investigate_breaks_down_by_network(seeded):
+    engine, _ = seeded
+    found = q.investigate(engine, q.Window(NOW - timedelta(days=2), NOW))
+    nets = found["breakdowns"]["network"].set_index("network")
+    assert int(nets.loc["198.51.100.0/24", "events"]) == int(
+        found["raw"]["source_ip"].isin(["198.51.100.10", "198.51.100.11"]).sum()
+    )
+    assert "network" not in found["raw"].columns

@@ -126,15 +126,19 @@ def main() -> None:
         with cols[i % 3]:
             st.markdown(f"**{label}**")
             st.dataframe(frames[dim], key=f"inv_by_{dim}", hide_index=True, height=220)
-    ips = frames["source_ip"]
-    nets = (
-        ips.assign(network=[network_of(x) for x in ips["source_ip"]])
-        .groupby("network", as_index=False)[["events", "failures"]]
-        .sum()
-        if not ips.empty
-        else ips
-    )
-    st.markdown("**Network** (/24, /48; from the top IPs)")
+    if "network" in found["breakdowns"]:
+        nets, note = found["breakdowns"]["network"], "(/24, /48)"
+    else:  # past the raw-row limit: networks of the top IPs only
+        ips = frames["source_ip"]
+        nets = (
+            ips.assign(network=[network_of(x) for x in ips["source_ip"]])
+            .groupby("network", as_index=False)[["events", "failures"]]
+            .sum()
+            if not ips.empty
+            else ips
+        )
+        note = "(/24, /48; from the top IPs)"
+    st.markdown(f"**Network** {note}")
     st.dataframe(nets, key="inv_by_network", hide_index=True)
     if not audit.empty:
         st.subheader("Setup changes in the window")

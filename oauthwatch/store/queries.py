@@ -520,7 +520,7 @@ def investigate(
     raw = raw_logins(engine, w, filters, source=source, limit=limit + 1)
     complete = len(raw) <= limit
     raw = raw.head(limit)
-    dims = ("application", "username", "source_ip", "country_iso", "login_subtype", "status")
+    dims: tuple[str, ...] = ("application", "username", "source_ip", "country_iso", "login_subtype", "status")
     if not complete:
         return {
             "raw": raw,
@@ -542,7 +542,10 @@ def investigate(
             .sort_values("t", ignore_index=True)
         )
     breakdowns = {}
-    for d in dims:
+    if len(raw):  # one parse per distinct address, not per row
+        ips = raw["source_ip"].fillna("")
+        raw = raw.assign(network=ips.map({ip: network_of(ip) for ip in ips.unique()}))
+    for d in (*dims, "network"):
         if raw.empty:
             breakdowns[d] = pd.DataFrame(columns=[d, "events", "failures", "users", "failure_rate"])
             continue
@@ -556,7 +559,12 @@ def investigate(
             .reset_index(drop=True)
         )
         breakdowns[d] = _with_rate(g)
-    return {"raw": raw, "complete": True, "timeline": tl, "breakdowns": breakdowns}
+    return {
+        "raw": raw.drop(columns=["network"], errors="ignore"),
+        "complete": True,
+        "timeline": tl,
+        "breakdowns": breakdowns,
+    }
 
 
 def investigate_timeline(
