@@ -154,3 +154,33 @@ def test_login_row_rejects_what_cannot_be_stored() -> None:
         login_row("acme", "login_history", "0Ya1", {"Status": "Success"})
     with pytest.raises(Malformed, match="not a datetime"):
         login_row("acme", "login_history", "0Ya1", {"LoginTime": "yesterday"})
+
+
+def test_azure_sentinel_elf_rows(shared_dir: Path) -> None:
+    """37 ELF rows of many types with lower-cased keys, one of them a stray header row: only the
+    Login row becomes a login; everything else is refused with a reason (and would be quarantined)."""
+    from collectors.sources.base import Malformed
+
+    rows = json.loads(
+        (
+            shared_dir / "fixtures/external/azure-sentinel-salesforce/SalesforceServiceCloud_CL.json"
+        ).read_text()
+    )
+    made, refused = [], []
+    for i, raw in enumerate(rows):
+        row = {k.upper(): v for k, v in raw.items()}
+        try:
+            made.append(elf_csv.login_row("acme", row, file_id="f", line=i))
+        except Malformed as exc:
+            refused.append(str(exc))
+    assert len(made) == 1
+    login = made[0]
+    assert login["natural_id"] == "4Ytkf2fEw5GaH40fHw22i-"
+    assert login["login_time"] == datetime(2020, 10, 16, 10, 0, 2, 529000, tzinfo=UTC)
+    assert (login["source_ip"], login["success"], login["user_id"]) == (
+        "Salesforce.com IP",
+        True,
+        "0050O000003RJycQAG",
+    )
+    assert len(refused) == 36
+    assert any("'EVENT_TYPE'" in r for r in refused)  # the stray header row
