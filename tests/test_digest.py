@@ -214,6 +214,13 @@ def seed(engine) -> None:
                 },
                 {
                     **alert,
+                    "dedupe_key": "a4",
+                    "title": "Opened this morning",
+                    "first_seen": now - timedelta(hours=1),
+                    "last_seen": now - timedelta(hours=1),
+                },
+                {
+                    **alert,
                     "dedupe_key": "a3",
                     "title": "Resolved thing",
                     "status": "resolved",
@@ -319,7 +326,7 @@ def test_figures_equal_store_queries_and_names_are_escaped(store) -> None:
     assert d.data.new_connected_apps == [EVIL]
     assert d.data.new_grants == 3  # the same grant seen on two snapshot days counts once
     assert [a.title for a in d.data.new_alerts] == [f"New app {EVIL}"]
-    assert [a.title for a in d.data.open_alerts] == ["Old spray"]
+    assert [a.title for a in d.data.open_alerts] == ["Opened this morning", "Old spray"]
     findings = {f.finding.split(" (")[0] for f in d.data.posture if f.app == EVIL}
     assert {
         "refresh tokens are valid until revoked",

@@ -327,6 +327,8 @@ _SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
 
 
 def _alerts(conn: Connection, d: DigestData, dashboard_url: str) -> None:
+    """New alerts: first seen on the day. Still open: every other alert open now (also today's),
+    since whoever reads the digest in the morning acts on what is open when it arrives."""
     a, w = s.alerts, d.window
 
     def line(r: Any) -> AlertLine:
@@ -354,7 +356,7 @@ def _alerts(conn: Connection, d: DigestData, dashboard_url: str) -> None:
     new_ids = {x.id for x in new}
     opened = [
         line(r)
-        for r in conn.execute(select(a).where(a.c.org == d.org, a.c.status == "open", a.c.first_seen < w.end))
+        for r in conn.execute(select(a).where(a.c.org == d.org, a.c.status == "open"))
         if int(r.id) not in new_ids
     ]
     opened.sort(key=lambda x: (_SEVERITY_ORDER.get(x.severity, 9), -x.last_seen.timestamp(), x.id))
