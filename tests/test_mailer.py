@@ -232,3 +232,12 @@ def test_implicit_ssl(tmp_path) -> None:
         assert [m["Subject"] for m in sink.messages] == ["ssl"]
     finally:
         ctl.stop()
+
+
+def test_a_subject_cannot_inject_headers(smtp_plain) -> None:
+    sink, smtp = smtp_plain
+    send_email(smtp, to=["a@example.com"], subject="App\r\nBcc: evil@example.com\nX: y", text="t")
+    got = sink.messages[0]
+    assert got["Subject"] == "App Bcc: evil@example.com X: y"
+    assert got["Bcc"] is None
+    assert sink.envelopes[0][1] == ["a@example.com"]

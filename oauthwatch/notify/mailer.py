@@ -47,7 +47,8 @@ def build_message(
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = ", ".join(to)
-    msg["Subject"] = subject
+    # Subjects carry app names and alert titles from Salesforce: one line, so no header can be injected.
+    msg["Subject"] = " ".join(subject.split())
     msg["Date"] = formatdate(localtime=False, usegmt=True)
     domain = sender.rpartition("@")[2] or "localhost"
     msg["Message-ID"] = make_msgid(domain=domain)
