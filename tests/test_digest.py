@@ -248,6 +248,14 @@ def seed(engine) -> None:
                     "rows": 1,
                     "updated_at": now,
                 },
+                {
+                    "org": "acme",
+                    "source": "oauth_tokens",
+                    "day": DAY + timedelta(days=1),
+                    "status": "complete",
+                    "rows": 6,
+                    "updated_at": now,
+                },
             ],
         )
         conn.execute(
@@ -268,6 +276,14 @@ def seed(engine) -> None:
                     "finished_at": now - timedelta(days=2),
                     "outcome": "failed",
                     "error": "INSUFFICIENT_ACCESS: grant View Event Log Files",
+                },
+                {
+                    "org": "acme",
+                    "source": "login_events",
+                    "started_at": now - timedelta(minutes=5),
+                    "finished_at": now - timedelta(minutes=5),
+                    "outcome": "skipped",
+                    "error": None,
                 },
             ],
         )
@@ -341,6 +357,10 @@ def test_figures_equal_store_queries_and_names_are_escaped(store) -> None:
     assert not health["login_history"].lagging
     assert health["event_log_files"].lagging
     assert "INSUFFICIENT_ACCESS" in (health["event_log_files"].error or "")
+    assert health["oauth_tokens"].coverage == f"collected since {DAY + timedelta(days=1)}"
+    assert health["login_events"].coverage == "not tracked"
+    assert not health["login_events"].lagging, "skipped on purpose (not licensed) is not lagging"
+    assert health["setup_audit_trail"].lagging, "never ran"
     assert d.data.api_used_share == pytest.approx(1500 / 15000)
 
     assert EVIL not in d.html

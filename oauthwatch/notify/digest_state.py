@@ -14,6 +14,9 @@ from sqlalchemy import func, select
 from oauthwatch.notify.digest_data import CERT_WARNING_DAYS, DigestData, Finding, SourceHealth, _utc
 from oauthwatch.store import schema as s
 
+# Sources that record the org's current state rather than the day's events.
+SNAPSHOT_SOURCES = frozenset({"oauth_tokens", "connected_apps", "org_limits"})
+
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
@@ -57,18 +60,23 @@ def collection_health(conn: Connection, d: DigestData, org: OrgSettings, setting
                 select(cov.c.status).where(cov.c.org == d.org, cov.c.source == source, cov.c.day.in_(days))
             )
         ]
-        tracked = conn.execute(
-            select(func.count()).select_from(cov).where(cov.c.org == d.org, cov.c.source == source)
+        first_day = conn.execute(
+            select(func.min(cov.c.day)).where(cov.c.org == d.org, cov.c.source == source)
         ).scalar_one()
-        if not tracked:
+        counted = first_day is not None
+        if first_day is None:
             coverage = "not tracked"
+        elif len(cells) < len(days) and source in SNAPSHOT_SOURCES and first_day > days[0]:
+            # A snapshot (the state now) taken only since first_day cannot cover an earlier day.
+            coverage = f"collected since {first_day}"
+            counted = False
         elif len(cells) < len(days):
             coverage = "missing"
         elif all(c == "complete" for c in cells):
             coverage = "complete"
         else:
             coverage = next(c for c in cells if c != "complete")
-        if tracked:
+        if counted:
             statuses.append(coverage)
         last = conn.execute(
             select(runs.c.started_at, runs.c.finished_at, runs.c.outcome, runs.c.error)
@@ -89,7 +97,9 @@ def collection_health(conn: Connection, d: DigestData, org: OrgSettings, setting
                 last_run_at=_utc(last.finished_at or last.started_at) if last else None,
                 last_outcome=last.outcome if last else None,
                 last_ok_at=last_ok,
-                lagging=last_ok is None or d.generated_at - last_ok > lag_after,
+                # Skipped on purpose (not licensed, snapshot still fresh) is not lagging.
+                lagging=last is None
+                or (last.outcome != "skipped" and (last_ok is None or d.generated_at - last_ok > lag_after)),
                 error=last.error if last and last.outcome not in ("ok", "running") else None,
             )
         )
