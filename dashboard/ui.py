@@ -7,6 +7,7 @@ converted from UTC to the display zone only at the moment they are shown.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import wraps
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,15 @@ NO_DATA = (
     "2. or connect a real org: follow `docs/connect.md` (a Connected App, a certificate, an integration user);\n"
     "3. then run `oauthwatch collect` (or `oauthwatch run` to keep collecting) and reload this page."
 )
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def esc(value: object) -> str:
+    """``value`` as literal text inside Streamlit markdown (names and messages come from logins,
+    i.e. from whoever tries to log in: no links, images, emphasis or directives from them)."""
+    return _MD_SPECIAL.sub(r"\\\1", str(value)).replace("\n", " ")
 
 
 def page(fn: Callable[[], None]) -> Callable[[], None]:

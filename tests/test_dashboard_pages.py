@@ -82,7 +82,7 @@ def texts(at: AppTest) -> str:
     parts = [m.value for m in at.markdown] + [i.value for i in at.info] + [c.value for c in at.caption]
     parts += [s.value for s in at.subheader] + [t.value for t in at.title] + [e.value for e in at.error]
     parts += [w.value for w in at.warning] + [s.value for s in at.success]
-    return "\n".join(str(p) for p in parts)
+    return "\n".join(str(p) for p in parts).replace("\\", "")  # markdown escapes removed
 
 
 def metric(at: AppTest, label: str) -> str:

@@ -273,3 +273,12 @@ def test_clicked_spike_becomes_an_investigate_window():
         "application": "Jenkins CI",
     }
     assert spike_target(fig, SimpleNamespace(selection=SimpleNamespace(points=[])), "UTC") is None
+
+
+def test_markdown_escaping_of_login_data():
+    from dashboard.ui import esc
+
+    assert esc("[click](http://evil.example)") == r"\[click\]\(http\://evil\.example\)"
+    assert esc("**bold** `code` :material/warning:") == r"\*\*bold\*\* \`code\` \:material/warning\:"
+    assert esc("line1\nline2") == "line1 line2"
+    assert esc("Data Loader") == "Data Loader"

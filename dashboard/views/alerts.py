@@ -34,17 +34,22 @@ def _detail(ctx: filters.Context, alert_id: int) -> None:
         st.error(f"Alert {alert_id} does not exist. It may have been deleted; pick another below.")
         return
     sev = a["severity"].upper()
-    st.subheader(f"[{sev}] {a['title']}")
+    st.subheader(f"[{sev}] {ui.esc(a['title'])}")
     status = a["status"]
     if a.get("suppressed_until") and a["suppressed_until"] > utcnow():
         status += f", suppressed until {ui.fmt_time(a['suppressed_until'], ctx.tz)}"
     st.markdown(
         f"**Status:** {status}"
-        + (f" (by {a['status_by']}, {ui.fmt_time(a['status_at'], ctx.tz)})" if a.get("status_by") else "")
-        + f"  \n**Detector:** `{a['detector']}` · **Subject:** {a['subject_type']} `{a['subject']}` · **Org:** {a['org']}"
+        + (
+            f" (by {ui.esc(a['status_by'])}, {ui.fmt_time(a['status_at'], ctx.tz)})"
+            if a.get("status_by")
+            else ""
+        )
+        + f"  \n**Detector:** {ui.esc(a['detector'])} · **Subject:** {ui.esc(a['subject_type'])} "
+        + f"{ui.esc(a['subject'])} · **Org:** {ui.esc(a['org'])}"
         + f"  \n**Seen:** {a['count']}× from {ui.fmt_time(a['first_seen'], ctx.tz)} to {ui.fmt_time(a['last_seen'], ctx.tz)}"
     )
-    st.write(a["explanation"])
+    st.markdown(ui.esc(a["explanation"]))
     c1, c2 = st.columns(2)
     with c1:
         st.markdown("**Evidence**")
@@ -53,7 +58,7 @@ def _detail(ctx: filters.Context, alert_id: int) -> None:
         st.markdown("**What to do**")
         steps = a.get("runbook") or []
         st.markdown(
-            "\n".join(f"{i}. {s}" for i, s in enumerate(steps, 1))
+            "\n".join(f"{i}. {ui.esc(s)}" for i, s in enumerate(steps, 1))
             if steps
             else "No runbook for this detector."
         )

@@ -51,7 +51,7 @@ def _detail(ctx: filters.Context, app: str) -> None:
     if st.button("← All apps", key="app_back"):
         del st.query_params["app"]
         st.rerun()
-    st.title(app)
+    st.title(ui.esc(app))
     st.caption(ctx.label())
     row = data.apps_overview(ctx.window, only=app)
     info = row.iloc[0].to_dict() if not row.empty else {}
@@ -64,7 +64,7 @@ def _detail(ctx: filters.Context, app: str) -> None:
             ("API requests", f"{info.get('api_requests', 0):,}", None, "off"),
         ]
     )
-    st.markdown(f"**Posture:** {info.get('posture') or 'no risky setting found'}")
+    st.markdown(f"**Posture:** {ui.esc(info.get('posture') or 'no risky setting found')}")
     _allowlist(ctx, app, bool(info.get("allowlisted")))
     hourly = data.rollup(ctx.window, ("login_subtype", "status", "success"), by_hour=True, application=app)
     t1, t2, t3, t4, t5 = st.tabs(["Logins", "Grants", "API usage", "Policy & changes", "Audit trail"])
@@ -108,13 +108,13 @@ def _detail(ctx: filters.Context, app: str) -> None:
 
 def _allowlist(ctx: filters.Context, app: str, listed: bool) -> None:
     if listed:
-        st.success(f"{app} is on the allowlist.")
+        st.success(f"{ui.esc(app)} is on the allowlist.")
         if st.button("Remove from allowlist", key="app_unallow"):
             actions.unallow_app(app, ctx.org)
             data.clear()
             st.rerun()
         return
-    st.warning(f"{app} is not on the allowlist.")
+    st.warning(f"{ui.esc(app)} is not on the allowlist.")
     with st.form("app_allow_form"):
         owner = st.text_input("Owner (who answers for this app)", key="app_allow_owner")
         note = st.text_input("Why it is approved", key="app_allow_note")

@@ -28,14 +28,17 @@ def main() -> None:
             healthy = row.state == "running" and row.seconds_ago < 3600
             icon = ":material/check_circle:" if healthy else ":material/warning:"
             st.markdown(
-                f"{icon} **{row.component}** (pid {row.pid}) {row.state}, last heartbeat {int(row.seconds_ago)} s ago"
+                f"{icon} **{ui.esc(row.component)}** (pid {row.pid}) {ui.esc(row.state)}, "
+                f"last heartbeat {int(row.seconds_ago)} s ago"
             )
     st.subheader("Lag per source")
     st.caption("Minutes since the last successful run of each source.")
     st.dataframe(ui.local(lag, ctx.tz, "last_run", "last_success"), key="col_lag", hide_index=True)
     failing = lag[lag["outcome"].isin(["failed", "budget"])] if not lag.empty else lag
     for row in failing.itertuples(index=False):
-        st.error(f"{row.org} · {row.source}: last run {row.outcome}: {row.error or 'no error text'}")
+        st.error(
+            f"{ui.esc(row.org)} · {ui.esc(row.source)}: last run {row.outcome}: {ui.esc(row.error or 'no error text')}"
+        )
     cov = data.coverage(ctx.window)
     if not cov.empty:
         ui.chart(charts.coverage_calendar(cov), key="col_coverage")

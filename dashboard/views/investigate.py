@@ -71,7 +71,7 @@ def main() -> None:
     w, flt, alert = _scope(ctx)
     source = data.primary_source(w.orgs[0] if w.orgs else None)
     if alert:
-        st.info(f"From alert #{alert['id']}: {alert['title']}")
+        st.info(f"From alert #{alert['id']}: {ui.esc(alert['title'])}")
     st.caption(f"Window: {ui.fmt_time(w.start, ctx.tz)} → {ui.fmt_time(w.end, ctx.tz)}")
     c1, c2, c3 = st.columns([2, 2, 1])
     new_start = c1.datetime_input(
@@ -85,7 +85,7 @@ def main() -> None:
         st.query_params["to"] = new_end.replace(tzinfo=ctx.zone).astimezone(w.start.tzinfo).isoformat()
         st.rerun()
     if flt:
-        st.markdown("**Filters:** " + ", ".join(f"{k} = `{v}`" for k, v in flt.items()))
+        st.markdown("**Filters:** " + ", ".join(f"{k} = {ui.esc(v)}" for k, v in flt.items()))
         if st.button("Clear filters", key="inv_clear"):
             for k in [*flt, "alert"]:
                 if k in st.query_params:
