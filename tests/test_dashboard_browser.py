@@ -37,6 +37,7 @@ PAGES = {
     "investigate?alert=1": ("Investigate", True),
     "tokens": ("Tokens", True),
     "collection": ("Collection", True),
+    "digest": ("Digest", False),
 }
 
 
@@ -155,7 +156,7 @@ def test_page_loads_without_errors(dashboard_url: str, driver, path: str, tmp_pa
         lambda d: not d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]'),
         what="the script run to finish",
     )
-    time.sleep(1.5)
+    time.sleep(0.7)
     folder = Path(os.environ.get("OAUTHWATCH_SCREENSHOTS") or tmp_path_factory.getbasetemp() / "screenshots")
     folder.mkdir(parents=True, exist_ok=True)
     name = (path or "overview").replace("?", "_").replace("=", "-").replace("+", "_")
