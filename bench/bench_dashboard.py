@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from oauthwatch.store import open_store, schema
 from oauthwatch.store import queries as q
+from oauthwatch.store import queries_investigate as qi
 from oauthwatch.store import queries_ops as ops
 from oauthwatch.store.writes import ensure_org, refresh_login_rollup, upsert
 
@@ -390,7 +391,7 @@ def pages(engine, w: q.Window, inv: q.Window) -> dict:
             q.new_origins(engine, w),
         ),
         "alerts": lambda: (ops.alerts(engine, w, statuses=("open", "acknowledged")), ops.alert(engine, 5)),
-        "investigate": lambda: (q.investigate(engine, inv, minute=True), q.audit_events(engine, inv)),
+        "investigate": lambda: (qi.investigate(engine, inv, minute=True), q.audit_events(engine, inv)),
         "tokens": lambda: ops.classify_grants(ops.latest_grants(engine, w.orgs), w),
         "collection": lambda: (
             ops.collector_runs(engine, w),

@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from oauthwatch.store import queries as q
+from oauthwatch.store import queries_investigate as qi
 from oauthwatch.store import queries_ops as ops
 
 if TYPE_CHECKING:
@@ -136,25 +137,7 @@ def distinct_users(w: Window, application: str | None = None) -> int:
 @st.cache_data(ttl=TTL, show_spinner=False)
 def investigate(w: Window, filters: tuple[tuple[str, str], ...], minute: bool, source: str) -> dict[str, Any]:
     """Raw rows, timeline and breakdowns of a window (Investigate only), from one bounded read."""
-    return q.investigate(engine(), w, dict(filters), minute=minute, source=source)
-
-
-@st.cache_data(ttl=TTL, show_spinner=False)
-def raw_logins(w: Window, filters: tuple[tuple[str, str], ...], source: str) -> pd.DataFrame:
-    """Raw login rows (Investigate only)."""
-    return q.raw_logins(engine(), w, dict(filters), source=source)
-
-
-@st.cache_data(ttl=TTL, show_spinner=False)
-def timeline(w: Window, filters: tuple[tuple[str, str], ...], minute: bool, source: str) -> pd.DataFrame:
-    """Raw-login timeline (Investigate only)."""
-    return q.investigate_timeline(engine(), w, dict(filters), minute=minute, source=source)
-
-
-@st.cache_data(ttl=TTL, show_spinner=False)
-def breakdown(w: Window, dim: str, filters: tuple[tuple[str, str], ...], source: str) -> pd.DataFrame:
-    """Raw-login breakdown by one dimension (Investigate only)."""
-    return q.investigate_breakdown(engine(), w, dim, dict(filters), source=source)
+    return qi.investigate(engine(), w, dict(filters), minute=minute, source=source)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from oauthwatch.store import open_store, schema
 from oauthwatch.store import queries as q
+from oauthwatch.store import queries_investigate as qi
 from oauthwatch.store import queries_ops as ops
 from oauthwatch.store.writes import refresh_login_rollup
 from tests.conftest import PG_ADMIN_URL, _reset_pg, require
@@ -131,17 +132,17 @@ def test_network_of():
 def test_investigate_reads_only_the_window_with_filters(seeded):
     engine, facts = seeded
     w = q.Window(NOW - timedelta(hours=4), NOW)
-    raw = q.raw_logins(engine, w, {"source_ip": "185.220.101.4"})
+    raw = qi.raw_logins(engine, w, {"source_ip": "185.220.101.4"})
     assert len(raw) == 8
     assert raw["login_time"].min() >= w.start
-    tl = q.investigate_timeline(engine, w, {"source_ip": "185.220.101.4"}, minute=True)
+    tl = qi.investigate_timeline(engine, w, {"source_ip": "185.220.101.4"}, minute=True)
     assert len(tl) == 8
     assert int(tl["failures"].sum()) == 8
-    by_status = q.investigate_breakdown(engine, w, "status")
+    by_status = qi.investigate_breakdown(engine, w, "status")
     assert int(by_status["events"].sum()) == raw_count(engine, w.start, w.end)
     with pytest.raises(ValueError, match="cannot filter"):
-        q.raw_logins(engine, w, {"password": "x"})
-    capped = q.raw_logins(engine, q.Window(facts.start, NOW), limit=10)
+        qi.raw_logins(engine, w, {"password": "x"})
+    capped = qi.raw_logins(engine, q.Window(facts.start, NOW), limit=10)
     assert len(capped) == 10
 
 
@@ -231,32 +232,32 @@ def test_collection_health(seeded):
 def test_investigate_one_read_matches_sql_grouping(seeded):
     engine, _ = seeded
     w = q.Window(NOW - timedelta(days=2), NOW)
-    whole = q.investigate(engine, w, minute=False)
+    whole = qi.investigate(engine, w, minute=False)
     assert whole["complete"]
     assert len(whole["raw"]) == raw_count(engine, w.start, w.end)
-    sql_tl = q.investigate_timeline(engine, w, minute=False)
+    sql_tl = qi.investigate_timeline(engine, w, minute=False)
     assert whole["timeline"]["events"].tolist() == sql_tl["events"].tolist()
     assert whole["timeline"]["failures"].tolist() == sql_tl["failures"].tolist()
     for dim in ("application", "source_ip", "status"):
         mine = whole["breakdowns"][dim].set_index(dim)[["events", "failures", "users"]].sort_index()
         sql = (
-            q.investigate_breakdown(engine, w, dim)
+            qi.investigate_breakdown(engine, w, dim)
             .set_index(dim)[["events", "failures", "users"]]
             .sort_index()
         )
         assert mine.to_dict() == sql.to_dict()
-    capped = q.investigate(engine, w, limit=50)  # more rows than the limit: grouped in SQL, exact
+    capped = qi.investigate(engine, w, limit=50)  # more rows than the limit: grouped in SQL, exact
     assert not capped["complete"]
     assert len(capped["raw"]) == 50
     assert int(capped["timeline"]["events"].sum()) == len(whole["raw"])
-    empty = q.investigate(engine, q.Window(NOW + timedelta(days=1), NOW + timedelta(days=2)))
+    empty = qi.investigate(engine, q.Window(NOW + timedelta(days=1), NOW + timedelta(days=2)))
     assert empty["raw"].empty
     assert empty["timeline"].empty
 
 
 def test_investigate_breaks_down_by_network(seeded):
     engine, _ = seeded
-    found = q.investigate(engine, q.Window(NOW - timedelta(days=2), NOW))
+    found = qi.investigate(engine, q.Window(NOW - timedelta(days=2), NOW))
     nets = found["breakdowns"]["network"].set_index("network")
     assert int(nets.loc["198.51.100.0/24", "events"]) == int(
         found["raw"]["source_ip"].isin(["198.51.100.10", "198.51.100.11"]).sum()

@@ -16,7 +16,8 @@ import streamlit as st
 from dashboard import charts, data, filters, ui
 from dashboard.export import safe_csv
 from dashboard.summary import incident_summary
-from oauthwatch.store.queries import RAW_DIMS, Window, network_of
+from oauthwatch.store.queries import Window, network_of
+from oauthwatch.store.queries_investigate import RAW_DIMS
 
 MAX_SPAN = timedelta(days=31)
 SUBJECT_FILTER = {"ip": "source_ip", "app": "application", "user": "username", "country": "country_iso"}
