@@ -383,7 +383,7 @@ class IncrementalSource(Source):
     bulk_ok: ClassVar[bool] = False
     batch_size: ClassVar[int] = 2000
     rollup_source: ClassVar[str | None] = None  # logins.source feeding login_rollup_hourly
-    rollup_every_rows: ClassVar[int] = 250_000  # a daily rollup is re-aggregated whole: not too often
+    rollup_every_rows: ClassVar[int] = 100_000  # a daily rollup is re-aggregated whole: not too often
     commit_rows: ClassVar[int] = 10_000  # pages are grouped into transactions of about this many rows
 
     # -- declarations a concrete source fills in -------------------------------------------
@@ -569,7 +569,7 @@ class IncrementalSource(Source):
         buf: list[Converted] = []
         pending = done = 0
         try:
-            for c in prefetch(converted, depth=4):
+            for c in prefetch(converted, depth=3):
                 ctx.check_stop()
                 buf.append(c)
                 pending += c.read
