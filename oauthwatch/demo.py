@@ -36,6 +36,8 @@ SCENARIOS: tuple[tuple[str, str, str], ...] = (
 )
 CONFIG_NAME = "demo.toml"
 STOP_TIMEOUT = 15.0
+SERVICE_STOP_TIMEOUT = 60.0  # finishing the batch being written, as in production
+DASHBOARD_STOP_TIMEOUT = 3.0  # nothing to save; Streamlit can take long to close its sessions
 
 
 @dataclass
@@ -46,6 +48,7 @@ class Child:
     proc: subprocess.Popen[bytes]
     log: Path
     handle: IO[bytes] = field(repr=False)
+    stop_timeout: float = STOP_TIMEOUT
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -61,7 +64,13 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "oauthwatch", *args]
 
 
-def _start(name: str, argv: list[str], folder: Path, env: dict[str, str] | None = None) -> Child:
+def _start(
+    name: str,
+    argv: list[str],
+    folder: Path,
+    env: dict[str, str] | None = None,
+    stop_timeout: float = STOP_TIMEOUT,
+) -> Child:
     log = folder / f"{name}.log"
     handle = log.open("ab")
     proc = subprocess.Popen(  # noqa: S603 - our own CLI, fixed argv
@@ -72,21 +81,31 @@ def _start(name: str, argv: list[str], folder: Path, env: dict[str, str] | None 
         start_new_session=True,
         env=env,
     )
-    return Child(name, proc, log, handle)
+    return Child(name, proc, log, handle, stop_timeout)
 
 
-def stop_children(children: list[Child], timeout: float = STOP_TIMEOUT) -> None:
-    """SIGTERM each child's process group (newest first), wait, then SIGKILL what is left."""
+def stop_children(children: list[Child], timeout: float | None = None, out: IO[str] | None = None) -> None:
+    """SIGTERM each child's process group (newest first), wait, then SIGKILL what is left.
+
+    Each child waits its own ``stop_timeout`` (unless ``timeout`` overrides it): the service gets
+    time to finish the write in progress; the dashboard holds nothing and is not waited for long.
+    """
     for child in reversed(children):
+        limit = child.stop_timeout if timeout is None else timeout
+        t0 = time.monotonic()
         if child.alive():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.proc.pid, signal.SIGTERM)
+        how = "stopped"
         try:
-            child.proc.wait(timeout=timeout)
+            child.proc.wait(timeout=limit)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.proc.pid, signal.SIGKILL)
             child.proc.wait(timeout=5)
+            how = f"stopped, forced after {limit:.0f} s"
+        if out is not None:
+            print(f"  {child.name}: {how} ({time.monotonic() - t0:.1f} s)", file=out, flush=True)
         # Streamlit or uvicorn workers left in the group (the leader may exit first).
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(child.proc.pid, signal.SIGKILL)
@@ -244,11 +263,16 @@ def run_demo(
         config = write_demo_config(state_dir, url, interval)
         print(f"configuration for it: {config}", file=out, flush=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("OAUTHWATCH_")}
-        children.append(_start("service", _cli("run", "--config", str(config), "--no-digest"), folder, env))
+        service_argv = _cli("run", "--config", str(config), "--no-digest")
+        children.append(_start("service", service_argv, folder, env, stop_timeout=SERVICE_STOP_TIMEOUT))
         if dashboard:
             children.append(
                 _start(
-                    "dashboard", _cli("dashboard", "--config", str(config), "--port", str(port)), folder, env
+                    "dashboard",
+                    _cli("dashboard", "--config", str(config), "--port", str(port)),
+                    folder,
+                    env,
+                    stop_timeout=DASHBOARD_STOP_TIMEOUT,
                 )
             )
         (folder / "pids.json").write_text(json.dumps({c.name: c.proc.pid for c in children}) + "\n")
@@ -277,7 +301,7 @@ def run_demo(
     finally:
         stop.set()
         print("stopping the demo…", file=out, flush=True)
-        stop_children(children)
+        stop_children(children, out=out)
         if watcher is not None:
             watcher.join(timeout=5)
         for sig, handler in old.items():
