@@ -21,10 +21,9 @@ from oauthwatch.store import schema as s
 
 
 @pytest.fixture
-def engine(tmp_path):
-    eng = open_store(f"sqlite:///{tmp_path / 'store.db'}")
-    yield eng
-    eng.dispose()
+def engine(store):
+    """The service's store on SQLite and on PostgreSQL (heartbeat upserts, JSON detail)."""
+    return store
 
 
 def _recorder(calls: list[str], name: str, result: object = None):
