@@ -177,3 +177,14 @@ def test_collection_page_shows_runs_lag_quarantine_and_health(store_env):
         "reason" in f.columns and f["reason"].str.startswith("LoginTime is not a datetime").any()
         for f in frames
     )
+
+
+def test_overview_counts_open_alerts_and_follows_acknowledgement(store_env):
+    engine, facts = store_env
+    at = run_page("overview")
+    assert metric(at, "Open alerts now") == "1"
+    from oauthwatch.detect.lifecycle import acknowledge
+
+    acknowledge(engine, facts.alert_ids[0], by="test")
+    st.cache_data.clear()
+    assert metric(run_page("overview"), "Open alerts now") == "0"

@@ -33,11 +33,11 @@ def main() -> None:
                 ui.delta(now["new_alerts"], before["new_alerts"]),
                 "inverse",
             ),
+            ("Open alerts now", f"{data.open_alerts(ctx.orgs)}", None, "off"),
         ]
     )
     st.caption(
-        f"Compared with the previous period of the same length. Open alerts now: **{data.open_alerts(ctx.orgs)}**. "
-        "Distinct users count whole UTC days."
+        "Changes are against the previous period of the same length. Distinct users count whole UTC days."
     )
     hourly_app = data.rollup(ctx.window, ("application",), by_hour=True)
     if not ui.window_has_rows(hourly_app, "logins", ctx):
