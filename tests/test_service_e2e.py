@@ -41,8 +41,10 @@ def _config(org, smtp_port: int, *, live_sources: bool = True) -> Path:
     return cfg
 
 
-def _start(cfg: Path, log: Path) -> subprocess.Popen:
+def _start(cfg: Path, log: Path, store_url: str | None = None) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OAUTHWATCH_")}
+    if store_url:
+        env["OAUTHWATCH_STORE_URL"] = store_url  # as compose.yaml sets it
     return subprocess.Popen(
         [sys.executable, "-m", "oauthwatch", "run", "--config", str(cfg)],
         stdout=log.open("ab"),
@@ -86,13 +88,17 @@ def smtp():
 
 
 @pytest.mark.timeout(240)
-def test_run_collects_detects_alerts_sends_digest_and_stops_on_sigterm(make_local_org, smtp) -> None:  # noqa: F811
+def test_run_collects_detects_alerts_sends_digest_and_stops_on_sigterm(
+    make_local_org,  # noqa: F811 - the fixture imported above
+    smtp,
+    store_url,
+) -> None:
     sink, port = smtp
     org = make_local_org("--live", "--scenario", "spray@-45m")
     cfg = _config(org, port)
     log = org.state_dir / "service.log"
-    proc = _start(cfg, log)
-    engine = open_store(f"sqlite:///{org.state_dir / 'oauthwatch.db'}", migrate=False)
+    proc = _start(cfg, log, store_url)
+    engine = open_store(store_url, migrate=False)
     try:
 
         def beat():
