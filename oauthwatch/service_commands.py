@@ -53,6 +53,10 @@ def register(app: typer.Typer) -> None:
         settings = load_settings(config_path)
         if not settings.selected_orgs():
             raise ConfigError("no enabled org in the configuration: add an [[orgs]] entry")
+        if not no_digest:
+            from oauthwatch.notify.digest_data import zone
+
+            zone(settings.notify.digest_timezone)  # a wrong zone fails now, not at digest time
         try:
             engine = open_store(settings.store.url)
         except SQLAlchemyError as exc:

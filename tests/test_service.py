@@ -216,3 +216,24 @@ def test_run_with_an_unreachable_store_says_what_to_check(tmp_path) -> None:
     assert "cannot open the store at postgresql+psycopg://ow:***@127.0.0.1:1/none" in res.stderr
     assert "s3cretpw" not in res.stderr + res.stdout
     assert "Traceback" not in res.stderr
+
+
+def test_run_refuses_an_unknown_digest_timezone_at_start(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "oauthwatch.toml"
+    cfg.write_text(
+        f'[store]\nurl = "sqlite:///{tmp_path / "s.db"}"\n[notify]\ndigest_timezone = "Mars/Olympus"\n'
+        '[[orgs]]\nname = "acme"\nlogin_url = "https://acme.example.com"\nflow = "client_credentials"\n'
+        'client_id = "x"\nclient_secret_env = "UNUSED"\n'
+    )
+    res = subprocess.run(
+        [sys.executable, "-m", "oauthwatch", "run", "-c", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert res.returncode == 2
+    assert "notify.digest_timezone: unknown time zone 'Mars/Olympus'" in res.stderr
