@@ -534,3 +534,14 @@ def test_cli_writes_self_contained_html_and_sends(tmp_path, smtp_sink) -> None:
     res = runner.invoke(app, ["digest", "-c", str(cfg), "--date", "yesterday"])
     assert res.exit_code == 2
     assert "2026-11-28" in res.output
+
+
+def test_digest_of_an_empty_store_says_so_instead_of_failing(sqlite_store) -> None:
+    d = build_digest(sqlite_store, _settings("unused"), "acme", DAY, now=NOW)
+    assert (d.data.events, d.data.failures, d.data.has_history) == (0, 0, False)
+    assert "No logins were stored before this day" in d.html
+    assert "No authentications on this day." in d.html
+    assert "API budget: no limits reading stored yet" in d.text
+    assert len(d.images) == 1, "the daily chart only; no apps to chart"
+    assert d.data.coverage_complete is False
+    assert all(h.coverage == "not tracked" and h.lagging for h in d.data.health)
