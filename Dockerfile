@@ -1,7 +1,7 @@
 # oauthwatch: one image for the service (`oauthwatch run`, the default) and the dashboard.
 # Build: docker build -t oauthwatch .      Run both with PostgreSQL: docker compose up -d
 # Slim, non-root, pinned base; dependencies from requirements.lock exactly, then the project
-# itself with --no-deps so nothing unpinned can slip in. See docs/deploy.md.
+# itself with --no-deps so no runtime dependency is resolved beyond the lock. See docs/deploy.md.
 
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 
