@@ -297,7 +297,8 @@ def _firsts(conn: Connection, d: DigestData) -> None:
         )
     }
     known = {n for n in map(network_of, before) if n}
-    d.new_networks = sorted({n for n in map(network_of, ips_today) if n and n not in known})
+    fresh = {n for n in map(network_of, ips_today) if n and n not in known}
+    d.new_networks = sorted(fresh, key=lambda n: (ipaddress.ip_network(n).version, ipaddress.ip_network(n)))
     ca = s.connected_apps
     d.new_connected_apps = [
         str(n)
