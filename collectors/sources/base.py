@@ -58,6 +58,7 @@ def bulk_upsert(
     rows: Sequence[Mapping[str, Any]],
     key: Sequence[str],
     update: Sequence[str] | None = None,
+    params: list[tuple[Any, ...]] | None = None,
 ) -> int:
     """:func:`oauthwatch.store.writes.upsert` semantics as one cached statement run with executemany.
 
@@ -72,7 +73,7 @@ def bulk_upsert(
     cols = list(rows[0].keys())
     upd = [c for c in cols if c not in key] if update is None else list(update)
     if conn.dialect.name == "sqlite":
-        return _sqlite_upsert(conn, table, rows, cols, key, upd)
+        return _sqlite_upsert(conn, table, rows, cols, key, upd, params)
     ins = postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
     if upd:
         stmt = ins.on_conflict_do_update(index_elements=list(key), set_={c: ins.excluded[c] for c in upd})
@@ -146,27 +147,13 @@ def _tune(conn: Connection) -> None:
     conn.connection.info["oauthwatch_tuned"] = dbapi
 
 
-def _sqlite_upsert(
-    conn: Connection,
-    table: Table,
-    rows: Sequence[Mapping[str, Any]],
-    cols: list[str],
-    key: Sequence[str],
-    upd: list[str],
-) -> int:
-    """SQLite: one prepared statement and DBAPI executemany over tuples.
-
-    Each value still goes through its column type's own bind processor (UTCDateTime's UTC check
-    and storage format), so what lands is byte-for-byte what SQLAlchemy would write.
-    """
-    dialect = conn.dialect
+def sqlite_params(
+    dialect: Any, table: Table, cols: list[str], rows: Sequence[Mapping[str, Any]]
+) -> list[tuple[Any, ...]]:
+    """Rows as DBAPI tuples, each value through its column type's own bind processor (UTCDateTime's
+    UTC check and storage format), so what lands is byte-for-byte what SQLAlchemy would write.
+    Pure: the backfill pipeline runs it in the fetching thread."""
     procs = [table.c[c].type._cached_bind_processor(dialect) for c in cols]
-    q = dialect.identifier_preparer.quote
-    conflict = "DO UPDATE SET " + ", ".join(f"{q(c)} = excluded.{q(c)}" for c in upd) if upd else "DO NOTHING"
-    sql = (
-        f"INSERT INTO {q(table.name)} ({', '.join(q(c) for c in cols)}) VALUES ({', '.join('?' * len(cols))}) "
-        f"ON CONFLICT ({', '.join(q(k) for k in key)}) {conflict}"
-    )
     pick = itemgetter(*cols)
     conv = [(i, p) for i, p in enumerate(procs) if p is not None]
     params = []
@@ -175,7 +162,28 @@ def _sqlite_upsert(
         for i, p in conv:
             vals[i] = p(vals[i])
         params.append(tuple(vals))
-    conn.exec_driver_sql(sql, params)
+    return params
+
+
+def _sqlite_upsert(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    cols: list[str],
+    key: Sequence[str],
+    upd: list[str],
+    params: list[tuple[Any, ...]] | None = None,
+) -> int:
+    """SQLite: one prepared statement and DBAPI executemany over tuples (built here unless given)."""
+    q = conn.dialect.identifier_preparer.quote
+    conflict = "DO UPDATE SET " + ", ".join(f"{q(c)} = excluded.{q(c)}" for c in upd) if upd else "DO NOTHING"
+    sql = (
+        f"INSERT INTO {q(table.name)} ({', '.join(q(c) for c in cols)}) VALUES ({', '.join('?' * len(cols))}) "
+        f"ON CONFLICT ({', '.join(q(k) for k in key)}) {conflict}"
+    )
+    conn.exec_driver_sql(
+        sql, params if params is not None else sqlite_params(conn.dialect, table, cols, rows)
+    )
     return len(rows)
 
 
@@ -363,6 +371,7 @@ class Converted:
     bad: list[Bad]
     last: Record | None
     total: int | None = None
+    params: list[tuple[Any, ...]] | None = None  # SQLite rows as DBAPI tuples, built off the writer thread
 
 
 def _plain(rec: Record) -> dict[str, Any]:
@@ -423,8 +432,13 @@ class IncrementalSource(Source):
         v = get(rec, self.id_field)
         return str(v) if v else record_id(rec)
 
-    def write(self, ctx: Context, conn: Connection, rows: list[Row]) -> None:
-        bulk_upsert(conn, self.table, rows, key=list(self.key), update=None)
+    keep_on_update: ClassVar[tuple[str, ...]] = ()  # columns a re-read must not overwrite
+
+    def write(
+        self, ctx: Context, conn: Connection, rows: list[Row], params: list[tuple[Any, ...]] | None = None
+    ) -> None:
+        update = [c for c in rows[0] if c not in self.key and c not in self.keep_on_update]
+        bulk_upsert(conn, self.table, rows, key=list(self.key), update=update, params=params)
 
     def run(self, ctx: Context) -> None:
         with ctx.engine.connect() as conn:
@@ -524,7 +538,10 @@ class IncrementalSource(Source):
 
     def _convert(self, ctx: Context, records: Sequence[Record], total: int | None = None) -> Converted:
         rows, bad = split_records(records, lambda r: self.to_row(ctx, r), self._key_of)
-        return Converted(len(records), rows, bad, self._last_valid(records), total)
+        params = None
+        if rows and ctx.engine.dialect.name == "sqlite":
+            params = sqlite_params(ctx.engine.dialect, self.table, list(rows[0]), rows)
+        return Converted(len(records), rows, bad, self._last_valid(records), total, params)
 
     def _commit(self, ctx: Context, batch: Sequence[Converted]) -> None:
         """Store converted pages, their quarantined records and the cursor in ONE transaction."""
@@ -537,7 +554,10 @@ class IncrementalSource(Source):
                 for reason, raw, nid in c.bad:
                     ctx.quarantine(conn, self.name, reason, raw, nid)
             if rows:
-                self.write(ctx, conn, rows)
+                cols = list(rows[0])
+                same = all(c.params is not None and list(c.rows[0]) == cols for c in batch if c.rows)
+                params = [p for c in batch for p in (c.params or ())] if same else None
+                self.write(ctx, conn, rows, params)
                 self.after_write(ctx, conn, rows)
                 if rollup:
                     times = [r[self.time_column] for r in rows]

@@ -21,7 +21,6 @@ from collectors.sources.base import (
     Record,
     Row,
     boolean,
-    bulk_upsert,
     fetch_all,
     get,
     number,
@@ -174,9 +173,7 @@ class LoginHistorySource(IncrementalSource):
     def to_row(self, ctx: Context, record: Record) -> Row | None:
         return login_row(ctx.org, self.name, record.get("Id") or record_id(record), record, now=ctx.run_start)
 
-    def write(self, ctx: Context, conn: Connection, rows: list[Row]) -> None:
-        update = [c for c in rows[0] if c not in (*self.key, "ingested_at")]
-        bulk_upsert(conn, self.table, rows, key=list(self.key), update=update)
+    keep_on_update: ClassVar[tuple[str, ...]] = ("ingested_at",)
 
     def coverage_filter(self, ctx: Context) -> list[Any]:
         return [self.table.c.org == ctx.org, self.table.c.source == self.name]
