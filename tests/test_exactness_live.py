@@ -197,8 +197,8 @@ def test_store_equals_org_after_faults_and_kills(make_local_org, tmp_path: Path)
     for cycle in range(CYCLES):
         if cycle == budget_cycle:
             assert org.admin("faults", {**FAULTS, "exhaust_budget": True}).status_code == 200
-        kill = rnd.random() < 0.7
-        rc = run_collect(cfg, kill_after=rnd.uniform(1.5, 7.0) if kill else None, log=log)
+        kill = rnd.random() < 0.8
+        rc = run_collect(cfg, kill_after=rnd.uniform(1.0, 4.5) if kill else None, log=log)
         if rc is None:
             killed += 1
         else:
