@@ -564,7 +564,7 @@ def main() -> int:
     for backend, rows in results.items():
         for name, med, nv in rows:
             worst = max(worst, med)
-            ratio = f"{nv / med:7.0f}x" if nv else "     n/a"
+            ratio = (f"{nv / med:7.0f}x" if nv / med >= 10 else f"{nv / med:7.2f}x") if nv else "     n/a"
             print(f"{backend:10s} {name:12s} {med:10.1f} {nv if nv else float('nan'):10.1f} {ratio:>8s}")
     print(f"\nslowest page: {worst:.1f} ms (target ≤ 300 ms): {'OK' if worst <= 300 else 'TOO SLOW'}")
     return 0 if worst <= 300 else 1
