@@ -79,12 +79,6 @@ def orgs() -> list[str]:
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def data_span(orgs: tuple[str, ...]) -> Any:
-    """First and last hour with logins, or None."""
-    return q.data_span(engine(), orgs)
-
-
-@st.cache_data(ttl=TTL, show_spinner=False)
 def has_logins(orgs: tuple[str, ...]) -> bool:
     """Whether anything was collected yet."""
     return q.has_logins(engine(), orgs)
@@ -129,12 +123,6 @@ def new_origins(w: Window) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def distinct_users(w: Window, application: str | None = None) -> int:
-    """Distinct users on the window's days."""
-    return q.distinct_users(engine(), w, application=application)
-
-
-@st.cache_data(ttl=TTL, show_spinner=False)
 def investigate(w: Window, filters: tuple[tuple[str, str], ...], minute: bool, source: str) -> dict[str, Any]:
     """Raw rows, timeline and breakdowns of a window (Investigate only), from one bounded read."""
     return qi.investigate(engine(), w, dict(filters), minute=minute, source=source)
@@ -174,12 +162,6 @@ def api_usage(w: Window, app: str) -> pd.DataFrame:
 def grants(w: Window) -> pd.DataFrame:
     """Latest OauthToken grants with new/stale/dormant/inactive flags."""
     return ops.classify_grants(ops.latest_grants(engine(), w.orgs), w)
-
-
-@st.cache_data(ttl=TTL, show_spinner=False)
-def allowlist(orgs: tuple[str, ...]) -> pd.DataFrame:
-    """Active allowlist entries."""
-    return ops.allowlisted_apps(engine(), orgs)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
