@@ -16,7 +16,7 @@ from dashboard import data
 def actor() -> str:
     """Who is acting: the signed-in user's email when login is on, else "dashboard"."""
     try:
-        logged_in = bool(st.user.is_logged_in)
+        logged_in = bool(st.user.get("is_logged_in", False))
     except Exception:  # noqa: BLE001 - st.user is unavailable without an auth provider
         logged_in = False
     return str(st.user.get("email") or "dashboard") if logged_in else "dashboard"

@@ -63,17 +63,19 @@ def gate() -> bool:
             "`.streamlit/secrets.toml` (see docs/dashboard.md) or start it with `--address 127.0.0.1`."
         )
         return False
-    if not st.user.is_logged_in:
+    if not st.user.get("is_logged_in", False):
         st.title("oauthwatch")
         st.write("Sign in to see the dashboard.")
         st.button("Log in", key="auth_login", on_click=st.login)
         return False
     allowed = list((secrets.get("oauthwatch") or {}).get("allowed_users", []))
     if not user_allowed(st.user.get("email"), allowed):
-        st.error(f"{st.user.get('email') or 'This account'} is not allowed to use this dashboard.")
+        st.error(
+            "This account is not allowed to use this dashboard; ask an admin to add it to allowed_users."
+        )
         st.button("Log out", key="auth_logout", on_click=st.logout)
         return False
     with st.sidebar:
-        st.caption(f"Signed in as {st.user.get('email')}")
+        st.caption("Signed in as " + str(st.user.get("email")).replace("*", "\\*").replace("_", "\\_"))
         st.button("Log out", key="auth_logout", on_click=st.logout)
     return True

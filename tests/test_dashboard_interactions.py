@@ -188,3 +188,40 @@ def test_overview_counts_open_alerts_and_follows_acknowledgement(store_env):
     acknowledge(engine, facts.alert_ids[0], by="test")
     st.cache_data.clear()
     assert metric(run_page("overview"), "Open alerts now") == "0"
+
+
+def test_exposed_without_login_is_refused(store_env):
+    from streamlit import config as st_config
+    from streamlit.testing.v1 import AppTest
+
+    from tests.test_dashboard_pages import APP
+
+    before = st_config.get_option("server.address")
+    st_config.set_option("server.address", "0.0.0.0")  # noqa: S104 - the case being refused
+    try:
+        at = AppTest.from_file(APP, default_timeout=60).run()
+    finally:
+        st_config.set_option("server.address", before)
+    assert not at.exception
+    assert any("non-loopback address without login" in e.value for e in at.error)
+    assert not at.metric  # no page was rendered
+
+
+def test_login_required_when_oidc_is_configured(store_env):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.test_dashboard_pages import APP
+
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.secrets["auth"] = {
+        "redirect_uri": "https://dash.example/oauth2callback",
+        "cookie_secret": "x" * 32,
+        "client_id": "id",
+        "client_secret": "secret",
+        "server_metadata_url": "https://idp.example/.well-known/openid-configuration",
+    }
+    at.secrets["oauthwatch"] = {"allowed_users": ["ann@example.com"]}
+    at.run()
+    assert not at.exception
+    assert [b.label for b in at.button] == ["Log in"]
+    assert not at.metric

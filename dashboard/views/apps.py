@@ -118,7 +118,7 @@ def _allowlist(ctx: filters.Context, app: str, listed: bool) -> None:
     with st.form("app_allow_form"):
         owner = st.text_input("Owner (who answers for this app)", key="app_allow_owner")
         note = st.text_input("Why it is approved", key="app_allow_note")
-        if st.form_submit_button("Add to allowlist"):
+        if st.form_submit_button("Add to allowlist", key="app_allow_submit"):
             actions.allow_app(app, ctx.org, owner=owner or None, note=note or None)
             data.clear()
             st.rerun()
