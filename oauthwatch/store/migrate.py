@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,9 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# Alembic's environment is process-global, so upgrades inside one process take turns
+# (across processes the migration transaction itself holds the lock: see migrations/env.py).
+_UPGRADE_LOCK = threading.Lock()
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -37,7 +41,8 @@ def current_revision(engine: Engine) -> str | None:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply migrations up to ``revision``; a no-op when already there."""
-    command.upgrade(alembic_config(engine), revision)
+    with _UPGRADE_LOCK:
+        command.upgrade(alembic_config(engine), revision)
 
 
 def ensure_current(engine: Engine) -> None:

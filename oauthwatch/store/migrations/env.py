@@ -1,11 +1,24 @@
-"""Alembic environment: the engine comes from oauthwatch.store.migrate, the schema from store.schema."""
+"""Alembic environment: the engine comes from oauthwatch.store.migrate, the schema from store.schema.
+
+Migrations run as ONE transaction that also holds a lock, on both backends, so that a process
+killed half-way leaves the store as it was, and two processes starting at once (collector and
+dashboard) never migrate twice:
+
+- SQLite: Python's sqlite3 driver commits DDL one statement at a time unless the transaction is
+  opened explicitly, so the connection is put in driver autocommit and ``BEGIN IMMEDIATE`` (which
+  also takes the write lock) is issued by hand;
+- PostgreSQL: DDL is transactional; ``pg_advisory_xact_lock`` serialises concurrent upgrades.
+"""
 
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
 from oauthwatch.store.schema import metadata
+
+# Any constant: the advisory lock that serialises schema upgrades on PostgreSQL.
+PG_MIGRATION_LOCK = 0x0A07_5CEE
 
 config = context.config
 engine = config.attributes.get("engine")
@@ -13,13 +26,33 @@ if engine is None:  # plain `alembic` CLI use: url from -x url=… or the ini fi
     url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option("sqlalchemy.url")
     engine = create_engine(url)
 
-with engine.connect() as connection:
+
+def _configure(connection: object) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
+        render_as_batch=engine.dialect.name == "sqlite",
         compare_type=True,
+        transaction_per_migration=False,
     )
-    with context.begin_transaction():
-        context.run_migrations()
-    connection.commit()
+
+
+if engine.dialect.name == "sqlite":
+    with engine.connect() as base:
+        connection = base.execution_options(isolation_level="AUTOCOMMIT")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            _configure(connection)
+            context.run_migrations()
+        except BaseException:
+            connection.exec_driver_sql("ROLLBACK")
+            raise
+        connection.exec_driver_sql("COMMIT")
+else:
+    with engine.connect() as connection:
+        _configure(connection)
+        with context.begin_transaction():
+            if engine.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_MIGRATION_LOCK})
+            context.run_migrations()
+        connection.commit()
