@@ -16,7 +16,6 @@ fields, which cursor field and how a record becomes a row:
 
 from __future__ import annotations
 
-import csv
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -500,8 +499,11 @@ class IncrementalSource(Source):
         restarts = 0
         while True:
             try:
-                if restarts == 0 and cursor is None and self.bulk_ok and self._use_bulk(ctx, start):
-                    self._run_bulk(ctx, start)
+                total = (
+                    self._bulk_total(ctx, start) if restarts == 0 and cursor is None and self.bulk_ok else 0
+                )
+                if total:
+                    self._run_bulk(ctx, start, total)
                 else:
                     self._run_rest(ctx, start)
                 break
@@ -514,11 +516,33 @@ class IncrementalSource(Source):
                 ctx.stats.notes.append("query locator expired; restarted from the checkpoint")
                 log.info("%s/%s: query locator expired, restarting from the checkpoint", ctx.org, self.name)
 
-    def _use_bulk(self, ctx: Context, start: datetime | None) -> bool:
+    def _bulk_total(self, ctx: Context, start: datetime | None) -> int:
+        """``COUNT()`` of the backfill when it is above ``collect.bulk_threshold_rows``, else 0."""
         soql = self.soql(start)
         count_soql = "SELECT COUNT() FROM " + soql.split(" FROM ", 1)[1].split(" ORDER BY ", 1)[0]
         n = ctx.client.count(count_soql)
-        return n > ctx.collect.bulk_threshold_rows
+        return n if n > ctx.collect.bulk_threshold_rows else 0
+
+    def _run_bulk(self, ctx: Context, start: datetime | None, total: int) -> None:
+        """Backfill through sliced Bulk API 2.0 jobs (:mod:`collectors.bulk_backfill`); an org
+        that refuses the job (object not supported, feature off, job failed) is read over REST."""
+        from collectors.bulk_backfill import BulkRefused, run_bulk_backfill
+
+        try:
+            run_bulk_backfill(self, ctx, start, total)
+        except BulkRefused as exc:
+            ctx.stats.notes.append(f"Bulk API 2.0 refused the backfill ({exc}); read over REST instead")
+            log.info("%s/%s: Bulk API 2.0 refused (%s); backfilling over REST", ctx.org, self.name, exc)
+            self._run_rest(ctx, start)
+
+    # -- Bulk API 2.0 fast path: a source may turn CSV cells into store tuples directly --------------
+    row_columns: ClassVar[list[str]] = []  # the keys of every row ``to_row`` returns, in order
+
+    def csv_converter(self, ctx: Context, header: list[str]) -> Callable[[list[str]], tuple[Any, ...]] | None:
+        """A function ``CSV cells → SQLite parameter tuple`` (in ``row_columns`` order) equal to
+        ``to_row`` + the columns' bind processors, or None. It may raise on any record it is
+        not sure of: that record then takes the ordinary path (and its quarantine)."""
+        return None
 
     def _advance(self, ctx: Context, last: Record) -> dict[str, Any]:
         ts = parse_dt(get(last, self.cursor_field))
@@ -617,38 +641,6 @@ class IncrementalSource(Source):
                 continue
         return None
 
-    def _run_bulk(self, ctx: Context, start: datetime | None) -> None:
-        """Backfill through Bulk API 2.0; rows land per result file, the cursor at the end."""
-        last: Record | None = None
-        done = 0
-        for path in ctx.client.bulk_query_csv(self.soql(start), ctx.work_dir):
-            ctx.check_stop()
-            try:
-                for chunk in _csv_chunks(path, self.commit_rows):
-                    conv = self._convert(ctx, chunk)
-                    conv.last = None  # a bulk result is not ordered: the cursor moves at the end, to the max
-                    if conv.rows:
-                        top = max(conv.rows, key=lambda r: r[self.time_column])
-                        if last is None or top[self.time_column] > parse_dt(last[self.cursor_field]):  # type: ignore[operator]
-                            last = {
-                                self.cursor_field: top[self.time_column].isoformat(),
-                                self.id_field: top[self.key[-1]],
-                            }
-                    self._commit(ctx, [conv])
-                    done += len(chunk)
-                    if ctx.progress:
-                        ctx.progress(done, None)
-            finally:
-                path.unlink(missing_ok=True)
-        if last is not None:
-            with ctx.engine.begin() as conn:
-                cursor = self._advance(ctx, last)
-                if self._dirty is not None:
-                    cursor["rollup_dirty"] = [self._dirty[0].isoformat(), self._dirty[1].isoformat()]
-                ledger.save_checkpoint(conn, ctx.org, self.name, cursor)
-                ctx.cursor_after = cursor
-        ctx.stats.notes.append(f"backfilled {done} rows through Bulk API 2.0")
-
     # -- coverage ----------------------------------------------------------------------------
     def coverage(self, conn: Connection, ctx: Context) -> None:
         before = parse_dt((ctx.cursor_before or {}).get("ts"))
@@ -684,16 +676,3 @@ def _aware(v: Any) -> datetime:
 def _days(a: date, b: date) -> list[date]:
     n = (b - a).days
     return [a + timedelta(days=i) for i in range(max(0, n) + 1)]
-
-
-def _csv_chunks(path: Path, size: int) -> Iterator[list[dict[str, Any]]]:
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        chunk: list[dict[str, Any]] = []
-        for row in reader:
-            chunk.append({k: (None if v == "" else v) for k, v in row.items()})
-            if len(chunk) >= size:
-                yield chunk
-                chunk = []
-        if chunk:
-            yield chunk

@@ -1,0 +1,282 @@
+"""Backfills through Bulk API 2.0: time-sliced jobs, CSV straight to row tuples, three stages at once.
+
+A first run above ``collect.bulk_threshold_rows`` (the source's ``COUNT()``) lands here. Why it is
+shaped this way:
+
+- the range is cut into half-open ``LoginTime`` slices of about ``SLICE_ROWS`` rows, one query job
+  each (``>= a AND < b``: every row in exactly one slice); while this process stores slice k the
+  org already prepares slice k+1, instead of both sides waiting for each other over one big job;
+- three stages overlap: a thread creates jobs and downloads result pages to files, a second parses
+  the CSV into the store's parameter tuples (a source may give a fast converter that skips the
+  per-record dicts; any record it cannot take goes through the source's ordinary ``to_row``, so
+  malformed records are still quarantined with their reason), and the caller's thread writes each
+  group of rows with its quarantined records in one transaction;
+- Bulk results carry no order, so the cursor moves once, at the end, to the newest row stored;
+- an org that refuses the job (the object not supported by Bulk API 2.0, the feature not enabled,
+  a failed job) gets the REST path instead, from the same start: upserts make the re-read harmless.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import pairwise
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from collectors import ledger
+from collectors.client import SalesforceCallError
+from collectors.sources.base import (
+    Bad,
+    Context,
+    _sqlite_upsert,
+    _tune,
+    bulk_upsert,
+    parse_dt,
+    prefetch,
+    soql_dt,
+    split_records,
+    sqlite_params,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from collectors.sources.base import IncrementalSource
+
+log = logging.getLogger(__name__)
+
+SLICE_ROWS = 100_000  # rows per query job: the org renders the next slice while this one is stored
+PAGE_RECORDS = 50_000  # maxRecords per result download
+GROUP_ROWS = 50_000  # rows per transaction: fewer commits (WAL checkpoints) than per parsed chunk
+FastConverter = Callable[[list[str]], tuple[Any, ...]]
+
+
+class BulkRefused(Exception):
+    """The org would not run the backfill as a Bulk API 2.0 query; REST does it instead."""
+
+
+@dataclass
+class Chunk:
+    """A group of parsed records: DBAPI tuples, bad records, and the newest login time in it."""
+
+    read: int
+    params: list[tuple[Any, ...]] = field(default_factory=list)
+    bad: list[Bad] = field(default_factory=list)
+    lo: str | None = None  # stored form of the oldest / newest time (lexical order = time order)
+    hi: str | None = None
+    hi_id: str | None = None
+
+
+def slice_bounds(lo: datetime, hi: datetime, total: int, slice_rows: int = SLICE_ROWS) -> list[datetime]:
+    """Inner boundaries cutting ``[lo, hi]`` into ``ceil(total / slice_rows)`` equal time slices."""
+    n = max(1, math.ceil(total / slice_rows))
+    step = (hi - lo) / n
+    cuts = [lo + step * i for i in range(1, n)]
+    out: list[datetime] = []
+    for c in cuts:  # millisecond literals; equal cuts would make empty slices
+        c = c.replace(microsecond=c.microsecond // 1000 * 1000)
+        if c > lo and (not out or c > out[-1]):
+            out.append(c)
+    return out
+
+
+def sliced_soql(src: IncrementalSource, start: datetime | None, cuts: list[datetime]) -> list[str]:
+    """One SELECT per slice, ``[start, c1), [c1, c2) … [cn, ∞)``, on the source's cursor field."""
+    base = f"SELECT {', '.join(src.fields)} FROM {src.object}"
+    edges: list[datetime | None] = [start, *cuts, None]
+    out = []
+    for a, b in pairwise(edges):
+        conds = [c for c in (src.where,) if c]
+        if a is not None:
+            conds.append(f"{src.cursor_field} >= {soql_dt(a)}")
+        if b is not None:
+            conds.append(f"{src.cursor_field} < {soql_dt(b)}")
+        out.append(base + (" WHERE " + " AND ".join(conds) if conds else ""))
+    return out
+
+
+def run_bulk_backfill(src: IncrementalSource, ctx: Context, start: datetime | None, total: int) -> None:
+    """Store every row of ``src`` from ``start`` through sliced Bulk API 2.0 jobs (see module doc)."""
+    lo = start or _oldest(src, ctx)
+    cuts = slice_bounds(lo, ctx.run_start, total, SLICE_ROWS) if lo is not None else []
+    queries = sliced_soql(src, start, cuts)
+    sqlite = ctx.engine.dialect.name == "sqlite"
+    files = prefetch(_result_files(ctx, queries), depth=10_000)  # paths on disk: no memory held
+    chunks = prefetch(_parse(src, ctx, files, sqlite), depth=3)
+    top: tuple[str, str] | None = None
+    done = 0
+    conn = ctx.engine.connect()
+    try:
+        trans = None
+        read = written = 0  # of the open transaction
+        for chunk in chunks:
+            ctx.check_stop()
+            if trans is None:
+                trans = conn.begin()
+                _tune(conn)
+            _write(src, ctx, conn, chunk, sqlite)
+            read, written = read + chunk.read, written + len(chunk.params)
+            if chunk.hi is not None and (top is None or chunk.hi > top[0]):
+                top = (chunk.hi, chunk.hi_id or "")
+            if read >= GROUP_ROWS:
+                _commit_group(src, ctx, conn, read, written)
+                done += read
+                trans, read, written = None, 0, 0
+                if ctx.progress:
+                    ctx.progress(done, total)
+        if trans is not None:
+            _commit_group(src, ctx, conn, read, written)
+            done += read
+    finally:
+        conn.close()  # an uncommitted group rolls back; the cursor has not moved past it
+        for leftover in ctx.work_dir.glob("bulk-*.csv"):
+            leftover.unlink(missing_ok=True)
+    if top is not None:
+        last = {src.cursor_field: _aware(top[0]).isoformat(), src.id_field: top[1]}
+        with ctx.engine.begin() as conn:
+            cursor = src._advance(ctx, last)
+            if src._dirty is not None:
+                cursor["rollup_dirty"] = [src._dirty[0].isoformat(), src._dirty[1].isoformat()]
+            ledger.save_checkpoint(conn, ctx.org, src.name, cursor)
+            ctx.cursor_after = cursor
+    ctx.stats.notes.append(f"backfilled {done} rows through Bulk API 2.0 ({len(queries)} query jobs)")
+
+
+def _oldest(src: IncrementalSource, ctx: Context) -> datetime | None:
+    soql = f"SELECT {src.cursor_field} FROM {src.object}"
+    if src.where:
+        soql += f" WHERE {src.where}"
+    soql += f" ORDER BY {src.cursor_field} ASC LIMIT 1"
+    for rec in ctx.client.query(soql):
+        return parse_dt(rec.get(src.cursor_field))
+    return None
+
+
+def _result_files(ctx: Context, queries: list[str]) -> Iterator[Path]:
+    for n, soql in enumerate(queries):
+        try:
+            pages = ctx.client.bulk_query_csv(soql, ctx.work_dir, max_records=PAGE_RECORDS)
+            first = next(pages, None)
+        except SalesforceCallError as exc:
+            if n == 0:
+                raise BulkRefused(str(exc)) from exc
+            raise
+        if first is not None:
+            yield first
+            yield from pages
+
+
+def _aware(stored: str) -> datetime:
+    return datetime.fromisoformat(stored).replace(tzinfo=UTC)
+
+
+def _parse(src: IncrementalSource, ctx: Context, files: Iterator[Path], sqlite: bool) -> Iterator[Chunk]:
+    """Result files → chunks of about ``src.commit_rows`` records as store parameter tuples."""
+    size = src.commit_rows
+    for path in files:
+        try:
+            with path.open(newline="", encoding="utf-8") as fh:
+                reader = csv.reader(fh)
+                header = next(reader, None)
+                if header is None:
+                    continue
+                fast = src.csv_converter(ctx, header) if sqlite else None
+                block: list[list[str]] = []
+                for cells in reader:
+                    block.append(cells)
+                    if len(block) >= size:
+                        yield _convert_block(src, ctx, header, block, fast, sqlite)
+                        block = []
+                if block:
+                    yield _convert_block(src, ctx, header, block, fast, sqlite)
+        finally:
+            path.unlink(missing_ok=True)
+
+
+def _convert_block(
+    src: IncrementalSource,
+    ctx: Context,
+    header: list[str],
+    block: list[list[str]],
+    fast: FastConverter | None,
+    sqlite: bool,
+) -> Chunk:
+    chunk = Chunk(read=len(block))
+    slow: list[dict[str, Any]] = []
+    if fast is not None:
+        out = chunk.params
+        for cells in block:
+            try:
+                out.append(fast(cells))
+            except Exception:  # noqa: BLE001 - the ordinary path decides (and quarantines with a reason)
+                slow.append(_record(header, cells))
+    else:
+        slow = [_record(header, cells) for cells in block]
+    if slow:
+        rows, chunk.bad = split_records(slow, lambda r: src.to_row(ctx, r), src._key_of)
+        if rows:
+            cols = src.row_columns
+            if sqlite:
+                chunk.params.extend(sqlite_params(ctx.engine.dialect, src.table, cols, rows))
+            else:
+                chunk.params.extend(tuple(r[c] for c in cols) for r in rows)
+    if chunk.params:
+        t = src.row_columns.index(src.time_column)
+        k = src.row_columns.index(src.key[-1])
+        times = [p[t] for p in chunk.params]
+        if not sqlite:  # PostgreSQL rows carry datetimes: the stored text form orders the same
+            times = [v.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ") for v in times]
+        chunk.lo = min(times)
+        i = max(range(len(times)), key=times.__getitem__)
+        chunk.hi, chunk.hi_id = times[i], chunk.params[i][k]
+    return chunk
+
+
+def _record(header: list[str], cells: list[str]) -> dict[str, Any]:
+    return {k: (None if v == "" else v) for k, v in zip(header, cells, strict=False)}
+
+
+def _write(src: IncrementalSource, ctx: Context, conn: Connection, chunk: Chunk, sqlite: bool) -> None:
+    """One chunk's rows and quarantined records, in the open transaction; widens the rollup mark."""
+    cols = src.row_columns
+    for reason, raw, nid in chunk.bad:
+        ctx.quarantine(conn, src.name, reason, raw, nid)
+    if not chunk.params:
+        return
+    update = [c for c in cols if c not in src.key and c not in src.keep_on_update]
+    if sqlite:
+        _sqlite_upsert(conn, src.table, chunk.params, cols, list(src.key), update, chunk.params)
+    else:
+        rows = [dict(zip(cols, p, strict=True)) for p in chunk.params]
+        bulk_upsert(conn, src.table, rows, key=list(src.key), update=update)
+    if src._rollup_on(ctx) and chunk.lo is not None and chunk.hi is not None:
+        lo, hi = _aware(chunk.lo), _aware(chunk.hi)
+        if src._dirty is not None:
+            lo, hi = min(lo, src._dirty[0]), max(hi, src._dirty[1])
+        src._dirty = (lo, hi)
+
+
+def _commit_group(src: IncrementalSource, ctx: Context, conn: Connection, read: int, written: int) -> None:
+    """Commit the open transaction with the range of hours whose rollups are behind (so a crash
+    leaves the next run a note of what to recompute), then catch rollups up every so often."""
+    if src._dirty is not None:
+        cursor = dict(ctx.cursor_after or {})
+        cursor["rollup_dirty"] = [src._dirty[0].isoformat(), src._dirty[1].isoformat()]
+        ledger.save_checkpoint(conn, ctx.org, src.name, cursor)
+        conn.commit()
+        ctx.cursor_after = cursor
+    else:
+        conn.commit()
+    ctx.stats.rows_read += read
+    ctx.stats.rows_written += written
+    src._rows_since_rollup += written
+    if src._dirty is not None and src._rows_since_rollup >= src.rollup_every_rows:
+        src._flush_rollup(ctx)
+
+
+__all__ = ["BulkRefused", "run_bulk_backfill", "slice_bounds", "sliced_soql"]
