@@ -11,6 +11,10 @@ org, then LoginHistory is topped up to exactly N rows with copies of its own row
 spread over the same 30 days, same users, apps and geo), which is far faster than generating
 N rows of traffic and gives an exact size.
 
+Ours runs twice: the REST path (paging ``/query``, what every incremental run does) and the
+backfill path (first run above ``collect.bulk_threshold_rows``: time-sliced Bulk API 2.0 query
+jobs), each with its rows/s, peak RSS, API calls per 100k rows and ratio to the naive way.
+
 Usage::
 
     python bench/bench_collect.py                        # 1,000,000 and 100,000 rows
@@ -192,7 +196,10 @@ def config_for(state: Path, store: Path, *, bulk: bool) -> Path:
     return cfg
 
 
-def measure(cache: Path, rows: int, *, bulk: bool) -> dict:
+KINDS = ("naive", "ours REST", "ours Bulk")
+
+
+def measure(cache: Path, rows: int) -> dict:
     from simorg import start_org
 
     state = build_org(cache, rows)
@@ -200,9 +207,10 @@ def measure(cache: Path, rows: int, *, bulk: bool) -> dict:
     try:
         with tempfile.TemporaryDirectory(prefix="bench-collect-") as tmp:
             res = {}
-            for kind in ("naive", "ours"):
-                store = Path(tmp) / f"{kind}.db"
-                res[kind] = run_worker(kind, config_for(state, store, bulk=bulk and kind == "ours"))
+            for kind in KINDS:
+                store = Path(tmp) / f"{kind.replace(' ', '-')}.db"
+                worker = "naive" if kind == "naive" else "ours"
+                res[kind] = run_worker(worker, config_for(state, store, bulk=kind == "ours Bulk"))
             return res
     finally:
         org.stop()
@@ -215,7 +223,6 @@ def main() -> None:
     ap.add_argument(
         "--cache", type=Path, default=Path(os.environ.get("OAUTHWATCH_BENCH_CACHE", ROOT / ".bench-cache"))
     )
-    ap.add_argument("--bulk", action="store_true", help="ours through Bulk API 2.0 instead of REST paging")
     ap.add_argument("--worker", choices=["ours", "naive"], help=argparse.SUPPRESS)
     ap.add_argument("--config", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -224,45 +231,25 @@ def main() -> None:
         print(json.dumps(fn(args.config)))
         return
     args.cache.mkdir(parents=True, exist_ok=True)
-    table = []
-    for rows in (args.small, args.rows):
-        r = measure(args.cache, rows, bulk=args.bulk)
-        if "failed" in r["naive"]:
-            print(f"{rows} rows: the naive way failed ({r['naive']['failed']}); ours: {r['ours']}")
-            continue
-        for kind in ("naive", "ours"):
-            x = r[kind]
-            assert x["rows"] >= rows, f"{kind} stored {x['rows']} of {rows} rows"  # + its own login(s)
-            table.append(
-                (
-                    rows,
-                    kind,
-                    x["rows"] / x["seconds"],
-                    x["seconds"],
-                    x["rss_mb"],
-                    x["api_calls"] * 100_000 / rows,
-                )
-            )
-        table.append(
-            (
-                rows,
-                "ratio",
-                r["ours"]["seconds"] and r["naive"]["seconds"] / r["ours"]["seconds"],
-                None,
-                r["naive"]["rss_mb"] / r["ours"]["rss_mb"],
-                None,
-            )
-        )
     print(
-        f"\n{'org rows':>10}  {'who':6}  {'rows/s':>10}  {'seconds':>8}  {'peak RSS MB':>11}  {'API calls/100k':>14}"
+        f"\n{'org rows':>10}  {'who':10}  {'rows/s':>10}  {'seconds':>8}  {'peak RSS MB':>11}  "
+        f"{'API calls/100k':>14}  {'÷ naive':>8}"
     )
-    for rows, kind, rate, secs, rss, calls in table:
-        if kind == "ratio":
+    for rows in (args.small, args.rows):
+        r = measure(args.cache, rows)
+        naive = r["naive"]
+        for kind in KINDS:
+            x = r[kind]
+            if "failed" in x:
+                print(f"{rows:>10}  {kind:10}  failed: {x['failed']}")
+                continue
+            assert x["rows"] >= rows, f"{kind} stored {x['rows']} of {rows} rows"  # + its own login(s)
+            ratio = "" if kind == "naive" or "failed" in naive else f"{naive['seconds'] / x['seconds']:.2f}x"
             print(
-                f"{rows:>10}  {'ours÷naive':6}  {rate:>9.2f}x  {'':>8}  {'naive/ours ' + f'{rss:.1f}x':>11}"
+                f"{rows:>10}  {kind:10}  {x['rows'] / x['seconds']:>10,.0f}  {x['seconds']:>8.1f}  "
+                f"{x['rss_mb']:>11.0f}  {x['api_calls'] * 100_000 / rows:>14.1f}  {ratio:>8}",
+                flush=True,
             )
-        else:
-            print(f"{rows:>10}  {kind:6}  {rate:>10,.0f}  {secs:>8.1f}  {rss:>11.0f}  {calls:>14.1f}")
 
 
 if __name__ == "__main__":
