@@ -369,6 +369,8 @@ def test_figures_equal_store_queries_and_names_are_escaped(store) -> None:
     assert EVIL in d.text  # plain text is text: shown as is, never interpreted
     assert re.search(r'data-metric="events">42<', d.html)
     assert "http://dash.example:8501/alerts?org=acme&amp;alert=" in d.html
+    day_link = f"http://dash.example:8501/?org=acme&amp;range=custom&amp;start={DAY}&amp;end={DAY}"
+    assert f'href="{day_link}"' in d.html, "the Overview (the root page) opened on the reported day"
     assert "collection incomplete" in d.subject
     assert all(png.startswith(PNG_MAGIC) for png in d.images.values())
     assert len(d.images) == 2

@@ -138,9 +138,8 @@ def render_digest(d: DigestData, dashboard_url: str, *, charts: bool = True) -> 
         "d": d,
         "subject": subject,
         "images": {"daily": cids.get("daily"), "apps": cids.get("apps")},
-        "overview_url": page_url(
-            dashboard_url, "overview", org=d.org, range="custom", start=str(day), end=str(day)
-        ),
+        # The Overview is the default page, served at the root.
+        "overview_url": page_url(dashboard_url, "", org=d.org, range="custom", start=str(day), end=str(day)),
         "alerts_url": page_url(dashboard_url, "alerts", org=d.org, status="open"),
     }
     env = _env(d.window.timezone)
