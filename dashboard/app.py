@@ -28,12 +28,25 @@ PAGES: list[tuple[str, str, str, str, str]] = [
 
 
 def navigation() -> dict[str, list[st.Page]]:
-    """The pages grouped by section, the first one the default."""
+    """The pages grouped by section.
+
+    Every page has its own path (``/overview?org=…`` works, as digest and alert links need); the
+    root URL is a hidden page that forwards to the first page with the query parameters kept,
+    because Streamlit serves its default page only at the root.
+    """
     sections: dict[str, list[st.Page]] = {}
-    for i, (section, path, title, icon, url) in enumerate(PAGES):
-        sections.setdefault(section, []).append(
-            st.Page(path, title=title, icon=icon, url_path=url, default=i == 0)
-        )
+    pages = []
+    for section, path, title, icon, url in PAGES:
+        page = st.Page(path, title=title, icon=icon, url_path=url)
+        sections.setdefault(section, []).append(page)
+        pages.append(page)
+
+    def home() -> None:
+        st.switch_page(pages[0], query_params=st.query_params.to_dict())
+
+    sections[PAGES[0][0]].insert(
+        0, st.Page(home, title="Home", url_path="home", default=True, visibility="hidden")
+    )
     return sections
 
 

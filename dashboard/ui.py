@@ -95,7 +95,7 @@ def fmt_time(value: Any, tz: str) -> str:
 def delta(now: float, before: float, pct: bool = False) -> str | None:
     """The change against the previous period, as text for ``st.metric``."""
     if pct:
-        return f"{(now - before) * 100:+.1f} pp"
+        return None if now == before == 0 else f"{(now - before) * 100:+.1f} pp"
     if before == 0:
         return None if now == 0 else "new"
     return f"{(now - before) / before * 100:+.0f}%"

@@ -29,6 +29,7 @@ pytestmark = pytest.mark.browser
 # page url path -> (title, needs a chart)
 PAGES = {
     "": ("Overview", True),  # the default page lives at the root
+    "overview?range=custom&start=2026-01-01&end=2026-01-02": ("Overview", False),  # and at its path
     "apps": ("Apps", False),
     "apps?app=Data+Loader": ("Data Loader", True),
     "failures": ("Failures", True),
