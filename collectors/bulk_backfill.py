@@ -18,9 +18,12 @@ shaped this way:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import math
+import sqlite3
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -52,7 +55,9 @@ log = logging.getLogger(__name__)
 
 SLICE_ROWS = 100_000  # rows per query job: the org renders the next slice while this one is stored
 PAGE_RECORDS = 50_000  # maxRecords per result download
-GROUP_ROWS = 50_000  # rows per transaction: fewer commits (WAL checkpoints) than per parsed chunk
+POLL_SECONDS = 0.2  # first wait for a job; the client's backoff grows it
+GROUP_ROWS = 100_000  # rows per transaction: fewer commits (WAL checkpoints) than per parsed chunk
+ROLLUP_ROWS = 250_000  # rollups catch up this often: each catch-up re-aggregates its days whole
 FastConverter = Callable[[list[str]], tuple[Any, ...]]
 
 
@@ -70,6 +75,8 @@ class Chunk:
     lo: str | None = None  # stored form of the oldest / newest time (lexical order = time order)
     hi: str | None = None
     hi_id: str | None = None
+    written: int = 0  # rows it stores
+    staged: tuple[int, int] | None = None  # rowid range in the stage, when the tuples went there
 
 
 def slice_bounds(lo: datetime, hi: datetime, total: int, slice_rows: int = SLICE_ROWS) -> list[datetime]:
@@ -106,35 +113,35 @@ def run_bulk_backfill(src: IncrementalSource, ctx: Context, start: datetime | No
     cuts = slice_bounds(lo, ctx.run_start, total, SLICE_ROWS) if lo is not None else []
     queries = sliced_soql(src, start, cuts)
     sqlite = ctx.engine.dialect.name == "sqlite"
+    stage = _Stage.create(ctx.work_dir, len(src.row_columns)) if sqlite else None
     files = prefetch(_result_files(ctx, queries), depth=10_000)  # paths on disk: no memory held
-    chunks = prefetch(_parse(src, ctx, files, sqlite), depth=3)
+    chunks = prefetch(_parse(src, ctx, files, sqlite, stage), depth=2)
     top: tuple[str, str] | None = None
     done = 0
     conn = ctx.engine.connect()
     try:
-        trans = None
-        read = written = 0  # of the open transaction
+        if stage is not None:
+            conn.exec_driver_sql(f"ATTACH DATABASE '{stage.path}' AS bulk_stage")
+            conn.commit()
         for chunk in chunks:
             ctx.check_stop()
-            if trans is None:
-                trans = conn.begin()
-                _tune(conn)
+            conn.begin()
+            _tune(conn)
             _write(src, ctx, conn, chunk, sqlite)
-            read, written = read + chunk.read, written + len(chunk.params)
             if chunk.hi is not None and (top is None or chunk.hi > top[0]):
                 top = (chunk.hi, chunk.hi_id or "")
-            if read >= GROUP_ROWS:
-                _commit_group(src, ctx, conn, read, written)
-                done += read
-                trans, read, written = None, 0, 0
-                if ctx.progress:
-                    ctx.progress(done, total)
-        if trans is not None:
-            _commit_group(src, ctx, conn, read, written)
-            done += read
+            _commit_group(src, ctx, conn, chunk.read, chunk.written)
+            done += chunk.read
+            if ctx.progress:
+                ctx.progress(done, total)
     finally:
-        conn.close()  # an uncommitted group rolls back; the cursor has not moved past it
-        for leftover in ctx.work_dir.glob("bulk-*.csv"):
+        if conn.in_transaction():
+            conn.rollback()  # an uncommitted group is dropped; the cursor has not moved past it
+        if stage is not None:
+            with contextlib.suppress(Exception):
+                conn.exec_driver_sql("DETACH DATABASE bulk_stage")
+        conn.close()
+        for leftover in [*ctx.work_dir.glob("bulk-*.csv"), *ctx.work_dir.glob("bulk-stage-*")]:
             leftover.unlink(missing_ok=True)
     if top is not None:
         last = {src.cursor_field: _aware(top[0]).isoformat(), src.id_field: top[1]}
@@ -158,14 +165,25 @@ def _oldest(src: IncrementalSource, ctx: Context) -> datetime | None:
 
 
 def _result_files(ctx: Context, queries: list[str]) -> Iterator[Path]:
+    """Result pages of every slice, in order. As soon as slice k's job is complete the job of
+    slice k+1 is created, so the org prepares it while slice k is downloaded and stored."""
+    start = getattr(ctx.client, "bulk_query_start", None)  # a client without it runs one at a time
+    nxt: str | None = None
     for n, soql in enumerate(queries):
         try:
-            pages = ctx.client.bulk_query_csv(soql, ctx.work_dir, max_records=PAGE_RECORDS)
+            if start is not None:
+                job_id = nxt or start(soql)
+                pages = ctx.client.bulk_query_csv(
+                    soql, ctx.work_dir, max_records=PAGE_RECORDS, poll=POLL_SECONDS, job_id=job_id
+                )
+            else:
+                pages = ctx.client.bulk_query_csv(soql, ctx.work_dir, max_records=PAGE_RECORDS)
             first = next(pages, None)
         except SalesforceCallError as exc:
             if n == 0:
                 raise BulkRefused(str(exc)) from exc
             raise
+        nxt = start(queries[n + 1]) if start is not None and n + 1 < len(queries) else None
         if first is not None:
             yield first
             yield from pages
@@ -175,27 +193,95 @@ def _aware(stored: str) -> datetime:
     return datetime.fromisoformat(stored).replace(tzinfo=UTC)
 
 
-def _parse(src: IncrementalSource, ctx: Context, files: Iterator[Path], sqlite: bool) -> Iterator[Chunk]:
-    """Result files → chunks of about ``src.commit_rows`` records as store parameter tuples."""
+class _Stage:
+    """A scratch SQLite file the parsing thread fills with finished store tuples.
+
+    The writer then moves each group with one ``INSERT … SELECT … ON CONFLICT`` that runs wholly
+    inside SQLite, with the GIL released: parsing (Python, holding the GIL) and index maintenance
+    (C) really run on two cores, where an ``executemany`` of Python tuples made each wait for the
+    other at every row. Values keep their SQLite types (the staging columns have no affinity), so
+    what lands is what binding the same tuples directly would store.
+    """
+
+    def __init__(self, path: Path, width: int) -> None:
+        self.path, self.width = path, width
+        self.insert = f"INSERT INTO rows VALUES ({', '.join('?' * width)})"
+        self.last = 0
+
+    @classmethod
+    def create(cls, work_dir: Path, width: int) -> _Stage:
+        path = work_dir / f"bulk-stage-{uuid.uuid4().hex}.sqlite3"
+        conn = sqlite3.connect(path)
+        conn.execute("PRAGMA journal_mode=WAL")  # the writer reads committed groups while more arrive
+        conn.execute(f"CREATE TABLE rows ({', '.join(f'c{i}' for i in range(width))})")
+        conn.commit()
+        conn.close()
+        return cls(path, width)
+
+    def connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path)
+        conn.execute("PRAGMA synchronous=OFF")  # scratch: a crash restarts the backfill anyway
+        return conn
+
+    def add(self, conn: sqlite3.Connection, params: list[tuple[Any, ...]]) -> tuple[int, int]:
+        """Append ``params``; their rowid range (rows are only appended, never deleted)."""
+        conn.executemany(self.insert, params)
+        conn.commit()
+        first, self.last = self.last + 1, self.last + len(params)
+        return first, self.last
+
+
+def _parse(
+    src: IncrementalSource, ctx: Context, files: Iterator[Path], sqlite: bool, stage: _Stage | None
+) -> Iterator[Chunk]:
+    """Result files → groups of about ``GROUP_ROWS`` records, parsed ``src.commit_rows`` at a time;
+    with a stage, the tuples go there and a group carries only their rowid range."""
     size = src.commit_rows
-    for path in files:
-        try:
-            with path.open(newline="", encoding="utf-8") as fh:
-                reader = csv.reader(fh)
-                header = next(reader, None)
-                if header is None:
-                    continue
-                fast = src.csv_converter(ctx, header) if sqlite else None
-                block: list[list[str]] = []
-                for cells in reader:
-                    block.append(cells)
-                    if len(block) >= size:
-                        yield _convert_block(src, ctx, header, block, fast, sqlite)
-                        block = []
-                if block:
-                    yield _convert_block(src, ctx, header, block, fast, sqlite)
-        finally:
-            path.unlink(missing_ok=True)
+    sconn = stage.connect() if stage is not None else None
+    group = Chunk(read=0)
+
+    def add(block: list[list[str]], header: list[str], fast: FastConverter | None) -> None:
+        part = _convert_block(src, ctx, header, block, fast, sqlite)
+        group.read += part.read
+        group.bad.extend(part.bad)
+        if part.params:
+            if stage is not None and sconn is not None:
+                first, last = stage.add(sconn, part.params)
+                group.staged = (group.staged[0] if group.staged else first, last)
+            else:
+                group.params.extend(part.params)
+            group.written += len(part.params)
+            group.lo = part.lo if group.lo is None or (part.lo or "") < group.lo else group.lo
+            if group.hi is None or (part.hi is not None and part.hi > group.hi):
+                group.hi, group.hi_id = part.hi, part.hi_id
+
+    try:
+        for path in files:
+            try:
+                with path.open(newline="", encoding="utf-8") as fh:
+                    reader = csv.reader(fh)
+                    header = next(reader, None)
+                    if header is None:
+                        continue
+                    fast = src.csv_converter(ctx, header) if sqlite else None
+                    block: list[list[str]] = []
+                    for cells in reader:
+                        block.append(cells)
+                        if len(block) >= size:
+                            add(block, header, fast)
+                            block = []
+                            if group.read >= (GROUP_ROWS if stage is not None else size):
+                                yield group
+                                group = Chunk(read=0)
+                    if block:
+                        add(block, header, fast)
+            finally:
+                path.unlink(missing_ok=True)
+        if group.read:
+            yield group
+    finally:
+        if sconn is not None:
+            sconn.close()
 
 
 def _convert_block(
@@ -246,10 +332,20 @@ def _write(src: IncrementalSource, ctx: Context, conn: Connection, chunk: Chunk,
     cols = src.row_columns
     for reason, raw, nid in chunk.bad:
         ctx.quarantine(conn, src.name, reason, raw, nid)
-    if not chunk.params:
+    if not chunk.written:
         return
     update = [c for c in cols if c not in src.key and c not in src.keep_on_update]
-    if sqlite:
+    if chunk.staged is not None:
+        q = conn.dialect.identifier_preparer.quote
+        conflict = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in update)
+        conn.exec_driver_sql(
+            f"INSERT INTO {q(src.table.name)} ({', '.join(q(c) for c in cols)}) "
+            f"SELECT {', '.join(f'c{i}' for i in range(len(cols)))} FROM bulk_stage.rows "
+            f"WHERE rowid BETWEEN ? AND ? ORDER BY rowid "
+            f"ON CONFLICT ({', '.join(q(k) for k in src.key)}) DO UPDATE SET {conflict}",
+            chunk.staged,
+        )
+    elif sqlite:
         _sqlite_upsert(conn, src.table, chunk.params, cols, list(src.key), update, chunk.params)
     else:
         rows = [dict(zip(cols, p, strict=True)) for p in chunk.params]
@@ -275,7 +371,7 @@ def _commit_group(src: IncrementalSource, ctx: Context, conn: Connection, read: 
     ctx.stats.rows_read += read
     ctx.stats.rows_written += written
     src._rows_since_rollup += written
-    if src._dirty is not None and src._rows_since_rollup >= src.rollup_every_rows:
+    if src._dirty is not None and src._rows_since_rollup >= ROLLUP_ROWS:
         src._flush_rollup(ctx)
 
 

@@ -278,10 +278,8 @@ class SalesforceClient:
 
         return self._with_retries(f"downloading {relative_url}", fetch)
 
-    def bulk_query_csv(
-        self, soql: str, dest_dir: Path, *, max_records: int = 50_000, poll: float = 0.5
-    ) -> Iterator[Path]:
-        """Run ``soql`` as a Bulk API 2.0 query job and yield each result page as a CSV file."""
+    def bulk_query_start(self, soql: str) -> str:
+        """Create a Bulk API 2.0 query job for ``soql``; its id (the org starts preparing results)."""
         job = self._with_retries(
             "creating a bulk query job",
             lambda sf: orjson.loads(
@@ -295,7 +293,21 @@ class SalesforceClient:
                 ).content
             ),
         )
-        job_id = job["id"]
+        return str(job["id"])
+
+    def bulk_query_csv(
+        self,
+        soql: str,
+        dest_dir: Path,
+        *,
+        max_records: int = 50_000,
+        poll: float = 0.5,
+        job_id: str | None = None,
+    ) -> Iterator[Path]:
+        """Run ``soql`` as a Bulk API 2.0 query job (or wait for ``job_id``, already created for it)
+        and yield each result page as a CSV file."""
+        if job_id is None:
+            job_id = self.bulk_query_start(soql)
         delay = poll
         while True:
             state = self._get_json_bulk(f"query/{job_id}")
