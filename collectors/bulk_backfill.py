@@ -9,8 +9,9 @@ shaped this way:
 - three stages overlap: a thread creates jobs and downloads result pages to files, a second parses
   the CSV into the store's parameter tuples (a source may give a fast converter that skips the
   per-record dicts; any record it cannot take goes through the source's ordinary ``to_row``, so
-  malformed records are still quarantined with their reason), and the caller's thread writes each
-  group of rows with its quarantined records in one transaction;
+  malformed records are still quarantined with their reason) into a scratch SQLite stage, and the
+  caller's thread moves each group of ~100k rows into the store with one ``INSERT … SELECT``
+  (GIL released) together with its quarantined records, in one transaction;
 - Bulk results carry no order, so the cursor moves once, at the end, to the newest row stored;
 - an org that refuses the job (the object not supported by Bulk API 2.0, the feature not enabled,
   a failed job) gets the REST path instead, from the same start: upserts make the re-read harmless.
