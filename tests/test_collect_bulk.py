@@ -186,3 +186,23 @@ def test_slices_cover_the_range_once() -> None:
     for a, b in pairwise(queries):
         assert a.split("LoginTime < ")[1] == b.split("LoginTime >= ")[1].split(" AND")[0]
     assert slice_bounds(lo, lo, 5_000_000, 100_000) == []  # one instant: one job
+
+
+def test_bulk_backfill_on_every_store(tmp_path: Path, store) -> None:
+    """SQLite (scratch stage + INSERT … SELECT) and PostgreSQL (tuples upserted directly) store the
+    same rows; records in the REST datetime shape take the ordinary converter."""
+    from test_collect_orgdb import OrgDbClient, build_org
+    from test_sources_contract import run, settings_for
+
+    db, blobs, metadata = build_org(tmp_path)
+    client = OrgDbClient(db, blobs=blobs, metadata=metadata)
+    settings = settings_for(tmp_path, str(store.url), bulk_threshold_rows=1000)
+    [res] = run(settings, client, ["login_history"], store)
+    assert res.outcome == "ok", res.line()
+    assert any("through Bulk API 2.0" in n for n in res.notes), res.notes
+    lg = schema.logins.c
+    with store.connect() as conn:
+        stored = list(conn.execute(select(lg.natural_id).where(lg.source == "login_history")).scalars())
+    truth = {r[0] for r in sqlite3.connect(db).execute("SELECT Id FROM LoginHistory")}
+    assert len(stored) == len(set(stored)) == len(truth)
+    assert set(stored) == truth

@@ -142,7 +142,8 @@ def _row_renderer(compiled: Any) -> Any:
     for pos, (_, _, guards) in enumerate(spec):
         if guards:
             blanks.setdefault(guards, []).append(pos)
-    blank_rules = list(blanks.items())
+    one_lookup = [(guards[0], positions) for guards, positions in blanks.items() if len(guards) == 1]
+    chained = [(guards, positions) for guards, positions in blanks.items() if len(guards) > 1]
 
     def render(row: tuple[Any, ...]) -> list[Any]:
         cells = [pick(row)] if single else list(pick(row))
@@ -150,7 +151,11 @@ def _row_renderer(compiled: Any) -> Any:
             v = cells[pos]
             if v is not None:
                 cells[pos] = fn(v)
-        for guards, positions in blank_rules:
+        for g, positions in one_lookup:
+            if row[g] is None:
+                for pos in positions:
+                    cells[pos] = None
+        for guards, positions in chained:
             if any(row[g] is None for g in guards):
                 for pos in positions:
                     cells[pos] = None
@@ -187,23 +192,19 @@ def _materialise(ctx: OrgContext, job: Job, fetch: int = 5000) -> None:
                 while rows := cur.fetchmany(fetch):
                     buf.seek(0)
                     buf.truncate()
-                    ends = []
+                    starts, acc, write = [], 0, writer.writerow
                     for row in rows:
-                        writer.writerow(render(row))
-                        ends.append(buf.tell())
+                        starts.append(acc)
+                        acc += write(render(row))  # characters written (StringIO.write's answer)
                     text = buf.getvalue()
                     data = text.encode()
                     if len(data) == len(text):  # ASCII: character offsets are byte offsets
-                        start = 0
-                        for end in ends:
-                            offsets.append(pos + start)
-                            start = end
+                        offsets.extend([pos + st for st in starts])
                     else:
-                        start, at = 0, pos
-                        for end in ends:
+                        at = pos
+                        for st, end in zip(starts, [*starts[1:], acc], strict=True):
                             offsets.append(at)
-                            at += len(text[start:end].encode())
-                            start = end
+                            at += len(text[st:end].encode())
                     fh.write(data)
                     pos += len(data)
                     n += len(rows)
