@@ -61,7 +61,7 @@ GROUP_ROWS = 100_000  # rows per transaction: fewer commits (WAL checkpoints) th
 # Rollups catch up every so many rows (and at the end): each catch-up re-aggregates its days whole,
 # so rarely is cheaper, but a catch-up mid-way runs while the parser fills the next groups, where one
 # at the end runs alone. The range behind is in the checkpoint meanwhile (crash-safe).
-ROLLUP_ROWS = 500_000
+ROLLUP_ROWS = 250_000
 FastConverter = Callable[[list[str]], tuple[Any, ...]]
 
 
