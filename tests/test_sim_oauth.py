@@ -43,8 +43,14 @@ def logins_since(org: LocalOrg, since_ms: int) -> list[dict[str, Any]]:
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000) - 5
+def after_last_login(org: LocalOrg) -> int:
+    """A LoginTime bound that excludes every row already recorded.
+
+    Regression: "now minus 5 ms" let a login recorded just before the bound leak into the
+    rows a test then compared (seen under load).
+    """
+    last = org.db().execute("SELECT MAX(LoginTime) FROM LoginHistory").fetchone()[0]
+    return (last or 0) + 1
 
 
 def user_id(org: LocalOrg, username: str) -> str:
@@ -83,7 +89,7 @@ def test_simple_salesforce_logs_in_by_itself_and_reads_what_the_org_holds(
     local_org_session, flow, subtype, user_key
 ):
     org = local_org_session
-    since = now_ms()
+    since = after_last_login(org)
     sf = org.sf_login(flow)
     assert sf.sf_instance == org.url.removeprefix("https://")
     got = {
@@ -184,7 +190,7 @@ def test_web_server_flow_with_pkce_then_refresh_then_revoke(local_org):
         "client_secret": org.creds["client_secret"],
         "redirect_uri": org.creds["callback_url"],
     }
-    since = now_ms()
+    since = after_last_login(org)
     wrong = org.token_request({**exchange, "code": login_code(), "code_verifier": "w" * 64})
     assert (wrong.status_code, wrong.json()) == (
         400,
@@ -344,7 +350,7 @@ def test_jwt_failures_have_salesforces_pairs_and_login_history_texts(local_org):
     def attempt(**kw: Any):
         return org.token_request({"grant_type": JWT_GRANT, "assertion": org.jwt_assertion(**kw)})
 
-    since = now_ms()
+    since = after_last_login(org)
     assert _err(attempt(key_pem=other_key_pem())) == (400, "invalid_grant", "invalid assertion")
     assert _err(attempt(aud="https://evil.example.com")) == (400, "invalid_grant", "audience is invalid")
     assert _err(attempt(exp=int(time.time()) + 3600)) == (400, "invalid_grant", "invalid assertion")
@@ -375,7 +381,7 @@ def test_configuration_changes_cause_the_failures_an_admin_would_cause(local_org
         r = org.token_request({"grant_type": JWT_GRANT, "assertion": org.jwt_assertion()})
         return (200, None, None) if r.status_code == 200 else _err(r)
 
-    since = now_ms()
+    since = after_last_login(org)
     # the user's profile is no longer assigned to the admin-approved app
     saved = db.execute("SELECT * FROM SetupEntityAccess WHERE SetupEntityId = ?", (app["AppId"],)).fetchall()
     db.execute("DELETE FROM SetupEntityAccess WHERE SetupEntityId = ?", (app["AppId"],))
@@ -481,7 +487,7 @@ def test_client_credentials_and_password_failures(local_org):
         "client_secret": org.creds["client_secret"],
         "username": org.creds["username"],
     }
-    since = now_ms()
+    since = after_last_login(org)
     assert _err(org.token_request({**pw, "password": "wrong"})) == (
         400,
         "invalid_grant",
