@@ -7,11 +7,14 @@ import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from oauthwatch.cli_options import ConfigOpt, FormatOpt, OrgOpt, OutputFormat, VerboseOpt
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 
 def _since(value: str | None) -> datetime | None:
@@ -89,8 +92,9 @@ def register(app: typer.Typer) -> None:
         settings = load_settings(config_path)
         engine = open_store(settings.store.url)
         rows = [r for r in status_rows(engine) if org is None or r["org"] == org]
+        service = _service_lines(engine)
         if fmt == OutputFormat.json:
-            typer.echo(json.dumps(rows, indent=2, default=str))
+            typer.echo(json.dumps({"sources": rows, "service": service}, indent=2, default=str))
         elif fmt == OutputFormat.csv:
             import csv
 
@@ -105,6 +109,13 @@ def register(app: typer.Typer) -> None:
             typer.echo(
                 render_table(rows) if rows else "nothing collected yet: run `oauthwatch collect --once`"
             )
+            for svc in service:
+                typer.echo(
+                    f"service {svc['component']}: {svc['health']} (pid {svc['pid']}, last beat {svc['beat_at']}, "
+                    f"cycles {svc['cycles']})"
+                )
+            if not service:
+                typer.echo("service: not running (start it with `oauthwatch run`)")
         engine.dispose()
 
     @app.command("import-csv")
@@ -161,3 +172,20 @@ def register(app: typer.Typer) -> None:
         for line in report.lines():
             typer.echo(line)
         typer.echo(f"done in {(datetime.now(UTC) - started).total_seconds():.1f}s")
+
+
+def _service_lines(engine: Engine) -> list[dict[str, object]]:
+    """The `oauthwatch run` heartbeats with their health (running, stopping, stopped, stale)."""
+    from oauthwatch.service import heartbeats, service_health
+
+    return [
+        {
+            "component": row["component"],
+            "health": service_health(row),
+            "pid": row["pid"],
+            "started_at": row["started_at"],
+            "beat_at": row["beat_at"],
+            "cycles": (row.get("detail") or {}).get("cycles"),
+        }
+        for row in heartbeats(engine)
+    ]

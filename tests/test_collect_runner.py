@@ -107,10 +107,11 @@ def test_status_cli_reads_the_store_only(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "oauthwatch", "status", "-c", str(cfg), "--format", "json"],
                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == []
+    assert json.loads(out.stdout) == {"sources": [], "service": []}
     out = subprocess.run([sys.executable, "-m", "oauthwatch", "status", "-c", str(cfg)], capture_output=True,
                          text=True, timeout=120, check=False)  # fmt: skip
     assert "nothing collected yet" in out.stdout
+    assert "service: not running" in out.stdout
 
 
 def test_collect_cli_without_orgs_says_what_to_do(tmp_path: Path) -> None:
@@ -120,3 +121,33 @@ def test_collect_cli_without_orgs_says_what_to_do(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
     assert out.returncode == 2
     assert "no enabled org" in out.stderr
+
+
+def test_status_shows_the_service_heartbeat(tmp_path: Path) -> None:
+    """Issue 7: the service's health shows in `oauthwatch status` (and on the Collection page)."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import insert
+
+    from oauthwatch.store import open_store
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    engine = open_store(url)
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(schema.service_heartbeats).values(
+                component="service", pid=4242, started_at=now - timedelta(hours=1), beat_at=now,
+                state="running", detail={"cycles": 7},
+            )
+        )  # fmt: skip
+    engine.dispose()
+    cfg = tmp_path / "oauthwatch.toml"
+    cfg.write_text(f'[store]\nurl = "{url}"\n')
+    out = subprocess.run([sys.executable, "-m", "oauthwatch", "status", "-c", str(cfg), "--format", "json"],
+                         capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
+    service = json.loads(out.stdout)["service"]
+    assert [(s["component"], s["health"], s["pid"], s["cycles"]) for s in service] == [("service", "running", 4242, 7)]
+    out = subprocess.run([sys.executable, "-m", "oauthwatch", "status", "-c", str(cfg)],
+                         capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
+    assert "service service: running (pid 4242" in out.stdout
