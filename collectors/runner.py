@@ -241,6 +241,8 @@ def run_source(
             outcome = "skipped"
         elif ctx.stats.incomplete:
             outcome = "partial"
+        else:
+            ctx.read_through = ctx.signpost
     except BudgetExhausted as exc:
         outcome, stop_reason = "budget", exc.reason
     except Stopped:

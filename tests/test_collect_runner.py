@@ -147,7 +147,41 @@ def test_status_shows_the_service_heartbeat(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "oauthwatch", "status", "-c", str(cfg), "--format", "json"],
                          capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
     service = json.loads(out.stdout)["service"]
-    assert [(s["component"], s["health"], s["pid"], s["cycles"]) for s in service] == [("service", "running", 4242, 7)]
+    assert [(s["component"], s["health"], s["pid"], s["cycles"]) for s in service] == [
+        ("service", "running", 4242, 7)
+    ]
     out = subprocess.run([sys.executable, "-m", "oauthwatch", "status", "-c", str(cfg)],
                          capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
     assert "service service: running (pid 4242" in out.stdout
+
+
+def test_quiet_days_after_the_last_event_are_complete_not_missing(tmp_path: Path, sqlite_store) -> None:
+    """Regression: a sparse source (the audit trail) left every day after its last event without
+    coverage, so the digest called a day with no setup changes 'incomplete'."""
+    from datetime import UTC, datetime
+
+    from oauthwatch.store.writes import utcnow
+
+    db, blobs, metadata = build_org(tmp_path, logins=50, users=5, tokens_per_user=1, licensed=False)
+    client = OrgDbClient(db, blobs=blobs, metadata=metadata)
+    settings = two_orgs(tmp_path, str(sqlite_store.url)).model_copy(
+        update={"orgs": two_orgs(tmp_path, "x").orgs[:1]}
+    )
+
+    def factory(_org: Any, budget: Any, _t: float) -> Any:
+        client.budget = budget
+        return client
+
+    [res] = collect_once(settings, sources=["setup_audit_trail"], client_factory=factory, engine=sqlite_store)
+    assert res.outcome == "ok"
+    with sqlite_store.connect() as conn:
+        last_event = conn.execute(select(schema.audit_events.c.created_date).order_by(
+            schema.audit_events.c.created_date.desc()).limit(1)).scalar_one()  # fmt: skip
+        days = dict(conn.execute(select(schema.coverage.c.day, schema.coverage.c.status).where(
+            schema.coverage.c.source == "setup_audit_trail")).all())  # fmt: skip
+    today = utcnow().date()
+    assert last_event.date() < today or last_event <= datetime.now(UTC)
+    assert days[today] == "partial"  # today is still being written
+    quiet = [d for d in days if last_event.date() < d < today]
+    assert all(days[d] == "complete" for d in quiet)
+    assert max(days) == today

@@ -294,6 +294,9 @@ class Context:
     progress: Callable[[int, int | None], None] | None = None
     cursor_before: dict[str, Any] | None = None
     cursor_after: dict[str, Any] | None = None
+    # Set by the runner when the run read everything up to the signpost: days after the last
+    # event are then known to be empty, not missing (sparse sources such as the audit trail).
+    read_through: datetime | None = None
 
     @property
     def signpost(self) -> datetime:
@@ -645,6 +648,8 @@ class IncrementalSource(Source):
     def coverage(self, conn: Connection, ctx: Context) -> None:
         before = parse_dt((ctx.cursor_before or {}).get("ts"))
         after = parse_dt((ctx.cursor_after or {}).get("ts"))
+        if ctx.read_through is not None and (after is None or ctx.read_through > after):
+            after = ctx.read_through
         if after is None:
             return
         first = ctx.since or before
