@@ -15,8 +15,7 @@ COPY oauthwatch /src/oauthwatch
 COPY collectors /src/collectors
 COPY dashboard /src/dashboard
 RUN /opt/venv/bin/pip install --no-deps /src \
- && site=$(/opt/venv/bin/python -c "import dashboard, pathlib; print(pathlib.Path(dashboard.__file__).parent)") \
- && cp -r /src/dashboard/static "$site/static" \
+ && /opt/venv/bin/python -c "import dashboard, pathlib; assert (pathlib.Path(dashboard.__file__).parent / 'static/topojson/world_110m.json').is_file()" \
  && /opt/venv/bin/oauthwatch --help > /dev/null
 
 FROM ${PYTHON_IMAGE}
