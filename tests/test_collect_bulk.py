@@ -5,6 +5,7 @@ CSV converter equals ``login_row`` + the bind processors, record for record, edg
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import sqlite3
 from datetime import UTC, datetime, timedelta
@@ -69,8 +70,10 @@ def collect(org: Any, tmp_path: Path, name: str, threshold: int) -> tuple[Any, l
             "collect": settings.collect.model_copy(update={"bulk_threshold_rows": threshold}),
         }
     )
+    gc_before = gc.get_threshold()
     [res] = collect_once(settings, sources=["login_history"])
     assert res.outcome == "ok", res.line()
+    assert gc.get_threshold() == gc_before  # the backfill's collector setting does not outlive it
     engine = open_store(settings.store.url)
     lg = schema.logins.c
     cols = [c for c in schema.logins.c if c.name not in ("id", "ingested_at")]
