@@ -112,15 +112,25 @@ def grant_jwt(
     return app, user, issue(ctx, "jwt", app, user)
 
 
-def grant_client_credentials(
-    ctx: OrgContext, request: Request, form: dict[str, str]
-) -> tuple[dict, dict, dict]:
-    """Client credentials: key and secret (Basic or body) for the app's run-as user."""
+def calling_app(ctx: OrgContext, request: Request, form: dict[str, str]) -> tuple[dict, str | None]:
+    """The app named by the consumer key (Basic auth or body) and the secret sent with it.
+
+    An unknown key is refused before anything else, as Salesforce does, and cannot be
+    attributed to any app or user (so no LoginHistory row).
+    """
     key, secret = client_auth(request, form)
     app = sessions.app_by_key(ctx.conn, key)
     if app is None:
         raise Refused("invalid_client_id", "client identifier invalid")
     request.state.app = app
+    return app, secret
+
+
+def grant_client_credentials(
+    ctx: OrgContext, request: Request, form: dict[str, str]
+) -> tuple[dict, dict, dict]:
+    """Client credentials: key and secret (Basic or body) for the app's run-as user."""
+    app, secret = calling_app(ctx, request, form)
     run_as = sessions.user_by_id(ctx.conn, app.get("ClientCredentialUserId"))
     request.state.user = run_as
     check_secret(app, secret)
@@ -134,11 +144,7 @@ def grant_client_credentials(
 
 def grant_password(ctx: OrgContext, request: Request, form: dict[str, str]) -> tuple[dict, dict, dict]:
     """Username-password: blocked per org like new Salesforce orgs; password (+ security token)."""
-    key, secret = client_auth(request, form)
-    app = sessions.app_by_key(ctx.conn, key)
-    if app is None:
-        raise Refused("invalid_client_id", "client identifier invalid")
-    request.state.app = app
+    app, secret = calling_app(ctx, request, form)
     user = sessions.user_by_name(ctx.conn, form.get("username"))
     request.state.user = user
     if user is None:
@@ -164,11 +170,7 @@ def grant_authorization_code(
     ctx: OrgContext, request: Request, form: dict[str, str]
 ) -> tuple[dict, dict, dict]:
     """Web server: a single-use, short-lived code, its redirect URI and PKCE verifier (S256)."""
-    key, secret = client_auth(request, form)
-    app = sessions.app_by_key(ctx.conn, key)
-    if app is None:
-        raise Refused("invalid_client_id", "client identifier invalid")
-    request.state.app = app
+    app, secret = calling_app(ctx, request, form)
     code = sessions.token_row(ctx.conn, form.get("code") or "", "code")
     if code is None or code["AppId"] != app["AppId"]:
         raise Refused("invalid_grant", "invalid authorization code")
@@ -225,11 +227,7 @@ def refresh_expired(app: dict[str, Any], row: dict[str, Any], now: int) -> bool:
 
 def grant_refresh(ctx: OrgContext, request: Request, form: dict[str, str]) -> tuple[dict, dict, dict]:
     """Refresh token: secret per IsSecretRequiredForRefreshToken, RefreshTokenPolicy read now."""
-    key, secret = client_auth(request, form)
-    app = sessions.app_by_key(ctx.conn, key)
-    if app is None:
-        raise Refused("invalid_client_id", "client identifier invalid")
-    request.state.app = app
+    app, secret = calling_app(ctx, request, form)
     row = sessions.token_row(ctx.conn, form.get("refresh_token") or "", "refresh")
     if row is None or row["AppId"] != app["AppId"]:
         raise Refused("invalid_grant", "expired access/refresh token")
