@@ -34,6 +34,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "collectors.commands",
     "dashboard.commands",
     "oauthwatch.simulator.commands",
+    "oauthwatch.intel.commands",
+    "oauthwatch.hunt.commands",
 )
 
 

@@ -33,6 +33,8 @@ from pydantic import (
     model_validator,
 )
 
+from oauthwatch.settings_threat import HuntSettings
+
 DEFAULT_CONFIG = Path("oauthwatch.toml")
 DEFAULT_STORE_URL = "sqlite:///oauthwatch.db"
 
@@ -238,6 +240,7 @@ class Settings(_Strict):
     collect: CollectSettings = Field(default_factory=CollectSettings)
     detect: DetectSettings = Field(default_factory=DetectSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    hunt: HuntSettings = Field(default_factory=HuntSettings)
     orgs: list[OrgSettings] = Field(default_factory=list)
     source_path: Path | None = Field(None, exclude=True)
 

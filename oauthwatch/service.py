@@ -60,6 +60,12 @@ def _detect(settings: Settings, engine: Engine, stop: threading.Event) -> Any:
     return run_all(engine, settings)
 
 
+def _hunt(settings: Settings, engine: Engine, stop: threading.Event) -> Any:
+    from oauthwatch.hunt.lists import match_saved_lists
+
+    return match_saved_lists(engine, settings)
+
+
 def _deliver(settings: Settings, engine: Engine, stop: threading.Event) -> Any:
     from oauthwatch.notify.alert_delivery import deliver_pending
 
@@ -70,6 +76,7 @@ Stage = Callable[["Settings", "Engine", threading.Event], Any]
 DEFAULT_STAGES: tuple[tuple[str, Stage], ...] = (
     ("collect", _collect),
     ("detect", _detect),
+    ("hunt", _hunt),
     ("deliver", _deliver),
 )
 

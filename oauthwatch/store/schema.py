@@ -519,3 +519,15 @@ service_heartbeats = Table(
     Column("state", String(20), nullable=False, doc="running | stopping | stopped"),
     Column("detail", JSON),
 )
+
+network_ranges = Table(
+    "network_ranges",
+    metadata,
+    Column("feed", String(120), nullable=False, doc="kind:provider; loading a feed again replaces its ranges"),
+    Column("cidr", String(64), nullable=False),
+    Column("kind", String(10), nullable=False, doc="hosting | vpn | tor | other"),
+    Column("provider", String(120), nullable=False, server_default=""),
+    Column("source_file", Text, doc="the file the user loaded (`oauthwatch intel update`)"),
+    Column("loaded_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("feed", "cidr", name="pk_network_ranges"),
+)

@@ -1,0 +1,260 @@
+"""IOC hunt: the file format, and `hunt` against the local org's collected and imported logins.
+
+Ground truth is the org's own database: the indicators are the campaign's public ones (from the
+shipped example list) injected as logins of a trusted integration, plus addresses and a network
+that the org's generated history already holds; the hunt must find exactly the rows the org's
+LoginHistory holds for them, after a real collection over HTTPS and after a CSV import.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from oauthwatch.hunt.indicators import parse_iocs, read_iocs
+from oauthwatch.hunt.matcher import Scope, hunt
+from oauthwatch.store import open_store, schema
+from tests.simorg import LocalOrg, local_org, make_local_org, org_template  # noqa: F401
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "oauthwatch/hunt/lists/campaigns-2025.ioc"
+
+
+def test_ioc_file_kinds_comments_defanged_and_errors() -> None:
+    iocs = parse_iocs(
+        "# comment\n"
+        "203.0.113.7   # an address\n"
+        "3.239.45[.]43\n"
+        "198.51.100.0/24\n"
+        "ua:Python/3.11 aiohttp/3.12.15 # spaces are part of it\n"
+        "APP:My Ticket Portal\n"
+        "app:0H4000000000001AAA\n"
+        "not an indicator\n"
+        "ua:\n"
+        "203.0.113.7\n"
+    )
+    assert [(i.kind, i.value) for i in iocs.indicators] == [
+        ("ip", "203.0.113.7"),
+        ("ip", "3.239.45.43"),
+        ("cidr", "198.51.100.0/24"),
+        ("ua", "Python/3.11 aiohttp/3.12.15"),
+        ("app", "My Ticket Portal"),
+        ("app", "0H4000000000001AAA"),
+    ]
+    assert iocs.indicators[-1].is_app_id
+    assert not iocs.indicators[-2].is_app_id
+    assert len(iocs.errors) == 2
+    assert iocs.errors[0].startswith("line 8:")
+    assert "ua:TEXT" in iocs.errors[0]
+    assert iocs.errors[1].startswith("line 9:")
+
+
+def test_the_shipped_example_list_parses_and_cites_its_sources() -> None:
+    iocs = read_iocs(EXAMPLE)
+    assert iocs.errors == []
+    kinds = {i.kind for i in iocs.indicators}
+    assert kinds == {"ip", "ua", "app"}
+    text = EXAMPLE.read_text()
+    for source in (
+        "data-theft-salesforce-instances-via-salesloft-drift",
+        "005229029",
+        "voice-phishing-data-extortion",
+    ):
+        assert source in text
+    assert any(i.value == "208.68.36.90" for i in iocs.indicators)
+
+
+def _config(org: LocalOrg, store: Path, extra: str = "") -> Path:
+    text = (org.state_dir / "oauthwatch.toml").read_text()
+    text = text.replace('url = "sqlite:///oauthwatch.db"', f'url = "sqlite:///{store}"')
+    lines = [ln for ln in text.splitlines() if not ln.startswith(("login_url", "sources"))]
+    idx = lines.index("[[orgs]]")
+    lines.insert(idx + 1, f'login_url = "{org.creds["login_url"]}"')
+    lines.insert(idx + 2, 'sources = ["login_history"]')
+    cfg = org.state_dir / "hunt.toml"
+    cfg.write_text(extra + "\n".join(lines) + "\n")
+    return cfg
+
+
+def inject_campaign(org: LocalOrg) -> dict[str, Any]:
+    """Stolen-token logins of the org's busiest integration from the campaign's addresses and agents."""
+    from oauthwatch.simulator.logins import record_login
+
+    conn = org.db()
+    app, user = conn.execute(
+        "SELECT Application, UserId FROM \"LoginHistory\" WHERE Application <> 'Browser' AND Status = 'Success' "
+        "GROUP BY Application, UserId ORDER BY COUNT(*) DESC LIMIT 1"
+    ).fetchone()
+    last = conn.execute('SELECT MAX(LoginTime) FROM "LoginHistory"').fetchone()[0]
+    plan = [
+        ("208.68.36.90", "python-requests/2.32.4"),
+        ("185.220.101.33", "Salesforce-Multi-Org-Fetcher/1.0"),
+        ("185.220.101.133", "Salesforce-Multi-Org-Fetcher/1.0"),
+        ("44.215.108.109", "Python/3.11 aiohttp/3.12.15"),
+    ]
+    ids = []
+    for k, (ip, ua) in enumerate(plan):
+        ids.append(
+            record_login(
+                conn, user_id=user, app_label=app, login_type="Remote Access 2.0", login_subtype="OAuth Refresh Token",
+                status="Success", source_ip=ip, login_url="login.salesforce.com", when_ms=last - 3_600_000 + k * 60_000,
+                browser=ua,
+            )
+        )  # fmt: skip
+    conn.commit()
+    return {"app": app, "user": user, "ids": ids}
+
+
+def _truth(conn: sqlite3.Connection, ips: list[str], cidr_prefix: str, uas: list[str]) -> set[str]:
+    marks = ",".join("?" * len(ips))
+    q = f'SELECT Id FROM "LoginHistory" WHERE SourceIp IN ({marks}) OR SourceIp LIKE ? ' + "".join(
+        " OR lower(Browser) LIKE ?" for _ in uas
+    )
+    return {r[0] for r in conn.execute(q, (*ips, cidr_prefix + "%", *(f"%{u.lower()}%" for u in uas)))}
+
+
+def test_hunt_finds_exactly_the_injected_and_historic_events(local_org: LocalOrg, tmp_path: Path) -> None:  # noqa: F811
+    from collectors.runner import collect_once
+    from oauthwatch.config import load_settings
+
+    truth_run = inject_campaign(local_org)
+    conn = local_org.db()
+    # two addresses and one /24 that the generated history already holds
+    common = [r[0] for r in conn.execute(
+        'SELECT SourceIp FROM "LoginHistory" WHERE SourceIp NOT LIKE \'%:%\' GROUP BY SourceIp ORDER BY COUNT(*) DESC LIMIT 3'
+    )]  # fmt: skip
+    net = ".".join(common[2].split(".")[:3])
+    ioc_text = EXAMPLE.read_text() + f"\n{common[0]}\n{common[1]}\n{net}.0/24\n"
+    ioc = tmp_path / "iocs.txt"
+    ioc.write_text(ioc_text)
+    ips = [i.value for i in parse_iocs(ioc_text).indicators if i.kind == "ip"]
+    uas = [i.value for i in parse_iocs(ioc_text).indicators if i.kind == "ua"]
+    truth = _truth(conn, ips, net + ".", uas)
+    assert set(truth_run["ids"]) <= truth
+
+    store = tmp_path / "store.db"
+    settings = load_settings(_config(local_org, store))
+    [res] = collect_once(settings)
+    assert res.outcome in ("ok", "partial"), res
+    engine = open_store(settings.store.url)
+    with engine.connect() as c:
+        collected = c.execute(select(schema.logins.c.natural_id)).scalars().all()
+    org_ids = {r[0] for r in conn.execute('SELECT Id FROM "LoginHistory"')}
+    assert set(collected) == org_ids, "the collection read the whole history"
+
+    matches = hunt(engine, read_iocs(ioc))
+    assert {m.id for m in matches} == truth
+    assert len(matches) == len(truth)
+    by_id = {m.id: m for m in matches}
+    first = by_id[truth_run["ids"][0]]
+    assert first.indicator == "208.68.36.90"
+    assert "ua:python-requests/2.32.4" in first.indicators
+    assert first.app == truth_run["app"]
+    assert first.source == "login_history"
+
+    # the CLI prints one JSON object per event with the documented keys
+    out = subprocess.run(
+        [sys.executable, "-m", "oauthwatch", "hunt", "--ioc", str(ioc), "--config", str(_config(local_org, store)),
+         "--format", "json"], capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    printed = json.loads(out.stdout)
+    assert len(printed) == len(truth)
+    assert {"indicator", "source", "time", "user", "app", "ip", "id"} <= set(printed[0])
+    assert f"{len(truth)} matching event(s)" in out.stderr
+
+    # a time window narrows it to the injected hour
+    start = min(m.time for m in matches if m.id in truth_run["ids"])
+    after = {m.id for m in hunt(engine, read_iocs(ioc), Scope(start=start))}
+    before = {m.id for m in hunt(engine, read_iocs(ioc), Scope(end=start))}
+    assert set(truth_run["ids"]) <= after
+    assert not set(truth_run["ids"]) & before
+    assert after | before == truth
+    assert not after & before
+
+    # imported data: the same rows as a Data Loader export, into another org of a fresh store
+    from collectors.importer import import_csv
+
+    export = tmp_path / "export.csv"
+    cols = ["Id", "UserId", "LoginTime", "SourceIp", "Status", "Application", "Browser", "LoginType"]
+    with export.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(cols)
+        for r in conn.execute(f'SELECT {",".join(cols)} FROM "LoginHistory" ORDER BY LoginTime'):
+            row = list(r)
+            row[2] = datetime.fromtimestamp(row[2] / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+            w.writerow(row)
+    fresh = open_store(f"sqlite:///{tmp_path / 'imported.db'}")
+    report = import_csv(fresh, "imported", export)
+    assert report.imported == len(org_ids)
+    imported = hunt(fresh, read_iocs(ioc), Scope(org="imported"))
+    assert {m.id for m in imported} == truth
+
+
+def _login(n: int, ip: str, ua: str = "Chrome 131", app: str = "Drift") -> dict[str, Any]:
+    from oauthwatch.store.writes import utcnow
+
+    return {
+        "org": "acme", "source": "login_history", "natural_id": f"0Ya{n:015d}", "success": True,
+        "login_time": datetime(2026, 11, 20, 10, n % 60, tzinfo=UTC), "application": app, "source_ip": ip,
+        "browser": ua, "username": "int@acme.com", "user_id": "005000000000001AAA", "ingested_at": utcnow(),
+    }  # fmt: skip
+
+
+def test_saved_lists_alert_once_per_indicator_and_judge_each_row_once(store, tmp_path: Path) -> None:
+    from oauthwatch.config import Settings
+    from oauthwatch.hunt.lists import match_saved_lists
+    from oauthwatch.settings_threat import HuntList, HuntSettings
+    from oauthwatch.store.writes import ensure_org, upsert
+
+    ioc = tmp_path / "campaign.ioc"
+    ioc.write_text("185.220.101.0/24\nua:python-requests\n")
+    settings = Settings(hunt=HuntSettings(lists=[HuntList(name="campaign", file=ioc, severity="critical")]))
+    key = ["org", "source", "natural_id"]
+    with store.begin() as conn:
+        ensure_org(conn, "acme")
+        upsert(conn, schema.logins, [_login(1, "203.0.113.5"), _login(2, "185.220.101.33")], key=key)
+    now = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    first = match_saved_lists(store, settings, now=now)
+    assert first.matched == {"acme:campaign": 1}
+    assert first.alerts_opened == 1
+    with store.connect() as conn:
+        [alert] = conn.execute(select(schema.alerts)).mappings().all()
+    assert alert["detector"] == "ioc_hunt"
+    assert alert["severity"] == "critical"
+    assert alert["evidence"]["indicator"] == "185.220.101.0/24"
+    assert alert["evidence"]["events"] == 1
+    assert alert["subject"] == "Drift"
+
+    assert match_saved_lists(store, settings, now=now).matched == {}, "no new rows, nothing judged again"
+
+    with store.begin() as conn:
+        upsert(
+            conn,
+            schema.logins,
+            [_login(3, "185.220.101.34"), _login(4, "198.51.100.9", "python-requests/2.32.4")],
+            key=key,
+        )
+    again = match_saved_lists(store, settings, now=now)
+    assert again.matched == {"acme:campaign": 2}
+    assert again.alerts_opened == 1
+    with store.connect() as conn:
+        alerts = {r["evidence"]["indicator"]: r for r in conn.execute(select(schema.alerts)).mappings()}
+    assert alerts["185.220.101.0/24"]["count"] == 2, "the same indicator updates its alert"
+    assert alerts["ua:python-requests"]["evidence"]["ips"] == "198.51.100.9"
+
+
+def test_a_missing_list_file_is_reported_not_fatal(sqlite_store, tmp_path: Path) -> None:
+    from oauthwatch.config import Settings
+    from oauthwatch.hunt.lists import match_saved_lists
+    from oauthwatch.settings_threat import HuntList, HuntSettings
+
+    settings = Settings(hunt=HuntSettings(lists=[HuntList(name="gone", file=tmp_path / "nope.ioc")]))
+    report = match_saved_lists(sqlite_store, settings)
+    assert "cannot read the IOC file" in report.errors["gone"]
