@@ -36,6 +36,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "oauthwatch.simulator.commands",
     "oauthwatch.intel.commands",
     "oauthwatch.hunt.commands",
+    "oauthwatch.response.commands",
 )
 
 

@@ -1,7 +1,6 @@
 """Typed settings: one TOML file, environment overrides, secrets only from env vars or files.
 
-Where it comes from, in order: ``--config PATH``, then ``$OAUTHWATCH_CONFIG``, then
-``./oauthwatch.toml``. Environment overrides:
+From ``--config PATH``, else ``$OAUTHWATCH_CONFIG``, else ``./oauthwatch.toml``. Environment overrides:
 
 - ``OAUTHWATCH_STORE_URL`` replaces ``[store] url``;
 - ``OAUTHWATCH_ORG_<NAME>_<KEY>`` replaces key ``<key>`` of the org named ``<name>``
@@ -33,7 +32,7 @@ from pydantic import (
     model_validator,
 )
 
-from oauthwatch.settings_threat import HuntSettings
+from oauthwatch.settings_threat import HuntSettings, ResponseSettings
 
 DEFAULT_CONFIG = Path("oauthwatch.toml")
 DEFAULT_STORE_URL = "sqlite:///oauthwatch.db"
@@ -241,6 +240,7 @@ class Settings(_Strict):
     detect: DetectSettings = Field(default_factory=DetectSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     hunt: HuntSettings = Field(default_factory=HuntSettings)
+    response: ResponseSettings = Field(default_factory=ResponseSettings)
     orgs: list[OrgSettings] = Field(default_factory=list)
     source_path: Path | None = Field(None, exclude=True)
 

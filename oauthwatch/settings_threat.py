@@ -37,3 +37,12 @@ class HuntSettings(_Strict):
         if dupes:
             raise ValueError(f"hunt list names must be unique; repeated: {dupes}")
         return v
+
+
+class ResponseSettings(_Strict):
+    """Actions oauthwatch may take in the org (off by default: monitoring reads, it does not write)."""
+
+    allow_revoke: bool = Field(
+        False,
+        description="let `oauthwatch revoke` and the dashboard revoke OAuth grants (dry runs always work)",
+    )

@@ -54,7 +54,7 @@ def _models() -> dict[str, type[BaseModel]]:
 def test_every_setting_is_documented_and_nothing_else() -> None:
     docs = _sections(CONFIG_DOC.read_text())
     models = _models()
-    assert set(models) == {"store", "collect", "detect", "notify", "notify.smtp", "hunt", "hunt.lists", "orgs"}
+    assert set(models) == {"store", "collect", "detect", "notify", "notify.smtp", "hunt", "hunt.lists", "response", "orgs"}
     problems = []
     for section, model in models.items():
         documented = docs.get(section)

@@ -54,7 +54,7 @@ def emit(rows: list[dict[str, Any]], columns: tuple[str, ...], fmt: OutputFormat
         w.writerow(columns)
         for r in rows:
             # A leading = + - @ would be a formula in a spreadsheet: quote it away.
-            w.writerow(["'" + c if c[:1] in "=+-@" else c for c in (_cell(r.get(k)) for k in columns)])
+            w.writerow(["'" + c if c and c[0] in "=+-@" else c for c in (_cell(r.get(k)) for k in columns)])
         return buf.getvalue().rstrip("\n")
     if not rows:
         return "(none)"

@@ -531,3 +531,25 @@ network_ranges = Table(
     Column("loaded_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("feed", "cidr", name="pk_network_ranges"),
 )
+
+response_actions = Table(
+    "response_actions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    _org(),
+    Column("action", String(20), nullable=False, doc="revoke"),
+    Column("app_id", String(18), nullable=False),
+    Column("app_name", String(255), nullable=False),
+    Column("user_id", String(18), nullable=False),
+    Column("username", String(255)),
+    Column("grant_created", UTCDateTime),
+    Column("token_hash", String(64), nullable=False, doc="sha256 of the DeleteToken, never the token"),
+    Column("dry_run", Boolean, nullable=False),
+    Column("requested_by", String(255), nullable=False),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("via", String(20), nullable=False, doc="cli | dashboard"),
+    Column("outcome", String(20), nullable=False, doc="dry_run | revoked | failed"),
+    Column("status_code", Integer),
+    Column("answer", Text, doc="Salesforce's answer (HTTP status and body), secrets redacted"),
+    Index("ix_response_actions_org_time", "org", "requested_at"),
+)
