@@ -37,6 +37,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "oauthwatch.intel.commands",
     "oauthwatch.hunt.commands",
     "oauthwatch.response.commands",
+    "oauthwatch.report.commands",
 )
 
 
