@@ -90,7 +90,7 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def build(state: Path, target_rows: int, seed: int) -> int:
-    from oauthwatch.simulator.generator import build_org
+    from oauthwatch.simulator.generate.build import build_org
 
     users = max(20, round(target_rows / (DAYS * ROWS_PER_USER_DAY)))
     build_org(state, seed=seed, days=DAYS, users=users, apps=8, elf_days=0)
@@ -170,7 +170,7 @@ def prerender(state: Path, out: Path) -> None:
     """The same pages the org would send, rendered once to files (the baseline serves them as bytes)."""
     import orjson
 
-    from oauthwatch.simulator.query import QueryService
+    from oauthwatch.simulator.soql.service import QueryService
 
     svc = QueryService(state / "org.sqlite3", licensed=False, now_ms=lambda: int(time.time() * 1000))
     out.mkdir(parents=True, exist_ok=True)

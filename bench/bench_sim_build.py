@@ -37,7 +37,7 @@ def _usage() -> dict:
 def child_build(state: str, users: int, days: int, elf_days: int) -> None:
     from datetime import UTC, datetime
 
-    from oauthwatch.simulator.generator import build_org
+    from oauthwatch.simulator.generate.build import build_org
 
     t0 = time.perf_counter()
     build_org(
@@ -53,15 +53,15 @@ def child_build(state: str, users: int, days: int, elf_days: int) -> None:
 
 
 def child_floor(path: str, rows: int) -> None:
-    from oauthwatch.simulator import catalog
-    from oauthwatch.simulator.ids import IdFactory
-    from oauthwatch.simulator.logins import GEO_SQL, LH_SQL
+    from oauthwatch.simulator.data import catalog, schema
+    from oauthwatch.simulator.data.ids import IdFactory
+    from oauthwatch.simulator.generate.logins import GEO_SQL, LH_SQL
 
     conn = sqlite3.connect(path)
     for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-200000", "locking_mode=EXCLUSIVE"):
         conn.execute(f"PRAGMA {pragma}")
     for name in ("LoginHistory", "LoginGeo"):
-        conn.execute(catalog.ddl(catalog.get(name))[0])  # type: ignore[arg-type]
+        conn.execute(schema.ddl(catalog.get(name))[0])  # type: ignore[arg-type]
     lh_id, geo_id = IdFactory("0Ya"), IdFactory("04F")
     t0 = time.perf_counter()
     done = 0
@@ -77,7 +77,7 @@ def child_floor(path: str, rows: int) -> None:
         conn.executemany(LH_SQL, lh)
         done += n
     for name in ("LoginHistory",):
-        for stmt in catalog.ddl(catalog.get(name))[1:]:  # type: ignore[arg-type]
+        for stmt in schema.ddl(catalog.get(name))[1:]:  # type: ignore[arg-type]
             conn.execute(stmt)
     conn.commit()
     seconds = time.perf_counter() - t0

@@ -1,7 +1,7 @@
 """An in-process org for collector unit tests: the local org's real SOQL engine, no HTTP.
 
 :class:`OrgDbClient` has the interface of :class:`collectors.client.SalesforceClient` but answers
-from :class:`oauthwatch.simulator.query.QueryService` over an org database the test fills, so
+from :class:`oauthwatch.simulator.soql.service.QueryService` over an org database the test fills, so
 filters, ORDER BY, batch sizes, OauthToken's 2,500 cap and query locators behave as on the local
 org. The HTTPS path (retries, re-auth, budget headers) is exercised by the exactness test
 against the real server; these tests pin the sources' logic. The tests at the end check the
@@ -18,9 +18,9 @@ from typing import Any
 
 from collectors.budget import BudgetGovernor
 from collectors.client import ObjectNotAvailable, Page, QueryLocatorExpired, SalesforceCallError
-from oauthwatch.simulator import orgdb
-from oauthwatch.simulator.query import QueryService
-from oauthwatch.simulator.soql import SoqlError
+from oauthwatch.simulator.data import orgdb
+from oauthwatch.simulator.soql.parser import SoqlError
+from oauthwatch.simulator.soql.service import QueryService
 
 BASE = datetime(2026, 11, 1, tzinfo=UTC)
 APPS = ["Data Loader", "Mobile", "Integration A", "Portal"]

@@ -81,7 +81,7 @@ def run_collect(
 def ground_truth(db: Path, interval: str) -> dict[str, Any]:
     conn = sqlite3.connect(db)
     try:
-        from oauthwatch.simulator.eventlog import render_csv
+        from oauthwatch.simulator.data.eventlog import render_csv
 
         files = conn.execute(
             "SELECT Id, EventType FROM EventLogFile WHERE Interval = ? AND EventType IN ('Login', 'ApiTotalUsage')",

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from oauthwatch.simulator import orgdb
-from oauthwatch.simulator.generator import build_org, org_facts
-from oauthwatch.simulator.ids import is_valid
-from oauthwatch.simulator.live import record_login
+from oauthwatch.simulator.data import orgdb
+from oauthwatch.simulator.data.ids import is_valid
+from oauthwatch.simulator.generate.build import build_org, org_facts
+from oauthwatch.simulator.generate.live import record_login
 
 NOW = datetime(2026, 3, 18, 15, 20, 11, tzinfo=UTC)
 
@@ -255,7 +255,7 @@ def test_grants_policies_and_audit_look_like_a_real_org(org: Path) -> None:
 
 
 def test_large_orgs_have_more_grants_than_the_oauthtoken_cap() -> None:
-    from oauthwatch.simulator.orgsetup import make_plan
+    from oauthwatch.simulator.generate.plan import make_plan
 
     end = int(NOW.timestamp() * 1000)
     plan = make_plan(seed=7, users=2500, apps=12, start_ms=end - 30 * 86_400_000, end_ms=end)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from oauthwatch.simulator import elfformat, eventlog, orgdb
-from oauthwatch.simulator.clock import DAY_MS, HOUR_MS, to_ms
-from oauthwatch.simulator.generator import build_org
-from oauthwatch.simulator.ids import is_valid
+from oauthwatch.simulator.data import elfformat, eventlog, orgdb
+from oauthwatch.simulator.data.clock import DAY_MS, HOUR_MS, to_ms
+from oauthwatch.simulator.data.ids import is_valid
+from oauthwatch.simulator.generate.build import build_org
 
 NOW = datetime(2026, 5, 6, 9, 45, tzinfo=UTC)
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from oauthwatch.simulator import clock, eventlog, orgdb
-from oauthwatch.simulator.clock import HOUR_MS, to_ms
-from oauthwatch.simulator.generator import build_org
-from oauthwatch.simulator.live import Live
+from oauthwatch.simulator.data import clock, eventlog, orgdb
+from oauthwatch.simulator.data.clock import HOUR_MS, to_ms
+from oauthwatch.simulator.generate.build import build_org
+from oauthwatch.simulator.generate.live import Live
 
 NOW = datetime(2026, 4, 14, 10, 17, 33, tzinfo=UTC)  # a Tuesday morning
 

@@ -11,7 +11,7 @@ CHILD = """
 import json, resource, sqlite3, sys
 from datetime import UTC, datetime
 from pathlib import Path
-from oauthwatch.simulator.generator import build_org
+from oauthwatch.simulator.generate.build import build_org
 state, days = Path(sys.argv[1]), int(sys.argv[2])
 build_org(state, seed=9, users=1500, days=days, elf_days=1, now=datetime(2026, 7, 1, 8, tzinfo=UTC))
 conn = sqlite3.connect(state / "org.sqlite3")

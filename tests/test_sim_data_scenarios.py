@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from oauthwatch.simulator import orgdb, scenarios
-from oauthwatch.simulator.clock import to_ms
-from oauthwatch.simulator.generator import build_org
-from oauthwatch.simulator.live import Live
+from oauthwatch.simulator.data import orgdb
+from oauthwatch.simulator.data.clock import to_ms
+from oauthwatch.simulator.generate import scenarios
+from oauthwatch.simulator.generate.build import build_org
+from oauthwatch.simulator.generate.live import Live
 
 NOW = datetime(2026, 2, 10, 16, 5, tzinfo=UTC)
 AT = NOW - timedelta(hours=5)
@@ -172,7 +173,7 @@ def test_each_scenario_writes_events_and_ground_truth(org: Path) -> None:
     assert set(audit) == {("changedConnectedAppAttribute", "Connected Apps")}
     assert before < conn.execute('SELECT COUNT(*) FROM "LoginHistory"').fetchone()[0]
     # Event Log Files already published for those hours still tell their true size
-    from oauthwatch.simulator import eventlog
+    from oauthwatch.simulator.data import eventlog
 
     files = conn.execute(
         'SELECT Id, LogFileLength FROM "EventLogFile" WHERE LogDate >= ?', (to_ms(AT) - 86_400_000,)

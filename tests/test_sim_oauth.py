@@ -395,7 +395,7 @@ def test_configuration_changes_cause_the_failures_an_admin_would_cause(local_org
     assert jwt_err() == (400, "invalid_grant", "user hasn't approved this consumer")
     db.execute("UPDATE _AppConfig SET IsAdminApproved = 1 WHERE ConsumerKey = ?", (key,))
     # the uploaded certificate expired
-    from oauthwatch.simulator import keys
+    from oauthwatch.simulator.generate import keys
 
     old = keys.certificate_pem(
         serialization.load_pem_private_key(Path(org.creds["private_key_file"]).read_bytes(), None),  # type: ignore[arg-type]

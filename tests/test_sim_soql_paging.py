@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from oauthwatch.simulator import orgdb
-from oauthwatch.simulator.query import QueryService
-from oauthwatch.simulator.soql import SoqlError
+from oauthwatch.simulator.data import orgdb
+from oauthwatch.simulator.soql.parser import SoqlError
+from oauthwatch.simulator.soql.service import QueryService
 
 T0 = 1_717_200_000_000  # 2024-06-01T00:00:00Z
 N_LOGINS = 4_500

@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from oauthwatch.simulator.soql import BoolOp, Comparison, Not, SoqlError, parse
-from oauthwatch.simulator.soql_compile import compile_query
-from oauthwatch.simulator.soql_dates import day_range
+from oauthwatch.simulator.soql.compiler import compile_query
+from oauthwatch.simulator.soql.dates import day_range
+from oauthwatch.simulator.soql.parser import BoolOp, Comparison, Not, SoqlError, parse
 
 NOW = int(datetime(2024, 6, 5, 12, 30, tzinfo=UTC).timestamp() * 1000)  # a Wednesday
 

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from oauthwatch.simulator import orgdb
-from oauthwatch.simulator.query import QueryService
-from oauthwatch.simulator.soql import SoqlError
-from oauthwatch.simulator.soql_records import format_datetime
+from oauthwatch.simulator.data import orgdb
+from oauthwatch.simulator.soql.parser import SoqlError
+from oauthwatch.simulator.soql.records import format_datetime
+from oauthwatch.simulator.soql.service import QueryService
 
 NOW = int(datetime(2024, 6, 5, 12, 30, tzinfo=UTC).timestamp() * 1000)
 

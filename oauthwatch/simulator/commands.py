@@ -58,15 +58,15 @@ def simulate(
     ] = DEFAULT_API_LIMIT,
 ) -> None:
     """Serve a local Salesforce org (OAuth, REST, Bulk 2.0, Metadata) over HTTPS on 127.0.0.1."""
-    from oauthwatch.simulator import faults as faults_mod
-    from oauthwatch.simulator import orgdb
+    from oauthwatch.simulator.api import faults as faults_mod
+    from oauthwatch.simulator.data import orgdb
 
     if faults not in faults_mod.PROFILES:
         raise typer.BadParameter(f"unknown fault profile {faults!r}; known: {', '.join(faults_mod.PROFILES)}")
     injections = _parse_scenarios(scenario or [])
     state_dir.mkdir(parents=True, exist_ok=True)
     if not orgdb.db_path(state_dir).exists():
-        from oauthwatch.simulator.generator import build_org
+        from oauthwatch.simulator.generate.build import build_org
 
         typer.echo(
             f"building the org in {state_dir} (seed {seed}, {days} days, {users} users, {apps} apps)…",
@@ -81,7 +81,7 @@ def simulate(
             licensed=licensed,
         )
     if injections:
-        from oauthwatch.simulator.scenarios import inject_scenarios
+        from oauthwatch.simulator.generate.scenarios import inject_scenarios
 
         inject_scenarios(state_dir, injections)
     asyncio.run(
@@ -111,8 +111,10 @@ async def _serve(
 ) -> None:
     import uvicorn
 
-    from oauthwatch.simulator import credentials, faults, tls
-    from oauthwatch.simulator.server import OrgContext, build_app
+    from oauthwatch.simulator import credentials, tls
+    from oauthwatch.simulator.api import faults
+    from oauthwatch.simulator.api.context import OrgContext
+    from oauthwatch.simulator.server import build_app
 
     files = tls.ensure_tls(state_dir)
     prof = faults.profile_from({"profile": profile, "seed": fault_seed})
@@ -146,7 +148,7 @@ async def _serve(
     if server.started:
         creds = credentials.write_all(ctx, files)
         if live:
-            from oauthwatch.simulator.live import Live
+            from oauthwatch.simulator.generate.live import Live
 
             ticker = Live(state_dir)
             ticker.start()

@@ -13,10 +13,10 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from oauthwatch.simulator import sessions
+from oauthwatch.simulator.data import sessions
 
 if TYPE_CHECKING:
-    from oauthwatch.simulator.server import OrgContext
+    from oauthwatch.simulator.api.context import OrgContext
     from oauthwatch.simulator.tls import TlsFiles
 
 CREDENTIALS = "credentials.json"
@@ -34,7 +34,7 @@ def _write_private(path: Path, text: str) -> None:
 
 def org_credentials(ctx: OrgContext, tls: TlsFiles) -> dict[str, Any]:
     """The credentials of the app oauthwatch uses (``_AppConfig.Kind = 'oauthwatch'``) and its users."""
-    from oauthwatch.simulator.generator import org_facts
+    from oauthwatch.simulator.generate.build import org_facts
 
     facts = org_facts(ctx.conn)
     app = sessions.app_by_key(ctx.conn, facts["consumer_key"])

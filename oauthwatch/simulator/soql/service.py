@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from oauthwatch.simulator.soql import SoqlError, parse
-from oauthwatch.simulator.soql_compile import Compiled, compile_query
-from oauthwatch.simulator.soql_records import aggregate_record
+from oauthwatch.simulator.soql.compiler import Compiled, compile_query
+from oauthwatch.simulator.soql.parser import SoqlError, parse
+from oauthwatch.simulator.soql.records import aggregate_record
 
 MIN_BATCH, MAX_BATCH = 200, 2000
 LOCATOR_IDLE_SECONDS = 15 * 60

@@ -2,7 +2,7 @@
 
 The local org must accept what Salesforce accepts and reject what it rejects with the same error
 codes and message shapes, so that a collector which works here works against a real org. This
-module only checks syntax; :mod:`oauthwatch.simulator.soql_compile` checks names against the
+module only checks syntax; :mod:`oauthwatch.simulator.soql.compiler` checks names against the
 catalog and turns the tree into SQLite SQL.
 
 The subset: ``SELECT`` fields and relationship paths (``LoginGeo.Country``,
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from oauthwatch.simulator.soql_lexer import MAX_OFFSET, SoqlError, Token, located_error, tokenize
+from oauthwatch.simulator.soql.lexer import MAX_OFFSET, SoqlError, Token, located_error, tokenize
 
 __all__ = ["MAX_OFFSET", "Condition", "Query", "SoqlError", "located_error", "parse"]
 

@@ -16,9 +16,9 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from oauthwatch.simulator import elfformat
-from oauthwatch.simulator.clock import DAY_MS, HOUR_MS, day_floor, get_state, hour_floor, set_state
-from oauthwatch.simulator.ids import make_id
+from oauthwatch.simulator.data import elfformat
+from oauthwatch.simulator.data.clock import DAY_MS, HOUR_MS, day_floor, get_state, hour_floor, set_state
+from oauthwatch.simulator.data.ids import make_id
 
 EVENT_TYPES = ("Login", "ApiTotalUsage")
 API_VERSION = 62.0

@@ -11,11 +11,23 @@ import hashlib
 import sqlite3
 import uuid
 
-from oauthwatch.simulator import geo
-from oauthwatch.simulator.clock import HOUR_MS, get_state, set_state
-from oauthwatch.simulator.ids import IdFactory
-from oauthwatch.simulator.orgsetup import Plan
-from oauthwatch.simulator.traffic import APP, BROWSER, IP, LTYPE, NET, PLATFORM, STATUS, SUB, TLS, URL, USER
+from oauthwatch.simulator.data.clock import HOUR_MS, get_state, set_state
+from oauthwatch.simulator.data.ids import IdFactory
+from oauthwatch.simulator.generate import geo
+from oauthwatch.simulator.generate.plan import Plan
+from oauthwatch.simulator.generate.traffic import (
+    APP,
+    BROWSER,
+    IP,
+    LTYPE,
+    NET,
+    PLATFORM,
+    STATUS,
+    SUB,
+    TLS,
+    URL,
+    USER,
+)
 
 HISTORY, LIVE_SCALED, SCENARIO, SERVER = "0", "1", "2", "3"  # reserved Id character per writer
 GRANT_SUBTYPES = ("OAuth Refresh Token", "OAuth Web Server")

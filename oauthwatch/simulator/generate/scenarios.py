@@ -19,11 +19,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from oauthwatch.simulator import eventlog, geo, incidents, orgdb
-from oauthwatch.simulator.clock import from_ms, get_state, iso, org_now_ms, set_state, to_ms
-from oauthwatch.simulator.generator import plan_from_params, read_params
-from oauthwatch.simulator.logins import SCENARIO, apply_grants, factory, write_rows
-from oauthwatch.simulator.orgsetup import Plan
+from oauthwatch.simulator.data import eventlog, orgdb
+from oauthwatch.simulator.data.clock import from_ms, get_state, iso, org_now_ms, set_state, to_ms
+from oauthwatch.simulator.generate import geo, incidents
+from oauthwatch.simulator.generate.build import plan_from_params, read_params
+from oauthwatch.simulator.generate.logins import SCENARIO, apply_grants, factory, write_rows
+from oauthwatch.simulator.generate.plan import Plan
 
 GROUND_TRUTH = "ground_truth.jsonl"
 PENDING_KEY, ACTIVE_KEY, SUPPRESS_KEY = "scenarios_pending", "scenarios_active", "scenarios_suppressed"

@@ -21,13 +21,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from oauthwatch.simulator import catalog, orgdb
-from oauthwatch.simulator.clock import DAY_MS, HOUR_MS, get_state, hour_floor, set_state, to_ms
-from oauthwatch.simulator.keys import private_pem, rsa_key
-from oauthwatch.simulator.logins import HISTORY, record_login, write_events
-from oauthwatch.simulator.orgsetup import Plan, make_plan
-from oauthwatch.simulator.setupdb import write_setup
-from oauthwatch.simulator.traffic import APP, STATUS, SUB, SUB_REFRESH, SUB_WEB, USER, Traffic
+from oauthwatch.simulator.data import catalog, orgdb, schema
+from oauthwatch.simulator.data.clock import DAY_MS, HOUR_MS, get_state, hour_floor, set_state, to_ms
+from oauthwatch.simulator.generate.keys import private_pem, rsa_key
+from oauthwatch.simulator.generate.logins import HISTORY, record_login, write_events
+from oauthwatch.simulator.generate.plan import Plan, make_plan
+from oauthwatch.simulator.generate.setupdb import write_setup
+from oauthwatch.simulator.generate.traffic import APP, STATUS, SUB, SUB_REFRESH, SUB_WEB, USER, Traffic
 
 __all__ = ["build_org", "org_facts", "plan_from_params", "read_params", "record_login"]
 PARAMS_KEY = "build_params"
@@ -130,7 +130,7 @@ def build_org(
 
 def _after_history(conn: sqlite3.Connection, plan: Plan, end_ms: int, elf_days: int) -> None:
     """Event Log Files for the last ``elf_days`` of history; threat events when licensed."""
-    from oauthwatch.simulator import eventlog
+    from oauthwatch.simulator.data import eventlog
 
     if elf_days > 0:
         eventlog.create_due_files(conn, since_ms=end_ms - elf_days * DAY_MS, now_ms=end_ms, seed=plan.seed)
@@ -168,7 +168,7 @@ def _create_tables(conn: sqlite3.Connection, licensed: bool) -> None:
     for obj in catalog.OBJECTS.values():
         if obj.licensed_only and not licensed:
             continue
-        conn.execute(catalog.ddl(obj)[0])
+        conn.execute(schema.ddl(obj)[0])
     for stmt in orgdb.PRIVATE_DDL:
         conn.execute(stmt)
 

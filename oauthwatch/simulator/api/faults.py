@@ -21,11 +21,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from oauthwatch.simulator import sessions
-from oauthwatch.simulator.server import sf_error
+from oauthwatch.simulator.api.responses import sf_error
+from oauthwatch.simulator.data import sessions
 
 if TYPE_CHECKING:
-    from oauthwatch.simulator.server import OrgContext
+    from oauthwatch.simulator.api.context import OrgContext
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ class Faults:
         """Org-side faults decided before the call is served (and before it is counted)."""
         p = self.profile
         if p.exhaust_budget:
-            from oauthwatch.simulator.apibudget import api_limit, usage
+            from oauthwatch.simulator.api.budget import api_limit, usage
 
             data = usage(ctx)
             data["total"] = max(data["total"], api_limit(ctx))

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from oauthwatch.simulator import geo, names
-from oauthwatch.simulator.clock import HOUR_MS
-from oauthwatch.simulator.orgsetup import Plan
+from oauthwatch.simulator.data.clock import HOUR_MS
+from oauthwatch.simulator.generate import geo, names
+from oauthwatch.simulator.generate.plan import Plan
 
 # Event tuple layout (kept as tuples: millions of them are made).
 T, USER, APP, LTYPE, SUB, STATUS, IP, NET, BROWSER, PLATFORM, URL, TLS = range(12)

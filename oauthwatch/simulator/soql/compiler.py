@@ -18,20 +18,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from oauthwatch.simulator import catalog
-from oauthwatch.simulator.soql import Comparison, Condition, FieldRef, Literal, Not, Query, located_error
-from oauthwatch.simulator.soql_dates import DAY_MS, date_ms, date_text, day_range
-from oauthwatch.simulator.soql_records import RecordShape
+from oauthwatch.simulator.data import catalog, schema
+from oauthwatch.simulator.soql.dates import DAY_MS, date_ms, date_text, day_range
+from oauthwatch.simulator.soql.parser import (
+    Comparison,
+    Condition,
+    FieldRef,
+    Literal,
+    Not,
+    Query,
+    located_error,
+)
+from oauthwatch.simulator.soql.records import RecordShape
 
-_TEXT_TYPES = {catalog.ID, catalog.STRING, catalog.PICKLIST, catalog.REFERENCE, catalog.URL, catalog.TEXTAREA}
-_EXACT_TYPES = {catalog.ID, catalog.REFERENCE}  # Ids compare exactly (and use the primary key index)
-_LIKE_TYPES = {catalog.STRING, catalog.PICKLIST, catalog.URL, catalog.TEXTAREA}
+_TEXT_TYPES = {schema.ID, schema.STRING, schema.PICKLIST, schema.REFERENCE, schema.URL, schema.TEXTAREA}
+_EXACT_TYPES = {schema.ID, schema.REFERENCE}  # Ids compare exactly (and use the primary key index)
+_LIKE_TYPES = {schema.STRING, schema.PICKLIST, schema.URL, schema.TEXTAREA}
 _TYPE_WORD = {
-    catalog.DATETIME: "dateTime",
-    catalog.DATE: "date",
-    catalog.BOOLEAN: "boolean",
-    catalog.INT: "int",
-    catalog.DOUBLE: "double",
+    schema.DATETIME: "dateTime",
+    schema.DATE: "date",
+    schema.BOOLEAN: "boolean",
+    schema.INT: "int",
+    schema.DOUBLE: "double",
 }
 # The reference: "SourceIp doesn't support the LIKE comparison operator".
 _NO_LIKE = {"sourceip"}
@@ -60,7 +68,7 @@ def _bad_relationship(text: str, ref: FieldRef, name: str) -> Exception:
     )
 
 
-def resolve_object(query: Query, *, licensed: bool) -> catalog.SObject:
+def resolve_object(query: Query, *, licensed: bool) -> schema.SObject:
     """The queried sObject, or INVALID_TYPE as Salesforce words it (also for unlicensed objects)."""
     obj = catalog.get(query.sobject)
     if obj is None or (obj.licensed_only and not licensed):
@@ -88,7 +96,7 @@ def id_suffix(id15: str) -> str:
 class Compiled:
     """A checked query: SQL for rows and for the total count, and how to build records."""
 
-    obj: catalog.SObject
+    obj: schema.SObject
     select_sql: str
     count_sql: str
     params: list[Any]
@@ -101,16 +109,14 @@ class Compiled:
 
 
 class _Compiler:
-    def __init__(self, query: Query, obj: catalog.SObject, now_ms: int) -> None:
+    def __init__(self, query: Query, obj: schema.SObject, now_ms: int) -> None:
         self.q, self.obj, self.now_ms = query, obj, now_ms
-        self.joins: dict[tuple[str, ...], tuple[str, catalog.SObject, str]] = {}
+        self.joins: dict[tuple[str, ...], tuple[str, schema.SObject, str]] = {}
         self.exprs: list[str] = ['t0."Id"']
         self.params: list[Any] = []
         self.touched: set[tuple[str, ...]] | None = None  # joins the WHERE clause needs
 
-    def resolve(
-        self, ref: FieldRef
-    ) -> tuple[str, catalog.Field, tuple[tuple[str, str, catalog.SObject], ...]]:
+    def resolve(self, ref: FieldRef) -> tuple[str, schema.Field, tuple[tuple[str, str, schema.SObject], ...]]:
         """(table alias, field, relationship chain) for a field path; joins are added as needed."""
         path = ref.path
         if len(path) > 1 and path[0].lower() == self.obj.name.lower():
@@ -180,28 +186,28 @@ class _Compiler:
         op = cond.op if not negate else ("OR" if cond.op == "AND" else "AND")
         return "(" + f" {op} ".join(self.condition(c, negate) for c in cond.items) + ")"
 
-    def type_error(self, fld: catalog.Field, lit: Literal) -> Exception:
-        if fld.type in _TEXT_TYPES or fld.type == catalog.BASE64:
+    def type_error(self, fld: schema.Field, lit: Literal) -> Exception:
+        if fld.type in _TEXT_TYPES or fld.type == schema.BASE64:
             detail = f"value of filter criterion for field '{fld.name}' must be of type string and should be enclosed in quotes"
         else:
             word = _TYPE_WORD.get(fld.type, fld.type)
             detail = f"value of filter criterion for field '{fld.name}' must be of type {word} and should not be enclosed in quotes"
         return located_error("INVALID_FIELD", self.q.text, lit.pos, detail)
 
-    def value(self, fld: catalog.Field, lit: Literal) -> Any:
+    def value(self, fld: schema.Field, lit: Literal) -> Any:
         """The SQL parameter for a scalar literal compared with ``fld`` (ranges handled elsewhere)."""
         kind, t = lit.kind, fld.type
         if t in _EXACT_TYPES and kind == "string":
             return self.record_id(lit)
         if t in _TEXT_TYPES and kind == "string":
             return lit.value
-        if t == catalog.BOOLEAN and kind == "boolean":
+        if t == schema.BOOLEAN and kind == "boolean":
             return 1 if lit.value else 0
-        if t in (catalog.INT, catalog.DOUBLE) and kind == "number":
+        if t in (schema.INT, schema.DOUBLE) and kind == "number":
             value = lit.value
             # Beyond SQLite's 64-bit integers a float compares the same way and cannot overflow.
             return float(value) if isinstance(value, int) and abs(value) >= 2**63 else value
-        if t == catalog.DATETIME and kind == "datetime":
+        if t == schema.DATETIME and kind == "datetime":
             return lit.value
         raise self.type_error(fld, lit)
 
@@ -216,13 +222,13 @@ class _Compiler:
             )
         return value if len(value) == 18 else value + id_suffix(value)
 
-    def range_of(self, fld: catalog.Field, lit: Literal) -> tuple[Any, Any] | None:
+    def range_of(self, fld: schema.Field, lit: Literal) -> tuple[Any, Any] | None:
         """[lo, hi) for a date / relative literal, in the field's storage form; None otherwise."""
         if lit.kind == "relative":
             word, n = lit.value  # type: ignore[misc]
             lo, hi = day_range(word, n, self.now_ms)
         elif lit.kind == "date":
-            if fld.type == catalog.DATETIME:
+            if fld.type == schema.DATETIME:
                 # The SOQL docs: a date format value filters date fields only (use a dateTime
                 # literal or TODAY/LAST_N_DAYS:n on dateTime fields), so a real org rejects it.
                 raise self.type_error(fld, lit)
@@ -230,9 +236,9 @@ class _Compiler:
             hi = lo + DAY_MS
         else:
             return None
-        if fld.type == catalog.DATETIME:
+        if fld.type == schema.DATETIME:
             return lo, hi
-        if fld.type == catalog.DATE:
+        if fld.type == schema.DATE:
             return date_text(lo), date_text(hi)
         raise self.type_error(fld, lit)
 

@@ -12,10 +12,10 @@ import random
 import string
 from dataclasses import dataclass, field
 
-from oauthwatch.simulator import geo, names
-from oauthwatch.simulator.clock import DAY_MS, from_ms
-from oauthwatch.simulator.ids import make_id
-from oauthwatch.simulator.keys import certificate_pem, rsa_key
+from oauthwatch.simulator.data.clock import DAY_MS, from_ms
+from oauthwatch.simulator.data.ids import make_id
+from oauthwatch.simulator.generate import geo, names
+from oauthwatch.simulator.generate.keys import certificate_pem, rsa_key
 
 _TOKEN_CHARS = string.ascii_letters + string.digits
 

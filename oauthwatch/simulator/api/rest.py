@@ -17,12 +17,12 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from oauthwatch.simulator import catalog, orgdb, sessions
-from oauthwatch.simulator.apibudget import api_limit, count_call, limit_header, usage
-from oauthwatch.simulator.server import JSON, json_response, sf_error
+from oauthwatch.simulator.api.budget import api_limit, count_call, limit_header, usage
+from oauthwatch.simulator.api.responses import JSON, json_response, sf_error
+from oauthwatch.simulator.data import catalog, orgdb, schema, sessions
 
 if TYPE_CHECKING:
-    from oauthwatch.simulator.server import OrgContext
+    from oauthwatch.simulator.api.context import OrgContext
 
 MIN_VERSION, MAX_VERSION = 31, 62
 MAX_URI = 16_384
@@ -178,7 +178,7 @@ def _page_response(request: Request, page: tuple[bytes, bytes, Any]) -> Response
 
 
 async def _run_query(request: Request, version: str, include_deleted: bool) -> Response:
-    from oauthwatch.simulator.soql import SoqlError
+    from oauthwatch.simulator.soql.parser import SoqlError
 
     ctx: OrgContext = request.app.state.ctx
     soql = request.query_params.get("q")
@@ -210,7 +210,7 @@ async def query_all(request: Request, sess: sessions.Session, version: str) -> R
 @rest
 async def query_more(request: Request, sess: sessions.Session, version: str) -> Response:
     """GET query/<locator> and queryAll/<locator>: the next page."""
-    from oauthwatch.simulator.soql import SoqlError
+    from oauthwatch.simulator.soql.parser import SoqlError
 
     ctx: OrgContext = request.app.state.ctx
     try:
@@ -258,7 +258,7 @@ def _object_urls(version: str, name: str) -> dict[str, str]:
     return {"sobject": base, "describe": f"{base}/describe", "rowTemplate": f"{base}/{{ID}}"}
 
 
-def _visible(ctx: OrgContext, obj: catalog.SObject) -> bool:
+def _visible(ctx: OrgContext, obj: schema.SObject) -> bool:
     return ctx.licensed or not obj.licensed_only
 
 
@@ -285,7 +285,7 @@ async def sobjects(request: Request, sess: sessions.Session, version: str) -> Re
     return json_response({"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": objs})
 
 
-def _describe_field(f: catalog.Field) -> dict[str, Any]:
+def _describe_field(f: schema.Field) -> dict[str, Any]:
     return {
         "name": f.name,
         "label": re.sub(r"(?<=[a-z])(?=[A-Z])", " ", f.name),
@@ -330,7 +330,7 @@ async def describe(request: Request, sess: sessions.Session, version: str) -> Re
 @rest
 async def log_file(request: Request, sess: sessions.Session, version: str) -> Response:
     """GET sobjects/EventLogFile/<Id>/LogFile: the CSV, streamed, as the REST guide shows it."""
-    from oauthwatch.simulator import eventlog
+    from oauthwatch.simulator.data import eventlog
 
     ctx: OrgContext = request.app.state.ctx
     file_id = request.path_params["id"]

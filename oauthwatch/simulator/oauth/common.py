@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 
-from oauthwatch.simulator import sessions
+from oauthwatch.simulator.data import sessions
 
 if TYPE_CHECKING:
-    from oauthwatch.simulator.server import OrgContext
+    from oauthwatch.simulator.api.context import OrgContext
 
 REMOTE_ACCESS = "Remote Access 2.0"
 BEARER = "Bearer"
@@ -60,7 +60,7 @@ def record_login(
     ctx: OrgContext, request: Request, *, flow: str, app: dict[str, Any], user_id: str, status: str
 ) -> None:
     """Log one token request as LoginHistory (via the data generator's ``record_login``)."""
-    from oauthwatch.simulator.logins import record_login as _record
+    from oauthwatch.simulator.generate.logins import record_login as _record
 
     _record(
         ctx.conn,

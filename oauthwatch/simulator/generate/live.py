@@ -19,10 +19,10 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from oauthwatch.simulator import eventlog, orgdb
-from oauthwatch.simulator.clock import DAY_MS, HOUR_MS, get_state, hour_floor, org_now_ms, set_state
-from oauthwatch.simulator.generator import plan_from_params, read_params
-from oauthwatch.simulator.logins import (
+from oauthwatch.simulator.data import eventlog, orgdb
+from oauthwatch.simulator.data.clock import DAY_MS, HOUR_MS, get_state, hour_floor, org_now_ms, set_state
+from oauthwatch.simulator.generate.build import plan_from_params, read_params
+from oauthwatch.simulator.generate.logins import (
     HISTORY,
     LIVE_SCALED,
     apply_grants,
@@ -30,7 +30,7 @@ from oauthwatch.simulator.logins import (
     record_login,
     write_events,
 )
-from oauthwatch.simulator.traffic import Traffic
+from oauthwatch.simulator.generate.traffic import Traffic
 
 __all__ = ["Live", "record_login"]
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class Live:
     # --- one step ------------------------------------------------------------------------------
     def tick(self, now_ms: int | None = None) -> int:
         """Write everything that happened after the last tick up to ``now_ms``; returns logins written."""
-        from oauthwatch.simulator import scenarios
+        from oauthwatch.simulator.generate import scenarios
 
         conn = self.conn
         now = org_now_ms(conn) if now_ms is None else int(now_ms)

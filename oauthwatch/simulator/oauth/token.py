@@ -27,8 +27,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from oauthwatch.simulator import sessions
-from oauthwatch.simulator.oauth_common import (
+from oauthwatch.simulator.api.responses import json_response, oauth_error
+from oauthwatch.simulator.data import sessions
+from oauthwatch.simulator.oauth.common import (
     CLOCK_SKEW_S,
     GRANTS,
     JWT_MAX_EXP_S,
@@ -44,10 +45,9 @@ from oauthwatch.simulator.oauth_common import (
     issue,
     record_login,
 )
-from oauthwatch.simulator.server import json_response, oauth_error
 
 if TYPE_CHECKING:
-    from oauthwatch.simulator.server import OrgContext
+    from oauthwatch.simulator.api.context import OrgContext
 
 
 def _valid_audiences(ctx: OrgContext) -> set[str]:
@@ -290,6 +290,6 @@ async def token_endpoint(request: Request) -> Response:
 
 def routes(ctx: OrgContext) -> list[Route]:
     """The OAuth routes (token here; authorize, revoke, introspect and identity in ``identity``)."""
-    from oauthwatch.simulator import identity
+    from oauthwatch.simulator.oauth import identity
 
     return [Route("/services/oauth2/token", token_endpoint, methods=["POST"]), *identity.routes(ctx)]

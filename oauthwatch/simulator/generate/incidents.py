@@ -13,14 +13,19 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from oauthwatch.simulator import geo
-from oauthwatch.simulator.clock import DAY_MS, HOUR_MS
-from oauthwatch.simulator.ids import make_id, to15
-from oauthwatch.simulator.keys import certificate_pem, rsa_key
-from oauthwatch.simulator.names import full_name
-from oauthwatch.simulator.orgsetup import App, Plan, opaque
-from oauthwatch.simulator.setupdb import audit_row, next_audit_number, refresh_policy_text, relax_text
-from oauthwatch.simulator.traffic import REMOTE, SUB_CC, SUB_REFRESH, SUB_UI, SUB_WEB, UI_TYPE
+from oauthwatch.simulator.data.clock import DAY_MS, HOUR_MS
+from oauthwatch.simulator.data.ids import make_id, to15
+from oauthwatch.simulator.generate import geo
+from oauthwatch.simulator.generate.keys import certificate_pem, rsa_key
+from oauthwatch.simulator.generate.names import full_name
+from oauthwatch.simulator.generate.plan import App, Plan, opaque
+from oauthwatch.simulator.generate.setupdb import (
+    audit_row,
+    next_audit_number,
+    refresh_policy_text,
+    relax_text,
+)
+from oauthwatch.simulator.generate.traffic import REMOTE, SUB_CC, SUB_REFRESH, SUB_UI, SUB_WEB, UI_TYPE
 
 MIN = 60_000
 
@@ -45,7 +50,7 @@ class Incident:
     follow_up: tuple[str, int] | None = None  # (internal action, when)
 
     def truth(self) -> dict:
-        from oauthwatch.simulator.clock import iso
+        from oauthwatch.simulator.data.clock import iso
 
         return {
             "scenario": self.name,
@@ -369,7 +374,7 @@ def policy_loosened(plan: Plan, rng: random.Random, at: int) -> Incident:
 
 
 def _dt(ms: int):  # noqa: ANN202 - datetime
-    from oauthwatch.simulator.clock import from_ms
+    from oauthwatch.simulator.data.clock import from_ms
 
     return from_ms(ms)
 

@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from operator import itemgetter
 from typing import Any
 
-from oauthwatch.simulator import catalog
+from oauthwatch.simulator.data import schema
 
 Row = tuple[Any, ...]
 Getter = Callable[[Row], Any]
@@ -43,13 +43,13 @@ def format_datetime(ms: int) -> str:
 
 
 def _converter(type_: str) -> Callable[[Any], Any] | None:
-    if type_ == catalog.DATETIME:
+    if type_ == schema.DATETIME:
         return format_datetime
-    if type_ == catalog.BOOLEAN:
+    if type_ == schema.BOOLEAN:
         return bool
-    if type_ == catalog.DOUBLE:
+    if type_ == schema.DOUBLE:
         return float
-    if type_ == catalog.INT:
+    if type_ == schema.INT:
         return int
     return None
 

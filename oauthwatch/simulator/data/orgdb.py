@@ -1,6 +1,6 @@
 """The local org's database: one SQLite file per state folder.
 
-Public tables are the sObjects of :mod:`oauthwatch.simulator.catalog` (names and columns exactly
+Public tables are the sObjects of :mod:`oauthwatch.simulator.data.catalog` (names and columns exactly
 as Salesforce spells them). Private tables, prefixed ``_``, hold what a real org keeps but never
 returns through SOQL: consumer secrets, certificates and OAuth settings of each connected app,
 user passwords, issued tokens, query locators' state, the API counter and the scenario log. They
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from oauthwatch.simulator import catalog
+from oauthwatch.simulator.data import catalog, schema
 
 DB_NAME = "org.sqlite3"
 
@@ -86,7 +86,7 @@ def create_schema(conn: sqlite3.Connection, *, licensed: bool) -> None:
     for obj in catalog.OBJECTS.values():
         if obj.licensed_only and not licensed:
             continue
-        for stmt in catalog.ddl(obj):
+        for stmt in schema.ddl(obj):
             conn.execute(stmt)
     for stmt in PRIVATE_DDL:
         conn.execute(stmt)

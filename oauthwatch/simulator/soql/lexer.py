@@ -3,7 +3,7 @@
 Salesforce words its SOQL errors with an echo of the query line, a caret under the offending
 character and ``ERROR at Row:r:Column:c``; :func:`located_error` builds exactly that, and the
 lexer uses it for the errors it can see (unterminated strings, impossible datetimes, stray
-characters). The grammar lives in :mod:`oauthwatch.simulator.soql`.
+characters). The grammar lives in :mod:`oauthwatch.simulator.soql.parser`.
 """
 
 from __future__ import annotations

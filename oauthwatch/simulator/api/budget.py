@@ -13,7 +13,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from oauthwatch.simulator.server import OrgContext
+    from oauthwatch.simulator.api.context import OrgContext
 
 
 def usage(ctx: OrgContext) -> dict[str, Any]:

@@ -10,10 +10,11 @@ import json
 import random
 import sqlite3
 
-from oauthwatch.simulator import catalog, names
-from oauthwatch.simulator.clock import DAY_MS, HOUR_MS
-from oauthwatch.simulator.ids import make_id, to15
-from oauthwatch.simulator.orgsetup import Plan, opaque, rng_for
+from oauthwatch.simulator.data import catalog
+from oauthwatch.simulator.data.clock import DAY_MS, HOUR_MS
+from oauthwatch.simulator.data.ids import make_id, to15
+from oauthwatch.simulator.generate import names
+from oauthwatch.simulator.generate.plan import Plan, opaque, rng_for
 
 
 def insert(conn: sqlite3.Connection, table: str, rows: list[tuple], *, ignore: bool = False) -> None:

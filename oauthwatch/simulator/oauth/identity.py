@@ -15,12 +15,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from oauthwatch.simulator import sessions
-from oauthwatch.simulator.oauth_common import CODE_TTL_MS, client_auth
-from oauthwatch.simulator.server import json_response, oauth_error, sf_error
+from oauthwatch.simulator.api.responses import json_response, oauth_error, sf_error
+from oauthwatch.simulator.data import sessions
+from oauthwatch.simulator.oauth.common import CODE_TTL_MS, client_auth
 
 if TYPE_CHECKING:
-    from oauthwatch.simulator.server import OrgContext
+    from oauthwatch.simulator.api.context import OrgContext
 
 _PARAMS = (
     "response_type",

@@ -27,13 +27,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from oauthwatch.simulator import catalog, ids, sessions
-from oauthwatch.simulator.rest import rest
-from oauthwatch.simulator.server import json_response, sf_error
-from oauthwatch.simulator.soql_records import RecordShape, format_datetime
+from oauthwatch.simulator.api.responses import json_response, sf_error
+from oauthwatch.simulator.api.rest import rest
+from oauthwatch.simulator.data import ids, schema, sessions
+from oauthwatch.simulator.soql.records import RecordShape, format_datetime
 
 if TYPE_CHECKING:
-    from oauthwatch.simulator.server import OrgContext
+    from oauthwatch.simulator.api.context import OrgContext
 
 DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET": "^", "BACKQUOTE": "`"}
 LINE_ENDINGS = {"LF": "\n", "CRLF": "\r\n"}
@@ -102,10 +102,10 @@ def _bulk_boolean(value: Any) -> str:
 
 
 _FORMATTERS: dict[str, Any] = {
-    catalog.DATETIME: _bulk_datetime,
-    catalog.BOOLEAN: _bulk_boolean,
-    catalog.DOUBLE: float,  # the csv module writes repr(float), as the REST JSON does
-    catalog.INT: int,
+    schema.DATETIME: _bulk_datetime,
+    schema.BOOLEAN: _bulk_boolean,
+    schema.DOUBLE: float,  # the csv module writes repr(float), as the REST JSON does
+    schema.INT: int,
 }
 
 
@@ -171,8 +171,8 @@ def _materialise(ctx: OrgContext, job: Job, fetch: int = 5000) -> None:
     with one ``encode``; a record's byte offset is its character offset in the block when the
     block is ASCII (nearly always), else the encoded length of each record is summed.
     """
-    from oauthwatch.simulator.query import open_reader
-    from oauthwatch.simulator.soql import SoqlError
+    from oauthwatch.simulator.soql.parser import SoqlError
+    from oauthwatch.simulator.soql.service import open_reader
 
     try:
         compiled = ctx.query.compile(job.query)
@@ -245,7 +245,7 @@ def _object_of(soql: str) -> str:
 
 @rest
 async def create_job(request: Request, sess: sessions.Session, version: str) -> Response:
-    from oauthwatch.simulator.soql import SoqlError
+    from oauthwatch.simulator.soql.parser import SoqlError
 
     ctx: OrgContext = request.app.state.ctx
     try:

@@ -19,10 +19,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from oauthwatch.simulator import sessions
+from oauthwatch.simulator.data import sessions
 
 if TYPE_CHECKING:
-    from oauthwatch.simulator.server import OrgContext
+    from oauthwatch.simulator.api.context import OrgContext
 
 SOAPENV = "http://schemas.xmlsoap.org/soap/envelope/"
 MD = "http://soap.sforce.com/2006/04/metadata"
@@ -155,7 +155,7 @@ def _list(ctx: OrgContext, op: ET.Element) -> Response:
 
 async def soap(request: Request) -> Response:
     """POST /services/Soap/m/<version>[/<orgId>]: listMetadata / readMetadata for ConnectedApp."""
-    from oauthwatch.simulator.apibudget import count_call
+    from oauthwatch.simulator.api.budget import count_call
 
     ctx: OrgContext = request.app.state.ctx
     try:

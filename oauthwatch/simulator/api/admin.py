@@ -20,11 +20,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from oauthwatch.simulator import clock, faults
-from oauthwatch.simulator.server import json_response
+from oauthwatch.simulator.api import faults
+from oauthwatch.simulator.api.responses import json_response
+from oauthwatch.simulator.data import clock
 
 if TYPE_CHECKING:
-    from oauthwatch.simulator.server import OrgContext
+    from oauthwatch.simulator.api.context import OrgContext
 
 
 def _authorized(request: Request) -> bool:
@@ -53,7 +54,7 @@ async def _json(request: Request) -> dict[str, Any]:
 async def health(request: Request) -> Response:
     if not _authorized(request):
         return _denied()
-    from oauthwatch.simulator.apibudget import api_limit, usage
+    from oauthwatch.simulator.api.budget import api_limit, usage
 
     ctx: OrgContext = request.app.state.ctx
     counts = {}
@@ -93,7 +94,7 @@ async def set_faults(request: Request) -> Response:
 async def scenario(request: Request) -> Response:
     if not _authorized(request):
         return _denied()
-    from oauthwatch.simulator import scenarios
+    from oauthwatch.simulator.generate import scenarios
 
     ctx: OrgContext = request.app.state.ctx
     try:
