@@ -85,7 +85,7 @@ def _config(org: LocalOrg, store: Path, extra: str = "") -> Path:
 
 def inject_campaign(org: LocalOrg) -> dict[str, Any]:
     """Stolen-token logins of the org's busiest integration from the campaign's addresses and agents."""
-    from oauthwatch.simulator.logins import record_login
+    from oauthwatch.simulator.generate.logins import record_login
 
     conn = org.db()
     app, user = conn.execute(
