@@ -98,7 +98,7 @@ def peak_rss_mb() -> float:
 
 def worker_ours(cfg: str) -> dict:
     from collectors.auth import provider_for
-    from collectors.runner import collect_once
+    from collectors.run.runner import collect_once
     from oauthwatch.config import load_settings
     from oauthwatch.store import open_store
 

@@ -146,7 +146,7 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Make the JWT bearer key pair: a private key (mode 0600) and the certificate to upload."""
-        from collectors.keygen import UPLOAD_HINT, KeygenError, generate
+        from collectors.auth.keygen import UPLOAD_HINT, KeygenError, generate
         from oauthwatch.config import load_settings
 
         settings = load_settings(config_path)
@@ -174,7 +174,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Authorize oauthwatch in a browser (web server flow + PKCE) and store the refresh token."""
         from collectors.auth import AuthError
-        from collectors.webflow import login as web_login
+        from collectors.auth.webflow import login as web_login
         from oauthwatch.cli import setup_logging
         from oauthwatch.config import load_settings
 

@@ -59,7 +59,7 @@ def register(app: typer.Typer) -> None:
         settings = load_settings(config_path, must_exist=True)
         start = _since(since)
         if once or start is not None:
-            from collectors.runner import collect_once
+            from collectors.run.runner import collect_once
 
             results = collect_once(
                 settings, org=org, sources=source or None, since=start, progress=sys.stderr.isatty()
@@ -69,7 +69,7 @@ def register(app: typer.Typer) -> None:
         import signal
         import threading
 
-        from collectors.runner import run_forever
+        from collectors.run.runner import run_forever
 
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -85,7 +85,7 @@ def register(app: typer.Typer) -> None:
         fmt: FormatOpt = OutputFormat.table,
     ) -> None:
         """Per org and source: rows stored, cursor, last run, lag, coverage, API budget used."""
-        from collectors.status import render_table, status_rows
+        from collectors.run.status import render_table, status_rows
         from oauthwatch.config import load_settings
         from oauthwatch.store import open_store
 
@@ -135,7 +135,7 @@ def register(app: typer.Typer) -> None:
         """Import Setup's Login History download, a Data Loader/Workbench LoginHistory export, or an ELF CSV."""
         from zoneinfo import ZoneInfoNotFoundError
 
-        from collectors.importer import import_csv
+        from collectors.imports.importer import import_csv
         from collectors.sources.base import Malformed
         from oauthwatch.config import load_settings
         from oauthwatch.store import open_store

@@ -1,6 +1,6 @@
 """The long-running service behind ``oauthwatch run``: collect, detect, alert, digest, in one process.
 
-One cycle = collect every enabled org (``collectors.runner.collect_once``), run the detectors
+One cycle = collect every enabled org (``collectors.run.runner.collect_once``), run the detectors
 (``oauthwatch.detect.run_all``), deliver pending alerts (``notify.alert_delivery.deliver_pending``).
 Cycles repeat every ``collect.interval_seconds`` plus a random jitter. Between cycles the service
 wakes every few seconds to write its heartbeat and to send the daily digest once the configured
@@ -49,7 +49,7 @@ STALE_AFTER = timedelta(seconds=60)
 
 
 def _collect(settings: Settings, engine: Engine, stop: threading.Event) -> Any:
-    from collectors.runner import collect_once
+    from collectors.run.runner import collect_once
 
     return collect_once(settings, stop=stop, engine=engine)
 

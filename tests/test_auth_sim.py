@@ -320,7 +320,7 @@ def test_web_server_login_then_refresh_token_flow(local_org, tmp_path):
 
 
 def test_login_state_mismatch_is_refused(local_org, tmp_path):
-    from collectors import webflow
+    from collectors.auth import webflow
 
     port = _free_port()
     entry = org_settings(
@@ -441,7 +441,7 @@ def test_wrong_consumer_key_mentions_propagation(local_org, tmp_path):
 
 
 def test_certificate_mismatch(local_org, tmp_path):
-    from collectors import keygen
+    from collectors.auth import keygen
 
     entry = org_settings(
         local_org,
@@ -589,7 +589,7 @@ def test_user_denying_access_in_the_browser(local_org, tmp_path):
 
     import requests
 
-    from collectors import webflow
+    from collectors.auth import webflow
 
     port = _free_port()
     redirect = f"http://localhost:{port}/callback"
@@ -621,7 +621,7 @@ def test_user_denying_access_in_the_browser(local_org, tmp_path):
 
 
 def test_login_needs_a_loopback_redirect_uri(local_org, tmp_path):
-    from collectors import webflow
+    from collectors.auth import webflow
 
     entry = org_settings(local_org, tmp_path, "refresh_token", redirect_uri="https://example.com/callback")
     with pytest.raises(AuthError) as info:

@@ -11,9 +11,17 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from collectors import auth, keygen, tokens
-from collectors.auth import AuthError, TokenProvider, jwt_audience, parse_identity_url, token_from_response
-from collectors.auth_causes import explain_rest_error, explain_token_error
+from collectors import auth
+from collectors.auth import (
+    AuthError,
+    TokenProvider,
+    jwt_audience,
+    keygen,
+    parse_identity_url,
+    token_from_response,
+    tokens,
+)
+from collectors.auth.causes import explain_rest_error, explain_token_error
 from oauthwatch.config import OrgSettings
 from oauthwatch.secrets import redact
 

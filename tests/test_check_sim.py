@@ -202,7 +202,7 @@ def test_each_failure_cause_has_its_message_and_exit_1(local_org, tmp_path, caus
 def test_certificate_mismatch_is_found_locally_and_by_the_org(local_org, tmp_path):
     from test_auth_sim import settings
 
-    from collectors import keygen
+    from collectors.auth import keygen
 
     entry = org_settings(
         local_org,
@@ -243,7 +243,7 @@ def test_password_flow_is_flagged_every_time(local_org, tmp_path):
 def test_one_broken_org_never_stops_the_others(local_org, tmp_path):
     from test_auth_sim import settings
 
-    from collectors import keygen
+    from collectors.auth import keygen
 
     # each org has its own CA bundle: a CA that did not sign the org's certificate fails only that org
     other_ca = tmp_path / "other-ca.crt"
@@ -333,7 +333,7 @@ def _login_for_refresh_token(org: LocalOrg, tmp_path: Path) -> dict:
     import requests
     from test_auth_sim import _free_port, browser_login, settings
 
-    from collectors import webflow
+    from collectors.auth import webflow
 
     port = _free_port()
     redirect = f"http://localhost:{port}/callback"

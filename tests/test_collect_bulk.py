@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from collectors.bulk_backfill import slice_bounds, sliced_soql
-from collectors.runner import collect_once
+from collectors.run.runner import collect_once
 from collectors.sources.base import sqlite_params
+from collectors.sources.bulk_backfill import slice_bounds, sliced_soql
 from collectors.sources.login_history import (
     LOGIN_COLUMNS,
     LoginHistorySource,
@@ -88,9 +88,9 @@ def test_bulk_backfill_stores_exactly_what_rest_stores(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import collectors.bulk_backfill
+    import collectors.sources.bulk_backfill
 
-    monkeypatch.setattr(collectors.bulk_backfill, "SLICE_ROWS", 1000)
+    monkeypatch.setattr(collectors.sources.bulk_backfill, "SLICE_ROWS", 1000)
     total = grow(local_org)
     bulk, bulk_rows = collect(local_org, tmp_path, "bulk", threshold=1000)
     rest, rest_rows = collect(local_org, tmp_path, "rest", threshold=10_000_000)

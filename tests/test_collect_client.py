@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from collectors.budget import BudgetExhausted, BudgetGovernor, parse_limit_info
-from collectors.client import RetriableError, SalesforceCallError, SalesforceClient
+from collectors.api.budget import BudgetExhausted, BudgetGovernor, parse_limit_info
+from collectors.api.client import RetriableError, SalesforceCallError, SalesforceClient
 from tests.simorg import make_local_org, org_template  # noqa: F401
 
 

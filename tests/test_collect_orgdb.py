@@ -1,6 +1,6 @@
 """An in-process org for collector unit tests: the local org's real SOQL engine, no HTTP.
 
-:class:`OrgDbClient` has the interface of :class:`collectors.client.SalesforceClient` but answers
+:class:`OrgDbClient` has the interface of :class:`collectors.api.client.SalesforceClient` but answers
 from :class:`oauthwatch.simulator.soql.service.QueryService` over an org database the test fills, so
 filters, ORDER BY, batch sizes, OauthToken's 2,500 cap and query locators behave as on the local
 org. The HTTPS path (retries, re-auth, budget headers) is exercised by the exactness test
@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from collectors.budget import BudgetGovernor
-from collectors.client import ObjectNotAvailable, Page, QueryLocatorExpired, SalesforceCallError
+from collectors.api.budget import BudgetGovernor
+from collectors.api.client import ObjectNotAvailable, Page, QueryLocatorExpired, SalesforceCallError
 from oauthwatch.simulator.data import orgdb
 from oauthwatch.simulator.soql.parser import SoqlError
 from oauthwatch.simulator.soql.service import QueryService

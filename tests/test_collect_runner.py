@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import select
 from test_collect_orgdb import OrgDbClient, build_org
 
-from collectors.runner import collect_once
-from collectors.status import render_table, status_rows
+from collectors.run.runner import collect_once
+from collectors.run.status import render_table, status_rows
 from oauthwatch.config import Settings
 from oauthwatch.store import schema
 

@@ -108,7 +108,7 @@ def _boundary(t: datetime) -> datetime:
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_incidents_caught_within_one_cycle_and_quiet_weeks_stay_quiet(tmp_path: Path) -> None:
-    from collectors.runner import collect_once
+    from collectors.run.runner import collect_once
 
     args = ["--days", "44", "--apps", str(APPS)]
     for s in SCENARIOS:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from collectors.importer import detect_kind, import_csv, parse_ui_time
+from collectors.imports.importer import detect_kind, import_csv, parse_ui_time
 from collectors.sources.base import Malformed
 from oauthwatch.store import schema
 from oauthwatch.store.writes import ensure_org, upsert, utcnow

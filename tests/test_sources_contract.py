@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import func, select
 from test_collect_orgdb import BASE, OrgDbClient, build_org
 
-from collectors import ledger
-from collectors.runner import collect_once
+from collectors.run import ledger
+from collectors.run.runner import collect_once
 from collectors.sources import SOURCES
 from collectors.sources.base import parse_dt
 from oauthwatch.config import Settings

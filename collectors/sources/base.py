@@ -25,14 +25,14 @@ from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from collectors import ledger
-from collectors.client import QueryLocatorExpired
+from collectors.api.client import QueryLocatorExpired
+from collectors.run import ledger
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
     from sqlalchemy.engine import Connection, Engine
 
-    from collectors.client import SalesforceClient
+    from collectors.api.client import SalesforceClient
     from oauthwatch.config import CollectSettings, OrgSettings
 
 log = logging.getLogger(__name__)
@@ -527,9 +527,9 @@ class IncrementalSource(Source):
         return n if n > ctx.collect.bulk_threshold_rows else 0
 
     def _run_bulk(self, ctx: Context, start: datetime | None, total: int) -> None:
-        """Backfill through sliced Bulk API 2.0 jobs (:mod:`collectors.bulk_backfill`); an org
+        """Backfill through sliced Bulk API 2.0 jobs (:mod:`collectors.sources.bulk_backfill`); an org
         that refuses the job (object not supported, feature off, job failed) is read over REST."""
-        from collectors.bulk_backfill import BulkRefused, run_bulk_backfill
+        from collectors.sources.bulk_backfill import BulkRefused, run_bulk_backfill
 
         try:
             run_bulk_backfill(self, ctx, start, total)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import orjson
 from sqlalchemy import insert, select
 
-from collectors import ledger
+from collectors.run import ledger
 from collectors.sources.base import Context, Record, Source, boolean, fetch_all, get, parse_dt, soql_str
 from oauthwatch.store import schema
 from oauthwatch.store.writes import upsert, utcnow

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import and_, delete, select
 
-from collectors import ledger
+from collectors.run import ledger
 from collectors.sources import elf_csv
 from collectors.sources.base import (
     Context,

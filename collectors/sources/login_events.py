@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Any, ClassVar
 
-from collectors.client import ObjectNotAvailable
+from collectors.api.client import ObjectNotAvailable
 from collectors.sources.base import (
     Context,
     IncrementalSource,

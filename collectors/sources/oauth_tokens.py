@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import delete, select
 
-from collectors import ledger
-from collectors.client import QueryLocatorExpired
+from collectors.api.client import QueryLocatorExpired
+from collectors.run import ledger
 from collectors.sources.base import (
     Context,
     Malformed,

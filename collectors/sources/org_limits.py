@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from collectors import ledger
+from collectors.run import ledger
 from collectors.sources.base import Context, Source
 from oauthwatch.store import schema
 from oauthwatch.store.writes import upsert, utcnow
@@ -18,7 +18,7 @@ from oauthwatch.store.writes import upsert, utcnow
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
-    from collectors.budget import LimitReading
+    from collectors.api.budget import LimitReading
 
 KEY = ["org", "read_at", "name"]
 

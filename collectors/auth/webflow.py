@@ -24,9 +24,16 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import requests
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
-from collectors.auth import AuthError, Token, provider_for, tls_error, token_from_response, unreachable_error
-from collectors.auth_causes import explain_token_error
-from collectors.tokens import write_refresh_token
+from collectors.auth.causes import explain_token_error
+from collectors.auth.provider import (
+    AuthError,
+    Token,
+    provider_for,
+    tls_error,
+    token_from_response,
+    unreachable_error,
+)
+from collectors.auth.tokens import write_refresh_token
 from oauthwatch.config import OrgSettings
 from oauthwatch.secrets import register_secret
 

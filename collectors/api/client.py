@@ -6,7 +6,7 @@ file download or the limits, and gets either data or a typed error that says wha
 - :class:`RetriableError` was retried with backoff and still failed (5xx, timeouts, drops);
 - :class:`QueryLocatorExpired`: the server forgot the cursor; restart the query from the checkpoint;
 - :class:`ObjectNotAvailable`: the org has no such object (not licensed): skip the source;
-- :class:`BudgetExhausted` (from :mod:`collectors.budget`): stop collecting for now;
+- :class:`BudgetExhausted` (from :mod:`collectors.api.budget`): stop collecting for now;
 - ``AuthError`` (from :mod:`collectors.auth`): the token could not be renewed;
 - :class:`SalesforceCallError`: anything else, with Salesforce's errorCode and message.
 
@@ -33,7 +33,7 @@ from simple_salesforce.exceptions import (
     SalesforceRefusedRequest,
 )
 
-from collectors.budget import BudgetExhausted, BudgetGovernor
+from collectors.api.budget import BudgetExhausted, BudgetGovernor
 
 if TYPE_CHECKING:
     from simple_salesforce import Salesforce

@@ -28,15 +28,15 @@ from urllib.parse import urlsplit
 
 import requests
 
-from collectors.auth_causes import (
+from collectors.auth.causes import (
     AuthError,
     explain_rest_error,
     explain_token_error,
     tls_error,
     unreachable_error,
 )
-from collectors.auth_grants import LEGACY_FLOW_WARNING, build_grant, jwt_audience
-from collectors.tokens import write_refresh_token
+from collectors.auth.grants import LEGACY_FLOW_WARNING, build_grant, jwt_audience
+from collectors.auth.tokens import write_refresh_token
 from oauthwatch.config import OrgSettings
 from oauthwatch.secrets import register_secret
 
@@ -208,7 +208,7 @@ class TokenProvider:
 
     def salesforce(self) -> Any:
         """A simple-salesforce client on the current token, sharing this org's session."""
-        from collectors.auth_salesforce import OrgSalesforce
+        from collectors.auth.salesforce import OrgSalesforce
 
         tok = self.token()
         return OrgSalesforce(

@@ -2,7 +2,7 @@
 
 For each org it authenticates (a fresh login, never the cached token), calls the sample endpoints
 (limits, userinfo, the identity URL), reports who and where oauthwatch is connected as, and then
-judges the posture of oauthwatch's own Connected App (:mod:`collectors.app_posture`). Every
+judges the posture of oauthwatch's own Connected App (:mod:`collectors.doctor.app_posture`). Every
 failure becomes a :class:`Finding` with a plain-language cause and the setting or Setup page that
 fixes it. Orgs are checked one by one and independently: one broken org never hides the others.
 
@@ -15,75 +15,20 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from collectors.app_posture import judge_app, judge_scopes
 from collectors.auth import AuthError, Token, TokenProvider
-from collectors.auth_causes import explain_rest_error
-from collectors.keygen import certificate_facts, key_matches_certificate
+from collectors.auth.causes import explain_rest_error
+from collectors.auth.keygen import certificate_facts, key_matches_certificate
+from collectors.doctor.access import probe_sources
+from collectors.doctor.app_posture import judge_app, judge_scopes
+from collectors.doctor.report import OrgReport, judge_expiry
 from oauthwatch.config import OrgSettings
-from oauthwatch.secrets import redact, register_secret
+from oauthwatch.secrets import register_secret
 
 log = logging.getLogger(__name__)
-
-CERT_WARN_DAYS = 30
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One thing check found: what it means and how to fix it."""
-
-    severity: str  # problem | warning | info
-    code: str
-    cause: str
-    fix: str = ""
-
-
-@dataclass
-class OrgReport:
-    """Everything check learned about one org; never holds a secret."""
-
-    org: str
-    flow: str
-    login_url: str
-    connected: bool = False
-    facts: dict[str, Any] = field(default_factory=dict)
-    findings: list[Finding] = field(default_factory=list)
-
-    def add(self, severity: str, code: str, cause: str, fix: str = "") -> None:
-        """Record a finding once (texts are redacted once more, defensively)."""
-        if any(f.code == code for f in self.findings):
-            return
-        self.findings.append(Finding(severity, code, redact(cause), redact(fix)))
-
-    @property
-    def status(self) -> str:
-        """``healthy``, ``warnings`` or ``problems``."""
-        severities = {f.severity for f in self.findings}
-        if "problem" in severities:
-            return "problems"
-        return "warnings" if "warning" in severities else "healthy"
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form (``check --format json``)."""
-        return {
-            "org": self.org,
-            "flow": self.flow,
-            "login_url": self.login_url,
-            "status": self.status,
-            "connected": self.connected,
-            "facts": self.facts,
-            "findings": [asdict(f) for f in self.findings],
-        }
-
-
-def exit_code(reports: list[OrgReport], *, strict: bool = False) -> int:
-    """0 healthy, 1 problems found (warnings too when ``strict``)."""
-    bad = {"problems", "warnings"} if strict else {"problems"}
-    return 1 if any(r.status in bad for r in reports) else 0
 
 
 def check_all(orgs: list[OrgSettings], *, timeout: float = 30.0) -> list[OrgReport]:
@@ -121,8 +66,6 @@ def check_org(org: OrgSettings, *, timeout: float = 30.0) -> OrgReport:
     judge_scopes(org, token, report)
     judge_app(org, provider, report)
     if "api_usage" in report.facts:  # the REST API answered: worth asking what it lets us read
-        from collectors.doctor_access import probe_sources
-
         probe_sources(provider, report)
     return report
 
@@ -171,24 +114,6 @@ def preflight(org: OrgSettings, report: OrgReport) -> None:
                 f"the private key {key} and the certificate {cert} are not a pair",
                 f"run `oauthwatch keygen --org {org.name} --force` and upload the new certificate",
             )
-
-
-def judge_expiry(report: OrgReport, not_after: datetime, what: str) -> None:
-    """Expired → problem; expiring within 30 days → warning."""
-    days = (not_after - datetime.now(UTC)).total_seconds() / 86400
-    fix = (
-        f"run `oauthwatch keygen --org {report.org} --force`, upload the new certificate to the app "
-        "(Edit → 'Use digital signatures'), then run check again"
-    )
-    if days < 0:
-        report.add("problem", "certificate_expired", f"{what} expired on {not_after:%Y-%m-%d}", fix)
-    elif days < CERT_WARN_DAYS:
-        report.add(
-            "warning",
-            "certificate_expiring",
-            f"{what} expires on {not_after:%Y-%m-%d} ({int(days)} days)",
-            fix,
-        )
 
 
 def describe_token(token: Token, provider: TokenProvider, report: OrgReport) -> None:

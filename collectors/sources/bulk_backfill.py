@@ -33,8 +33,8 @@ from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from collectors import ledger
-from collectors.client import SalesforceCallError
+from collectors.api.client import SalesforceCallError
+from collectors.run import ledger
 from collectors.sources.base import (
     Bad,
     Context,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collectors.auth import TokenProvider
-    from collectors.doctor import OrgReport
+    from collectors.doctor.report import OrgReport
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from oauthwatch.config import OrgSettings
 
 if TYPE_CHECKING:
     from collectors.auth import Token, TokenProvider
-    from collectors.doctor import OrgReport
+    from collectors.doctor.report import OrgReport
 
 log = logging.getLogger(__name__)
 
@@ -259,8 +259,8 @@ def judge_metadata(org: OrgSettings, meta: dict[str, Any], report: OrgReport) ->
 def _judge_certificate(org: OrgSettings, pem: str | None, report: OrgReport) -> None:
     from cryptography import x509
 
-    from collectors.doctor import judge_expiry
-    from collectors.keygen import key_matches_certificate
+    from collectors.auth.keygen import key_matches_certificate
+    from collectors.doctor.report import judge_expiry
 
     if not pem:
         report.add(

@@ -6,7 +6,7 @@ cursor for event sources), coverage of the last 7 days, and the API calls used t
 
 Usage::
 
-    from collectors.status import status_rows
+    from collectors.run.status import status_rows
     for row in status_rows(engine): print(row["org"], row["source"], row["lag_seconds"])
 """
 

@@ -27,9 +27,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from collectors import ledger
-from collectors.budget import BudgetExhausted, BudgetGovernor
-from collectors.client import SalesforceClient
+from collectors.api.budget import BudgetExhausted, BudgetGovernor
+from collectors.api.client import SalesforceClient
+from collectors.run import ledger
 from collectors.sources import SOURCES
 from collectors.sources.base import Context, Stopped
 from collectors.sources.org_limits import store_header_readings

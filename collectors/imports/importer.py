@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select
 
-from collectors import ledger
+from collectors.run import ledger
 from collectors.sources import elf_csv
 from collectors.sources.base import Malformed, parse_dt
 from collectors.sources.login_history import GEO, login_row

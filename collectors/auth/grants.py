@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from collectors.auth_causes import AuthError, explain_token_error, is_sandbox_host, login_host_kind
-from collectors.tokens import TokenFileError, read_refresh_token
+from collectors.auth.causes import AuthError, explain_token_error, is_sandbox_host, login_host_kind
+from collectors.auth.tokens import TokenFileError, read_refresh_token
 from oauthwatch.config import ConfigError, OrgSettings
 from oauthwatch.secrets import register_secret
 
