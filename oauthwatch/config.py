@@ -32,6 +32,7 @@ from pydantic import (
     model_validator,
 )
 
+from collectors.sources.registry import SOURCE_NAMES
 from oauthwatch.settings_threat import HuntSettings, ResponseSettings
 
 DEFAULT_CONFIG = Path("oauthwatch.toml")
@@ -39,15 +40,7 @@ DEFAULT_STORE_URL = "sqlite:///oauthwatch.db"
 
 Flow = Literal["jwt", "client_credentials", "web_server", "refresh_token", "password"]
 
-ALL_SOURCES: tuple[str, ...] = (
-    "login_history",
-    "oauth_tokens",
-    "connected_apps",
-    "event_log_files",
-    "setup_audit_trail",
-    "org_limits",
-    "login_events",
-)
+ALL_SOURCES: tuple[str, ...] = SOURCE_NAMES  # the collectors' registry, in run order
 
 EXAMPLE = """\
 [store]

@@ -23,23 +23,35 @@ from collectors.sources.base import parse_dt
 from oauthwatch.config import Settings
 from oauthwatch.store import schema
 
+# what each source writes, under which natural key: from the sources' own declarations
 KEYS: dict[str, list[tuple[Any, list[str]]]] = {
-    "login_history": [(schema.logins, ["org", "source", "natural_id"])],
-    "oauth_tokens": [
-        (schema.oauth_token_snapshots, ["org", "snapshot_day", "user_id", "app_name", "created_date"])
-    ],
-    "connected_apps": [(schema.connected_apps, ["org", "app_id"])],
-    "event_log_files": [
-        (schema.event_log_files, ["org", "file_id"]),
-        (schema.logins, ["org", "source", "natural_id"]),
-    ],
-    "setup_audit_trail": [(schema.audit_events, ["org", "event_id"])],
-    "org_limits": [(schema.org_limits, ["org", "read_at", "name"])],
-    "login_events": [
-        (schema.logins, ["org", "source", "natural_id"]),
-        (schema.security_events, ["org", "store", "event_id"]),
-    ],
+    name: [(schema.metadata.tables[table], list(key)) for table, key in cls.writes]
+    for name, cls in SOURCES.items()
 }
+
+
+def test_every_source_declares_what_it_reads_needs_and_writes() -> None:
+    """The registry is the one list config, check and these tests read: each entry must be whole,
+    and each natural key it declares must be a key the store really enforces (else the contract
+    below would check uniqueness the store does not guarantee)."""
+    from sqlalchemy import PrimaryKeyConstraint, UniqueConstraint
+
+    from oauthwatch.config import ALL_SOURCES
+
+    assert tuple(SOURCES) == ALL_SOURCES
+    for name, cls in SOURCES.items():
+        assert cls.name == name and cls.label, name
+        assert cls.permission is not None and cls.permission.label, name
+        assert cls.writes, name
+        assert cls.probe() is None or cls.probe() == f"SELECT {cls.probe_field} FROM {cls.object} LIMIT 1"
+        for table, key in cls.writes:
+            t = schema.metadata.tables[table]
+            enforced = [
+                tuple(c.name for c in con.columns)
+                for con in t.constraints
+                if isinstance(con, PrimaryKeyConstraint | UniqueConstraint)
+            ] + [tuple(c.name for c in ix.columns) for ix in t.indexes if ix.unique]
+            assert tuple(key) in enforced, f"{name}: {table} has no unique key {key}"
 
 
 def settings_for(tmp_path: Path, store_url: str, **collect: Any) -> Settings:

@@ -1,9 +1,9 @@
 """Can the integration user read what collection needs? One ``LIMIT 1`` query per configured source.
 
-Authentication can succeed while collection still fails: LoginHistory and everyone's OauthToken
-rows need "Manage Users", connected apps and the audit trail need "View Setup and Configuration",
-LoginEvent needs the Event Monitoring add-on. ``check`` probes each source the org is configured to
-collect, so the admin learns it now instead of from an empty dashboard.
+Authentication can succeed while collection still fails: each source declares the object it reads,
+the user permission it needs and the add-on its object comes with (:mod:`collectors.sources`);
+``check`` probes each source the org is configured to collect and names what is missing, so the
+admin learns it now instead of from an empty dashboard.
 """
 
 from __future__ import annotations
@@ -11,21 +11,13 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from collectors.sources.registry import SOURCES
+
 if TYPE_CHECKING:
     from collectors.auth import TokenProvider
     from collectors.doctor.report import OrgReport
 
 log = logging.getLogger(__name__)
-
-PROBES: dict[str, tuple[str, str]] = {
-    "login_history": ("SELECT Id FROM LoginHistory LIMIT 1", "Manage Users"),
-    "oauth_tokens": ("SELECT UserId FROM OauthToken LIMIT 1", "Manage Users"),
-    "connected_apps": ("SELECT Id FROM ConnectedApplication LIMIT 1", "View Setup and Configuration"),
-    "event_log_files": ("SELECT Id FROM EventLogFile LIMIT 1", "View Event Log Files"),
-    "setup_audit_trail": ("SELECT Id FROM SetupAuditTrail LIMIT 1", "View Setup and Configuration"),
-    "login_events": ("SELECT Id FROM LoginEvent LIMIT 1", "View Real-Time Event Monitoring Data"),
-}
-LICENSED = {"login_events": "LoginEvent", "event_log_files": "EventLogFile"}
 
 
 def _error_code(exc: Exception) -> str:
@@ -40,20 +32,21 @@ def probe_sources(provider: TokenProvider, report: OrgReport) -> None:
     sf = provider.salesforce()
     readable: dict[str, str] = {}
     for source in provider.org.sources:
-        probe = PROBES.get(source)
-        if probe is None:
+        cls = SOURCES.get(source)
+        soql = cls.probe() if cls is not None else None
+        if cls is None or soql is None:
             continue
-        soql, permission = probe
+        permission = cls.permission.label if cls.permission else "API Enabled"
         try:
             sf.query(soql)
         except Exception as exc:  # noqa: BLE001 - every refusal is reported, none is fatal
             code = _error_code(exc)
             readable[source] = code
-            if code == "INVALID_TYPE" and source in LICENSED:
+            if code == "INVALID_TYPE" and cls.licence:
                 report.add(
                     "info",
                     f"source_unlicensed_{source}",
-                    f"{LICENSED[source]} is not available in this org (it needs the Event Monitoring add-on), "
+                    f"{cls.object} is not available in this org (it needs {cls.licence}), "
                     f"so the {source} source will collect nothing",
                     f"remove {source!r} from sources for org {provider.org.name}, or license Event Monitoring",
                 )

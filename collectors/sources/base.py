@@ -313,11 +313,49 @@ class Context:
         self.stats.rows_quarantined += 1
 
 
+@dataclass(frozen=True)
+class Permission:
+    """A Salesforce user permission a source needs to read the whole org, and who says so.
+
+    ``documented_at`` is the public Salesforce page that states the rule; ``None`` marks a rule
+    this project could not confirm (``check`` still names the permission, as its best guess).
+    """
+
+    api_name: str  # the permission's API name (PermissionSet field ``Permissions<api_name>``)
+    label: str  # as Setup shows it
+    reads: str  # what it lets the source read
+    documented_at: str | None = None
+
+    @property
+    def confirmed(self) -> bool:
+        """Whether a public Salesforce document states the rule."""
+        return self.documented_at is not None
+
+
+Writes = tuple[str, tuple[str, ...]]  # (store table, its natural key)
+
+
 class Source:
-    """The base of every source: a name, and ``run(ctx)`` that stores rows and moves its cursor."""
+    """The base of every source: what it reads, what it needs, what it writes, and ``run(ctx)``.
+
+    The class attributes are the source's declaration; the registry
+    (:mod:`collectors.sources.registry`) hands them to configuration (the known source names),
+    to ``check`` (one probe query and the permission to name per source) and to the contract tests
+    (the tables and natural keys every source is held to).
+    """
 
     name: ClassVar[str]
     label: ClassVar[str] = ""
+    object: ClassVar[str | None] = None  # the Salesforce object it reads; None for a REST resource
+    probe_field: ClassVar[str] = "Id"  # a field every reader may select, for the ``LIMIT 1`` probe
+    permission: ClassVar[Permission | None] = None
+    licence: ClassVar[str | None] = None  # the add-on without which the object does not exist
+    writes: ClassVar[tuple[Writes, ...]] = ()
+
+    @classmethod
+    def probe(cls) -> str | None:
+        """The ``LIMIT 1`` query ``check`` runs to learn whether the object is readable at all."""
+        return f"SELECT {cls.probe_field} FROM {cls.object} LIMIT 1" if cls.object else None
 
     def run(self, ctx: Context) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -396,6 +434,13 @@ class IncrementalSource(Source):
     rollup_source: ClassVar[str | None] = None  # logins.source feeding login_rollup_hourly
     rollup_every_rows: ClassVar[int] = 100_000  # a daily rollup is re-aggregated whole: not too often
     commit_rows: ClassVar[int] = 10_000  # pages are grouped into transactions of about this many rows
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A stream writes its ``table`` under its ``key``: declared once, ``writes`` follows."""
+        super().__init_subclass__(**kwargs)
+        table = cls.__dict__.get("table")
+        if table is not None and "writes" not in cls.__dict__:
+            cls.writes = ((table.name, tuple(cls.key)),)
 
     # -- declarations a concrete source fills in -------------------------------------------
     def to_row(self, ctx: Context, record: Record) -> Row | None:  # pragma: no cover - abstract

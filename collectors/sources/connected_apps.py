@@ -19,7 +19,18 @@ import orjson
 from sqlalchemy import insert, select
 
 from collectors.run import ledger
-from collectors.sources.base import Context, Record, Source, boolean, fetch_all, get, parse_dt, soql_str
+from collectors.sources.base import (
+    Context,
+    Permission,
+    Record,
+    Source,
+    Writes,
+    boolean,
+    fetch_all,
+    get,
+    parse_dt,
+    soql_str,
+)
 from oauthwatch.store import schema
 from oauthwatch.store.writes import upsert, utcnow
 
@@ -156,6 +167,13 @@ class ConnectedAppsSource(Source):
 
     name: ClassVar[str] = "connected_apps"
     label: ClassVar[str] = "Connected apps"
+    object: ClassVar[str | None] = "ConnectedApplication"
+    permission: ClassVar[Permission | None] = Permission(
+        "ViewSetup",
+        "View Setup and Configuration",
+        "connected apps, who may use them (SetupEntityAccess) and their policies (Metadata API)",
+    )  # UNCONFIRMED: the object reference states no access rule for ConnectedApplication
+    writes: ClassVar[tuple[Writes, ...]] = (("connected_apps", ("org", "app_id")),)
 
     def __init__(self) -> None:
         self.done = False

@@ -25,8 +25,10 @@ from collectors.sources import elf_csv
 from collectors.sources.base import (
     Context,
     Malformed,
+    Permission,
     Record,
     Source,
+    Writes,
     bulk_upsert,
     fetch_all,
     get,
@@ -124,6 +126,19 @@ class EventLogFilesSource(Source):
 
     name: ClassVar[str] = "event_log_files"
     label: ClassVar[str] = "EventLogFile"
+    object: ClassVar[str | None] = "EventLogFile"
+    permission: ClassVar[Permission | None] = Permission(
+        "ViewEventLogFiles",
+        "View Event Log Files",
+        "Event Log Files (with API Enabled; View All Data also grants it)",
+        "https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_objects_eventlogfile.htm",
+    )
+    licence: ClassVar[str | None] = "the Event Monitoring add-on"
+    writes: ClassVar[tuple[Writes, ...]] = (
+        ("event_log_files", ("org", "file_id")),
+        ("logins", ("org", "source", "natural_id")),
+        ("api_usage_hourly", ("org", "hour", *elf_csv.API_DIMS, "file_id")),
+    )
 
     def __init__(self) -> None:
         self.days: dict[date, list[dict[str, Any]]] = {}

@@ -18,9 +18,11 @@ from collectors.sources.base import (
     Context,
     IncrementalSource,
     Malformed,
+    Permission,
     Record,
     Row,
     Source,
+    Writes,
     get,
     number,
     parse_dt,
@@ -115,6 +117,17 @@ class LoginEventsSource(Source):
 
     name: ClassVar[str] = "login_events"
     label: ClassVar[str] = "LoginEvent + Threat Detection"
+    object: ClassVar[str | None] = "LoginEvent"
+    permission: ClassVar[Permission | None] = Permission(
+        "ViewRealTimeEventMonitoringData",
+        "View Real-Time Event Monitoring Data",
+        "LoginEvent and the Threat Detection stores",
+    )  # UNCONFIRMED: not found in the object reference
+    licence: ClassVar[str | None] = "the Event Monitoring add-on"
+    writes: ClassVar[tuple[Writes, ...]] = (
+        ("logins", ("org", "source", "natural_id")),
+        ("security_events", ("org", "store", "event_id")),
+    )
 
     def __init__(self) -> None:
         self.ran: list[IncrementalSource] = []

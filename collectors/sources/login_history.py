@@ -20,6 +20,7 @@ from collectors.sources.base import (
     Context,
     IncrementalSource,
     Malformed,
+    Permission,
     Record,
     Row,
     boolean,
@@ -235,6 +236,12 @@ class LoginHistorySource(IncrementalSource):
     name: ClassVar[str] = "login_history"
     label: ClassVar[str] = "LoginHistory"
     object: ClassVar[str] = "LoginHistory"
+    permission: ClassVar[Permission | None] = Permission(
+        "ManageUsers",
+        "Manage Users",
+        "every user's LoginHistory rows (without it, since API 37.0, only its own rows)",
+        "https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_objects_loginhistory.htm",
+    )
     fields: ClassVar[tuple[str, ...]] = (
         "Id", "UserId", "LoginTime", "LoginType", "LoginSubType", "SourceIp", "LoginUrl", "Status",
         "Application", "Browser", "Platform", "ClientVersion", "ApiType", "ApiVersion", "CountryIso",

@@ -22,9 +22,11 @@ from collectors.run import ledger
 from collectors.sources.base import (
     Context,
     Malformed,
+    Permission,
     Record,
     Row,
     Source,
+    Writes,
     get,
     integer,
     parse_dt,
@@ -134,6 +136,17 @@ class OauthTokensSource(Source):
 
     name: ClassVar[str] = "oauth_tokens"
     label: ClassVar[str] = "OauthToken"
+    object: ClassVar[str | None] = "OauthToken"
+    probe_field: ClassVar[str] = "UserId"  # OauthToken.Id is always null
+    permission: ClassVar[Permission | None] = Permission(
+        "CustomizeApplication",
+        "Customize Application",
+        "every user's OAuth grants (without it, only its own)",
+        "https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_objects_oauthtoken.htm",
+    )
+    writes: ClassVar[tuple[Writes, ...]] = (
+        ("oauth_token_snapshots", ("org", "snapshot_day", "user_id", "app_name", "created_date")),
+    )
 
     def __init__(self) -> None:
         self.day: date | None = None

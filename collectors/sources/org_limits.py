@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from collectors.run import ledger
-from collectors.sources.base import Context, Source
+from collectors.sources.base import Context, Permission, Source, Writes
 from oauthwatch.store import schema
 from oauthwatch.store.writes import upsert, utcnow
 
@@ -80,6 +80,13 @@ class OrgLimitsSource(Source):
 
     name: ClassVar[str] = "org_limits"
     label: ClassVar[str] = "Limits"
+    permission: ClassVar[Permission | None] = Permission(
+        "ViewSetup",
+        "View Setup and Configuration",
+        "the org's limits (GET /limits)",
+        "https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_limits.htm",
+    )
+    writes: ClassVar[tuple[Writes, ...]] = (("org_limits", tuple(KEY)),)
 
     def __init__(self) -> None:
         self.rows = 0

@@ -14,6 +14,7 @@ from collectors.sources.base import (
     Context,
     IncrementalSource,
     Malformed,
+    Permission,
     Record,
     Row,
     get,
@@ -42,6 +43,9 @@ class SetupAuditTrailSource(IncrementalSource):
     name: ClassVar[str] = "setup_audit_trail"
     label: ClassVar[str] = "SetupAuditTrail"
     object: ClassVar[str] = "SetupAuditTrail"
+    permission: ClassVar[Permission | None] = Permission(
+        "ViewSetup", "View Setup and Configuration", "the Setup Audit Trail"
+    )  # UNCONFIRMED: the object reference states no access rule; admin guides name this one
     fields: ClassVar[tuple[str, ...]] = (
         "Id", "Action", "Section", "CreatedDate", "CreatedBy.Username", "Display", "DelegateUser",
     )  # fmt: skip
