@@ -121,7 +121,7 @@ def _truth(conn: sqlite3.Connection, ips: list[str], cidr_prefix: str, uas: list
 
 
 def test_hunt_finds_exactly_the_injected_and_historic_events(local_org: LocalOrg, tmp_path: Path) -> None:  # noqa: F811
-    from collectors.runner import collect_once
+    from collectors.run.runner import collect_once
     from oauthwatch.config import load_settings
 
     truth_run = inject_campaign(local_org)
@@ -179,7 +179,7 @@ def test_hunt_finds_exactly_the_injected_and_historic_events(local_org: LocalOrg
     assert not after & before
 
     # imported data: the same rows as a Data Loader export, into another org of a fresh store
-    from collectors.importer import import_csv
+    from collectors.imports.importer import import_csv
 
     export = tmp_path / "export.csv"
     cols = ["Id", "UserId", "LoginTime", "SourceIp", "Status", "Application", "Browser", "LoginType"]

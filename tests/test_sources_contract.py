@@ -40,8 +40,10 @@ def test_every_source_declares_what_it_reads_needs_and_writes() -> None:
 
     assert tuple(SOURCES) == ALL_SOURCES
     for name, cls in SOURCES.items():
-        assert cls.name == name and cls.label, name
-        assert cls.permission is not None and cls.permission.label, name
+        assert cls.name == name
+        assert cls.label, name
+        assert cls.permission is not None, name
+        assert cls.permission.label, name
         assert cls.writes, name
         assert cls.probe() is None or cls.probe() == f"SELECT {cls.probe_field} FROM {cls.object} LIMIT 1"
         for table, key in cls.writes:
