@@ -21,7 +21,7 @@ from tests.test_hunt import _config, inject_campaign
 
 
 def test_report_of_the_stolen_token_incident(local_org: LocalOrg, tmp_path: Path) -> None:  # noqa: F811
-    from collectors.runner import collect_once
+    from collectors.run.runner import collect_once
     from oauthwatch.config import load_settings
 
     truth = inject_campaign(local_org)

@@ -58,8 +58,8 @@ def register(app: typer.Typer) -> None:
         (or takes --yes) and revokes each one. Needs `[response] allow_revoke = true`. Every run is
         recorded in the store with who, when, which grant and Salesforce's answer.
         """
+        from collectors.api.client import SalesforceClient
         from collectors.auth import provider_for
-        from collectors.client import SalesforceClient
         from oauthwatch.cli import setup_logging
         from oauthwatch.config import ConfigError, load_settings
         from oauthwatch.detect.commands import emit

@@ -20,7 +20,7 @@ from collectors.sources.base import get, parse_dt, soql_str
 from oauthwatch.secrets import fingerprint
 
 if TYPE_CHECKING:
-    from collectors.client import SalesforceClient
+    from collectors.api.client import SalesforceClient
 
 
 class AppNotFound(LookupError):

@@ -29,7 +29,7 @@ from oauthwatch.store.writes import ensure_org, utcnow
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from collectors.client import SalesforceClient
+    from collectors.api.client import SalesforceClient
     from oauthwatch.config import OrgSettings, Settings
 
 log = logging.getLogger(__name__)
