@@ -38,6 +38,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "oauthwatch.hunt.commands",
     "oauthwatch.response.commands",
     "oauthwatch.report.commands",
+    "oauthwatch.grants.commands",
 )
 
 

@@ -211,6 +211,10 @@ class OauthTokensSource(Source):
         ctx.cursor_after = cursor
         ctx.stats.rows_read += len(records)
         ctx.stats.rows_written += len(rows)
+        # the grants' blast radius: their users' power (collectors.sources.grant_power)
+        from collectors.sources.grant_power import collect_power
+
+        ctx.stats.notes.extend(collect_power(ctx, sorted({r["user_id"] for r in rows.values()})))
         self.day, self.rows, self.total = day, len(rows), total
 
     def coverage(self, conn: Connection, ctx: Context) -> None:

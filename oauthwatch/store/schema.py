@@ -553,3 +553,18 @@ response_actions = Table(
     Column("answer", Text, doc="Salesforce's answer (HTTP status and body), secrets redacted"),
     Index("ix_response_actions_org_time", "org", "requested_at"),
 )
+
+user_power = Table(
+    "user_power",
+    metadata,
+    _org(),
+    Column("user_id", String(18), nullable=False),
+    Column("username", String(255)),
+    Column("profile", String(255)),
+    Column("is_active", Boolean),
+    Column("is_frozen", Boolean, doc="UserLogin.IsFrozen; NULL when it could not be read"),
+    Column("permissions", JSON, doc="labels of the powerful permissions the user holds (profile + sets)"),
+    Column("permissions_read", Boolean, nullable=False, doc="false: only the profile name is known"),
+    Column("read_at", UTCDateTime, nullable=False),
+    UniqueConstraint("org", "user_id", name="uq_user_power_org_user"),
+)

@@ -55,6 +55,10 @@ def _lh(name: str, type_: str = STRING, **kw: object) -> Field:
 
 
 OBJECTS: dict[str, SObject] = {}
+PERMISSIONS = (
+    "ModifyAllData", "ViewAllData", "ManageUsers", "CustomizeApplication", "AuthorApex", "ApiEnabled",
+    "ApproveUninstalledApps", "UseAnyApiClient",
+)  # fmt: skip
 
 
 def _add(obj: SObject) -> None:
@@ -99,7 +103,27 @@ _add(
             _f("Label"),
             _f("IsOwnedByProfile", BOOLEAN),
             _ref("ProfileId", "Profile", "Profile"),
+            # powerful permissions (generate.access fills them); the last two API names are UNCONFIRMED
+            *(_f(f"Permissions{p}", BOOLEAN) for p in PERMISSIONS),
         ),
+    )
+)
+_add(
+    SObject(
+        "PermissionSetAssignment",
+        "0Pa",
+        (
+            _f("Id", ID, nillable=False),
+            _ref("AssigneeId", "User", "Assignee"),
+            _ref("PermissionSetId", "PermissionSet", "PermissionSet"),
+        ),
+    )
+)
+_add(
+    SObject(
+        "UserLogin",
+        "060",
+        (_f("Id", ID, nillable=False), _ref("UserId", "User", None), _f("IsFrozen", BOOLEAN)),
     )
 )
 _add(

@@ -1,0 +1,1 @@
+"""The grant inventory: every live OAuth grant with its blast radius, ranked by risk."""
