@@ -92,6 +92,15 @@ class OrgDbClient:
     def count(self, soql: str) -> int:
         return next(self.query_pages(soql)).total_size
 
+    def describe(self, sobject: str) -> dict[str, Any]:
+        from oauthwatch.simulator.data import catalog
+
+        self.budget.charge()
+        obj = catalog.get(sobject)
+        if obj is None:
+            raise ObjectNotAvailable("NOT_FOUND", f"no {sobject}", 404)
+        return {"name": obj.name, "fields": [{"name": f.name, "label": f.name} for f in obj.fields]}
+
     def limits(self) -> dict[str, Any]:
         self.budget.charge()
         return {

@@ -239,6 +239,15 @@ class SalesforceClient:
         page = next(self.query_pages(soql))
         return page.total_size
 
+    def describe(self, sobject: str) -> dict[str, Any]:
+        """GET /sobjects/<sobject>/describe: the object's fields with their names and labels."""
+        return self._with_retries(
+            f"describing {sobject}",
+            lambda sf: orjson.loads(
+                self._call(sf, "GET", f"{sf.base_url}sobjects/{sobject}/describe/").content
+            ),
+        )
+
     def limits(self) -> dict[str, Any]:
         """GET /limits: every limit as ``{name: {"Max": n, "Remaining": n, …}}``."""
         body = self._with_retries(

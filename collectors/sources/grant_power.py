@@ -51,7 +51,7 @@ def _norm(s: str) -> str:
 
 def permission_fields(ctx: Context) -> dict[str, str]:
     """API name → label of the powerful permissions this org's PermissionSet has."""
-    describe = ctx.client._with_retries("describe PermissionSet", lambda sf: sf.PermissionSet.describe())
+    describe = ctx.client.describe("PermissionSet")
     fields: dict[str, str] = {}
     for f in describe.get("fields", []):
         name, label = str(f.get("name", "")), str(f.get("label", ""))
