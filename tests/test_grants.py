@@ -51,7 +51,7 @@ def test_ranking_reasons_in_words() -> None:
 
 
 def test_inventory_from_the_local_org(local_org: LocalOrg, tmp_path: Path) -> None:  # noqa: F811
-    from collectors.runner import collect_once
+    from collectors.run.runner import collect_once
     from oauthwatch.config import load_settings
 
     cfg = _config(local_org, tmp_path / "store.db")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from collectors.client import SalesforceCallError
+from collectors.api.client import SalesforceCallError
 from collectors.sources.base import boolean, fetch_all, get, soql_str, text
 from oauthwatch.secrets import redact
 from oauthwatch.store import schema

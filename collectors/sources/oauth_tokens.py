@@ -146,6 +146,7 @@ class OauthTokensSource(Source):
     )
     writes: ClassVar[tuple[Writes, ...]] = (
         ("oauth_token_snapshots", ("org", "snapshot_day", "user_id", "app_name", "created_date")),
+        ("user_power", ("org", "user_id")),  # the grant holders' power (grant_power)
     )
 
     def __init__(self) -> None:
