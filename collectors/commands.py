@@ -133,9 +133,8 @@ def register(app: typer.Typer) -> None:
         ] = "UTC",
     ) -> None:
         """Import Setup's Login History download, a Data Loader/Workbench LoginHistory export, or an ELF CSV."""
-        from zoneinfo import ZoneInfoNotFoundError
-
         from collectors.imports.importer import import_csv
+        from collectors.imports.progress import import_progress
         from collectors.sources.base import Malformed
         from oauthwatch.config import load_settings
         from oauthwatch.store import open_store
@@ -144,26 +143,13 @@ def register(app: typer.Typer) -> None:
         primary = next((o.primary_login_source for o in settings.orgs if o.name == org), "login_history")
         engine = open_store(settings.store.url)
         started = datetime.now(UTC)
-        bar, update = None, None
-        if sys.stderr.isatty():
-            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-            bar = Progress(
-                SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True
-            )
-            task = bar.add_task(f"importing {file.name}: 0 rows")
-            bar.start()
-
-            def update(n: int) -> None:
-                bar.update(task, description=f"importing {file.name}: {n:,} rows")
-
+        bar, update = import_progress(file)
         try:
             report = import_csv(engine, org, file, timezone=timezone, primary_source=primary, progress=update)
-        except ZoneInfoNotFoundError:
-            typer.echo(f"unknown time zone {timezone!r}: use an IANA name such as Europe/Paris", err=True)
-            raise typer.Exit(2) from None
         except Malformed as exc:
-            typer.echo(f"{file}: {exc}", err=True)
+            typer.echo(
+                f"{file}: " + "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(exc)), err=True
+            )
             raise typer.Exit(2) from None
         finally:
             if bar is not None:
@@ -172,6 +158,7 @@ def register(app: typer.Typer) -> None:
         for line in report.lines():
             typer.echo(line)
         typer.echo(f"done in {(datetime.now(UTC) - started).total_seconds():.1f}s")
+        raise typer.Exit(2 if report.quarantined else 0)
 
 
 def _service_lines(engine: Engine) -> list[dict[str, object]]:

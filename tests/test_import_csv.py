@@ -51,10 +51,9 @@ def test_setup_download(tmp_path: Path, store) -> None:
     assert rows[2]["status"] == "Invalid Password"
     assert rows[0]["username"] == "ann@example.com"
     again = import_csv(store, "acme", f, timezone="Europe/Paris")
-    assert again.imported == 3  # upserted onto the same ids
+    assert (again.imported, again.new, again.already) == (3, 0, 3)  # the same ids: nothing new
     assert len(logins(store, source="login_history")) == 3
-    assert again.quarantined == 0
-    assert sum(again.skipped.values()) == 1
+    assert (again.quarantined, again.requarantined) == (1, 1)  # still bad, quarantined once
     with store.connect() as conn:
         q = schema.quarantine.c
         reasons = list(conn.execute(select(q.reason).where(q.source == "import_csv")).scalars())
@@ -73,7 +72,7 @@ def test_setup_download_skips_what_the_api_delivered(tmp_path: Path, sqlite_stor
     f = tmp_path / "ui.csv"
     f.write_text(UI)
     report = import_csv(sqlite_store, "acme", f)
-    assert report.skipped["already collected through the API"] == 1
+    assert (report.via_api, report.already, report.new) == (1, 1, 2)
     assert len(logins(sqlite_store, source="login_history")) == 3  # 1 from the API + 2 ann rows
 
 
@@ -98,9 +97,8 @@ def test_elf_csv(tmp_path: Path, shared_dir: Path, sqlite_store) -> None:
     report = import_csv(sqlite_store, "acme", src / "EventLogFile_0AT5j00002GVrfnGAD_LogFile_Login.csv")
     assert report.imported == 1
     assert logins(sqlite_store)[0]["source"] == "elf_login"
-    other = import_csv(sqlite_store, "acme", src / "EventLogFile_0AT5j00002GWEsRGAX_LogFile_Logout.csv")
-    assert other.imported == 0
-    assert "not one oauthwatch stores" in next(iter(other.skipped))
+    with pytest.raises(Malformed, match="oauthwatch stores Login and ApiTotalUsage only"):
+        import_csv(sqlite_store, "acme", src / "EventLogFile_0AT5j00002GWEsRGAX_LogFile_Logout.csv")
 
 
 def test_api_total_usage_reimport_replaces_counts(tmp_path: Path, sqlite_store) -> None:
@@ -140,5 +138,6 @@ def test_cli_reports(tmp_path: Path) -> None:
         timeout=120,
         check=False,
     )
-    assert out.returncode == 0, out.stderr
-    assert "imported 3, quarantined 1" in out.stdout
+    assert out.returncode == 2, out.stderr  # a row was quarantined: the caller must know
+    assert "read 4 rows: imported 3 (3 new, 0 already there), quarantined 1" in out.stdout
+    assert "1 × unreadable Login Time" in out.stdout

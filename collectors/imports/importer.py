@@ -1,49 +1,40 @@
-"""``oauthwatch import-csv``: login history that did not come through the API.
+"""``oauthwatch import-csv``: login history and API usage that did not come through the API.
 
 Three kinds of file, told apart by their header (column order and extra columns do not matter):
 
 - **Event Log File CSV** (``EVENT_TYPE``, ``TIMESTAMP_DERIVED``…): Login rows go to ``logins``
-  (``elf_login``), ApiTotalUsage rows to ``api_usage_hourly``, exactly as the collector stores them;
+  (``elf_login``, keyed by REQUEST_ID) and ApiTotalUsage rows to ``api_usage_events`` (keyed by
+  REQUEST_ID), exactly as the collector stores them, so a file imported after it was collected
+  (or a copy of it) adds nothing;
 - **Data Loader / Workbench export of LoginHistory** (API names as headers, any case, with
-  ``LoginGeo.City``-style relationship columns): stored as ``login_history`` under their real Id,
-  so rows later read through the API are the same rows;
-- **Setup → Login History download** (UI labels: Username, Login Time, Source IP, …; the
-  reference marks the exact headers UNCONFIRMED, so labels are matched loosely): these rows have
-  no Id, so each gets a stable one from its content (re-importing the file adds nothing), and a
-  row the API already delivered (same minute, IP, status and application) is skipped, not doubled.
-  Login Time is read in the UI's date formats (``MM/dd/yyyy hh:mm a`` and relatives), in
-  ``--timezone`` unless the value names its zone.
+  ``LoginGeo.City``-style relationship columns): stored as ``login_history`` under their real Id;
+- **Setup → Login History download** (UI labels): see :mod:`collectors.imports.setup_download`.
 
-Every row that cannot be read is quarantined with its reason; the report says what was imported,
-skipped and why.
+Every row read ends up imported (new, or already there) or quarantined with its reason, so
+``quarantined + imported = rows read``; nothing a row holds can stop the import (see
+docs/import.md for the limits and the exit codes). Memory stays flat whatever the file size.
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import re
-from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select
-
-from collectors.run import ledger
+from collectors.imports.csv_rows import CsvFile, CsvRecord, file_digest
+from collectors.imports.setup_download import UI_LABELS, SetupRows, delivered_by_api, parse_ui_time
+from collectors.imports.writer import API_USAGE, ImportReport, ImportWriter
 from collectors.sources import elf_csv
-from collectors.sources.base import Malformed, parse_dt
+from collectors.sources.base import Malformed
 from collectors.sources.login_history import GEO, login_row
-from oauthwatch.store import schema
-from oauthwatch.store.writes import ensure_org, refresh_login_rollup, upsert
+from oauthwatch.store.writes import ensure_org
+from oauthwatch.time_bounds import OutOfRange, check_in_range, zone
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.engine import Engine
 
-SOURCE = "import_csv"
+__all__ = ["ImportReport", "detect_kind", "import_csv", "parse_ui_time"]
 
 # LoginHistory API names (Data Loader upper-cases them; Workbench keeps them) and LoginGeo columns.
 API_FIELDS = (
@@ -51,36 +42,9 @@ API_FIELDS = (
     "Browser", "Platform", "ClientVersion", "ApiType", "ApiVersion", "CountryIso", "LoginGeoId", "TlsProtocol",
     "CipherSuite", "ForwardedForIp", "AuthMethodReference", *(f"LoginGeo.{g}" for g in GEO),
 )  # fmt: skip
-# Setup's Login History download: UI labels → API names (loose: case, spaces and punctuation ignored).
-UI_LABELS = {
-    "username": "Username", "logintime": "LoginTime", "sourceip": "SourceIp", "logintype": "LoginType",
-    "loginsubtype": "LoginSubType", "status": "Status", "browser": "Browser", "platform": "Platform",
-    "application": "Application", "clientversion": "ClientVersion", "apitype": "ApiType",
-    "apiversion": "ApiVersion", "loginurl": "LoginUrl", "countrycode": "CountryIso", "country": "LoginGeo.Country",
-    "location": "Location", "city": "LoginGeo.City", "tlsprotocol": "TlsProtocol", "tlsciphersuite": "CipherSuite",
-    "ciphersuite": "CipherSuite", "httploginmethod": "HttpMethod", "userid": "UserId",
-}  # fmt: skip
-UI_FORMATS = (
-    "%m/%d/%Y %I:%M %p", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%d/%m/%Y %H:%M",
-    "%d/%m/%Y %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S",
-    "%m/%d/%y %I:%M %p", "%m/%d/%y %H:%M",
-)  # fmt: skip
-_ZONES = {"GMT": "UTC", "UTC": "UTC", "Z": "UTC"}
-
-
-@dataclass
-class ImportReport:
-    """What an import did."""
-
-    kind: str
-    imported: int = 0
-    skipped: Counter[str] = field(default_factory=Counter)
-    quarantined: int = 0
-
-    def lines(self) -> list[str]:
-        out = [f"{self.kind}: imported {self.imported}, quarantined {self.quarantined}"]
-        out += [f"  skipped {n}: {why}" for why, n in self.skipped.most_common()]
-        return out
+KIND_LABELS = {"api": "Login History export (API names)", "ui": "Setup Login History download"}
+ELF_TYPES = ("Login", "ApiTotalUsage")
+_RAW_VALUE = 2_000  # quarantine keeps this much of each value (a huge field is not copied whole)
 
 
 def _norm(h: str) -> str:
@@ -97,108 +61,26 @@ def detect_kind(header: list[str]) -> str:
         return "api"
     if "logintime" in norm or "username" in norm:
         return "ui"
+    shown = (
+        ", ".join(repr(h[:40]) for h in header[:12]) or "none"
+    )  # repr: no control character reaches a terminal
     raise Malformed(
         "not a Login History or Event Log File CSV: no LoginTime / Login Time / EVENT_TYPE column "
-        f"(columns: {', '.join(header[:12])})"
+        f"(columns: {shown})"
     )
-
-
-def parse_ui_time(value: str, tz: ZoneInfo) -> datetime:
-    """A Setup UI date (``11/29/2026 9:05 AM``, optionally followed by a zone) as aware UTC."""
-    s = value.strip()
-    zone = tz
-    m = re.match(r"^(.*?)\s+([A-Za-z]{1,5}|[+-]\d{2}:?\d{2})$", s)
-    if m and m.group(2).upper() not in ("AM", "PM"):
-        s, z = m.group(1), m.group(2)
-        if z.upper() in _ZONES:
-            zone = ZoneInfo(_ZONES[z.upper()])
-        elif z[0] in "+-":
-            sign = 1 if z[0] == "+" else -1
-            hh, mm = int(z[1:3]), int(z[-2:])
-            for fmt in UI_FORMATS:
-                try:
-                    naive = datetime.strptime(s, fmt)  # noqa: DTZ007 - the offset is applied below
-                except ValueError:
-                    continue
-                return (naive - sign * timedelta(hours=hh, minutes=mm)).replace(tzinfo=UTC)
-        else:
-            raise Malformed(f"unknown time zone {z!r} in {value!r}: pass --timezone and strip it")
-    try:
-        iso = parse_dt(s)
-        if iso is not None and "T" in s:
-            return iso
-    except Malformed:
-        pass
-    for fmt in UI_FORMATS:
-        try:
-            return datetime.strptime(s, fmt).replace(tzinfo=zone).astimezone(UTC)
-        except ValueError:
-            continue
-    raise Malformed(f"unreadable Login Time {value!r}")
-
-
-def _rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
-    fh = path.open(newline="", encoding="utf-8-sig", errors="replace")
-    reader = csv.reader(fh)
-    header = next(reader, [])
-
-    def gen() -> Iterator[tuple[int, list[str]]]:
-        with fh:
-            for values in reader:
-                if values and any(v.strip() for v in values):
-                    yield reader.line_num, values
-
-    return header, gen()
-
-
-def import_csv(
-    engine: Engine,
-    org: str,
-    path: Path,
-    *,
-    timezone: str = "UTC",
-    primary_source: str = "login_history",
-    progress: Callable[[int], None] | None = None,
-) -> ImportReport:
-    """Import one CSV file into ``org``'s store; see the module docstring for the kinds."""
-    header, rows = _rows(path)
-    kind = detect_kind(header)
-    with engine.begin() as conn:
-        ensure_org(conn, org)
-    if kind == "elf":
-        return _import_elf(engine, org, path, primary_source)
-    tz = ZoneInfo(timezone)
-    report = ImportReport(
-        "Login History export (API names)" if kind == "api" else "Setup Login History download"
-    )
-    mapping = _mapping(header, kind)
-    seen: Counter[str] = Counter()
-    batch: list[dict[str, Any]] = []
-    done = 0
-    for line, values in rows:
-        rec = {mapping[i]: (v.strip() or None) for i, v in enumerate(values) if i in mapping}
-        batch.append({"__line__": line, **rec})
-        if len(batch) >= 2000:
-            done += _store_batch(engine, org, kind, batch, tz, seen, report, primary_source)
-            batch = []
-            if progress:
-                progress(done)
-    done += _store_batch(engine, org, kind, batch, tz, seen, report, primary_source)
-    if progress:
-        progress(done)
-    return report
 
 
 def _mapping(header: list[str], kind: str) -> dict[int, str]:
     out: dict[int, str] = {}
     if kind == "api":
         known = {_norm(f): f for f in API_FIELDS} | {"username": "Username"}
+        geo = {x.lower(): x for x in GEO}
         for i, h in enumerate(header):
             n = _norm(h)
             if n in known:
                 out[i] = known[n]
-            elif n.startswith("logingeo.") or n.startswith("logingeo_"):
-                g = {x.lower(): x for x in GEO}.get(n.split(".", 1)[-1].split("_", 1)[-1])
+            elif n.startswith(("logingeo.", "logingeo_")):
+                g = geo.get(n.split(".", 1)[-1].split("_", 1)[-1])
                 if g:
                     out[i] = f"LoginGeo.{g}"
         return out
@@ -209,112 +91,138 @@ def _mapping(header: list[str], kind: str) -> dict[int, str]:
     return out
 
 
-def _store_batch(
+def _raw(values: list[str] | dict[str, Any]) -> Any:
+    if isinstance(values, dict):
+        return {k: v[:_RAW_VALUE] if isinstance(v, str) else v for k, v in values.items()}
+    return [v[:_RAW_VALUE] for v in values]
+
+
+def import_csv(
     engine: Engine,
     org: str,
-    kind: str,
-    batch: list[dict[str, Any]],
-    tz: ZoneInfo,
-    seen: Counter[str],
-    report: ImportReport,
-    primary_source: str,
-) -> int:
-    if not batch:
-        return 0
-    with engine.begin() as conn:
-        rows = []
-        for rec in batch:
-            line = rec.pop("__line__")
+    path: Path,
+    *,
+    timezone: str = "UTC",
+    primary_source: str = "login_history",
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportReport:
+    """Import one CSV file into ``org``'s store; see the module docstring for the kinds.
+
+    Raises :class:`Malformed` (nothing stored) when the file as a whole cannot be imported: an
+    unknown zone, a header of no known kind, an event type oauthwatch does not store.
+    ``progress(bytes_read, bytes_total)`` is called after every batch.
+    """
+    try:
+        tz = zone(timezone)
+    except ValueError as exc:
+        raise Malformed(str(exc)) from None
+    with CsvFile(path) as f:
+        if f.header_error:
+            raise Malformed(f.header_error)
+        if not f.header:
+            raise Malformed("the file is empty: no header line")
+        kind = detect_kind(f.header)
+        records = f.records()
+        if kind == "elf":
+            return _import_elf(engine, org, f, records, primary_source, progress)
+        with engine.begin() as conn:
+            ensure_org(conn, org)
+        report = ImportReport(KIND_LABELS[kind])
+        writer = ImportWriter(
+            engine,
+            org,
+            report,
+            target="login_history",
+            rollup=primary_source == "login_history",
+            skip=(lambda conn, rows: delivered_by_api(conn, org, rows)) if kind == "ui" else None,
+        )
+        mapping = _mapping(f.header, kind)
+        setup = SetupRows(tz) if kind == "ui" else None
+        for n, rec in enumerate(records, 1):
+            report.read += 1
+            if rec.error:
+                writer.reject(f"{rec.error} (line {rec.line})", _raw(rec.values))
+                continue
+            fields = {mapping[i]: (v.strip() or None) for i, v in enumerate(rec.values) if i in mapping}
             try:
-                if kind == "ui":
-                    rec = _ui_record(rec, tz, seen)
-                    if _already_collected(conn, org, rec):
-                        report.skipped["already collected through the API"] += 1
-                        continue
-                rid = rec.get("Id")
-                if not rid:
-                    raise Malformed("no Id column value")
-                rows.append(login_row(org, "login_history", rid, rec))
-            except Malformed as exc:
-                if ledger.quarantine(conn, org, SOURCE, f"{exc} (line {line})", rec, rec.get("Id")):
-                    report.quarantined += 1
-                else:
-                    report.skipped["already quarantined by an earlier import"] += 1
-        if rows:
-            by_key = {r["natural_id"]: r for r in rows}
-            rows = list(by_key.values())
-            upd = [c for c in rows[0] if c not in ("org", "source", "natural_id", "ingested_at")]
-            upsert(conn, schema.logins, rows, key=["org", "source", "natural_id"], update=upd)
-            if primary_source == "login_history":
-                refresh_login_rollup(conn, org, "login_history", {r["login_time"] for r in rows})
-        report.imported += len(rows)
-    return len(batch)
+                if setup is not None:
+                    fields = setup.record(fields)
+                row = login_row(org, "login_history", fields.get("Id"), fields)
+                check_in_range(row["login_time"], "Login Time")
+            except (Malformed, OutOfRange) as exc:
+                writer.reject(f"{exc} (line {rec.line})", _raw(fields), fields.get("Id"))
+                continue
+            writer.add(row)
+            if progress and n % 5_000 == 0:
+                progress(f.position(), f.size)
+        writer.finish()
+        if progress:
+            progress(f.size, f.size)
+        return report
 
 
-def _ui_record(rec: dict[str, Any], tz: ZoneInfo, seen: Counter[str]) -> dict[str, Any]:
-    raw_time = rec.get("LoginTime")
-    if not raw_time:
-        raise Malformed("no Login Time")
-    when = parse_ui_time(str(raw_time), tz)
-    rec = dict(rec)
-    rec["LoginTime"] = when.isoformat()
-    if rec.get("Location") and not rec.get("LoginGeo.Country"):
-        rec["LoginGeo.Country"] = str(rec["Location"]).split(",")[-1].strip()
-    basis = "|".join(str(rec.get(k) or "") for k in ("Username", "LoginTime", "SourceIp", "Status", "Application",
-                                                     "LoginType", "Browser", "Platform"))  # fmt: skip
-    seen[basis] += 1  # identical rows in one file are distinct logins: number them, stably
-    digest = hashlib.sha256(f"{basis}#{seen[basis]}".encode()).hexdigest()[:40]
-    rec["Id"] = f"csv:{digest}"
-    return rec
-
-
-def _already_collected(conn: Connection, org: str, rec: dict[str, Any]) -> bool:
-    when = parse_dt(rec["LoginTime"])
-    assert when is not None
-    lg = schema.logins.c
-    cond = [lg.org == org, lg.source == "login_history", lg.login_time >= when,
-            lg.login_time < when + timedelta(minutes=1), ~lg.natural_id.startswith("csv:")]  # fmt: skip
-    for col, key in ((lg.source_ip, "SourceIp"), (lg.status, "Status"), (lg.application, "Application")):
-        if rec.get(key):
-            cond.append(col == rec[key])
-    return conn.execute(select(lg.id).where(*cond).limit(1)).first() is not None
-
-
-def _import_elf(engine: Engine, org: str, path: Path, primary: str) -> ImportReport:
-    header, rows = elf_csv.read_csv(path)
-    first = next(rows, None)
-    event_type = (first[1].get("EVENT_TYPE") if first else None) or ""
+def _import_elf(
+    engine: Engine,
+    org: str,
+    f: CsvFile,
+    records: Any,
+    primary: str,
+    progress: Callable[[int, int], None] | None,
+) -> ImportReport:
+    header = [h.strip().upper() for h in f.header]
+    first: CsvRecord | None = next(records, None)
+    first_row = dict(zip(header, first.values, strict=False)) if first else {}
+    event_type = first_row.get("EVENT_TYPE") or (
+        "Login" if "LOGIN_STATUS" in header else "ApiTotalUsage" if "API_FAMILY" in header else ""
+    )
+    if first is not None and event_type not in ELF_TYPES:
+        raise Malformed(
+            f"an Event Log File of type {event_type[:40]!r}: oauthwatch stores Login and ApiTotalUsage only"
+        )
     report = ImportReport(f"Event Log File ({event_type or 'empty'})")
     if first is None:
         return report
-    if event_type not in ("Login", "ApiTotalUsage"):
-        report.skipped[f"event type {event_type!r} is not one oauthwatch stores (Login, ApiTotalUsage)"] += (
-            1 + sum(1 for _ in rows)
-        )
-        return report
-    file_id = "imp" + hashlib.sha256(path.read_bytes()).hexdigest()[:15]
-    from itertools import chain
-
-    from collectors.sources.event_log_files import store_file_rows
-
-    def quarantine(conn: Connection, why: str, raw: Any, nid: str | None) -> None:
-        if ledger.quarantine(conn, org, SOURCE, why, raw, nid):
-            report.quarantined += 1
-
     with engine.begin() as conn:
-        if event_type == "ApiTotalUsage":
-            a = schema.api_usage_hourly.c
-            conn.execute(delete(schema.api_usage_hourly).where(a.org == org, a.file_id == file_id))
-        read, stored = store_file_rows(
-            org,
-            conn,
-            file_id=file_id,
-            event_type=event_type,
-            path=path,
-            quarantine=quarantine,
-            primary=primary,
-            rows=chain([first], rows),
-        )
-    report.imported = stored
-    del header, read
+        ensure_org(conn, org)
+    # Rows without REQUEST_ID are keyed by file and line; the file is named by its content.
+    file_id = "imp" + file_digest(f.path)[:15]
+    api = event_type == "ApiTotalUsage"
+    writer = ImportWriter(
+        engine,
+        org,
+        report,
+        target=API_USAGE if api else "elf_login",
+        rollup=True if api else primary == "elf_login",
+    )
+    make = elf_csv.api_event if api else elf_csv.login_row
+    n = 0
+    for rec in _chain(first, records):
+        n += 1
+        report.read += 1
+        if rec.error:
+            writer.reject(
+                f"{rec.error} (file {file_id} line {rec.line})", _raw(rec.values), f"{file_id}:{rec.line}"
+            )
+            continue
+        row = dict(zip(header, rec.values, strict=False))
+        if len(rec.values) > len(header):
+            row["__extra__"] = "|".join(rec.values[len(header) :])
+        try:
+            out = make(org, row, file_id=file_id, line=rec.line)
+            check_in_range(out["event_time" if api else "login_time"], "event time")
+        except (Malformed, OutOfRange) as exc:
+            nid = (row.get("REQUEST_ID") or "")[:64] or f"{file_id}:{rec.line}"
+            writer.reject(f"{exc} (file {file_id} line {rec.line})", _raw(row), nid)
+            continue
+        writer.add(out)
+        if progress and n % 5_000 == 0:
+            progress(f.position(), f.size)
+    writer.finish()
+    if progress:
+        progress(f.size, f.size)
     return report
+
+
+def _chain(first: CsvRecord, rest: Any) -> Any:
+    yield first
+    yield from rest

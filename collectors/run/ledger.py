@@ -120,6 +120,7 @@ def quarantine(
     Returns True when it was new (overlap windows re-read the same bad record every run).
     """
     q = schema.quarantine.c
+    reason = reason[:2000]  # as stored, so that the same record and reason are found again
     text = raw if isinstance(raw, str) else orjson.dumps(raw, default=str).decode()
     text = redact(text)[:20_000]
     cond = [q.org == org, q.source == source, q.reason == reason]
@@ -131,7 +132,7 @@ def quarantine(
             org=org,
             source=source,
             received_at=utcnow(),
-            reason=reason[:2000],
+            reason=reason,
             natural_id=natural_id,
             raw=text,
         )

@@ -9,14 +9,12 @@ the file's ``LogDate``.
 from __future__ import annotations
 
 import csv
-from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from collectors.sources.base import Malformed, Row, parse_dt
-from oauthwatch.store.writes import hour_floor, utcnow
+from oauthwatch.store.writes import utcnow
 
 LOGIN_TYPES = {
     "i": "Remote Access 2.0", "6": "Remote Access Client", "A": "Application", "I": "Other Apex API",
@@ -49,7 +47,7 @@ LOGIN_STATUS = {
 
 def read_csv(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
     """The header and a lazy iterator of (line number, row) of an ELF CSV on disk."""
-    fh = path.open(newline="", encoding="utf-8-sig")
+    fh = path.open(newline="", encoding="utf-8-sig", errors="replace")  # a stray byte is not fatal
     reader = csv.reader(fh)
     try:
         header = [h.strip().upper() for h in next(reader)]
@@ -135,44 +133,24 @@ def login_row(org: str, row: dict[str, str], *, file_id: str = "", line: int = 0
     }  # fmt: skip
 
 
-API_DIMS = ("connected_app_id", "connected_app_name", "client_name", "api_family", "status_code", "user_id")
+def api_event(org: str, row: dict[str, str], *, file_id: str = "", line: int = 0) -> Row:
+    """An ``api_usage_events`` row from one ApiTotalUsage CSV row, keyed by its REQUEST_ID.
 
-
-def api_usage_cells(
-    org: str,
-    rows: Iterable[tuple[int, dict[str, str]]],
-    *,
-    file_id: str,
-    bad: list[tuple[int, str, dict[str, str]]],
-) -> list[Row]:
-    """``api_usage_hourly`` cells counted from ApiTotalUsage rows (bad rows appended to ``bad``)."""
-    counts: Counter[tuple[Any, ...]] = Counter()
-    for line, row in rows:
-        try:
-            if row.get("EVENT_TYPE") not in (None, "", "ApiTotalUsage"):
-                raise Malformed(f"not an ApiTotalUsage event: {row.get('EVENT_TYPE')!r}")
-            hour = hour_floor(event_time(row))
-        except Malformed as exc:
-            bad.append((line, str(exc), row))
-            continue
-        counts[
-            (
-                hour,
-                (row.get("CONNECTED_APP_ID") or "")[:18],
-                (row.get("CONNECTED_APP_NAME") or "")[:255],
-                (row.get("CLIENT_NAME") or "")[:255],
-                (row.get("API_FAMILY") or "")[:20],
-                (row.get("STATUS_CODE") or "")[:8],
-                (row.get("USER_ID_DERIVED") or row.get("USER_ID") or "")[:18],
-            )
-        ] += 1
-    return [
-        {
-            "org": org,
-            "hour": k[0],
-            **dict(zip(API_DIMS, k[1:], strict=True)),
-            "file_id": file_id,
-            "requests": n,
-        }
-        for k, n in counts.items()
-    ]
+    A row without REQUEST_ID is keyed by its file and line, so re-reading that file adds nothing.
+    """
+    if row.get("EVENT_TYPE") not in (None, "", "ApiTotalUsage"):
+        raise Malformed(f"not an ApiTotalUsage event: {row.get('EVENT_TYPE')!r}")
+    natural = _s(row, "REQUEST_ID", limit=64) or (f"{file_id}:{line}" if file_id else None)
+    if not natural:
+        raise Malformed("no REQUEST_ID")
+    return {
+        "org": org,
+        "request_id": natural,
+        "event_time": event_time(row),
+        "connected_app_id": (row.get("CONNECTED_APP_ID") or "")[:18],
+        "connected_app_name": (row.get("CONNECTED_APP_NAME") or "")[:255],
+        "client_name": (row.get("CLIENT_NAME") or "")[:255],
+        "api_family": (row.get("API_FAMILY") or "")[:20],
+        "status_code": (row.get("STATUS_CODE") or "")[:8],
+        "user_id": (row.get("USER_ID_DERIVED") or row.get("USER_ID") or "")[:18],
+    }

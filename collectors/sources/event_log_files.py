@@ -8,8 +8,9 @@ Daily, never both: they hold the same events twice). Each file is streamed to di
 transaction, so a crash re-reads at most one file. Files created inside the settle window are
 processed now and looked at again next run (the cursor stops at the signpost); a file already
 processed with the same length is skipped. Login rows go to ``logins`` (``elf_login``, keyed by
-REQUEST_ID, at TIMESTAMP_DERIVED); ApiTotalUsage rows are counted into ``api_usage_hourly`` cells
-that carry the file id, so re-reading or replacing a file replaces its counts.
+REQUEST_ID, at TIMESTAMP_DERIVED); ApiTotalUsage calls go to ``api_usage_events`` (keyed by
+REQUEST_ID, so a re-read, superseding or retransmitted file counts each call once) and the hourly
+cells of the hours a file touched are recomputed from them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import logging
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import select
 
 from collectors.run import ledger
 from collectors.sources import elf_csv
@@ -38,7 +39,8 @@ from collectors.sources.base import (
     soql_dt,
 )
 from oauthwatch.store import schema
-from oauthwatch.store.writes import upsert, utcnow
+from oauthwatch.store.api_usage import refresh_api_usage, store_api_events
+from oauthwatch.store.writes import hour_floor, upsert, utcnow
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -101,24 +103,30 @@ def store_file_rows(
 
             refresh_login_rollup(conn, ctx_org, "elf_login", hours)
         return read, stored
-    bad: list[tuple[int, str, dict[str, str]]] = []
-    cells = elf_csv.api_usage_cells(ctx_org, rows, file_id=file_id, bad=bad)
-    a = schema.api_usage_hourly.c
-    conn.execute(delete(schema.api_usage_hourly).where(a.org == ctx_org, a.file_id == file_id))
-    if cells:
-        upsert(
-            conn,
-            schema.api_usage_hourly,
-            cells,
-            key=["org", "hour", *elf_csv.API_DIMS, "file_id"],
-            update=["requests"],
-        )
-    for line, why, row in bad:
-        quarantine(
-            conn, f"{why} (file {file_id} line {line})", row, row.get("REQUEST_ID") or f"{file_id}:{line}"
-        )
-    total = sum(c["requests"] for c in cells)
-    return total + len(bad), total
+    events: list[dict[str, Any]] = []
+    touched: set[datetime] = set()
+
+    def flush_events() -> None:
+        nonlocal stored
+        if events:
+            new, already = store_api_events(conn, ctx_org, events)
+            stored += new + already
+            touched.update(hour_floor(e["event_time"]) for e in events)
+            events.clear()
+
+    for line, row in rows:
+        read += 1
+        try:
+            events.append(elf_csv.api_event(ctx_org, row, file_id=file_id, line=line))
+        except Malformed as exc:
+            quarantine(
+                conn, f"{exc} (file {file_id} line {line})", row, row.get("REQUEST_ID") or f"{file_id}:{line}"
+            )
+        if len(events) >= 5000:
+            flush_events()
+    flush_events()
+    refresh_api_usage(conn, ctx_org, touched)
+    return read, stored
 
 
 class EventLogFilesSource(Source):
@@ -200,7 +208,6 @@ class EventLogFilesSource(Source):
                         quarantine=lambda c, why, raw, nid: ctx.quarantine(c, self.name, why, raw, nid),
                         primary=ctx.org_settings.primary_login_source,
                     )
-                    self._supersede(conn, ctx, rec, file_id, event_type, interval, log_date, created)
                     upsert(
                         conn,
                         schema.event_log_files,
@@ -233,40 +240,6 @@ class EventLogFilesSource(Source):
             interval, timedelta(days=1)
         )
         self.days.setdefault(log_date.date(), []).append({"late": late, "interval": interval})
-
-    def _supersede(
-        self,
-        conn: Connection,
-        ctx: Context,
-        rec: Record,
-        file_id: str,
-        event_type: str,
-        interval: str,
-        log_date: datetime,
-        created: datetime,
-    ) -> None:
-        """A newer daily file for the same day replaces the older one's API counts."""
-        if interval != "Daily" or event_type != "ApiTotalUsage":
-            return
-        f = schema.event_log_files.c
-        older = [
-            r[0]
-            for r in conn.execute(
-                select(f.file_id).where(
-                    and_(
-                        f.org == ctx.org,
-                        f.event_type == event_type,
-                        f.interval == interval,
-                        f.log_date == log_date,
-                        f.file_id != file_id,
-                        f.created_date < created,
-                    )
-                )
-            )
-        ]
-        if older:
-            a = schema.api_usage_hourly.c
-            conn.execute(delete(schema.api_usage_hourly).where(a.org == ctx.org, a.file_id.in_(older)))
 
     def _save_cursor(self, ctx: Context, conn: Connection, created: datetime, file_id: str) -> None:
         ts, fid = (created, file_id) if created <= ctx.signpost else (ctx.signpost, "")

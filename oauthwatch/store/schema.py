@@ -280,6 +280,27 @@ connected_app_changes = Table(
     Index("ix_app_changes_org_app", "org", "app_id", "observed_at"),
 )
 
+api_usage_events = Table(
+    "api_usage_events",
+    metadata,
+    _org(),
+    Column(
+        "request_id",
+        String(64),
+        nullable=False,
+        doc="ELF REQUEST_ID (file:line when a row has none): the same call from any file is one row",
+    ),
+    Column("event_time", UTCDateTime, nullable=False),
+    Column("connected_app_id", String(18), nullable=False, server_default=""),
+    Column("connected_app_name", String(255), nullable=False, server_default=""),
+    Column("client_name", String(255), nullable=False, server_default=""),
+    Column("api_family", String(20), nullable=False, server_default=""),
+    Column("status_code", String(8), nullable=False, server_default=""),
+    Column("user_id", String(18), nullable=False, server_default=""),
+    UniqueConstraint("org", "request_id", name="uq_api_usage_events_org_request"),
+    Index("ix_api_usage_events_org_time", "org", "event_time"),
+)
+
 api_usage_hourly = Table(
     "api_usage_hourly",
     metadata,
@@ -292,13 +313,11 @@ api_usage_hourly = Table(
     Column("status_code", String(8), nullable=False, server_default=""),
     Column("user_id", String(18), nullable=False, server_default=""),
     Column(
-        "file_id",
-        String(18),
+        "requests",
+        Integer,
         nullable=False,
-        server_default="",
-        doc="the EventLogFile counted: re-reading a file replaces its cells; readers SUM over files",
+        doc="ApiTotalUsage calls in this (org, hour, dimensions) cell, recomputed from api_usage_events",
     ),
-    Column("requests", Integer, nullable=False),
     UniqueConstraint(
         "org",
         "hour",
@@ -308,7 +327,6 @@ api_usage_hourly = Table(
         "api_family",
         "status_code",
         "user_id",
-        "file_id",
         name="uq_api_usage_hourly_cell",
     ),
 )

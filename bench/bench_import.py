@@ -1,0 +1,156 @@
+"""``import-csv`` into SQLite: oauthwatch vs the naive way, on the same files, in the same run.
+
+The naive way is what a user would write: ``pandas.read_csv(path).to_sql(...)`` into a table of
+its own (no ids, no dedupe, no quarantine, no rollups). Ours is ``collectors.imports.importer.import_csv``
+(stable ids, "already there" checks, quarantine, rollups caught up at the end, progress reported).
+Each side runs in its own process, so its peak RSS (``ru_maxrss``) is its own; two file sizes
+show whether memory grows with the file. Files are generated once per run, deterministically:
+
+- ``setup``: a Setup → Login History download (UI labels, ``MM/dd/yyyy hh:mm AM`` times, no Id),
+  the kind that imported at ~290 rows/s before;
+- ``elf-api``: an ApiTotalUsage Event Log File (one call per row, keyed by REQUEST_ID).
+
+Usage::
+
+    python bench/bench_import.py                         # 300,000 and 50,000 rows
+    python bench/bench_import.py --rows 1000000          # the big size
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+UI_HEADER = ["Username", "Login Time", "Source IP", "Login Type", "Status", "Browser", "Platform", "Application",
+             "Client Version", "API Type", "API Version", "Login URL", "Country", "City"]  # fmt: skip
+API_HEADER = ["EVENT_TYPE", "TIMESTAMP", "REQUEST_ID", "ORGANIZATION_ID", "USER_ID", "USER_NAME", "API_FAMILY",
+              "API_VERSION", "API_RESOURCE", "HTTP_METHOD", "STATUS_CODE", "ENTITY_NAME", "CLIENT_NAME", "CLIENT_IP",
+              "CONNECTED_APP_ID", "CONNECTED_APP_NAME", "COUNTS_AGAINST_API_LIMIT", "TIMESTAMP_DERIVED"]  # fmt: skip
+APPS = ["Data Loader", "Integration A", "Mobile", "Browser", "Workbench", "Salesforce CLI"]
+START = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def write_setup(path: Path, rows: int) -> None:
+    """Newest first, as Setup sorts it; ~30 days; a few logins per minute."""
+    span = 30 * 24 * 60
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(UI_HEADER)
+        for i in range(rows):
+            t = START + timedelta(minutes=span - (i * span) // rows)
+            w.writerow([f"user{i % 997}@example.com", t.strftime("%m/%d/%Y %I:%M %p"), f"198.51.{i % 251}.{i % 199}",
+                        "Remote Access 2.0" if i % 4 else "Application", "Success" if i % 9 else "Invalid Password",
+                        "Unknown" if i % 4 else "Chrome 131", "Unknown" if i % 4 else "Windows", APPS[i % len(APPS)],
+                        "N/A", "N/A", "N/A", "login.salesforce.com", "France", "Paris"])  # fmt: skip
+
+
+def write_api(path: Path, rows: int) -> None:
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh, quoting=csv.QUOTE_ALL)
+        w.writerow(API_HEADER)
+        for i in range(rows):
+            t = START + timedelta(milliseconds=(i * 86_400_000) // rows)
+            w.writerow(["ApiTotalUsage", t.strftime("%Y%m%d%H%M%S.") + f"{t.microsecond // 1000:03d}",
+                        f"4ehU{i:018d}", "00D000000000001", f"0050000000{i % 500:05d}", f"user{i % 500}@example.com",
+                        "REST", "62.0", "/services/data/v62.0/query", "GET", "200" if i % 13 else "401", "Account",
+                        "", f"198.51.{i % 251}.{i % 199}", "0H4000000000001", APPS[i % len(APPS)], "true",
+                        t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"])  # fmt: skip
+
+
+WRITERS = {"setup": write_setup, "elf-api": write_api}
+
+
+def worker_ours(path: str, store: str) -> dict:
+    from collectors.imports.importer import import_csv
+    from oauthwatch.store import open_store
+
+    engine = open_store(f"sqlite:///{store}")
+    ticks: list[int] = []
+    t0 = time.perf_counter()
+    report = import_csv(engine, "acme", Path(path), progress=lambda done, total: ticks.append(done))
+    seconds = time.perf_counter() - t0
+    engine.dispose()
+    return {"rows": report.imported, "quarantined": report.quarantined, "seconds": seconds,
+            "progress_updates": len(ticks), "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # fmt: skip
+
+
+def worker_naive(path: str, store: str) -> dict:
+    import pandas as pd
+    from sqlalchemy import create_engine
+
+    engine = create_engine(f"sqlite:///{store}")
+    t0 = time.perf_counter()
+    df = pd.read_csv(path)
+    df.to_sql("naive_import", engine, if_exists="append", index=False)
+    seconds = time.perf_counter() - t0
+    return {"rows": len(df), "quarantined": 0, "seconds": seconds, "progress_updates": 0,
+            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # fmt: skip
+
+
+def run_worker(who: str, path: Path, store: Path) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--worker", who, "--file", str(path), "--store", str(store)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        return {"failed": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rows", type=int, default=300_000, help="rows of the big file")
+    ap.add_argument("--small", type=int, default=50_000, help="rows of the small file (flat-memory check)")
+    ap.add_argument("--kinds", default="setup,elf-api", help="file kinds, comma-separated: setup, elf-api")
+    ap.add_argument("--worker", choices=["ours", "naive"], help=argparse.SUPPRESS)
+    ap.add_argument("--file", help=argparse.SUPPRESS)
+    ap.add_argument("--store", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        fn = worker_ours if args.worker == "ours" else worker_naive
+        print(json.dumps(fn(args.file, args.store)))
+        return
+    print(
+        f"\n{'file':8}  {'rows':>9}  {'MB':>6}  {'who':6}  {'rows/s':>9}  {'seconds':>8}  {'peak RSS MB':>11}  "
+        f"{'progress':>8}  {'ours ÷ naive':>12}"
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:
+        for kind in args.kinds.split(","):
+            for rows in (args.small, args.rows):
+                path = Path(tmp) / f"{kind}-{rows}.csv"
+                WRITERS[kind](path, rows)
+                res = {who: run_worker(who, path, Path(tmp) / f"{kind}-{rows}-{who}.db") for who in ("naive", "ours")}
+                for who in ("naive", "ours"):
+                    x = res[who]
+                    if "failed" in x:
+                        print(f"{kind:8}  {rows:>9}  {who:6}  failed: {x['failed']}")
+                        continue
+                    assert x["rows"] + x["quarantined"] == rows, f"{who} accounted for {x['rows']} of {rows} rows"
+                    ratio = (
+                        f"{res['naive']['seconds'] / x['seconds']:.2f}x"
+                        if who == "ours" and "failed" not in res["naive"]
+                        else ""
+                    )
+                    print(
+                        f"{kind:8}  {rows:>9}  {path.stat().st_size / 1e6:>6.1f}  {who:6}  "
+                        f"{x['rows'] / x['seconds']:>9,.0f}  {x['seconds']:>8.1f}  {x['rss_mb']:>11.0f}  "
+                        f"{x['progress_updates']:>8}  {ratio:>12}",
+                        flush=True,
+                    )
+
+
+if __name__ == "__main__":
+    main()
