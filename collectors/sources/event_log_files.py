@@ -39,7 +39,7 @@ from collectors.sources.base import (
     soql_dt,
 )
 from oauthwatch.store import schema
-from oauthwatch.store.api_usage import refresh_api_usage, store_api_events
+from oauthwatch.store.api_usage import API_DIMS, refresh_api_usage, store_api_events
 from oauthwatch.store.writes import hour_floor, upsert, utcnow
 
 if TYPE_CHECKING:
@@ -130,7 +130,8 @@ def store_file_rows(
 
 
 class EventLogFilesSource(Source):
-    """EventLogFile (Login, ApiTotalUsage) → ``event_log_files`` + ``logins`` + ``api_usage_hourly``."""
+    """EventLogFile (Login, ApiTotalUsage) → ``event_log_files`` + ``logins`` + ``api_usage_events``
+    (and the ``api_usage_hourly`` cells recomputed from them)."""
 
     name: ClassVar[str] = "event_log_files"
     label: ClassVar[str] = "EventLogFile"
@@ -145,7 +146,8 @@ class EventLogFilesSource(Source):
     writes: ClassVar[tuple[Writes, ...]] = (
         ("event_log_files", ("org", "file_id")),
         ("logins", ("org", "source", "natural_id")),
-        ("api_usage_hourly", ("org", "hour", *elf_csv.API_DIMS, "file_id")),
+        ("api_usage_events", ("org", "request_id")),
+        ("api_usage_hourly", ("org", "hour", *API_DIMS)),
     )
 
     def __init__(self) -> None:
