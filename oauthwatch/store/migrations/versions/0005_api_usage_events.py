@@ -1,7 +1,7 @@
 """ApiTotalUsage keyed by the call, not by the file that carried it
 
-Revision ID: 0004_api_usage_events
-Revises: 0003_response_actions
+Revision ID: 0005_api_usage_events
+Revises: 0004_user_power
 Create Date: 2026-12-07 14:00:00
 
 Usage cells used to carry the EventLogFile id, so the same calls read from a second path (an
@@ -18,8 +18,8 @@ from alembic import op
 
 import oauthwatch.store.types
 
-revision = "0004_api_usage_events"
-down_revision = "0003_response_actions"
+revision = "0005_api_usage_events"
+down_revision = "0004_user_power"
 branch_labels = None
 depends_on = None
 
