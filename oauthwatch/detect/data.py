@@ -94,7 +94,11 @@ class Frames:
     def at(self, now: datetime) -> Frames:
         """The view at an earlier ``now``: only what was known then (for backtests)."""
         ts = pd.Timestamp(now)
-        times = self.logins["login_time"]
+        # Slice the whole load, not this view: a view at ``end`` has already dropped the logins
+        # before ``end - history`` that earlier instants of a long backtest still need (counting
+        # them as zero made week-old baselines empty and busy hours "spikes").
+        full = self.extra.get("_full", self.logins)
+        times = full["login_time"]
         lo = times.searchsorted(ts - self.history, side="left")
         hi = times.searchsorted(ts, side="left")
         tokens = self.tokens
@@ -115,7 +119,7 @@ class Frames:
         return replace(
             self,
             now=now,
-            logins=self.logins.iloc[lo:hi],
+            logins=full.iloc[lo:hi],
             app_first_seen=first,
             org_first_seen=org_first,
             tokens=tokens,
