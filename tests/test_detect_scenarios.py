@@ -1,7 +1,8 @@
 """Detectors against the local org: every staged incident caught on time, quiet weeks stay quiet.
 
 The local org (a real ``oauthwatch simulate`` process over HTTPS) is built with 44 days of
-history for 10 apps and 60 users, and every scenario is injected: five in the last week (their
+history for 10 apps and 60 users ending at a fixed reference time (``--now``; the test process's
+clock is moved there too), and every scenario is injected at a fixed time before it: five in the last week (their
 events are in the org's history) and two in the last two hours (configuration changes that only
 the current state shows). One real collection (the collectors over HTTPS, as the service runs
 them) fills the store. Then:
@@ -29,6 +30,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import time_machine
 from sqlalchemy import select
 
 from oauthwatch.config import load_settings
@@ -40,15 +42,30 @@ from tests.simorg import start_org
 APPS = 10
 QUIET_DAYS = 30
 CYCLE = timedelta(minutes=15)
-SCENARIOS = [
-    "spray@-6d",
-    "stolen_refresh_token@-5d",
-    "runaway_integration@-4d",
-    "dormant_grant@-3d",
-    "unapproved_app@-2d",
-    "expired_jwt_cert@-100m",
-    "policy_loosened@-20m",
+# The org's history ends at a fixed instant and the test process's clock is moved there too
+# (time-machine), so the data, the victims the scenarios pick and every judgement are the same
+# whenever CI runs. A Wednesday noon UTC: office hours in the org's time zones.
+REFERENCE_NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
+SCENARIO_OFFSETS = [
+    ("spray", timedelta(days=6)),
+    ("stolen_refresh_token", timedelta(days=5)),
+    ("runaway_integration", timedelta(days=4)),
+    ("dormant_grant", timedelta(days=3)),
+    ("unapproved_app", timedelta(days=2)),
+    ("expired_jwt_cert", timedelta(minutes=100)),
+    ("policy_loosened", timedelta(minutes=20)),
 ]
+
+
+def scenario_flags(reference: datetime) -> list[str]:
+    """``--scenario NAME@TIME`` with absolute times, so the victims picked do not move with the clock."""
+    out = []
+    for name, before in SCENARIO_OFFSETS:
+        out += ["--scenario", f"{name}@{(reference - before):%Y-%m-%dT%H:%M:%SZ}"]
+    return out
+
+
+SCENARIOS = [name for name, _ in SCENARIO_OFFSETS]
 STATE_SCENARIOS = {"expired_jwt_cert", "policy_loosened"}
 
 
@@ -108,11 +125,14 @@ def _boundary(t: datetime) -> datetime:
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_incidents_caught_within_one_cycle_and_quiet_weeks_stay_quiet(tmp_path: Path) -> None:
+    with time_machine.travel(REFERENCE_NOW, tick=True):
+        _run_scenarios(tmp_path, REFERENCE_NOW)
+
+
+def _run_scenarios(tmp_path: Path, reference: datetime) -> None:
     from collectors.run.runner import collect_once
 
-    args = ["--days", "44", "--apps", str(APPS)]
-    for s in SCENARIOS:
-        args += ["--scenario", s]
+    args = ["--days", "44", "--apps", str(APPS), "--now", reference.isoformat(), *scenario_flags(reference)]
     org = start_org(tmp_path / "org", *args)
     try:
         store = tmp_path / "store.db"
@@ -125,8 +145,8 @@ def test_incidents_caught_within_one_cycle_and_quiet_weeks_stay_quiet(tmp_path: 
         org.stop()
     engine = open_store(settings.store.url)
     truths = [json.loads(line) for line in (org.state_dir / "ground_truth.jsonl").read_text().splitlines()]
-    assert sorted(t["scenario"] for t in truths) == sorted(s.split("@")[0] for s in SCENARIOS)
-    now = datetime.now(UTC)
+    assert sorted(t["scenario"] for t in truths) == sorted(SCENARIOS)
+    now = datetime.now(UTC)  # the travelled clock: the reference plus the seconds the set-up took
     floor = settings.notify.min_severity
 
     # Recall: each incident, at the first cycle boundary after its first event.

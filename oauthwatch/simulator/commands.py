@@ -7,6 +7,7 @@ import contextlib
 import signal
 import socket
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -33,6 +34,18 @@ def _parse_scenarios(specs: list[str]) -> list[tuple[str, str]]:
     return out
 
 
+def _parse_now(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(
+            f"--now {text!r}: use an ISO 8601 UTC time, e.g. 2026-03-04T12:00Z"
+        ) from None
+    if value.tzinfo is None:
+        raise typer.BadParameter(f"--now {text!r}: give the time zone, e.g. 2026-03-04T12:00Z")
+    return value.astimezone(UTC)
+
+
 def simulate(
     state_dir: Annotated[
         Path, typer.Option("--state-dir", help="Folder holding the org (created on first start).")
@@ -56,6 +69,14 @@ def simulate(
     api_limit: Annotated[
         int, typer.Option(help="Daily API request limit (15,000 = Developer Edition; Enterprise: 100,000+).")
     ] = DEFAULT_API_LIMIT,
+    now: Annotated[
+        str | None,
+        typer.Option(
+            "--now",
+            help="End the generated history at this UTC time (ISO 8601) and run the org's clock from "
+            "there, so the same flags give the same org whatever the wall clock says.",
+        ),
+    ] = None,
 ) -> None:
     """Serve a local Salesforce org (OAuth, REST, Bulk 2.0, Metadata) over HTTPS on 127.0.0.1."""
     from oauthwatch.simulator.api import faults as faults_mod
@@ -64,6 +85,7 @@ def simulate(
     if faults not in faults_mod.PROFILES:
         raise typer.BadParameter(f"unknown fault profile {faults!r}; known: {', '.join(faults_mod.PROFILES)}")
     injections = _parse_scenarios(scenario or [])
+    anchor = _parse_now(now) if now else None
     state_dir.mkdir(parents=True, exist_ok=True)
     if not orgdb.db_path(state_dir).exists():
         from oauthwatch.simulator.generate.build import build_org
@@ -79,6 +101,7 @@ def simulate(
             users=users,
             apps=apps,
             licensed=licensed,
+            now=anchor,
         )
     if injections:
         from oauthwatch.simulator.generate.scenarios import inject_scenarios

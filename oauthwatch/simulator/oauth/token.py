@@ -103,7 +103,7 @@ def grant_jwt(
         exp = float(claims.get("exp"))  # simple-salesforce sends exp as a string
     except (TypeError, ValueError):
         raise Refused("invalid_grant", "invalid assertion", "Failed: Invalid Timestamp", uid) from None
-    now_s = sessions.now_ms() / 1000
+    now_s = ctx.org_now_ms() / 1000  # the assertion's exp is judged on the org's clock, like its certificate
     if exp < now_s - CLOCK_SKEW_S or exp > now_s + JWT_MAX_EXP_S + CLOCK_SKEW_S:
         raise Refused("invalid_grant", "invalid assertion", "Failed: Invalid Timestamp", uid)
     check_user(app, user, client_ip(request))
