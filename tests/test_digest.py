@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from oauthwatch.config import NotifySettings, OrgSettings, Settings, SmtpSettings, StoreSettings
 from oauthwatch.notify.digest import build_digest
-from oauthwatch.notify.digest_data import DayWindow, network_of
+from oauthwatch.notify.digest_data import DayWindow
 from oauthwatch.notify.digest_send import (
     STALE_CLAIM,
     claim,
@@ -490,12 +490,6 @@ def test_digest_is_due_after_the_local_time(tmp_path, smtp_sink) -> None:
     assert [(o.org, o.day, o.status) for o in out] == [("acme", DAY, "sent")]
     again = send_due_digests(engine, settings, datetime(2026, 11, 28, 9, 0, tzinfo=UTC))
     assert [o.status for o in again] == ["already_sent"]
-
-
-def test_network_of() -> None:
-    assert network_of("198.51.100.200") == "198.51.100.0/24"
-    assert network_of("2001:db8:1:2::5") == "2001:db8:1::/48"
-    assert network_of("not an ip") is None
 
 
 def test_cli_writes_self_contained_html_and_sends(tmp_path, smtp_sink) -> None:

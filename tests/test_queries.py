@@ -122,13 +122,6 @@ def test_users_ips_networks_and_new_origins(seeded):
     assert older.empty
 
 
-def test_network_of():
-    assert q.network_of("10.1.2.3") == "10.1.2.0/24"
-    assert q.network_of("2001:db8:1:2::5") == "2001:db8:1::/48"
-    assert q.network_of("not-an-ip") == "not-an-ip"
-    assert q.network_of("") == "(unknown)"
-
-
 def test_investigate_reads_only_the_window_with_filters(seeded):
     engine, facts = seeded
     w = q.Window(NOW - timedelta(hours=4), NOW)

@@ -20,6 +20,7 @@ import orjson
 from sqlalchemy import func, select
 
 from collectors.sources import SOURCES
+from oauthwatch.rules.times import as_utc_or_none as _aware
 from oauthwatch.store import schema
 
 if TYPE_CHECKING:
@@ -53,14 +54,6 @@ def _stored(conn: Connection) -> dict[tuple[str, str], int]:
     for org, n in conn.execute(q):
         out[(org, "oauth_tokens")] += n
     return out
-
-
-def _aware(v: Any) -> datetime | None:
-    if v is None:
-        return None
-    if isinstance(v, str):
-        v = datetime.fromisoformat(v)
-    return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
 
 
 def status_rows(engine: Engine, *, now: datetime | None = None) -> list[dict[str, Any]]:

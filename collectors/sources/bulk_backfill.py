@@ -47,6 +47,7 @@ from collectors.sources.base import (
     split_records,
     sqlite_params,
 )
+from oauthwatch.rules.times import as_utc as _aware
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -199,10 +200,6 @@ def _result_files(ctx: Context, queries: list[str]) -> Iterator[Path]:
         if first is not None:
             yield first
             yield from pages
-
-
-def _aware(stored: str) -> datetime:
-    return datetime.fromisoformat(stored).replace(tzinfo=UTC)
 
 
 class _Stage:

@@ -16,7 +16,8 @@ import streamlit as st
 from dashboard import charts, data, filters, ui
 from dashboard.export import safe_csv
 from dashboard.summary import incident_summary
-from oauthwatch.store.queries import Window, network_of
+from oauthwatch.rules.network import network_label
+from oauthwatch.store.queries import Window
 from oauthwatch.store.queries_investigate import RAW_DIMS
 
 MAX_SPAN = timedelta(days=31)
@@ -132,7 +133,7 @@ def main() -> None:
     else:  # past the raw-row limit: networks of the top IPs only
         ips = frames["source_ip"]
         nets = (
-            ips.assign(network=[network_of(x) for x in ips["source_ip"]])
+            ips.assign(network=[network_label(x) for x in ips["source_ip"]])
             .groupby("network", as_index=False)[["events", "failures"]]
             .sum()
             if not ips.empty

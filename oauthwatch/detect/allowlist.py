@@ -204,12 +204,9 @@ def parse_expiry(text: str | None) -> datetime | None:
     """'2026-12-31' or an ISO time -> an aware UTC datetime (for the CLI and the dashboard)."""
     if not text:
         return None
-    from datetime import UTC
+    from oauthwatch.rules.times import parse_utc
 
     try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(
-            f"--expires {text!r}: write a date such as 2026-12-31 or 2026-12-31T18:00"
-        ) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return parse_utc(text, "--expires")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None

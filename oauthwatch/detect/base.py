@@ -9,7 +9,6 @@ frames come from :mod:`oauthwatch.detect.data`, and the alert lifecycle is
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -119,35 +118,3 @@ def fmt_int(n: float) -> str:
 def fmt_time(ts: datetime) -> str:
     """A UTC time as people read it: '2026-03-02 14:00 UTC'."""
     return ts.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def network_of(ip: str | None) -> str:
-    """The /24 (IPv4) or /48 (IPv6) network of an address; the address itself when unparsable."""
-    if not ip:
-        return ""
-    parts = ip.split(".")
-    if len(parts) == 4 and all(p.isdigit() and len(p) <= 3 and int(p) <= 255 for p in parts):
-        return f"{parts[0]}.{parts[1]}.{parts[2]}.0/24"  # the common case, without ipaddress's cost
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return ip
-    prefix = 24 if addr.version == 4 else 48
-    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
-
-
-def in_ranges(ip: str | None, ranges: list[str] | tuple[str, ...]) -> bool:
-    """Whether ``ip`` falls in any of the CIDR ``ranges`` (unparsable addresses never do)."""
-    if not ip:
-        return False
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    for r in ranges:
-        try:
-            if addr in ipaddress.ip_network(r, strict=False):
-                return True
-        except ValueError:
-            continue
-    return False

@@ -70,13 +70,12 @@ def _who() -> str:
 
 
 def _parse_time(text: str, what: str) -> datetime:
+    from oauthwatch.rules.times import parse_utc
+
     try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(
-            f"{what} {text!r}: write a date like 2026-03-01 or a time like 2026-03-01T14:00"
-        ) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return parse_utc(text, what)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def register(app: typer.Typer) -> None:

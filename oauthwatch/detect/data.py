@@ -49,10 +49,10 @@ TOKEN_DAYS = 3  # the latest grant snapshot and the ones before it (dormant-gran
 
 def add_derived(logins: pd.DataFrame) -> pd.DataFrame:
     """Columns computed once per load instead of once per detector run: ``network`` (/24, /48)."""
-    from oauthwatch.detect.base import network_of
+    from oauthwatch.rules.network import network_label
 
     ips = logins["source_ip"].fillna("").astype(str)
-    nets = {ip: network_of(ip) for ip in ips.unique()}
+    nets = {ip: network_label(ip) for ip in ips.unique()}
     return logins.assign(network=ips.map(nets))
 
 

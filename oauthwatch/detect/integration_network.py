@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from oauthwatch.detect.base import Context, Detector, Finding, fmt_int, in_ranges, network_of
+from oauthwatch.detect.base import Context, Detector, Finding, fmt_int
 from oauthwatch.detect.data import Frames
+from oauthwatch.rules.network import in_ranges, network_label
 
 RUNBOOK = (
     "Compare the source IP with the integration's documented egress (evidence: expected ranges).",
@@ -39,7 +40,7 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
             ~rows["country_iso"].isin(e.countries) & (rows["country_iso"] != "") if e.countries else False
         )
         off = rows[bad_ip | bad_cc]
-        for net, nrows in off.groupby(off["source_ip"].map(network_of)):
+        for net, nrows in off.groupby(off["source_ip"].map(network_label)):
             users = sorted(set(nrows["username"].fillna(nrows["user_id"]).astype(str)))
             out.append(
                 Finding(

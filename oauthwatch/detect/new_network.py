@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from oauthwatch.detect.base import Context, Detector, Finding, in_ranges
+from oauthwatch.detect.base import Context, Detector, Finding
 from oauthwatch.detect.data import Frames
 from oauthwatch.detect.novelty import NOVELTY_DEFAULTS, novel_values, novelty_finding
+from oauthwatch.rules.network import in_ranges
 
 RUNBOOK = (
     "See which user(s) and IP(s) used the new network (evidence) and whether the country is new too.",

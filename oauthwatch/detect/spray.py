@@ -17,8 +17,9 @@ from datetime import timedelta
 
 import pandas as pd
 
-from oauthwatch.detect.base import Context, Detector, Finding, fmt_time, network_of
+from oauthwatch.detect.base import Context, Detector, Finding, fmt_time
 from oauthwatch.detect.data import Frames
+from oauthwatch.rules.network import network_label
 
 RUNBOOK = (
     "Block the source network at the edge or with a login IP restriction.",
@@ -58,7 +59,7 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
     min_users = int(ctx.get("min_users"))
     span = pd.Timedelta(minutes=int(ctx.get("span_minutes")))
     findings = []
-    fails = fails.assign(_net=fails["source_ip"].map(network_of))
+    fails = fails.assign(_net=fails["source_ip"].map(network_label))
     per_net = fails.groupby("_net")["user_id"].nunique()
     for net in per_net[per_net >= min_users].index:
         rows = fails[fails["_net"] == net].sort_values("login_time")

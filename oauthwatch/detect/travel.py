@@ -17,9 +17,10 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
-from oauthwatch.detect.base import Context, Detector, Finding, fmt_int, fmt_time, network_of
+from oauthwatch.detect.base import Context, Detector, Finding, fmt_int, fmt_time
 from oauthwatch.detect.data import Frames
 from oauthwatch.detect.store_read import seen_between
+from oauthwatch.rules.network import network_label
 
 RUNBOOK = (
     "Compare both logins (evidence): app, IP, country. Is one of them a VPN or a cloud egress the user uses?",
@@ -68,7 +69,7 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
     speed = km / hours
     pairs = pairs.assign(km=km, kmh=speed)
     bad = pairs[(pairs["km"] >= float(ctx.get("min_km"))) & (pairs["kmh"] >= float(ctx.get("max_kmh")))]
-    bad = bad[bad["source_ip"].map(network_of) != bad["p_ip"].map(network_of)]
+    bad = bad[bad["source_ip"].map(network_label) != bad["p_ip"].map(network_label)]
     # Alternating between two places the user has both used before (home and a vendor's cloud
     # region, say) is routine; a stolen token shows up from a country new for the user.
     known = frames.pair_index("country_iso", group="user_id")

@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import and_, case, func, select
 
 from oauthwatch.config import ConfigError
+from oauthwatch.rules.network import network_of
+from oauthwatch.rules.times import as_utc as _utc
 from oauthwatch.store import schema as s
 
 if TYPE_CHECKING:
@@ -181,21 +183,6 @@ def page_url(dashboard_url: str, page: str, **params: str) -> str:
     return f"{dashboard_url.rstrip('/')}/{page}{query}"
 
 
-def network_of(ip: str) -> str | None:
-    """The /24 (IPv4) or /48 (IPv6) network of ``ip``, or None when it is not an address."""
-    try:
-        addr = ipaddress.ip_address(ip.strip())
-    except ValueError:
-        return None
-    prefix = 24 if addr.version == 4 else 48
-    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
-
-
-def _utc(value: Any) -> datetime:
-    """A timestamp read back from the store as tz-aware UTC (aggregates may come back as text)."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def collect_digest_data(

@@ -15,7 +15,6 @@ Usage::
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -23,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from sqlalchemy import Date, String, func, select, type_coerce
 
+from oauthwatch.rules.network import network_label
+from oauthwatch.rules.times import as_utc as _utc
 from oauthwatch.store import schema
 from oauthwatch.store.types import UTCDateTime
 
@@ -362,18 +363,8 @@ def ips_by(engine: Engine, w: Window, *, application: str | None = None) -> pd.D
     if application is not None:
         stmt = stmt.where(p.c.application == application)
     df = _with_rate(_frame(engine, stmt))
-    df["network"] = [network_of(ip) for ip in df["source_ip"]]
+    df["network"] = [network_label(ip) for ip in df["source_ip"]]
     return df
-
-
-def network_of(ip: str) -> str:
-    """The /24 (IPv4) or /48 (IPv6) network an address belongs to; the input if it is not an IP."""
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return ip or "(unknown)"
-    prefix = 24 if addr.version == 4 else 48
-    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
 
 
 def networks_by(ips: pd.DataFrame) -> pd.DataFrame:
@@ -434,12 +425,6 @@ def _with_rate(df: pd.DataFrame) -> pd.DataFrame:
         df["failures"] = df["failures"].fillna(0).astype("int64")
         df["failure_rate"] = (df["failures"] / df["events"].where(df["events"] > 0)).fillna(0.0)
     return df
-
-
-def _utc(v: Any) -> datetime:
-    if isinstance(v, str):
-        v = datetime.fromisoformat(v)
-    return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
 
 
 def audit_events(engine: Engine, w: Window, *, mentioning: str | None = None) -> pd.DataFrame:

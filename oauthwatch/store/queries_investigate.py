@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from sqlalchemy import and_, func, select
 
+from oauthwatch.rules.network import network_label
 from oauthwatch.store import schema
-from oauthwatch.store.queries import Window, _case_failed, _frame, _orgs, _with_rate, network_of
+from oauthwatch.store.queries import Window, _case_failed, _frame, _orgs, _with_rate
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -124,7 +125,7 @@ def investigate(
     breakdowns = {}
     if len(raw):  # one parse per distinct address, not per row
         ips = raw["source_ip"].fillna("")
-        raw = raw.assign(network=ips.map({ip: network_of(ip) for ip in ips.unique()}))
+        raw = raw.assign(network=ips.map({ip: network_label(ip) for ip in ips.unique()}))
     for d in (*dims, "network"):
         if raw.empty:
             breakdowns[d] = pd.DataFrame(columns=[d, "events", "failures", "users", "failure_rate"])

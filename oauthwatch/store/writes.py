@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from oauthwatch.rules.times import as_utc as _as_utc
+from oauthwatch.rules.times import utcnow as utcnow  # the store's one clock, imported from here by writers
 from oauthwatch.store import schema
 
 if TYPE_CHECKING:
@@ -24,9 +26,6 @@ if TYPE_CHECKING:
 _MAX_PARAMS = 30_000
 
 
-def utcnow() -> datetime:
-    """Now, tz-aware UTC (the only clock the store accepts)."""
-    return datetime.now(UTC)
 
 
 def upsert(
@@ -132,7 +131,3 @@ def _hour_trunc(conn: Connection, col: Any) -> Any:
     return func.strftime("%Y-%m-%d %H:00:00.000000", col)
 
 
-def _as_utc(value: Any) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
