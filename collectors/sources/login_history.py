@@ -33,10 +33,10 @@ from collectors.sources.base import (
     text,
 )
 from oauthwatch.store import schema
-from oauthwatch.store.writes import refresh_login_rollup, upsert, utcnow
+from oauthwatch.store.writes import upsert, utcnow
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
+    pass
 
 _SQLITE = _sqlite_dialect.dialect()
 
@@ -186,12 +186,6 @@ def login_history_csv_converter(org: str, source: str, now: datetime, header: li
         )  # fmt: skip
 
     return convert
-
-
-def refresh_rollup_if_primary(ctx: Context, conn: Connection, source: str, rows: list[Row]) -> None:
-    """Keep ``login_rollup_hourly`` exact for the hours ``rows`` touched (primary source only)."""
-    if ctx.org_settings.primary_login_source == source:
-        refresh_login_rollup(conn, ctx.org, source, {r["login_time"] for r in rows})
 
 
 def fill_users(ctx: Context) -> None:

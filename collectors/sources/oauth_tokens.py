@@ -6,8 +6,8 @@ slice keeps only the users it holds completely and the next slice starts at the 
 read user. ``COUNT()`` first tells whether the slices added up; if not, the day is ``partial``.
 
 The day's snapshot is replaced as a whole in one transaction with its checkpoint, so it is always
-one consistent reading; comparing two days gives new grants, removed grants, UseCount deltas and
-last use (:func:`grant_changes`). ``DeleteToken`` is stored only as its sha256 fingerprint.
+one consistent reading, which the detectors compare day to day (new, dormant and stale grants).
+``DeleteToken`` is stored only as its sha256 fingerprint.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
 from collectors.api.client import QueryLocatorExpired
 from collectors.run import ledger
@@ -224,39 +224,3 @@ class OauthTokensSource(Source):
         status = "complete" if (ctx.cursor_after or {}).get("complete") else "partial"
         note = None if status == "complete" else f"{self.rows} of {self.total} grants read"
         ledger.set_coverage(conn, ctx.org, self.name, self.day, status, self.rows, note)
-
-
-def grant_changes(conn: Connection, org: str, day: date) -> dict[str, list[dict[str, Any]]]:
-    """What changed between the snapshot of ``day`` and the one before it.
-
-    ``new`` grants, ``removed`` grants, ``used`` grants (UseCount delta > 0, with the delta and
-    last use). Grants are matched on (user, app, created date).
-    """
-    t = schema.oauth_token_snapshots.c
-    prev_day = conn.execute(
-        select(t.snapshot_day)
-        .where(t.org == org, t.snapshot_day < day)
-        .order_by(t.snapshot_day.desc())
-        .limit(1)
-    ).scalar_one_or_none()
-
-    def snap(d: date | None) -> dict[tuple[Any, ...], dict[str, Any]]:
-        if d is None:
-            return {}
-        res = conn.execute(
-            select(t.user_id, t.app_name, t.created_date, t.use_count, t.last_used_date).where(
-                t.org == org, t.snapshot_day == d
-            )
-        ).mappings()
-        return {(r["user_id"], r["app_name"], r["created_date"]): dict(r) for r in res}
-
-    now, before = snap(day), snap(prev_day)
-    used = []
-    for k, r in now.items():
-        if k in before and (r["use_count"] or 0) > (before[k]["use_count"] or 0):
-            used.append(r | {"use_delta": (r["use_count"] or 0) - (before[k]["use_count"] or 0)})
-    return {
-        "new": [now[k] for k in now.keys() - before.keys()],
-        "removed": [before[k] for k in before.keys() - now.keys()],
-        "used": used,
-    }

@@ -231,20 +231,6 @@ def _nanrange0(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return low, high
 
 
-class _quiet:
-    """Silence numpy's 'All-NaN slice' warnings: an all-NaN slot is simply not judged."""
-
-    def __enter__(self) -> None:
-        import warnings
-
-        self._ctx = warnings.catch_warnings()
-        self._ctx.__enter__()
-        warnings.simplefilter("ignore", category=RuntimeWarning)
-
-    def __exit__(self, *exc: object) -> None:
-        self._ctx.__exit__(*exc)
-
-
 def _explain(
     ts: pd.Timestamp,
     words: str,

@@ -19,23 +19,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Date as SADate
-from sqlalchemy import and_, case, cast, delete, func, insert, literal, select
+from sqlalchemy import and_, case, delete, func, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from oauthwatch.store import schema
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
-
-
-def day_expr(conn: Connection, col: Any) -> Any:
-    """The UTC calendar day of a timestamp column, per backend."""
-    if conn.dialect.name == "postgresql":
-        return cast(func.timezone("UTC", col), SADate)
-    return func.date(col)
 
 
 def refresh_daily_rollups(conn: Connection, org: str, source: str, days: Iterable[date]) -> None:

@@ -65,7 +65,3 @@ def set_offset_ms(conn: sqlite3.Connection, offset: int) -> None:
 def org_now_ms(conn: sqlite3.Connection) -> int:
     """The org's current time in epoch ms (wall clock + ``clock_offset``)."""
     return int(time.time() * 1000) + offset_ms(conn)
-
-
-def org_now(conn: sqlite3.Connection) -> datetime:
-    return from_ms(org_now_ms(conn))

@@ -97,12 +97,6 @@ def app_by_key(conn: sqlite3.Connection, consumer_key: str | None) -> dict[str, 
     return app
 
 
-def app_by_id(conn: sqlite3.Connection, app_id: str) -> dict[str, Any] | None:
-    """The connected app with this ``0H4`` Id."""
-    row = one(conn, "SELECT ConsumerKey FROM _AppConfig WHERE AppId = ?", (app_id,))
-    return app_by_key(conn, row["ConsumerKey"]) if row else None
-
-
 _USER_SQL = """SELECT u.Id, u.Username, u.Name, u.FirstName, u.LastName, u.Email, u.IsActive, u.UserType,
     u.ProfileId, u.TimeZoneSidKey, p.PermissionsApiEnabled, s.Password, s.SecurityToken, s.AllowedIpRanges
     FROM "User" u LEFT JOIN "Profile" p ON p.Id = u.ProfileId LEFT JOIN _UserSecret s ON s.UserId = u.Id"""
