@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from oauthwatch.config import Settings
+    from oauthwatch.rules.thresholds import Thresholds
     from oauthwatch.store.queries import Window
 
 TTL = 60
@@ -50,6 +51,13 @@ def _engine_for(url: str) -> Engine:
 def engine() -> Engine:
     """The store engine (migrated on first use), shared by every session."""
     return _engine_for(settings().store.url)
+
+
+def thresholds() -> Thresholds:
+    """The detectors' shared thresholds as configured (``[detect.<id>]``): grant age, lag, certificates."""
+    from oauthwatch.rules.thresholds import Thresholds
+
+    return Thresholds.from_settings(settings().detector)
 
 
 def store_label() -> str:
@@ -137,7 +145,7 @@ def audit_events(w: Window, mentioning: str | None = None) -> pd.DataFrame:
 @st.cache_data(ttl=TTL, show_spinner=False)
 def apps_overview(w: Window, only: str | None = None) -> pd.DataFrame:
     """Every app (or only one) with usage and posture."""
-    return ops.apps_overview(engine(), w, only=only)
+    return ops.apps_overview(engine(), w, only=only, thresholds=thresholds())
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
@@ -161,7 +169,7 @@ def api_usage(w: Window, app: str) -> pd.DataFrame:
 @st.cache_data(ttl=TTL, show_spinner=False)
 def grants(w: Window) -> pd.DataFrame:
     """Latest OauthToken grants with new/stale/dormant/inactive flags."""
-    return ops.classify_grants(ops.latest_grants(engine(), w.orgs), w)
+    return ops.classify_grants(ops.latest_grants(engine(), w.orgs), w, thresholds=thresholds())
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
@@ -183,8 +191,8 @@ def collector_runs(w: Window) -> pd.DataFrame:
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def source_lag(orgs: tuple[str, ...]) -> pd.DataFrame:
-    """Lag per org and source."""
-    return ops.source_lag(engine(), orgs)
+    """Lag per org and source, with the configured lag judged as the detectors judge it."""
+    return ops.source_lag(engine(), orgs, thresholds=thresholds())
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)

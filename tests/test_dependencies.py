@@ -30,7 +30,11 @@ def _imports(*roots: str) -> set[str]:
                     found |= {a.name.split(".")[0] for a in node.names}
                 elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                     found.add(node.module.split(".")[0])
-    return {m for m in found if m not in sys.stdlib_module_names and m not in FIRST_PARTY and not m.startswith("test_")}
+    return {
+        m
+        for m in found
+        if m not in sys.stdlib_module_names and m not in FIRST_PARTY and not m.startswith("test_")
+    }
 
 
 def _distributions(modules: set[str]) -> dict[str, set[str]]:

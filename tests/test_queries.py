@@ -151,13 +151,13 @@ def test_audit_events_mentioning(seeded):
 def test_apps_overview(seeded):
     engine, _ = seeded
     w = q.Window(NOW - timedelta(days=7), NOW + timedelta(hours=1))
-    apps = ops.apps_overview(engine, w).set_index("app")
+    apps = ops.apps_overview(engine, w, now=NOW).set_index("app")
     assert set(apps.index) == {"Data Loader", "Mulesoft Sync", "Tableau CRM", "Jenkins CI"}
     assert int(apps["events"].sum()) == raw_count(engine, w.start, w.end)
     assert apps.loc["Tableau CRM", "allowlisted"]
     assert not apps.loc["Data Loader", "allowlisted"]
     assert "IP restrictions relaxed" in apps.loc["Data Loader", "posture"]
-    assert "refresh tokens valid until revoked" in apps.loc["Mulesoft Sync", "posture"]
+    assert "refresh tokens are valid until revoked" in apps.loc["Mulesoft Sync", "posture"]
     assert "certificate expires" in apps.loc["Jenkins CI", "posture"]
     assert apps.loc["Jenkins CI", "flows"] == "OAuth Client Credentials"
     assert apps.loc["Data Loader", "grants"] == 4
@@ -180,9 +180,12 @@ def test_grants_classification(seeded):
     assert "delete_token_hash" not in g.columns
     inactive = g[g["inactive_user"]]
     assert set(inactive["username"]) == {"integration8@acme.example"}
-    assert (
-        g["stale"] == (g["last_used_date"].isna() | (g["last_used_date"] < NOW - timedelta(days=90)))
-    ).all()
+    # The stale_grants detector's rule: last use, else creation, older than 90 days.
+    active = g["last_used_date"].fillna(g["created_date"])
+    assert (g["stale"] == (active < NOW - timedelta(days=90))).all()
+    never_used_young = g["last_used_date"].isna() & (g["created_date"] > NOW - timedelta(days=90))
+    assert never_used_young.any()
+    assert not g.loc[never_used_young, "stale"].any()
     assert not (g["stale"] & g["dormant"]).any()
 
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from oauthwatch.config import OrgSettings
+from oauthwatch.rules.posture import IP_RELAXATION_LABELS, judge_ip_relaxation
 
 if TYPE_CHECKING:
     from collectors.auth import Token, TokenProvider
@@ -217,13 +218,14 @@ def judge_metadata(org: OrgSettings, meta: dict[str, Any], report: OrgReport) ->
             f"{POLICIES_PAGE} → Permitted Users: 'Admin approved users are pre-authorized', then assign "
             "a permission set to the integration user only",
         )
-    relax = policy.get("ipRelaxation") or "ENFORCE"
-    if relax == "BYPASS":
+    relaxed = judge_ip_relaxation("the app", policy.get("ipRelaxation"))
+    if relaxed is not None:
+        # The posture detector's judgement: medium (BYPASS, ENFORCE_RELAXREFRESH) is a warning here.
+        label = IP_RELAXATION_LABELS.get(str(policy.get("ipRelaxation")).upper())
         report.add(
-            "warning",
+            "warning" if relaxed.severity != "low" else "info",
             "ip_relaxed",
-            "IP Relaxation is 'Relax IP restrictions': the app's tokens work from any address, so a "
-            "leaked key or token is usable anywhere",
+            f"IP Relaxation is '{label or policy.get('ipRelaxation')}': {relaxed.sentence}",
             f"{POLICIES_PAGE} → IP Relaxation: 'Enforce IP restrictions' and add this server's "
             "addresses to the integration user's profile Login IP Ranges",
         )

@@ -32,7 +32,11 @@ def main() -> None:
                 f"last heartbeat {int(row.seconds_ago)} s ago"
             )
     st.subheader("Lag per source")
-    st.caption("Minutes since the last successful run of each source.")
+    st.caption(
+        "Minutes since the last successful run of each source; lagging after "
+        f"{data.thresholds().lag_minutes} minutes (`[detect.collection_health] lag_minutes`), "
+        "as the collection-health alert and the digest judge it."
+    )
     st.dataframe(ui.local(lag, ctx.tz, "last_run", "last_success"), key="col_lag", hide_index=True)
     failing = lag[lag["outcome"].isin(["failed", "budget"])] if not lag.empty else lag
     for row in failing.itertuples(index=False):

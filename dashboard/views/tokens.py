@@ -9,15 +9,18 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import charts, data, filters, ui
-from oauthwatch.store.queries_ops import DORMANT_DAYS, STALE_DAYS
+from oauthwatch.rules.thresholds import Thresholds
 
-KINDS = {
-    "all": "All grants",
-    "new": "New in this period",
-    "stale": f"Stale (never used, or unused for {STALE_DAYS}+ days)",
-    "dormant": f"Dormant (unused for {DORMANT_DAYS}–{STALE_DAYS} days)",
-    "inactive_user": "Held by inactive users",
-}
+
+def kinds(t: Thresholds) -> dict[str, str]:
+    """The grant filters, worded with the configured stale and dormant days (the detectors' own)."""
+    return {
+        "all": "All grants",
+        "new": "New in this period",
+        "stale": f"Stale (not used for over {t.stale_grant_days} days)",
+        "dormant": f"Dormant (unused for {t.dormant_grant_days}–{t.stale_grant_days} days)",
+        "inactive_user": "Held by inactive users",
+    }
 REVOKE = """
 **How to revoke a grant.** In Salesforce: *Setup → Connected Apps OAuth Usage*, click the app's
 **User Count**, then **Revoke** on the user's row (or **Revoke All**). A user can also revoke their
@@ -53,15 +56,16 @@ def main() -> None:
         grants=("user_id", "size"), users=("user_id", "nunique")
     )
     ui.chart(charts.top_bar(by_app, "app_name", "grants", "Grants by app"), key="tok_by_app")
+    labels = kinds(data.thresholds())
     c1, c2 = st.columns(2)
-    kind = c1.selectbox("Show", list(KINDS), format_func=KINDS.__getitem__, key="tok_kind")
+    kind = c1.selectbox("Show", list(labels), format_func=labels.__getitem__, key="tok_kind")
     app = c2.selectbox(
         "App", ["", *sorted(g["app_name"].unique())], key="tok_app", format_func=lambda s: s or "All apps"
     )
     view = g if kind == "all" else g[g[kind]]
     if app:
         view = view[view["app_name"] == app]
-    if ui.window_has_rows(view, KINDS[kind].lower(), ctx):
+    if ui.window_has_rows(view, labels[kind].lower(), ctx):
         st.dataframe(
             ui.local(view, ctx.tz, "created_date", "last_used_date"),
             key="tok_table",

@@ -22,6 +22,7 @@ from oauthwatch.detect.base import Context, Detector, Finding, fmt_time
 from oauthwatch.detect.data import Frames
 from oauthwatch.detect.grants import GRANT_KEY, latest_grants, previous_grants, user_names
 from oauthwatch.detect.store_read import seen_between
+from oauthwatch.rules.thresholds import DORMANT_GRANT_DAYS
 
 RUNBOOK = (
     "Ask the user whether they started using the app again today.",
@@ -164,6 +165,6 @@ DETECTOR = Detector(
     description="An OAuth grant unused for N days is used again.",
     runbook=RUNBOOK,
     fn=_detect,
-    defaults={"dormant_days": 30, "recent_days": 2, "min_history_days": 14},
+    defaults={"dormant_days": DORMANT_GRANT_DAYS, "recent_days": 2, "min_history_days": 14},
     clears_after=timedelta(days=1),
 )

@@ -1,5 +1,8 @@
 """Collection health: a source lagging, a day collected incompletely, the API budget near its cap.
 
+"Lagging" is :func:`oauthwatch.rules.thresholds.is_lagging` (no successful run for ``lag_minutes``),
+the same rule the digest and the dashboard's Collection page apply.
+
 Why it matters: every other detector is only as good as what was collected. A silent collector
 makes a quiet dashboard look like good news; a day marked partial means its counts are lower
 bounds; an API budget near the daily cap means collection (and the org's other integrations) are
@@ -8,12 +11,14 @@ about to be refused.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pandas as pd
 
 from oauthwatch.detect.base import Context, Detector, Finding, fmt_int, fmt_time
 from oauthwatch.detect.data import Frames
+from oauthwatch.rules.thresholds import LAG_MINUTES, SUCCESS_OUTCOMES, is_lagging
+from oauthwatch.rules.times import as_utc
 
 RUNBOOK = (
     "Open the dashboard's Collection page: last runs, errors, coverage per day, API budget.",
@@ -40,24 +45,46 @@ def _finding(
     )
 
 
-def _detect(frames: Frames, ctx: Context) -> list[Finding]:
-    now = pd.Timestamp(ctx.now)
-    out = []
-    lag = pd.Timedelta(minutes=int(ctx.get("lag_minutes")))
+def _progress(frames: Frames) -> dict[str, tuple[datetime | None, str | None]]:
+    """Per source: its last progress (newest successful run or checkpoint write) and latest outcome.
+
+    The runs cover the last two days; a checkpoint written earlier still dates the last progress
+    of a source that has stopped running.
+    """
+    out: dict[str, tuple[datetime | None, str | None]] = {}
     for _, cp in frames.checkpoints.iterrows():
-        at = pd.Timestamp(cp["updated_at"])
-        if now - at > lag:
-            mins = int((now - at).total_seconds() // 60)
+        out[str(cp["source"])] = (as_utc(pd.Timestamp(cp["updated_at"]).to_pydatetime()), None)
+    runs = frames.runs
+    if not runs.empty:
+        for source, rows in runs.sort_values("started_at").groupby("source"):
+            last, _ = out.get(str(source), (None, None))
+            ok = rows[rows["outcome"].isin(SUCCESS_OUTCOMES)]
+            if not ok.empty:
+                done = ok["finished_at"].fillna(ok["started_at"]).max()
+                at = as_utc(pd.Timestamp(done).to_pydatetime())
+                last = at if last is None else max(last, at)
+            out[str(source)] = (last, str(rows["outcome"].iloc[-1]))
+    return out
+
+
+def _detect(frames: Frames, ctx: Context) -> list[Finding]:
+    out = []
+    lag = timedelta(minutes=int(ctx.get("lag_minutes")))
+    for source, (last, outcome) in sorted(_progress(frames).items()):
+        if is_lagging(last, outcome, ctx.now, lag):
+            since = f"since {fmt_time(last)}" if last is not None else "in the last two days"
+            mins = int((ctx.now - last).total_seconds() // 60) if last is not None else None
             out.append(
                 _finding(
                     ctx,
-                    f"lag:{cp['source']}",
+                    f"lag:{source}",
                     "medium",
-                    str(cp["source"]),
-                    f"Source {cp['source']} is lagging",
-                    f"{cp['source']} has not advanced since {fmt_time(at.to_pydatetime())} ({fmt_int(mins)} minutes); "
-                    "events since then are not in the store yet.",
-                    {"source": str(cp["source"]), "minutes_behind": mins},
+                    source,
+                    f"Source {source} is lagging",
+                    f"{source} has had no successful run {since}"
+                    + (f" ({fmt_int(mins)} minutes)" if mins is not None else "")
+                    + "; events since then are not in the store yet.",
+                    {"source": source} | ({"minutes_behind": mins} if mins is not None else {}),
                 )
             )
     runs = frames.runs
@@ -136,7 +163,7 @@ DETECTOR = Detector(
     runbook=RUNBOOK,
     fn=_detect,
     defaults={
-        "lag_minutes": 90,
+        "lag_minutes": LAG_MINUTES,
         "failed_runs": 3,
         "coverage_days": 3,
         "budget_warn": 0.8,

@@ -3,13 +3,15 @@
 Checks, one finding per app and check:
 
 - ``refresh_infinite``: refresh tokens valid until revoked (``refreshTokenPolicy = infinite``);
-- ``ip_bypass``: IP restrictions relaxed (``ipRelaxation = BYPASS``);
+- ``ip_bypass``: IP restrictions relaxed (``ipRelaxation`` other than ``ENFORCE``: ``BYPASS`` and
+  ``ENFORCE_RELAXREFRESH`` medium, ``BYPASS_2FACTOR`` low; see :mod:`oauthwatch.rules.posture`);
 - ``self_authorize``: all users may self-authorize (not admin-approved users only);
 - ``full_scope``: the ``full`` scope (everything the user can do, including setup);
 - ``cert_expiry``: the JWT certificate expires within ``cert_days`` (or has expired).
 
-Long-standing settings are hygiene (low: the digest and the dashboard list them; an expiring
-certificate is medium, an expired one high). A check whose field changed in the last
+The judgement of each setting is :func:`oauthwatch.rules.posture.judge_app`, which the dashboard
+and the digest show too. Long-standing settings are hygiene (low: the digest and the dashboard
+list them; an expiring certificate is medium, an expired one high). A check whose field changed in the last
 ``changed_days`` (``connected_app_changes``, or a Setup Audit Trail row about that setting of
 that app, which also covers a change made before oauthwatch first read the app) is reported as
 high and says what it changed from: a policy loosened today is news.
@@ -23,6 +25,8 @@ import pandas as pd
 
 from oauthwatch.detect.base import SEVERITIES, Context, Detector, Finding, fmt_time
 from oauthwatch.detect.data import Frames
+from oauthwatch.rules.posture import judge_app, scopes_of
+from oauthwatch.rules.thresholds import CERT_WARNING_DAYS
 
 RUNBOOK = (
     "Open the app in Setup → App Manager → the app → Manage / Edit Policies.",
@@ -49,81 +53,6 @@ CHECK_FIELDS = {
 }
 
 
-def _scopes(value: Any) -> set[str]:
-    if isinstance(value, str):
-        value = value.replace(",", " ").split()
-    return {str(s).casefold() for s in (value or [])}
-
-
-def _checks(app: pd.Series, now: pd.Timestamp, cert_days: int) -> list[tuple[str, str, str, str]]:
-    """``(check, severity, title, sentence)`` for every risky setting of one app."""
-    name = app["name"]
-    out = []
-    policy = str(app.get("refresh_token_policy") or "")
-    if policy.casefold() == "infinite":
-        out.append(
-            (
-                "refresh_infinite",
-                "low",
-                f"{name}: refresh tokens never expire",
-                f"{name}'s refresh tokens are valid until revoked, so a stolen one works forever.",
-            )
-        )
-    if str(app.get("ip_relaxation") or "").upper() == "BYPASS":
-        out.append(
-            (
-                "ip_bypass",
-                "medium",
-                f"{name}: IP restrictions relaxed",
-                f"{name} relaxes IP restrictions (ipRelaxation BYPASS): its tokens work from any network, whatever the users' Login IP Ranges say.",
-            )
-        )
-    if app.get("admin_approved_only") is False or (
-        pd.notna(app.get("admin_approved_only")) and app.get("admin_approved_only") == 0
-    ):
-        out.append(
-            (
-                "self_authorize",
-                "low",
-                f"{name}: all users may self-authorize",
-                f"Any user can authorise {name} for themselves; no admin approval or permission set limits who uses it.",
-            )
-        )
-    if "full" in _scopes(app.get("scopes")):
-        out.append(
-            (
-                "full_scope",
-                "low",
-                f"{name}: over-broad 'full' scope",
-                f"{name} may request the 'full' scope: everything its users can do, including setup changes.",
-            )
-        )
-    exp = app.get("certificate_expires_at")
-    if exp is not None and pd.notna(exp):
-        exp = pd.Timestamp(exp)
-        exp = exp.tz_localize("UTC") if exp.tzinfo is None else exp
-        if exp <= now:
-            out.append(
-                (
-                    "cert_expiry",
-                    "high",
-                    f"{name}: JWT certificate expired",
-                    f"{name}'s JWT certificate expired {fmt_time(exp.to_pydatetime())}: JWT bearer logins now fail.",
-                )
-            )
-        elif exp - now <= pd.Timedelta(days=cert_days):
-            days = (exp - now).days
-            out.append(
-                (
-                    "cert_expiry",
-                    "medium",
-                    f"{name}: JWT certificate expires in {days} days",
-                    f"{name}'s JWT certificate expires {fmt_time(exp.to_pydatetime())}, in {days} days; JWT bearer logins will fail from then on.",
-                )
-            )
-    return out
-
-
 def _audit_mentions(frames: Frames, app: str, words: str, now: pd.Timestamp, days: int) -> pd.Series | None:
     """The newest Setup Audit Trail row of the last ``days`` that changed ``words`` of connected app ``app``."""
     audit = frames.audit
@@ -148,7 +77,8 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
         ]
     out = []
     for _, app in frames.apps.iterrows():
-        for check, severity, title, sentence in _checks(app, now, int(ctx.get("cert_days"))):
+        for judged in judge_app(app.to_dict(), ctx.now, int(ctx.get("cert_days"))):
+            check, severity, title, sentence = judged.check, judged.severity, judged.title, judged.sentence
             changed = (
                 changes[(changes["app_id"] == app["app_id"]) & (changes["field"] == CHECK_FIELDS[check])]
                 if not changes.empty
@@ -158,7 +88,7 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
             field = CHECK_FIELDS[check]
             value = app.get(field)
             evidence[field] = (
-                ", ".join(sorted(_scopes(value)))
+                ", ".join(sorted(scopes_of(value)))
                 if field == "scopes"
                 else (str(value) if value is not None else "")
             )
@@ -201,6 +131,6 @@ DETECTOR = Detector(
     description="Connected-app settings that widen the blast radius of a stolen token: infinite refresh tokens, IP bypass, self-authorization, the full scope, an expiring JWT certificate.",
     runbook=RUNBOOK,
     fn=_detect,
-    defaults={"cert_days": 30, "changed_days": 1},
+    defaults={"cert_days": CERT_WARNING_DAYS, "changed_days": 1},
     replayable=False,
 )

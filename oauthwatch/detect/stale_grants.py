@@ -1,5 +1,8 @@
 """Stale grants: OAuth grants unused for more than N days (90 by default), per app.
 
+The rule (last use, else creation, older than N days) is :func:`oauthwatch.rules.thresholds.stale_grants`,
+which the dashboard's Tokens page applies with the same configured N.
+
 Why it matters: every unused refresh token is a credential that can be stolen and replayed
 without anyone missing it; revoking them costs nothing. Low severity: a hygiene task for the
 digest, not a page.
@@ -7,11 +10,10 @@ digest, not a page.
 
 from __future__ import annotations
 
-import pandas as pd
-
 from oauthwatch.detect.base import Context, Detector, Finding
 from oauthwatch.detect.data import Frames
 from oauthwatch.detect.grants import latest_grants
+from oauthwatch.rules.thresholds import STALE_GRANT_DAYS, stale_grants
 
 RUNBOOK = (
     "List the stale grants on the dashboard's Tokens page.",
@@ -25,9 +27,7 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
     if latest.empty:
         return []
     days = int(ctx.get("days"))
-    cutoff = pd.Timestamp(ctx.now) - pd.Timedelta(days=days)
-    used = latest["last_used_date"].fillna(latest["created_date"])
-    stale = latest[used < cutoff]
+    stale = latest[stale_grants(latest["last_used_date"], latest["created_date"], ctx.now, days)]
     out = []
     for app, rows in stale.groupby("app_name"):
         if len(rows) < int(ctx.get("min_grants")):
@@ -63,6 +63,6 @@ DETECTOR = Detector(
     description="OAuth grants not used for more than N days.",
     runbook=RUNBOOK,
     fn=_detect,
-    defaults={"days": 90, "min_grants": 1},
+    defaults={"days": STALE_GRANT_DAYS, "min_grants": 1},
     replayable=False,
 )

@@ -31,7 +31,6 @@ BASELINE_DAYS = 7
 NETWORK_LOOKBACK_DAYS = 30
 TOP = 5
 LIST_LIMIT = 20
-CERT_WARNING_DAYS = 30
 MIN_GROWTH_EVENTS = 10  # an app needs this many events on the day to count as growing
 GROWTH_FACTOR = 1.2  # and at least this multiple of its daily average
 
@@ -190,6 +189,7 @@ def collect_digest_data(
 ) -> DigestData:
     """Read every figure of one org's digest for the local ``day`` from the store."""
     from oauthwatch.notify.digest_state import collection_health, posture_findings
+    from oauthwatch.rules.thresholds import Thresholds
 
     w = DayWindow.of(day, settings.notify.digest_timezone)
     d = DigestData(
@@ -199,7 +199,7 @@ def collect_digest_data(
         _volumes(conn, d)
         _firsts(conn, d)
         _alerts(conn, d, settings.notify.dashboard_url)
-        posture_findings(conn, d)
+        posture_findings(conn, d, Thresholds.from_settings(settings.detector))
         collection_health(conn, d, org, settings)
     return d
 

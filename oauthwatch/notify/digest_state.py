@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
-from oauthwatch.notify.digest_data import CERT_WARNING_DAYS, DigestData, Finding, SourceHealth, _utc
+from oauthwatch.notify.digest_data import DigestData, Finding, SourceHealth, _utc
+from oauthwatch.rules.posture import judge_app
+from oauthwatch.rules.thresholds import SUCCESS_OUTCOMES, Thresholds, is_lagging
 from oauthwatch.store import schema as s
 
 # Sources that record the org's current state rather than the day's events.
@@ -23,35 +25,23 @@ if TYPE_CHECKING:
     from oauthwatch.config import OrgSettings, Settings
 
 
-def posture_findings(conn: Connection, d: DigestData) -> None:
-    """Risky app policies, from the connected_apps columns as last collected."""
+def posture_findings(conn: Connection, d: DigestData, thresholds: Thresholds) -> None:
+    """Risky app policies, from the connected_apps columns as last collected.
+
+    The posture detector's own judgement (:func:`oauthwatch.rules.posture.judge_app`) with the
+    configured ``cert_days``, so the digest lists exactly what the detector reports.
+    """
     ca = s.connected_apps
-    soon = d.generated_at + timedelta(days=CERT_WARNING_DAYS)
-    for r in conn.execute(select(ca).where(ca.c.org == d.org).order_by(ca.c.name)):
-        if r.refresh_token_policy == "infinite":  # noqa: S105 - a policy name, not a secret
-            d.posture.append(Finding(r.name, "refresh tokens are valid until revoked"))
-        if r.ip_relaxation in ("BYPASS", "BYPASS_2FACTOR"):
-            d.posture.append(Finding(r.name, f"IP restrictions relaxed ({r.ip_relaxation})"))
-        if r.admin_approved_only is False:
-            d.posture.append(Finding(r.name, "all users may self-authorize"))
-        scopes = [str(x).lower() for x in (r.scopes or [])]
-        if "full" in scopes:
-            d.posture.append(Finding(r.name, "has the full scope"))
-        if r.certificate_expires_at is not None:
-            exp = _utc(r.certificate_expires_at)
-            if exp <= d.generated_at:
-                d.posture.append(Finding(r.name, f"JWT certificate expired on {exp:%Y-%m-%d}"))
-            elif exp <= soon:
-                d.posture.append(Finding(r.name, f"JWT certificate expires on {exp:%Y-%m-%d}"))
+    for r in conn.execute(select(ca).where(ca.c.org == d.org).order_by(ca.c.name)).mappings():
+        for check in judge_app(dict(r), d.generated_at, thresholds.cert_days):
+            d.posture.append(Finding(r["name"], check.label))
 
 
 def collection_health(conn: Connection, d: DigestData, org: OrgSettings, settings: Settings) -> None:
     """Per source: the day's coverage, the last run, whether it lags; and the API budget used."""
     cov, runs, w = s.coverage, s.collector_runs, d.window
     days = sorted({w.start.date(), (w.end - timedelta(microseconds=1)).date()})
-    lag_after = timedelta(
-        seconds=max(2 * (settings.collect.interval_seconds + settings.collect.jitter_seconds), 1800)
-    )
+    lag_after = Thresholds.from_settings(settings.detector).lag
     statuses: list[str] = []
     for source in org.sources:
         cells = [
@@ -85,8 +75,8 @@ def collection_health(conn: Connection, d: DigestData, org: OrgSettings, setting
             .limit(1)
         ).first()
         last_ok = conn.execute(
-            select(func.max(runs.c.finished_at)).where(
-                runs.c.org == d.org, runs.c.source == source, runs.c.outcome == "ok"
+            select(func.max(func.coalesce(runs.c.finished_at, runs.c.started_at))).where(
+                runs.c.org == d.org, runs.c.source == source, runs.c.outcome.in_(SUCCESS_OUTCOMES)
             )
         ).scalar_one()
         last_ok = _utc(last_ok) if last_ok is not None else None
@@ -97,9 +87,7 @@ def collection_health(conn: Connection, d: DigestData, org: OrgSettings, setting
                 last_run_at=_utc(last.finished_at or last.started_at) if last else None,
                 last_outcome=last.outcome if last else None,
                 last_ok_at=last_ok,
-                # Skipped on purpose (not licensed, snapshot still fresh) is not lagging.
-                lagging=last is None
-                or (last.outcome != "skipped" and (last_ok is None or d.generated_at - last_ok > lag_after)),
+                lagging=is_lagging(last_ok, last.outcome if last else None, d.generated_at, lag_after),
                 error=last.error if last and last.outcome not in ("ok", "running") else None,
             )
         )

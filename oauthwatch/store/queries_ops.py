@@ -1,8 +1,8 @@
 """Read-side queries about things rather than events: apps, grants, alerts and collection health.
 
 The companion of :mod:`oauthwatch.store.queries` (same :class:`Window`, same "small frames only"
-rule). Posture findings here are the plain-language labels the dashboard shows next to an app; the
-detectors raise alerts from the same policy fields.
+rule). Posture labels, stale/dormant grants and lagging sources are the detectors' own rules
+(:mod:`oauthwatch.rules`) with the configured thresholds, so the dashboard and the alerts agree.
 
 Usage::
 
@@ -12,39 +12,32 @@ Usage::
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from sqlalchemy import func, select
 
+from oauthwatch.rules.posture import judge_app
+from oauthwatch.rules.thresholds import (
+    CERT_WARNING_DAYS,
+    DEFAULTS,
+    SUCCESS_OUTCOMES,
+    Thresholds,
+    dormant_grants,
+    is_lagging,
+    stale_grants,
+)
 from oauthwatch.store import schema
-from oauthwatch.store.queries import Window, _frame, _orgs, _utc, apps_by_user_count, rollup
+from oauthwatch.store.queries import Window, _frame, _orgs, apps_by_user_count, rollup
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-STALE_DAYS = 90
-DORMANT_DAYS = 30
 
-
-def posture_findings(app: dict[str, Any], now: datetime | None = None) -> list[str]:
-    """Risky policy settings of one ``connected_apps`` row, each as a short sentence."""
-    now = now or datetime.now(UTC)
-    out = []
-    if (app.get("ip_relaxation") or "").upper() in ("BYPASS", "ENFORCE_ACTIVATION", "RELAX"):
-        out.append("IP restrictions relaxed or bypassed")
-    if (app.get("refresh_token_policy") or "").lower() in ("infinite", "valid_until_revoked"):
-        out.append("refresh tokens valid until revoked")
-    if app.get("admin_approved_only") is False:
-        out.append("all users may self-authorize")
-    scopes = [str(s).lower() for s in (app.get("scopes") or [])]
-    if "full" in scopes:
-        out.append("full scope")
-    exp = app.get("certificate_expires_at")
-    if exp is not None and not pd.isna(exp) and _utc(exp) < now + timedelta(days=30):
-        out.append(f"certificate expires {_utc(exp):%Y-%m-%d}")
-    return out
+def posture_findings(app: dict[str, Any], now: datetime, cert_days: int = CERT_WARNING_DAYS) -> list[str]:
+    """Risky policy settings of one ``connected_apps`` row, as the posture detector judges them."""
+    return [check.label for check in judge_app(app, now, cert_days)]
 
 
 def connected_apps(engine: Engine, orgs: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -95,28 +88,42 @@ def latest_grants(engine: Engine, orgs: tuple[str, ...] = ()) -> pd.DataFrame:
     return df
 
 
-def classify_grants(grants: pd.DataFrame, w: Window, now: datetime | None = None) -> pd.DataFrame:
-    """Add the flags the Tokens page filters on: new, stale, dormant, inactive_user."""
+def classify_grants(
+    grants: pd.DataFrame, w: Window, now: datetime | None = None, thresholds: Thresholds = DEFAULTS
+) -> pd.DataFrame:
+    """Add the flags the Tokens page filters on: new, stale, dormant, inactive_user.
+
+    Stale and dormant are the detectors' rules with the configured days
+    (:mod:`oauthwatch.rules.thresholds`).
+    """
     now = now or datetime.now(UTC)
     g = grants.copy()
     if g.empty:
         for col in ("new", "stale", "dormant", "inactive_user"):
             g[col] = pd.Series(dtype=bool)
         return g
-    last = g["last_used_date"]
-    g["new"] = (g["created_date"] >= w.start) & (g["created_date"] < w.end)
-    g["stale"] = last.isna() | (last < now - timedelta(days=STALE_DAYS))
-    g["dormant"] = last.notna() & (last < now - timedelta(days=DORMANT_DAYS)) & ~g["stale"]
+    last, created = g["last_used_date"], g["created_date"]
+    g["new"] = (created >= w.start) & (created < w.end)
+    g["stale"] = stale_grants(last, created, now, thresholds.stale_grant_days)
+    g["dormant"] = dormant_grants(last, created, now, thresholds)
     g["inactive_user"] = g["is_active"].eq(False)
     return g
 
 
-def apps_overview(engine: Engine, w: Window, *, only: str | None = None) -> pd.DataFrame:
+def apps_overview(
+    engine: Engine,
+    w: Window,
+    *,
+    only: str | None = None,
+    thresholds: Thresholds = DEFAULTS,
+    now: datetime | None = None,
+) -> pd.DataFrame:
     """One row per connected app (known from policies, logins or grants) with usage and posture.
 
-    ``only`` restricts every query to one app (the per-app page).
+    ``only`` restricts every query to one app (the per-app page); the posture column is the
+    posture detector's judgement with the configured ``cert_days`` at ``now`` (default: the clock).
     """
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     flows = rollup(engine, w, ("application", "login_subtype"), application=only)
     by_app = flows.groupby("application", as_index=False)[["events", "failures"]].sum()
     users = apps_by_user_count(engine, w, application=only)
@@ -149,7 +156,9 @@ def apps_overview(engine: Engine, w: Window, *, only: str | None = None) -> pd.D
                 "last_use": last_use.get(name),
                 "grants": int((grants["app_name"] == name).sum()),
                 "api_requests": int(api.get(name, 0)),
-                "posture": "; ".join(posture_findings(policy, now)) if policy else "policy not collected",
+                "posture": "; ".join(posture_findings(policy, now, thresholds.cert_days))
+                if policy
+                else "policy not collected",
                 "allowlisted": name in allow,
                 "app_id": policy.get("app_id"),
             }
@@ -278,12 +287,18 @@ def collector_runs(engine: Engine, w: Window, limit: int = 500) -> pd.DataFrame:
     return df
 
 
-def source_lag(engine: Engine, orgs: tuple[str, ...] = (), now: datetime | None = None) -> pd.DataFrame:
-    """Per org and source: last run, its outcome, last successful run and how long ago that was."""
+def source_lag(
+    engine: Engine, orgs: tuple[str, ...] = (), now: datetime | None = None, thresholds: Thresholds = DEFAULTS
+) -> pd.DataFrame:
+    """Per org and source: last run, its outcome, last successful run, how long ago, and whether it lags.
+
+    ``lagging`` is :func:`oauthwatch.rules.thresholds.is_lagging` with the configured lag, as in
+    the collection-health detector and the digest.
+    """
     r = schema.collector_runs
     now = now or datetime.now(UTC)
     w = Window(now, now, orgs)
-    ok = func.max(func.coalesce(r.c.finished_at, r.c.started_at)).filter(r.c.outcome.in_(("ok", "partial")))
+    ok = func.max(func.coalesce(r.c.finished_at, r.c.started_at)).filter(r.c.outcome.in_(SUCCESS_OUTCOMES))
     stmt = (
         select(r.c.org, r.c.source, func.max(r.c.started_at).label("last_run"), ok.label("last_success"))
         .where(_orgs(r.c.org, w))
@@ -292,7 +307,16 @@ def source_lag(engine: Engine, orgs: tuple[str, ...] = (), now: datetime | None 
     df = _frame(engine, stmt)
     if df.empty:
         return pd.DataFrame(
-            columns=["org", "source", "last_run", "outcome", "last_success", "lag_minutes", "error"]
+            columns=[
+                "org",
+                "source",
+                "last_run",
+                "outcome",
+                "last_success",
+                "lag_minutes",
+                "lagging",
+                "error",
+            ]
         )
     newest = (
         select(r.c.org, r.c.source, func.max(r.c.started_at).label("m"))
@@ -311,7 +335,11 @@ def source_lag(engine: Engine, orgs: tuple[str, ...] = (), now: datetime | None 
     for col in ("last_run", "last_success"):
         df[col] = pd.to_datetime(df[col], utc=True)
     df["lag_minutes"] = ((pd.Timestamp(now) - df["last_success"]).dt.total_seconds() / 60).round(1)
-    return df[["org", "source", "last_run", "outcome", "last_success", "lag_minutes", "error"]]
+    df["lagging"] = [
+        is_lagging(None if pd.isna(last) else last.to_pydatetime(), outcome, now, thresholds.lag)
+        for last, outcome in zip(df["last_success"], df["outcome"], strict=True)
+    ]
+    return df[["org", "source", "last_run", "outcome", "last_success", "lag_minutes", "lagging", "error"]]
 
 
 def coverage(engine: Engine, w: Window) -> pd.DataFrame:
