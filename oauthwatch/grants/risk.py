@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from oauthwatch.rules.posture import judge_ip_relaxation
+from oauthwatch.rules.thresholds import STALE_GRANT_DAYS
+
 POWER = {
     "Modify All Data": (40, "can change or delete any record (Modify All Data)"),
     "View All Data": (30, "can read every record (View All Data)"),
@@ -95,8 +98,7 @@ def _app_points(g: Grant) -> list[tuple[int, str]]:
                 else "its refresh-token policy is unknown",
             )
         )
-    relax = (g.ip_relaxation or "").upper()
-    if relax.startswith("BYPASS") or "RELAX" in relax:
+    if judge_ip_relaxation(g.app_name, g.ip_relaxation) is not None:  # the posture detector's rule
         out.append((10, "IP restrictions are relaxed for the app"))
     if not g.installed:
         out.append((15, "no admin installed the app (a user authorised it)"))
@@ -114,8 +116,8 @@ def rank(g: Grant, now: datetime) -> RankedGrant:
     points += _app_points(g)
     if g.last_used and now - g.last_used <= timedelta(days=7):
         points.append((5, "used in the last 7 days"))
-    elif g.last_used is None or now - g.last_used > timedelta(days=90):
-        points.append((5, "dormant: unused for 90+ days, nobody would miss it"))
+    elif g.last_used is None or now - g.last_used > timedelta(days=STALE_GRANT_DAYS):
+        points.append((5, f"dormant: unused for {STALE_GRANT_DAYS}+ days, nobody would miss it"))
     score = sum(p for p, _ in points)
     reasons = [r for _, r in sorted(points, key=lambda x: -x[0])]
     if g.is_frozen or g.is_active is False:
