@@ -23,7 +23,7 @@ from sqlalchemy import select
 from oauthwatch.config import NotifySettings, Settings, SmtpSettings
 from oauthwatch.detect.base import Finding
 from oauthwatch.detect.lifecycle import LifecycleResult, apply_findings, suppress
-from oauthwatch.notify.alert_delivery import deliver_pending, email_content, enqueue
+from oauthwatch.notify.alert_delivery import deliver_pending, drain_outbox, email_content
 from oauthwatch.notify.webhook import alert_payload, slack_escape
 from oauthwatch.store import schema
 
@@ -136,11 +136,12 @@ def finding(severity: str = "high", key: str = "new_app:prod:x") -> Finding:
 
 
 def record(store, findings, settings, now=T0) -> tuple[LifecycleResult, int]:
+    """The lifecycle records the alerts and their outbox rows; notify drains the outbox."""
     with store.begin() as conn:
         result = apply_findings(
             conn, findings, org="prod", clears_after={"new_app": timedelta(days=1)}, now=now
         )
-        return result, enqueue(conn, result, settings, now=now)
+    return result, drain_outbox(store, settings, now=now)
 
 
 def deliveries(store) -> list[dict]:

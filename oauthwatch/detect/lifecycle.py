@@ -5,7 +5,9 @@ seen, count, evidence; severity only rises, and a rise is an escalation that is 
 A finding whose alert was resolved reopens it, unless a person resolved it and the finding brings
 no event newer than that resolution. An alert its detector stops reporting resolves itself
 once the detector's ``clears_after`` has passed since it was last seen. Suppression keeps the
-alert updating but silences its notifications until the given time.
+alert updating but silences its notifications until the given time. Every opened, reopened or
+escalated alert also gets an ``alert_outbox`` row in the same transaction, which notify drains
+(:mod:`oauthwatch.detect.outbox`).
 
 The dashboard's Alerts page and the CLI call these functions::
 
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import insert, select, update
 
 from oauthwatch.detect.base import Finding, severity_rank
+from oauthwatch.detect.outbox import write_outbox
 from oauthwatch.store import schema
 from oauthwatch.store.writes import utcnow
 
@@ -152,6 +155,7 @@ def apply_findings(
                 .values(status="resolved", status_by=SYSTEM, status_at=now, auto_resolved=True)
             )
             result.resolved.append(int(alert_id))
+    write_outbox(conn, result, now=now)
     return result
 
 

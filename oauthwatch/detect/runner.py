@@ -1,9 +1,9 @@
 """Run every detector over the store (``oauthwatch detect``) or replay them over history (``backtest``).
 
 ``run_all`` is what the collector service calls after each cycle: load the frames per org, run
-each enabled detector with its configured thresholds, record the findings as alerts, and queue
-notifications for new and escalated ones (sending is :func:`deliver_pending`'s job, so a mail
-server being down never loses an alert nor fails a run). A detector that raises is reported in
+each enabled detector with its configured thresholds, record the findings as alerts, and write
+new, reopened and escalated ones to the alert outbox (:mod:`oauthwatch.detect.outbox`; notify
+drains and sends it, so a mail server being down never loses an alert nor fails a run). A detector that raises is reported in
 ``DetectReport.errors`` and its alerts are left as they were; the others still run.
 
 ``backtest`` loads each org once for the whole span, judges every step with the replayable
@@ -22,6 +22,7 @@ from sqlalchemy import select
 from oauthwatch.detect.base import Context, Detector, Finding
 from oauthwatch.detect.data import load_frames
 from oauthwatch.detect.lifecycle import LifecycleResult, apply_findings
+from oauthwatch.detect.outbox import outbox_rows
 from oauthwatch.detect.registry import all_detectors
 from oauthwatch.secrets import redact
 from oauthwatch.store import schema
@@ -67,7 +68,7 @@ class DetectReport:
         text = (
             f"{len(self.findings)} finding(s) in {len(self.orgs)} org(s): {self.opened} alert(s) opened, "
             f"{self.updated} updated, {len(self.alerts.escalated)} escalated, {self.resolved} resolved; "
-            f"{self.queued} notification(s) queued"
+            f"{self.queued} alert change(s) in the outbox for notification"
         )
         if self.errors:
             text += f"; {len(self.errors)} detector error(s): " + ", ".join(sorted(self.errors))
@@ -139,8 +140,6 @@ def run_all(
 
     ``now`` defaults to the current time (tests and the simulator pass their own clock).
     """
-    from oauthwatch.notify.alert_delivery import enqueue
-
     now = now or utcnow()
     if now.tzinfo is None:
         raise ValueError("now must be tz-aware (UTC)")
@@ -165,7 +164,7 @@ def run_all(
         ran = {d.id: d.clears_after for d, _ in detectors if d.id not in errors}
         with engine.begin() as conn:
             result = apply_findings(conn, findings, org=name, clears_after=ran, now=now)
-            report.queued += enqueue(conn, result, settings, now=now)
+            report.queued += len(outbox_rows(result))
         report.alerts.merge(result)
     log.info("detect: %s", report.summary())
     return report

@@ -110,8 +110,6 @@ def findings_for(org: str, entry: HuntList, matches: list[Match]) -> list[Findin
 
 def match_saved_lists(engine: Engine, settings: Settings, *, now: datetime | None = None) -> ListReport:
     """Match every enabled saved list against the logins stored since its last pass, per org."""
-    from oauthwatch.notify.alert_delivery import enqueue
-
     now = now or utcnow()
     report = ListReport()
     with engine.connect() as conn:
@@ -145,7 +143,7 @@ def match_saved_lists(engine: Engine, settings: Settings, *, now: datetime | Non
                     conn, findings_for(org, entry, matches), org=org, clears_after={}, now=now
                 )
                 report.alerts_opened += len(result.opened) + len(result.reopened)
-                enqueue(conn, result, settings, now=now)
+                # apply_findings wrote the alert outbox rows; deliver_pending drains and sends them
                 upsert(
                     conn,
                     schema.checkpoints,

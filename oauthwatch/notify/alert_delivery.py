@@ -1,8 +1,9 @@
 """Delivering alerts: queue a notification per channel for new and escalated alerts, send later.
 
-Queueing (:func:`enqueue`) happens in the same transaction that records the alerts, so a
-notification can never be lost between "alert opened" and "mail sent". Sending
-(:func:`deliver_pending`) takes what is due, sends each by email (:func:`oauthwatch.notify.mailer.send_email`)
+The alert lifecycle writes an outbox row (:mod:`oauthwatch.detect.outbox`) in the same
+transaction that records an alert change, so a notification can never be lost between "alert
+opened" and "mail sent"; :func:`drain_outbox` turns those rows into one delivery per channel
+Detection never imports this module. Sending (:func:`deliver_pending`) takes what is due, sends each by email (:func:`oauthwatch.notify.mailer.send_email`)
 or webhook (:func:`oauthwatch.notify.webhook.post_webhook`), and records the outcome in
 ``alert_deliveries``. A failure is never fatal and never dropped: it is recorded with its
 (redacted) error and retried with exponential backoff (1, 2, 4 … minutes, at most 6 hours apart)
@@ -26,7 +27,7 @@ from sqlalchemy import and_, insert, or_, select, update
 
 from oauthwatch.detect.base import severity_rank
 from oauthwatch.secrets import redact, register_secret
-from oauthwatch.store import schema
+from oauthwatch.store import schema, schema_detect
 from oauthwatch.store.writes import utcnow
 
 if TYPE_CHECKING:
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
     from oauthwatch.config import Settings
-    from oauthwatch.detect.lifecycle import LifecycleResult
 
 log = logging.getLogger(__name__)
 BASE_BACKOFF = timedelta(minutes=1)
@@ -65,45 +65,69 @@ def _channels(settings: Settings) -> list[tuple[str, str]]:
     return out
 
 
-def enqueue(conn: Connection, result: LifecycleResult, settings: Settings, *, now: datetime) -> int:
-    """Queue notifications for the run's new, reopened and escalated alerts; returns how many."""
+def drain_outbox(engine: Engine, settings: Settings, *, now: datetime | None = None) -> int:
+    """Turn the alert lifecycle's outbox rows into deliveries; returns how many were queued.
+
+    Each row is judged as of when the lifecycle wrote it (suppression, cooldown), then marked
+    drained in the same transaction as its deliveries, so a crash never queues one twice.
+    """
+    now = now or utcnow()
+    o = schema_detect.alert_outbox
     channels = _channels(settings)
-    if not channels:
-        return 0
-    a, d = schema.alerts, schema.alert_deliveries
-    cooldown = timedelta(minutes=settings.notify.cooldown_minutes)
-    todo = [(i, "new") for i in result.opened + result.reopened] + [
-        (i, "escalated") for i in result.escalated if i not in result.opened
-    ]
     queued = 0
-    for alert_id, reason in todo:
-        alert = conn.execute(select(a).where(a.c.id == alert_id)).mappings().one()
-        if severity_rank(alert["severity"]) < severity_rank(settings.notify.min_severity):
-            continue
-        if alert["suppressed_until"] is not None and alert["suppressed_until"] > now:
-            continue
-        if reason == "new" and alert_id in result.reopened:
-            recent = conn.execute(
-                select(d.c.id).where(d.c.alert_id == alert_id, d.c.created_at > now - cooldown).limit(1)
-            ).first()
-            if recent is not None:
-                continue
-        for channel, target in channels:
-            conn.execute(
-                insert(d).values(
-                    alert_id=alert_id,
-                    channel=channel,
-                    target=target,
-                    reason=reason,
-                    status="pending",
-                    attempts=0,
-                    created_at=now,
-                    next_attempt_at=now,
-                )
-            )
-            queued += 1
-        conn.execute(update(a).where(a.c.id == alert_id).values(notified_severity=alert["severity"]))
+    with engine.begin() as conn:
+        rows = conn.execute(
+            select(o.c.id, o.c.alert_id, o.c.reason, o.c.created_at)
+            .where(o.c.drained_at.is_(None))
+            .order_by(o.c.id)
+        ).all()
+        for row_id, alert_id, reason, created_at in rows:
+            if channels:
+                queued += _queue(conn, alert_id, reason, channels, settings, now=created_at)
+            conn.execute(update(o).where(o.c.id == row_id).values(drained_at=now))
     return queued
+
+
+def _queue(
+    conn: Connection,
+    alert_id: int,
+    reason: str,
+    channels: list[tuple[str, str]],
+    settings: Settings,
+    *,
+    now: datetime,
+) -> int:
+    """Queue one alert change on every channel, unless the notification rules say not to."""
+    a, d = schema.alerts, schema.alert_deliveries
+    alert = conn.execute(select(a).where(a.c.id == alert_id)).mappings().first()
+    if alert is None:
+        return 0
+    if severity_rank(alert["severity"]) < severity_rank(settings.notify.min_severity):
+        return 0
+    if alert["suppressed_until"] is not None and alert["suppressed_until"] > now:
+        return 0
+    if reason == "reopened":
+        cooldown = timedelta(minutes=settings.notify.cooldown_minutes)
+        recent = conn.execute(
+            select(d.c.id).where(d.c.alert_id == alert_id, d.c.created_at > now - cooldown).limit(1)
+        ).first()
+        if recent is not None:
+            return 0
+    for channel, target in channels:
+        conn.execute(
+            insert(d).values(
+                alert_id=alert_id,
+                channel=channel,
+                target=target,
+                reason="escalated" if reason == "escalated" else "new",
+                status="pending",
+                attempts=0,
+                created_at=now,
+                next_attempt_at=now,
+            )
+        )
+    conn.execute(update(a).where(a.c.id == alert_id).values(notified_severity=alert["severity"]))
+    return len(channels)
 
 
 def email_content(
@@ -182,8 +206,12 @@ def backoff(attempts: int) -> timedelta:
 def deliver_pending(
     engine: Engine, settings: Settings, *, now: datetime | None = None, limit: int = 200
 ) -> int:
-    """Send every due notification; returns how many were sent. Never raises for a failed send."""
+    """Drain the alert outbox, then send every due notification; returns how many were sent.
+
+    Never raises for a failed send.
+    """
     now = now or utcnow()
+    drain_outbox(engine, settings, now=now)
     a, d = schema.alerts, schema.alert_deliveries
     with engine.connect() as conn:
         due = (

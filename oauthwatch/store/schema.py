@@ -541,7 +541,9 @@ service_heartbeats = Table(
 network_ranges = Table(
     "network_ranges",
     metadata,
-    Column("feed", String(120), nullable=False, doc="kind:provider; loading a feed again replaces its ranges"),
+    Column(
+        "feed", String(120), nullable=False, doc="kind:provider; loading a feed again replaces its ranges"
+    ),
     Column("cidr", String(64), nullable=False),
     Column("kind", String(10), nullable=False, doc="hosting | vpn | tor | other"),
     Column("provider", String(120), nullable=False, server_default=""),
