@@ -97,7 +97,8 @@ def test_lifecycle_writes_the_outbox_and_notify_drains_it_once(sqlite_store) -> 
             clears_after={"new_app": timedelta(days=1)},
             now=T0 + timedelta(minutes=15),
         )
-    assert result.escalated and not result.opened
+    assert result.escalated
+    assert not result.opened
     assert drain_outbox(sqlite_store, settings, now=T0 + timedelta(minutes=15)) == 1
     with sqlite_store.connect() as conn:
         reasons = [r[0] for r in conn.execute(select(schema.alert_deliveries.c.reason))]
