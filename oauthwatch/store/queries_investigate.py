@@ -19,7 +19,7 @@ from sqlalchemy import and_, func, select
 
 from oauthwatch.rules.network import network_label
 from oauthwatch.store import schema
-from oauthwatch.store.queries import Window, _case_failed, _frame, _orgs, _with_rate
+from oauthwatch.store.queries_base import Window, _case_failed, _frame, _orgs, _with_rate
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine

@@ -29,7 +29,8 @@ from oauthwatch.rules.thresholds import (
     stale_grants,
 )
 from oauthwatch.store import schema
-from oauthwatch.store.queries import Window, _frame, _orgs, apps_by_user_count, rollup
+from oauthwatch.store.queries import apps_by_user_count, rollup
+from oauthwatch.store.queries_base import Window, _frame, _orgs
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
