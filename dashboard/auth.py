@@ -16,24 +16,60 @@ from typing import Any
 
 import streamlit as st
 
+# The example file's placeholder (.streamlit/secrets.toml.example) and the shortest secret accepted:
+# Streamlit signs the login cookie with cookie_secret, so a known or short one lets anyone forge it.
+COOKIE_PLACEHOLDER = "replace with"
+COOKIE_SECRET_MIN = 32
+
+
+def auth_problem(section: Mapping[str, Any] | None) -> str | None:
+    """Why an ``[auth]`` section cannot protect the dashboard, or None when it can."""
+    if not section or not section.get("redirect_uri"):
+        return "no [auth] redirect_uri in .streamlit/secrets.toml"
+    secret = str(section.get("cookie_secret") or "")
+    if not secret.strip() or secret.strip().lower().startswith(COOKIE_PLACEHOLDER):
+        return (
+            "[auth] cookie_secret is missing or still the example's placeholder: set it to a long random "
+            "string (python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    if len(secret) < COOKIE_SECRET_MIN:
+        return f"[auth] cookie_secret is shorter than {COOKIE_SECRET_MIN} characters: anyone could guess it"
+    return None
+
 
 def auth_configured(secrets: Mapping[str, Any]) -> bool:
-    """True when secrets.toml configures an OIDC provider for st.login."""
+    """True when secrets.toml configures an OIDC provider for st.login with a usable cookie secret."""
     try:
         section = secrets.get("auth")
     except Exception:  # noqa: BLE001 - no secrets file at all
         return False
-    return bool(section) and bool(section.get("redirect_uri"))
+    return auth_problem(section) is None
 
 
 def is_loopback(address: str | None) -> bool:
-    """True for 127.0.0.0/8, ::1 and localhost (the only addresses served without login)."""
-    if not address or address == "localhost":
-        return True
+    """True only for a loopback literal (127.0.0.0/8, ::1): the only addresses served without login.
+
+    Anything else is exposed: an empty address makes Streamlit listen on every interface, and a
+    name (even ``localhost``) resolves to whatever the host's resolver says.
+    """
+    if not address:
+        return False
     try:
         return ipaddress.ip_address(address).is_loopback
     except ValueError:
         return False
+
+
+def email_verified(user: Mapping[str, Any]) -> bool:
+    """False when the OIDC provider says the e-mail address is not verified (``email_verified``).
+
+    An unverified address proves nothing: at some providers anyone can claim any address. A
+    provider that does not send the claim at all is trusted for the address it returns.
+    """
+    claim = user.get("email_verified")
+    if claim is None:
+        return True
+    return claim is True or str(claim).strip().lower() == "true"
 
 
 def user_allowed(email: str | None, allowed: Sequence[str]) -> bool:
@@ -52,10 +88,14 @@ def gate() -> bool:
     """Show login or refusal and return False when the viewer may not see the dashboard."""
     try:
         secrets: Mapping[str, Any] = st.secrets
-        configured = auth_configured(secrets)
+        section = secrets.get("auth")
     except Exception:  # noqa: BLE001 - a missing or unreadable secrets file means "no auth"
-        secrets, configured = {}, False
-    if not configured:
+        secrets, section = {}, None
+    problem = auth_problem(section)
+    if section and problem and section.get("redirect_uri"):
+        st.error(f"Login is misconfigured: {problem}.")
+        return False
+    if problem:
         if is_loopback(st.get_option("server.address")):
             return True
         st.error(
@@ -67,6 +107,12 @@ def gate() -> bool:
         st.title("oauthwatch")
         st.write("Sign in to see the dashboard.")
         st.button("Log in", key="auth_login", on_click=st.login)
+        return False
+    if not email_verified(st.user):
+        st.error(
+            "Your identity provider has not verified this account's e-mail address; verify it there first."
+        )
+        st.button("Log out", key="auth_logout", on_click=st.logout)
         return False
     allowed = list((secrets.get("oauthwatch") or {}).get("allowed_users", []))
     if not user_allowed(st.user.get("email"), allowed):

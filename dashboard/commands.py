@@ -50,18 +50,19 @@ def streamlit_command(port: int, address: str) -> list[str]:
     ]
 
 
-def _secrets_have_auth() -> bool:
+def _secrets_auth() -> dict[str, object] | None:
+    """The ``[auth]`` section Streamlit will read (project secrets first, then the user's)."""
     import tomllib
 
     for p in (Path.cwd() / ".streamlit" / "secrets.toml", Path.home() / ".streamlit" / "secrets.toml"):
         if p.is_file():
             try:
-                auth = tomllib.loads(p.read_text()).get("auth") or {}
-            except (OSError, tomllib.TOMLDecodeError):
+                auth = tomllib.loads(p.read_text()).get("auth")
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
                 continue
-            if auth.get("redirect_uri"):
-                return True
-    return False
+            if auth:
+                return dict(auth)
+    return None
 
 
 def register(app: typer.Typer) -> None:
@@ -79,15 +80,21 @@ def register(app: typer.Typer) -> None:
         ] = "127.0.0.1",
     ) -> None:
         """Start the dashboard (Streamlit) on http://127.0.0.1:8501 by default."""
-        from dashboard.auth import is_loopback
+        from dashboard.auth import auth_problem, is_loopback
         from oauthwatch.config import config_path as resolve
         from oauthwatch.config import load_settings
 
         settings = load_settings(config_path)  # fail here, clearly, on a wrong file
-        if not is_loopback(address) and not _secrets_have_auth():
+        auth = _secrets_auth()
+        problem = auth_problem(auth)
+        if auth and problem:
+            typer.echo(f"refusing to start: {problem} (see docs/dashboard.md)", err=True)
+            raise typer.Exit(2)
+        if not is_loopback(address) and problem:
             typer.echo(
-                f"refusing to listen on {address} without login: configure OIDC in .streamlit/secrets.toml "
-                "(see .streamlit/secrets.toml.example and docs/dashboard.md), or use --address 127.0.0.1",
+                f"refusing to listen on {address or 'every interface'!r} without login: configure OIDC in "
+                ".streamlit/secrets.toml (see .streamlit/secrets.toml.example and docs/dashboard.md), or use "
+                "--address 127.0.0.1",
                 err=True,
             )
             raise typer.Exit(2)
@@ -103,18 +110,31 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(_supervise(proc))
 
 
-def _supervise(proc: subprocess.Popen[bytes]) -> int:
-    """Wait for Streamlit; on SIGTERM/SIGINT stop it too (never leave an orphan server behind)."""
+def _supervise(proc: subprocess.Popen[bytes], grace: float = 10.0) -> int:
+    """Wait for Streamlit; on SIGTERM/SIGINT stop it too (never leave an orphan server behind).
+
+    The handler only forwards the signal: waiting inside it would nest a second ``wait`` on the
+    child while the interrupted one holds its lock, so the child could not be reaped until the
+    timeout ran out (every SIGTERM took the whole grace period). The loop below reaps it as soon as
+    it exits and kills it only if it is still there ``grace`` seconds later.
+    """
     import signal
+    import time
+
+    stopping: list[tuple[int, float]] = []
 
     def stop(signum: int, _frame: object) -> None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        raise SystemExit(128 + signum)
+        if not stopping:
+            stopping.append((signum, time.monotonic()))
+            proc.send_signal(signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    return proc.wait()
+    while True:
+        try:
+            code = proc.wait(timeout=0.2)
+        except subprocess.TimeoutExpired:
+            if stopping and time.monotonic() - stopping[0][1] > grace:
+                proc.kill()
+            continue
+        return 128 + stopping[0][0] if stopping else code

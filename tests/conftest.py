@@ -99,3 +99,22 @@ def shared_dir() -> Path:
     """../shared (read-only): reference, conformance checks and external fixtures."""
     require(SHARED.is_dir(), f"{SHARED} is missing")
     return SHARED
+
+
+@pytest.fixture(autouse=True)
+def _dashboard_served_on_loopback() -> Iterator[None]:
+    """AppTest runs the app without a server: give it the address ``oauthwatch dashboard`` serves by
+    default, whatever directory the test runs in (an unset address means "every interface")."""
+    import sys
+
+    if "streamlit.testing.v1" not in sys.modules:
+        yield
+        return
+    from streamlit import config as st_config
+
+    before = st_config.get_option("server.address")
+    st_config.set_option("server.address", "127.0.0.1")
+    try:
+        yield
+    finally:
+        st_config.set_option("server.address", before)
