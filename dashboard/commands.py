@@ -92,7 +92,7 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2)
         if not is_loopback(address) and problem:
             typer.echo(
-                f"refusing to listen on {address or 'every interface'!r} without login: configure OIDC in "
+                f"refusing to listen on {address or 'every interface (empty --address)'} without login: configure OIDC in "
                 ".streamlit/secrets.toml (see .streamlit/secrets.toml.example and docs/dashboard.md), or use "
                 "--address 127.0.0.1",
                 err=True,

@@ -33,6 +33,7 @@ from pydantic import (
 )
 
 from collectors.sources.registry import SOURCE_NAMES
+from oauthwatch.secret_settings import EnvName, masked_dump, register_setting_secrets
 from oauthwatch.settings_threat import HuntSettings, ResponseSettings
 
 DEFAULT_CONFIG = Path("oauthwatch.toml")
@@ -118,7 +119,7 @@ class SmtpSettings(_Strict):
     port: int = 25
     security: Literal["none", "starttls", "ssl"] = "starttls"
     username: str | None = None
-    password_env: str | None = None
+    password_env: EnvName | None = None
     password_file: Path | None = None
     sender: str = "oauthwatch@localhost"
     timeout_seconds: float = 30.0
@@ -134,7 +135,7 @@ class NotifySettings(_Strict):
 
     email_to: list[str] = Field(default_factory=list)
     webhook_url: str | None = None
-    webhook_url_env: str | None = None
+    webhook_url_env: EnvName | None = None
     min_severity: Literal["info", "low", "medium", "high", "critical"] = "medium"
     cooldown_minutes: int = Field(60, ge=0)
     digest_time: time = Field(time(7, 0), description="local time of day the digest is sent")
@@ -153,9 +154,9 @@ class OrgSettings(_Strict):
     username: str | None = None
     private_key_file: Path | None = None
     certificate_file: Path | None = None
-    client_secret_env: str | None = None
+    client_secret_env: EnvName | None = None
     client_secret_file: Path | None = None
-    password_env: str | None = None
+    password_env: EnvName | None = None
     password_file: Path | None = None
     refresh_token_file: Path | None = None
     redirect_uri: str = "http://localhost:1717/callback"
@@ -266,23 +267,24 @@ class Settings(_Strict):
 
 
 def _read_secret(key: str, env: str | None, file: Path | None, required: bool) -> SecretStr | None:
+    """The secret from the variable or file the settings name; errors name the setting, never its value."""
+    name = key.rsplit(".", 1)[-1]
     if env:
         value = os.environ.get(env)
         if value:
             return SecretStr(value.strip())
         if not file:
             if required:
-                raise ConfigError(f"{key}: environment variable {env} is not set (export {env}=…)")
+                raise ConfigError(f"{key}: the environment variable named by {name}_env is not set (export it)")
             return None
     if file:
         try:
             return SecretStr(Path(file).read_text().strip())
-        except OSError as exc:
-            raise ConfigError(f"{key}: cannot read secret file {file}: {exc.strerror}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise ConfigError(f"{key}: cannot read the file named by {name}_file: {why}") from None
     if required:
-        raise ConfigError(
-            f"{key}: no secret configured; set {key.rsplit('.', 1)[-1]}_env or {key.rsplit('.', 1)[-1]}_file"
-        )
+        raise ConfigError(f"{key}: no secret configured; set {name}_env or {name}_file")
     return None
 
 
@@ -316,6 +318,7 @@ def load_settings(path: Path | str | None = None, *, must_exist: bool = False) -
         )
     raw = _apply_env_overrides(raw)
     _resolve_paths(raw, p.parent if p.exists() else Path.cwd())
+    register_setting_secrets(raw)  # before validation: its errors and any later log stay masked
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
@@ -390,4 +393,4 @@ def _explain(path: Path, raw: dict[str, Any], exc: ValidationError) -> str:
 
 def masked(settings: Settings) -> dict[str, Any]:
     """The settings as a dict for `oauthwatch config show`: secrets are references, never values."""
-    return settings.model_dump(mode="json", exclude={"source_path"})
+    return masked_dump(settings.model_dump(mode="json", exclude={"source_path"}))

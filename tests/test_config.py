@@ -63,11 +63,12 @@ def test_secret_comes_from_env_and_never_prints(tmp_path, monkeypatch):
     assert "s3cr3t" not in repr(org) + str(secret)
 
 
-def test_missing_secret_env_names_the_variable(tmp_path, monkeypatch):
+def test_missing_secret_env_names_the_setting_not_its_value(tmp_path, monkeypatch):
     monkeypatch.delenv("SANDBOX_SECRET", raising=False)
     org = load_settings(write(tmp_path, GOOD)).org("sandbox")
-    with pytest.raises(ConfigError, match="SANDBOX_SECRET is not set"):
+    with pytest.raises(ConfigError, match="the environment variable named by client_secret_env is not set") as info:
         org.client_secret()
+    assert "SANDBOX_SECRET" not in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -120,7 +121,8 @@ def test_config_show_masks_secrets(tmp_path, monkeypatch):
         check=True,
     )
     shown = json.loads(proc.stdout)
-    assert shown["orgs"][1]["client_secret_env"] == "SANDBOX_SECRET"
+    assert shown["orgs"][1]["client_secret_env"] == "********** (set)"  # names like a secret: never in clear
+    assert "SANDBOX_SECRET" not in proc.stdout
     assert "s3cr3t" not in proc.stdout
 
 

@@ -83,7 +83,7 @@ def _dashboard(tmp_path: Path, *args: str, secrets: str | None = None) -> subpro
 def test_empty_address_is_exposed_and_refused_without_login(tmp_path: Path) -> None:
     out = _dashboard(tmp_path, "--address", "")
     assert out.returncode == 2, out.stderr
-    assert "refusing to listen on 'every interface' without login" in out.stderr
+    assert "refusing to listen on every interface (empty --address) without login" in out.stderr
 
 
 def test_example_cookie_secret_is_refused_even_with_auth(tmp_path: Path) -> None:
