@@ -33,7 +33,7 @@ from pydantic import (
 )
 
 from collectors.sources.registry import SOURCE_NAMES
-from oauthwatch.secret_settings import EnvName, masked_dump, register_setting_secrets
+from oauthwatch.secret_settings import EnvName, masked_dump, read_secret_file, register_setting_secrets
 from oauthwatch.settings_threat import HuntSettings, ResponseSettings
 
 DEFAULT_CONFIG = Path("oauthwatch.toml")
@@ -279,7 +279,7 @@ def _read_secret(key: str, env: str | None, file: Path | None, required: bool) -
             return None
     if file:
         try:
-            return SecretStr(Path(file).read_text().strip())
+            return SecretStr(read_secret_file(f"{key}_file", Path(file)))
         except (OSError, UnicodeDecodeError) as exc:
             why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
             raise ConfigError(f"{key}: cannot read the file named by {name}_file: {why}") from None

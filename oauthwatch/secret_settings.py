@@ -10,7 +10,10 @@ pages mask it wherever it turns up; and ``config show`` masks them (docs/configu
 
 from __future__ import annotations
 
+import logging
 import re
+import stat
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -18,6 +21,7 @@ from pydantic import AfterValidator
 
 from oauthwatch.secrets import MASK, register_secret
 
+log = logging.getLogger("oauthwatch.config")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
 
@@ -26,7 +30,7 @@ def _env_name(value: str) -> str:
         raise ValueError(
             f"is not an environment variable name ({len(value)} characters, not shown: it may be the secret "
             "itself). Put the secret in an environment variable and name that variable here, e.g. "
-            "client_secret_env = \"SF_CLIENT_SECRET\""
+            'client_secret_env = "SF_CLIENT_SECRET"'
         )
     return value
 
@@ -81,9 +85,39 @@ def register_setting_secrets(data: Any) -> None:
                         register_secret(item)
                         if "url" in k:
                             parts = urlsplit(item)
-                            register_secret(parts.path.strip("/") + ("?" + parts.query if parts.query else ""))
+                            register_secret(
+                                parts.path.strip("/") + ("?" + parts.query if parts.query else "")
+                            )
             else:
                 register_setting_secrets(v)
     elif isinstance(data, list):
         for v in data:
             register_setting_secrets(v)
+
+
+def warn_if_readable_by_others(key: str, path: Path) -> bool:
+    """Log a warning when the secret file named by setting ``key`` is readable by group or others.
+
+    The refresh-token file is refused in that case (it is ours to rewrite); a consumer secret or a
+    private key is the admin's file, so it is used but flagged on every read. The message names the
+    setting, not the path (paths of secret files are masked like the secrets themselves).
+    """
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return False
+    if not mode & 0o077:
+        return False
+    log.warning(
+        "%s: the file it names is readable by other users (mode %o): run chmod 600 on it; if others could "
+        "read it, replace the secret",
+        key,
+        mode,
+    )
+    return True
+
+
+def read_secret_file(key: str, path: Path) -> str:
+    """The stripped text of the secret file named by setting ``key`` (warned about when exposed)."""
+    warn_if_readable_by_others(key, path)
+    return path.read_text().strip()

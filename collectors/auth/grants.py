@@ -16,6 +16,7 @@ from typing import Any
 from collectors.auth.causes import AuthError, explain_token_error, is_sandbox_host, login_host_kind
 from collectors.auth.tokens import TokenFileError, read_refresh_token
 from oauthwatch.config import ConfigError, OrgSettings
+from oauthwatch.secret_settings import warn_if_readable_by_others
 from oauthwatch.secrets import register_secret
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,7 @@ def _assertion(org: OrgSettings) -> str:
     import jwt
 
     key_path = Path(org.private_key_file or "")
+    warn_if_readable_by_others(f"orgs.{org.name}.private_key_file", key_path)
     try:
         key = key_path.read_text()
     except OSError as exc:
@@ -114,6 +116,15 @@ def _assertion(org: OrgSettings) -> str:
             "",
             cause=f"cannot read the private key {key_path}: {exc.strerror}",
             fix=f"run `oauthwatch keygen --org {org.name}` and upload the certificate, or fix private_key_file",
+            org=org.name,
+        ) from None
+    except UnicodeDecodeError:
+        raise AuthError(
+            "private_key_unreadable",
+            "",
+            cause=f"the private key {key_path} is not PEM text (DER or another binary format)",
+            fix=f"convert it: openssl pkey -inform DER -in {key_path} -out {key_path}.pem, then point "
+            "private_key_file at the .pem file (or run `oauthwatch keygen`)",
             org=org.name,
         ) from None
     register_secret(key)

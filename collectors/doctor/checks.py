@@ -82,6 +82,14 @@ def preflight(org: OrgSettings, report: OrgReport) -> None:
             "MFA and is blocked by default in orgs created since Summer '23",
             'switch to flow = "jwt" (JWT bearer, recommended) or "client_credentials"',
         )
+    secret_file = Path(org.client_secret_file) if org.client_secret_file else None
+    if secret_file is not None and secret_file.exists() and stat.S_IMODE(secret_file.stat().st_mode) & 0o077:
+        report.add(
+            "warning",
+            "client_secret_mode",
+            f"client_secret_file is readable by other users (mode {stat.S_IMODE(secret_file.stat().st_mode):o})",
+            "chmod 600 the file named by client_secret_file; replace the secret if others could read it",
+        )
     if org.flow != "jwt" or not org.private_key_file:
         return
     key = Path(org.private_key_file)
