@@ -8,6 +8,8 @@ something: failures are red, coverage states are green/amber/red.
 
 from __future__ import annotations
 
+import html
+
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -28,8 +30,38 @@ def _buckets(df: pd.DataFrame, tz: str) -> tuple[pd.Series, str]:
     return _local(df["hour"], tz), f"time ({tz})"
 
 
+def esc(value: object) -> str:
+    """Text for plotly: it renders a subset of HTML (links, styles) in names, labels and hover text,
+    so a name from the org (an app called ``<a href=…>``) is shown as text, never as markup."""
+    return html.escape(str(value), quote=False)
+
+
+def _esc_values(values: object) -> object:
+    if values is None or isinstance(values, str):
+        return values
+    seq = list(values)  # type: ignore[call-overload]
+    if not any(isinstance(v, str) for v in seq):
+        return values
+    return [esc(v) if isinstance(v, str) else v for v in seq]
+
+
+def _escape_traces(fig: go.Figure) -> None:
+    """Escape what the data put in legends, category axes and pie labels; the raw name stays in
+    ``meta`` for code that maps a clicked trace back to its value."""
+    for tr in fig.data:
+        name = getattr(tr, "name", None)
+        if name is not None:
+            if tr.meta is None:
+                tr.meta = name
+            tr.name = esc(name)
+        for attr in ("x", "y", "labels"):
+            if attr in tr:
+                tr[attr] = _esc_values(tr[attr])
+
+
 def _layout(fig: go.Figure, title: str, **kw: object) -> go.Figure:
-    fig.update_layout(title=title, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend_title_text="", **kw)
+    _escape_traces(fig)
+    fig.update_layout(title=esc(title), margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend_title_text="", **kw)
     return fig
 
 
@@ -137,7 +169,7 @@ def origins_map(ips: pd.DataFrame, title: str = "Where logins come from") -> go.
         rate = (g["failures"] / g["events"]).fillna(0) * 100
         peak = max(float(g["events"].max()), 1.0)
         text = [
-            f"{city or '?'}, {country or '?'}<br>{e:,} events, {f:,} failed ({r:.0f}%)<br>{n} IP(s)"
+            f"{esc(city or '?')}, {esc(country or '?')}<br>{e:,} events, {f:,} failed ({r:.0f}%)<br>{n} IP(s)"
             for city, country, e, f, r, n in zip(
                 g["city"], g["country"], g["events"], g["failures"], rate, g["ips"], strict=True
             )
@@ -192,7 +224,7 @@ def timeline(events: pd.DataFrame, audit: pd.DataFrame, tz: str, title: str = "T
                 y=[top * 1.05] * len(audit),
                 mode="markers",
                 marker={"symbol": "triangle-down", "size": 12, "color": "#9467bd"},
-                text=[f"{a}: {d}" for a, d in zip(audit["action"], audit["display"], strict=True)],
+                text=[f"{esc(a)}: {esc(d)}" for a, d in zip(audit["action"], audit["display"], strict=True)],
                 hoverinfo="text+x",
                 name="setup change",
             )

@@ -133,6 +133,9 @@ def spike_target(fig: object, event: object, tz: str) -> dict[str, str] | None:
     }
     curve = points[0].get("curve_number")
     traces = getattr(fig, "data", ())
-    if isinstance(curve, int) and 0 <= curve < len(traces) and traces[curve].name not in (None, "(none)"):
-        params["application"] = str(traces[curve].name)
+    if isinstance(curve, int) and 0 <= curve < len(traces):
+        meta = getattr(traces[curve], "meta", None)
+        raw = meta if isinstance(meta, str) else traces[curve].name  # meta: the unescaped name
+        if raw not in (None, "(none)"):
+            params["application"] = str(raw)
     return params
