@@ -33,6 +33,7 @@ from pydantic import (
 )
 
 from collectors.sources.registry import SOURCE_NAMES
+from oauthwatch.notify.webhook_target import WebhookUrl
 from oauthwatch.secret_settings import EnvName, masked_dump, read_secret_file, register_setting_secrets
 from oauthwatch.settings_threat import HuntSettings, ResponseSettings
 
@@ -134,7 +135,8 @@ class NotifySettings(_Strict):
     """Where alerts and digests go."""
 
     email_to: list[str] = Field(default_factory=list)
-    webhook_url: str | None = None
+    webhook_url: WebhookUrl | None = None
+    webhook_urls: list[WebhookUrl] = Field(default_factory=list, description="more webhooks, each sent to")
     webhook_url_env: EnvName | None = None
     min_severity: Literal["info", "low", "medium", "high", "critical"] = "medium"
     cooldown_minutes: int = Field(60, ge=0)

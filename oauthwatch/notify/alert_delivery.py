@@ -20,6 +20,9 @@ from __future__ import annotations
 import html
 import logging
 import os
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -31,8 +34,6 @@ from oauthwatch.store import schema, schema_detect
 from oauthwatch.store.writes import utcnow
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from sqlalchemy.engine import Connection, Engine
 
     from oauthwatch.config import Settings
@@ -41,27 +42,45 @@ log = logging.getLogger(__name__)
 BASE_BACKOFF = timedelta(minutes=1)
 MAX_BACKOFF = timedelta(hours=6)
 SEND_LEASE = timedelta(minutes=10)
+DELIVERY_TIMEOUT = 10.0  # seconds: connection and each read of one webhook delivery
+
+
+def webhook_urls(settings: Settings) -> list[str]:
+    """Every configured webhook URL (the env var's, ``webhook_url``, ``webhook_urls``), registered as secrets."""
+    n = settings.notify
+    env = os.environ.get(n.webhook_url_env) if n.webhook_url_env else None
+    urls = list(dict.fromkeys(u for u in (env or n.webhook_url, *n.webhook_urls) if u))
+    for url in urls:
+        register_secret(url)
+    return urls
 
 
 def webhook_url(settings: Settings) -> str | None:
-    """The configured webhook URL (from the file or the env var it names), registered as a secret."""
-    n = settings.notify
-    url = os.environ.get(n.webhook_url_env) if n.webhook_url_env else None
-    url = url or n.webhook_url
-    if url:
-        register_secret(url)
-    return url or None
+    """The first configured webhook URL (see :func:`webhook_urls`)."""
+    urls = webhook_urls(settings)
+    return urls[0] if urls else None
+
+
+def _webhook_for(settings: Settings, target: str) -> str | None:
+    """The configured URL a delivery's ``target`` stands for (the target never holds the token)."""
+    from oauthwatch.notify.webhook import safe_target
+    from oauthwatch.notify.webhook_target import target_id
+
+    urls = webhook_urls(settings)
+    for url in urls:
+        if target_id(url) == target:
+            return url
+    older = [u for u in urls if safe_target(u) == target]  # queued before targets had fingerprints
+    return older[0] if len(older) == 1 else None
 
 
 def _channels(settings: Settings) -> list[tuple[str, str]]:
-    from oauthwatch.notify.webhook import safe_target
+    from oauthwatch.notify.webhook_target import target_id
 
     out = []
     if settings.notify.email_to:
         out.append(("email", ", ".join(settings.notify.email_to)[:255]))
-    url = webhook_url(settings)
-    if url:
-        out.append(("webhook", safe_target(url)))
+    out += [("webhook", target_id(url)) for url in webhook_urls(settings)]
     return out
 
 
@@ -178,7 +197,7 @@ def email_content(
     return subject, text, body
 
 
-def _send(channel: str, alert: Mapping[str, Any], reason: str, settings: Settings) -> None:
+def _send(channel: str, alert: Mapping[str, Any], reason: str, settings: Settings, target: str = "") -> None:
     dashboard = settings.notify.dashboard_url
     if channel == "email":
         from oauthwatch.notify.mailer import send_email
@@ -190,10 +209,12 @@ def _send(channel: str, alert: Mapping[str, Any], reason: str, settings: Setting
     elif channel == "webhook":
         from oauthwatch.notify.webhook import WebhookError, alert_payload, post_webhook
 
-        url = webhook_url(settings)
+        url = _webhook_for(settings, target)
         if not url:
-            raise WebhookError("no webhook configured any more (notify.webhook_url / webhook_url_env)")
-        post_webhook(url, alert_payload(alert, reason=reason, dashboard_url=dashboard))
+            raise WebhookError("this webhook is not configured any more (notify.webhook_url / webhook_urls)")
+        post_webhook(
+            url, alert_payload(alert, reason=reason, dashboard_url=dashboard), timeout=DELIVERY_TIMEOUT
+        )
     else:
         raise ValueError(f"unknown channel {channel!r}")
 
@@ -204,15 +225,24 @@ def backoff(attempts: int) -> timedelta:
 
 
 def deliver_pending(
-    engine: Engine, settings: Settings, *, now: datetime | None = None, limit: int = 200
+    engine: Engine, settings: Settings, *, now: datetime | None = None, limit: int = 200, workers: int = 8
 ) -> int:
     """Drain the alert outbox, then send every due notification; returns how many were sent.
 
-    Never raises for a failed send.
+    Deliveries go out concurrently (``workers`` at a time), each bounded by
+    :data:`DELIVERY_TIMEOUT`, so dead endpoints cost one timeout per pass, not one per delivery.
+    Each job's lease is taken at the moment it is sent, on the pass's clock (``now`` plus the time
+    the pass has taken): a long pass cannot hold an already expired lease, and a job another sender
+    leased in the meantime is skipped, so nothing is sent twice. Never raises for a failed send.
     """
     now = now or utcnow()
+    started = time.monotonic()
+
+    def clock() -> datetime:
+        return now + timedelta(seconds=time.monotonic() - started)
+
     drain_outbox(engine, settings, now=now)
-    a, d = schema.alerts, schema.alert_deliveries
+    d = schema.alert_deliveries
     with engine.connect() as conn:
         due = (
             conn.execute(
@@ -227,62 +257,76 @@ def deliver_pending(
             .mappings()
             .all()
         )
-    sent = 0
-    for job in due:
-        with engine.connect() as conn:
-            alert = conn.execute(select(a).where(a.c.id == job["alert_id"])).mappings().first()
-        values: dict[str, Any]
-        if alert is None:
-            continue  # deleted with its org (ON DELETE CASCADE removes the delivery too)
-        if alert["suppressed_until"] is not None and alert["suppressed_until"] > now:
-            # Suppressed after it was queued: recorded as such, not sent (suppression silences).
-            with engine.begin() as conn:
-                conn.execute(
-                    update(d)
-                    .where(d.c.id == job["id"])
-                    .values(
-                        status="suppressed",
-                        next_attempt_at=None,
-                        last_error="alert suppressed before sending",
-                    )
-                )
-            continue
+    if not due:
+        return 0
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(due))), thread_name_prefix="deliver") as pool:
+        return sum(pool.map(lambda job: _deliver_one(engine, settings, job, now, clock), due))
+
+
+def _deliver_one(
+    engine: Engine, settings: Settings, job: Mapping[str, Any], now: datetime, clock: Callable[[], datetime]
+) -> int:
+    a, d = schema.alerts, schema.alert_deliveries
+    with engine.connect() as conn:
+        alert = conn.execute(select(a).where(a.c.id == job["alert_id"])).mappings().first()
+    values: dict[str, Any]
+    if alert is None:
+        return 0  # deleted with its org (ON DELETE CASCADE removes the delivery too)
+    if alert["suppressed_until"] is not None and alert["suppressed_until"] > now:
+        # Suppressed after it was queued: recorded as such, not sent (suppression silences).
         with engine.begin() as conn:
-            # Claim the job (a lease) so that a second sender (the service and a manual `detect`)
-            # skips it; a sender that dies mid-send leaves a lease that expires and is retried.
-            claimed = conn.execute(
+            conn.execute(
                 update(d)
-                .where(d.c.id == job["id"], d.c.status == job["status"], d.c.attempts == job["attempts"])
-                .values(status="sending", next_attempt_at=now + SEND_LEASE)
-            ).rowcount
-        if not claimed:
-            continue
-        try:
-            _send(job["channel"], alert, job["reason"], settings)
-        except Exception as exc:  # noqa: BLE001 - a failed delivery is recorded and retried, never fatal
-            attempts = job["attempts"] + 1
-            error = redact(f"{type(exc).__name__}: {exc}")[:1000]
-            log.warning(
-                "alert #%s %s delivery failed (attempt %d): %s",
-                job["alert_id"],
-                job["channel"],
-                attempts,
-                error,
+                .where(d.c.id == job["id"], d.c.status == job["status"])
+                .values(
+                    status="suppressed", next_attempt_at=None, last_error="alert suppressed before sending"
+                )
             )
-            values = {
-                "status": "failed",
-                "attempts": attempts,
-                "last_error": error,
-                "next_attempt_at": now + backoff(attempts),
-            }
-        else:
-            sent += 1
-            values = {
-                "status": "sent",
-                "attempts": job["attempts"] + 1,
-                "sent_at": now,
-                "next_attempt_at": None,
-            }
-        with engine.begin() as conn:
-            conn.execute(update(d).where(and_(d.c.id == job["id"], d.c.status == "sending")).values(**values))
+        return 0
+    claim_at = clock()
+    lease = claim_at + SEND_LEASE
+    with engine.begin() as conn:
+        # The lease: unchanged since read, and not leased by another sender since (its lease
+        # would end after claim_at); a sender that dies mid-send leaves a lease that expires.
+        claimed = conn.execute(
+            update(d)
+            .where(
+                d.c.id == job["id"],
+                d.c.status == job["status"],
+                d.c.attempts == job["attempts"],
+                or_(d.c.next_attempt_at.is_(None), d.c.next_attempt_at <= claim_at),
+            )
+            .values(status="sending", next_attempt_at=lease)
+        ).rowcount
+    if not claimed:
+        return 0
+    try:
+        _send(job["channel"], alert, job["reason"], settings, job["target"] or "")
+    except Exception as exc:  # noqa: BLE001 - a failed delivery is recorded and retried, never fatal
+        attempts = job["attempts"] + 1
+        error = redact(f"{type(exc).__name__}: {exc}")[:1000]
+        log.warning(
+            "alert #%s %s delivery failed (attempt %d): %s", job["alert_id"], job["channel"], attempts, error
+        )
+        values = {
+            "status": "failed",
+            "attempts": attempts,
+            "last_error": error,
+            "next_attempt_at": now + backoff(attempts),
+        }
+        sent = 0
+    else:
+        values = {
+            "status": "sent",
+            "attempts": job["attempts"] + 1,
+            "sent_at": now,
+            "next_attempt_at": None,
+        }
+        sent = 1
+    with engine.begin() as conn:
+        conn.execute(
+            update(d)
+            .where(and_(d.c.id == job["id"], d.c.status == "sending", d.c.next_attempt_at == lease))
+            .values(**values)
+        )
     return sent

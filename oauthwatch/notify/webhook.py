@@ -89,15 +89,32 @@ def alert_payload(
 
 
 def post_webhook(url: str, payload: Mapping[str, Any], *, timeout: float = 10.0) -> None:
-    """POST ``payload`` as JSON; raise :class:`WebhookError` on any failure (URL never in the message)."""
+    """POST ``payload`` as JSON; raise :class:`WebhookError` on any failure (URL never in the message).
+
+    The target is checked again here (a URL from an environment variable, a name that resolves to
+    a metadata address), redirects are not followed (a 3xx is an error: it could lead anywhere),
+    and ``timeout`` bounds the connection and each read.
+    """
+    from oauthwatch.notify.webhook_target import WebhookTargetError, check_resolved, check_url
+
     register_secret(url)
     where = safe_target(url)
     try:
-        resp = requests.post(url, json=payload, timeout=timeout)
+        check_url(url)
+        check_resolved(url)
+    except WebhookTargetError as exc:
+        raise WebhookError(f"webhook {where} refused: the URL {exc}; check notify.webhook_url") from None
+    try:
+        resp = requests.post(url, json=payload, timeout=(min(timeout, 5.0), timeout), allow_redirects=False)
     except requests.RequestException as exc:
         raise WebhookError(
             f"webhook {where} unreachable: {redact(type(exc).__name__)}; check notify.webhook_url"
         ) from None
+    if 300 <= resp.status_code < 400:
+        raise WebhookError(
+            f"webhook {where} answered a redirect (HTTP {resp.status_code}), which is not followed: "
+            "configure the final URL"
+        )
     if resp.status_code >= 300:
         body = redact(resp.text[:200]).replace(url, "…")
         raise WebhookError(f"webhook {where} answered HTTP {resp.status_code}: {body}")
