@@ -77,13 +77,28 @@ def simulate(
             "there, so the same flags give the same org whatever the wall clock says.",
         ),
     ] = None,
+    integration_permissions: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated permission API names oauthwatch's integration user holds, e.g. "
+            "ApiEnabled,ViewSetup (default: everything the product needs)."
+        ),
+    ] = None,
 ) -> None:
     """Serve a local Salesforce org (OAuth, REST, Bulk 2.0, Metadata) over HTTPS on 127.0.0.1."""
     from oauthwatch.simulator.api import faults as faults_mod
-    from oauthwatch.simulator.data import orgdb
+    from oauthwatch.simulator.data import orgdb, permissions
 
     if faults not in faults_mod.PROFILES:
         raise typer.BadParameter(f"unknown fault profile {faults!r}; known: {', '.join(faults_mod.PROFILES)}")
+    try:
+        granted = (
+            permissions.PRODUCT_NEEDS
+            if integration_permissions is None
+            else permissions.parse_list(integration_permissions)
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
     injections = _parse_scenarios(scenario or [])
     anchor = _parse_now(now) if now else None
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -107,6 +122,13 @@ def simulate(
         from oauthwatch.simulator.generate.scenarios import inject_scenarios
 
         inject_scenarios(state_dir, injections)
+    from oauthwatch.simulator.generate.access import grant_integration
+
+    conn = orgdb.connect(orgdb.db_path(state_dir))
+    try:
+        grant_integration(conn, granted)
+    finally:
+        conn.close()
     asyncio.run(
         _serve(
             state_dir,

@@ -30,6 +30,7 @@ from starlette.routing import Route
 from oauthwatch.simulator.api.responses import json_response, sf_error
 from oauthwatch.simulator.api.rest import rest
 from oauthwatch.simulator.data import ids, schema, sessions
+from oauthwatch.simulator.data.permissions import Viewer
 from oauthwatch.simulator.soql.records import RecordShape, format_datetime
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ class Job:
     offsets: array = field(default_factory=lambda: array("q"))
     records: int = 0
     header: bytes = b""
+    viewer: Viewer | None = None  # the job runs with its creator's access
 
     def info(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -175,7 +177,7 @@ def _materialise(ctx: OrgContext, job: Job, fetch: int = 5000) -> None:
     from oauthwatch.simulator.soql.service import open_reader
 
     try:
-        compiled = ctx.query.compile(job.query)
+        compiled = ctx.query.compile(job.query, job.viewer)
         if compiled.shape is None:
             raise SoqlError("MALFORMED_QUERY", "Aggregate queries are not supported by this operation")
         render = _row_renderer(compiled)
@@ -267,7 +269,7 @@ async def create_job(request: Request, sess: sessions.Session, version: str) -> 
             # UNCONFIRMED wording; Bulk API 2.0 documents that it refuses these constructs.
             return sf_error(400, "API_ERROR", f"{what} is not supported by Bulk API 2.0 query")
     try:
-        compiled = ctx.query.compile(soql)
+        compiled = ctx.query.compile(soql, sess.viewer)
     except SoqlError as exc:
         return json_response(exc.body(), exc.status)
     if compiled.shape is None:
@@ -295,6 +297,7 @@ async def create_job(request: Request, sess: sessions.Session, version: str) -> 
         line_ending=line_ending,
         api_version=version,
         path=folder / f"{job_id}.csv",
+        viewer=sess.viewer,
     )
     with _JOBS_LOCK:
         _JOBS[job_id] = job

@@ -83,12 +83,18 @@ class PagePipeline:
         self._prefetch(page[2])  # exactly one page ahead of what the client has
         return page
 
-    async def first(self, soql: str, *, include_deleted: bool, batch_size: int, version: str) -> Page:
-        """The first page of ``soql`` (raises the query layer's SoqlError)."""
+    async def first(
+        self, soql: str, *, include_deleted: bool, batch_size: int, version: str, viewer: Any = None
+    ) -> Page:
+        """The first page of ``soql`` as ``viewer`` sees it (raises the query layer's SoqlError)."""
 
         def run() -> Page:
             body = self._service().run(
-                soql, include_deleted=include_deleted, batch_size=batch_size, api_version=version
+                soql,
+                include_deleted=include_deleted,
+                batch_size=batch_size,
+                api_version=version,
+                viewer=viewer,
             )
             return self._render(body, version)
 

@@ -188,7 +188,11 @@ async def _run_query(request: Request, version: str, include_deleted: bool) -> R
         return sf_error(400, "MALFORMED_QUERY", "SOQL statements cannot be empty or null")
     try:
         page = await ctx.pages.first(
-            soql, include_deleted=include_deleted, batch_size=_batch_size(request), version=version
+            soql,
+            include_deleted=include_deleted,
+            batch_size=_batch_size(request),
+            version=version,
+            viewer=request.state.session.viewer,
         )
     except SoqlError as exc:
         return _soql_error(exc)
@@ -258,8 +262,10 @@ def _object_urls(version: str, name: str) -> dict[str, str]:
     return {"sobject": base, "describe": f"{base}/describe", "rowTemplate": f"{base}/{{ID}}"}
 
 
-def _visible(ctx: OrgContext, obj: schema.SObject) -> bool:
-    return ctx.licensed or not obj.licensed_only
+def _visible(ctx: OrgContext, obj: schema.SObject, sess: sessions.Session | None = None) -> bool:
+    if obj.licensed_only and not ctx.licensed:
+        return False
+    return sess is None or sess.viewer.may_see(obj.name)
 
 
 @rest
@@ -280,7 +286,7 @@ async def sobjects(request: Request, sess: sessions.Session, version: str) -> Re
             "urls": _object_urls(version, o.name),
         }
         for o in catalog.OBJECTS.values()
-        if _visible(ctx, o)
+        if _visible(ctx, o, sess)
     ]
     return json_response({"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": objs})
 
@@ -308,7 +314,7 @@ async def describe(request: Request, sess: sessions.Session, version: str) -> Re
     """GET sobjects/<Type>/describe: fields from the catalog."""
     ctx: OrgContext = request.app.state.ctx
     obj = catalog.get(request.path_params["sobject"])
-    if obj is None or not _visible(ctx, obj):
+    if obj is None or not _visible(ctx, obj, sess):
         return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
     return json_response(
         {

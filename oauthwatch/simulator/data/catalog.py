@@ -9,6 +9,7 @@ org rejects.
 
 from __future__ import annotations
 
+from oauthwatch.simulator.data.catalog_access import ACCESS_OBJECTS
 from oauthwatch.simulator.data.schema import (
     BASE64,
     BOOLEAN,
@@ -55,10 +56,6 @@ def _lh(name: str, type_: str = STRING, **kw: object) -> Field:
 
 
 OBJECTS: dict[str, SObject] = {}
-PERMISSIONS = (
-    "ModifyAllData", "ViewAllData", "ManageUsers", "CustomizeApplication", "AuthorApex", "ApiEnabled",
-    "ApproveUninstalledApps", "UseAnyApiClient",
-)  # fmt: skip
 
 
 def _add(obj: SObject) -> None:
@@ -80,52 +77,8 @@ _add(
         ),
     )
 )
-_add(
-    SObject(
-        "Profile",
-        "00e",
-        (
-            _f("Id", ID, nillable=False),
-            _f("Name"),
-            _f("UserType", PICKLIST),
-            _f("PermissionsApiEnabled", BOOLEAN),
-            _f("PermissionsApiUserOnly", BOOLEAN),
-        ),
-    )
-)
-_add(
-    SObject(
-        "PermissionSet",
-        "0PS",
-        (
-            _f("Id", ID, nillable=False),
-            _f("Name"),
-            _f("Label"),
-            _f("IsOwnedByProfile", BOOLEAN),
-            _ref("ProfileId", "Profile", "Profile"),
-            # powerful permissions (generate.access fills them); the last two API names are UNCONFIRMED
-            *(_f(f"Permissions{p}", BOOLEAN) for p in PERMISSIONS),
-        ),
-    )
-)
-_add(
-    SObject(
-        "PermissionSetAssignment",
-        "0Pa",
-        (
-            _f("Id", ID, nillable=False),
-            _ref("AssigneeId", "User", "Assignee"),
-            _ref("PermissionSetId", "PermissionSet", "PermissionSet"),
-        ),
-    )
-)
-_add(
-    SObject(
-        "UserLogin",
-        "060",
-        (_f("Id", ID, nillable=False), _ref("UserId", "User", None), _f("IsFrozen", BOOLEAN)),
-    )
-)
+for _access_object in ACCESS_OBJECTS:
+    _add(_access_object)
 _add(
     SObject(
         "User",
@@ -365,6 +318,8 @@ _add(
         ),
         licensed_only=True,
         indexes=(("EventDate",),),
+        # A big object: filters, ORDER BY and aggregates are held to this index (soql/bigobject.py).
+        big_object_index=(("EventDate", True), ("EventIdentifier", True)),
     )
 )
 _THREAT_COMMON = (

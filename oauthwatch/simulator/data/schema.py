@@ -63,6 +63,8 @@ class SObject:
     total_cap: int | None = None
     licensed_only: bool = False
     indexes: tuple[tuple[str, ...], ...] = ()
+    virtual: bool = False  # no table: answered from other tables for the running user
+    big_object_index: tuple[tuple[str, bool], ...] = ()  # (field, descending): big-object SOQL rules
     by_name: dict[str, Field] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -83,6 +85,8 @@ class SObject:
 
 def ddl(obj: SObject) -> list[str]:
     """CREATE TABLE and CREATE INDEX statements for ``obj`` in the org's SQLite database."""
+    if obj.virtual:
+        return []
     cols = ", ".join(
         f'"{f.name}" {f.sql_type}'
         + (" PRIMARY KEY" if f.name == "Id" and f.type == ID and obj.key_prefix else "")

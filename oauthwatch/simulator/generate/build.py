@@ -166,7 +166,7 @@ def _threat_history(conn: sqlite3.Connection, plan: Plan) -> None:
 def _create_tables(conn: sqlite3.Connection, licensed: bool) -> None:
     """Tables without their indexes (bulk inserts are faster; create_schema adds indexes after)."""
     for obj in catalog.OBJECTS.values():
-        if obj.licensed_only and not licensed:
+        if (obj.licensed_only and not licensed) or obj.virtual:
             continue
         conn.execute(schema.ddl(obj)[0])
     for stmt in orgdb.PRIVATE_DDL:

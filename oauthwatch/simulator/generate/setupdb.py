@@ -14,7 +14,7 @@ from oauthwatch.simulator.data import catalog
 from oauthwatch.simulator.data.clock import DAY_MS, HOUR_MS
 from oauthwatch.simulator.data.ids import make_id, to15
 from oauthwatch.simulator.generate import names
-from oauthwatch.simulator.generate.access import write_access_power
+from oauthwatch.simulator.generate.access import write_access
 from oauthwatch.simulator.generate.plan import Plan, opaque, rng_for
 
 
@@ -90,7 +90,7 @@ def write_setup(conn: sqlite3.Connection, plan: Plan) -> None:
     )
     _write_apps(conn, plan)
     _write_access(conn, plan)
-    write_access_power(conn, plan)
+    write_access(conn, plan)
     _write_audit(conn, plan)
 
 

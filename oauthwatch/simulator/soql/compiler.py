@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from oauthwatch.simulator.data import catalog, schema
+from oauthwatch.simulator.data.permissions import Viewer
+from oauthwatch.simulator.soql import bigobject, visibility
 from oauthwatch.simulator.soql.dates import DAY_MS, date_ms, date_text, day_range
 from oauthwatch.simulator.soql.parser import (
     Comparison,
@@ -68,10 +70,15 @@ def _bad_relationship(text: str, ref: FieldRef, name: str) -> Exception:
     )
 
 
-def resolve_object(query: Query, *, licensed: bool) -> schema.SObject:
-    """The queried sObject, or INVALID_TYPE as Salesforce words it (also for unlicensed objects)."""
+def resolve_object(query: Query, *, licensed: bool, viewer: Viewer | None = None) -> schema.SObject:
+    """The queried sObject, or INVALID_TYPE as Salesforce words it (also for unlicensed objects and
+    for objects the viewer's permissions do not open)."""
     obj = catalog.get(query.sobject)
-    if obj is None or (obj.licensed_only and not licensed):
+    if (
+        obj is None
+        or (obj.licensed_only and not licensed)
+        or (obj is not None and visibility.hidden(obj, viewer))
+    ):
         raise located_error(
             "INVALID_TYPE",
             query.text,
@@ -327,9 +334,11 @@ class _Compiler:
         return " ORDER BY " + ", ".join(terms) if terms else ""
 
 
-def compile_query(query: Query, *, licensed: bool, now_ms: int) -> Compiled:
-    """Check ``query`` against the catalog and compile it; raises :class:`SoqlError`."""
-    obj = resolve_object(query, licensed=licensed)
+def compile_query(query: Query, *, licensed: bool, now_ms: int, viewer: Viewer | None = None) -> Compiled:
+    """Check ``query`` against the catalog (and the viewer's access) and compile it; raises :class:`SoqlError`."""
+    obj = resolve_object(query, licensed=licensed, viewer=viewer)
+    if obj.big_object_index:
+        bigobject.check(query, obj)
     c = _Compiler(query, obj, now_ms)
     shape: RecordShape | None = None
     names: list[str] = []
@@ -343,13 +352,15 @@ def compile_query(query: Query, *, licensed: bool, now_ms: int) -> Compiled:
     c.touched = set()
     where = c.condition(query.where) if query.where is not None else ""
     where_joins, c.touched = c.touched, None
-    where_params = list(c.params)
+    own, own_params = visibility.own_rows(obj, viewer)
+    if own:
+        where = f"({where}) AND {own}" if where else own
+    source, source_params = visibility.source(obj, viewer)
+    where_params = [*source_params, *c.params, *own_params]
     order = c.order_by()
-    frm = f'"{obj.name}" AS t0' + "".join(f" LEFT JOIN {j[2]}" for j in c.joins.values())
+    frm = source + "".join(f" LEFT JOIN {j[2]}" for j in c.joins.values())
     # The count needs only the joins WHERE uses: the others are on a primary key and add no rows.
-    count_frm = f'"{obj.name}" AS t0' + "".join(
-        f" LEFT JOIN {j[2]}" for key, j in c.joins.items() if key in where_joins
-    )
+    count_frm = source + "".join(f" LEFT JOIN {j[2]}" for key, j in c.joins.items() if key in where_joins)
     where_sql = f" WHERE {where}" if where else ""
     limit = query.limit
     if obj.total_cap is not None and query.count is None:

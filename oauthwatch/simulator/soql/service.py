@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from oauthwatch.simulator.data.permissions import Viewer
 from oauthwatch.simulator.soql.compiler import Compiled, compile_query
 from oauthwatch.simulator.soql.parser import SoqlError, parse
 from oauthwatch.simulator.soql.records import aggregate_record
@@ -100,9 +101,9 @@ class QueryService:
         self._lock = threading.Lock()
 
     # --- compiling ---------------------------------------------------------------------------
-    def compile(self, soql: str | None) -> Compiled:
-        """Parse, check and compile ``soql``; raises :class:`SoqlError` as a real org would."""
-        return compile_query(parse(soql), licensed=self.licensed, now_ms=self.now_ms())
+    def compile(self, soql: str | None, viewer: Viewer | None = None) -> Compiled:
+        """Parse, check and compile ``soql`` as ``viewer`` may run it; raises :class:`SoqlError` as a real org would."""
+        return compile_query(parse(soql), licensed=self.licensed, now_ms=self.now_ms(), viewer=viewer)
 
     def columns(self, soql: str) -> list[str]:
         """Selected field paths in SELECT order with Salesforce casing (``LoginGeo.Country``)."""
@@ -119,10 +120,10 @@ class QueryService:
             conn.close()
 
     def iter_records(
-        self, soql: str, *, api_version: str = "62.0", fetch: int = 2000
+        self, soql: str, *, api_version: str = "62.0", fetch: int = 2000, viewer: Viewer | None = None
     ) -> Iterator[dict[str, Any]]:
         """Every record of ``soql`` in order, streamed from one snapshot (for Bulk API 2.0 export)."""
-        compiled = self.compile(soql)
+        compiled = self.compile(soql, viewer)
         if compiled.shape is None:
             raise SoqlError("MALFORMED_QUERY", "Aggregate queries are not supported by this operation")
         build = compiled.shape.builder(api_version)
@@ -143,6 +144,7 @@ class QueryService:
         include_deleted: bool = False,
         batch_size: int = MAX_BATCH,
         api_version: str = "62.0",
+        viewer: Viewer | None = None,
     ) -> dict[str, Any]:
         """The JSON body of ``GET /query?q=`` (or ``/queryAll`` with ``include_deleted``).
 
@@ -153,7 +155,7 @@ class QueryService:
         a client can see that rows were withheld and slice the query (reference §3).
         """
         del include_deleted  # nothing in the local org is ever soft-deleted
-        compiled = self.compile(soql)
+        compiled = self.compile(soql, viewer)
         self.sweep()
         conn = open_reader(self.db_path)
         keep = False
