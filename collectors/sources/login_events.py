@@ -3,7 +3,13 @@
 Detected, not configured: the first query of a store that the org does not have answers
 ``INVALID_TYPE``; the source then logs one line saying why it is skipped and does not ask again
 for a day. LoginEvent rows go to ``logins`` (source ``login_event``, keyed by EventIdentifier);
-the threat stores to ``security_events``. Each object has its own cursor.
+the threat stores to ``security_events``. Each object has its own cursor, and one object's
+failure is recorded without skipping the objects after it.
+
+LoginEvent is a big object (docs/salesforce-behaviour.md): Salesforce accepts only filters on its
+index (EventDate, then EventIdentifier) and an ORDER BY in the index's direction, so it is read
+in EventDate windows (``>= lo AND < hi``), newest first, deduplicated on EventIdentifier, and its
+cursor moves to a window's end only once the whole window is stored.
 """
 
 from __future__ import annotations
@@ -11,9 +17,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from collectors.api.client import ObjectNotAvailable
+from collectors.api.budget import BudgetExhausted
+from collectors.api.client import ObjectNotAvailable, QueryLocatorExpired
+from collectors.run import ledger
 from collectors.sources.base import (
     Context,
     IncrementalSource,
@@ -22,10 +32,12 @@ from collectors.sources.base import (
     Record,
     Row,
     Source,
+    Stopped,
     Writes,
     get,
     number,
     parse_dt,
+    soql_dt,
     text,
 )
 from collectors.sources.login_history import login_row
@@ -71,6 +83,56 @@ class LoginEventStream(IncrementalSource):
 
     def coverage_filter(self, ctx: Context) -> list[Any]:
         return [self.table.c.org == ctx.org, self.table.c.source == "login_event"]
+
+    # -- big-object reading: windows in index order ----------------------------------------------
+    window: ClassVar[timedelta] = timedelta(hours=6)
+
+    def soql_window(self, lo: datetime | None, hi: datetime) -> str:
+        """One window, in the only order the index allows (EventDate descending)."""
+        conds = [f"EventDate >= {soql_dt(lo)}"] if lo is not None else []
+        conds.append(f"EventDate < {soql_dt(hi)}")
+        return (
+            f"SELECT {', '.join(self.fields)} FROM {self.object} WHERE {' AND '.join(conds)} "
+            "ORDER BY EventDate DESC"
+        )
+
+    def _run_with_restarts(self, ctx: Context, cursor: dict[str, Any] | None, start: datetime | None) -> None:
+        end = ctx.signpost
+        if start is None:  # first run: everything the org keeps, newest first, in one window
+            self._read_window(ctx, None, end)
+            return
+        lo = start
+        while lo < end:
+            hi = min(lo + self.window, end)
+            ctx.check_stop()
+            self._read_window(ctx, lo, hi)
+            lo = hi
+
+    def _read_window(self, ctx: Context, lo: datetime | None, hi: datetime) -> None:
+        size = min(self.batch_size, ctx.collect.query_batch_size)
+        for attempt in range(6):
+            seen: set[str] = set()
+            try:
+                for page in ctx.client.query_pages(self.soql_window(lo, hi), batch_size=size):
+                    ctx.check_stop()
+                    fresh = []
+                    for rec in page.records:
+                        key = self._key_of(rec)
+                        if key is None or key not in seen:
+                            fresh.append(rec)
+                            if key is not None:
+                                seen.add(key)
+                    converted = replace(self._convert(ctx, fresh, page.total_size), last=None)
+                    self._commit(ctx, [converted])  # rows only: the cursor waits for the window's end
+                break
+            except QueryLocatorExpired:
+                if attempt == 5:
+                    raise
+                ctx.stats.notes.append("query locator expired; the LoginEvent window was read again")
+        with ctx.engine.begin() as conn:
+            cursor = {**(ctx.cursor_after or {}), "ts": hi.isoformat(), "id": ""}
+            ledger.save_checkpoint(conn, ctx.org, self.name, cursor)
+        ctx.cursor_after = cursor
 
 
 class ThreatStoreStream(IncrementalSource):
@@ -118,11 +180,13 @@ class LoginEventsSource(Source):
     name: ClassVar[str] = "login_events"
     label: ClassVar[str] = "LoginEvent + Threat Detection"
     object: ClassVar[str | None] = "LoginEvent"
+    min_api_version: ClassVar[tuple[float, str]] = (50.0, "ApiAnomalyEventStore (CredentialStuffing and SessionHijacking stores: 49.0)")
     permission: ClassVar[Permission | None] = Permission(
-        "ViewRealTimeEventMonitoringData",
+        "ViewDataLeakageEvents",
         "View Real-Time Event Monitoring Data",
         "LoginEvent and the Threat Detection stores",
-    )  # UNCONFIRMED: not found in the object reference
+        "https://developer.salesforce.com/docs/atlas.en-us.platform_events.meta/platform_events/sforce_api_objects_loginasevent.htm",
+    )
     licence: ClassVar[str | None] = "the Event Monitoring add-on"
     writes: ClassVar[tuple[Writes, ...]] = (
         ("logins", ("org", "source", "natural_id")),
@@ -132,6 +196,8 @@ class LoginEventsSource(Source):
     def __init__(self) -> None:
         self.ran: list[IncrementalSource] = []
         self.skipped: list[str] = []
+        self.failed: list[str] = []
+        self._login_cursors: tuple[Any, Any] | None = None
 
     def run(self, ctx: Context) -> None:
         streams: list[IncrementalSource] = [
@@ -148,6 +214,10 @@ class LoginEventsSource(Source):
             try:
                 stream.run(ctx)
                 self.ran.append(stream)
+                if isinstance(stream, LoginEventStream):
+                    self._login_cursors = (ctx.cursor_before, ctx.cursor_after)
+            except (BudgetExhausted, Stopped):
+                raise  # the whole run stops for these, not one object
             except ObjectNotAvailable:
                 with _lock:
                     _unlicensed[key] = time.monotonic()
@@ -158,11 +228,26 @@ class LoginEventsSource(Source):
                     ctx.org,
                     stream.object,
                 )
-        ctx.stats.skipped = not self.ran
+            except Exception as exc:
+                self.failed.append(stream.object)
+                ctx.stats.notes.append(f"{stream.object} failed: {type(exc).__name__}: {exc}"[:300])
+                log.warning(
+                    "%s: %s failed; the other objects still run", ctx.org, stream.object, exc_info=True
+                )
+        if self.failed:
+            if not self.ran:
+                raise RuntimeError("every object failed: " + ", ".join(self.failed))
+            ctx.stats.incomplete = True
+        ctx.stats.skipped = not self.ran and not self.failed
         if self.skipped:
             ctx.stats.notes.append("not licensed: " + ", ".join(self.skipped))
 
     def coverage(self, conn: Any, ctx: Context) -> None:
         for stream in self.ran:
-            if isinstance(stream, LoginEventStream):
-                stream.coverage(conn, ctx)
+            if isinstance(stream, LoginEventStream) and self._login_cursors is not None:
+                saved = (ctx.cursor_before, ctx.cursor_after)
+                ctx.cursor_before, ctx.cursor_after = self._login_cursors  # its own, not the last store's
+                try:
+                    stream.coverage(conn, ctx)
+                finally:
+                    ctx.cursor_before, ctx.cursor_after = saved
