@@ -32,7 +32,7 @@ from pydantic import (
     model_validator,
 )
 
-from collectors.sources.registry import SOURCE_NAMES
+from collectors.sources.registry import SOURCE_NAMES, api_version_problem
 from oauthwatch.notify.webhook_target import WebhookUrl
 from oauthwatch.secret_settings import EnvName, masked_dump, read_secret_file, register_setting_secrets
 from oauthwatch.settings_threat import HuntSettings, ResponseSettings
@@ -201,7 +201,9 @@ class OrgSettings(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _flow_needs(self) -> OrgSettings:
+    def _needs(self) -> OrgSettings:  # what the sources' queries and the flow need
+        if problem := api_version_problem(self.api_version, self.sources):
+            raise ValueError(problem)
         need: dict[str, list[str]] = {
             "jwt": ["username", "private_key_file"],
             "password": ["username"],

@@ -110,6 +110,12 @@ def explain_token_error(org: OrgSettings, code: str, description: str) -> Explan
             "wait a few minutes; oauthwatch caches one token per org, so check that no other "
             "process logs in with the same app in a loop",
         )
+    if code in ("retry_request", "server_error", "temporarily_unavailable"):
+        return Explanation(
+            "Salesforce's login service failed for a moment and asked to retry the request",
+            "oauthwatch already retried a few times; the next collection cycle tries again. If it "
+            "persists, check https://status.salesforce.com",
+        )
     if code == "redirect_uri_mismatch":
         return Explanation(
             "the redirect_uri is not one of the app's callback URLs",

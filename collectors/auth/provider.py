@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -219,7 +220,27 @@ class TokenProvider:
         )
 
     # -- the token call --------------------------------------------------------------------
+    # Transient token errors are retried at once a few times (docs/salesforce-behaviour.md):
+    # Salesforce's ``retry_request`` ("retry your request"), the RFC 6749 server_error and
+    # temporarily_unavailable, 5xx answers and an unreachable host. ``rate_limit_exceeded`` is
+    # transient too but asking again at once only prolongs it: it waits for the next cycle.
+    RETRIED = frozenset({"retry_request", "server_error", "temporarily_unavailable", "unreachable"})
+    retry_delays: tuple[float, ...] = (0.5, 1.5, 4.0)
+
     def _fetch(self) -> Token:
+        for delay in (*self.retry_delays, None):
+            try:
+                return self._fetch_once()
+            except AuthError as exc:
+                if delay is None or not (exc.code in self.RETRIED or exc.code.startswith("http_5")):
+                    raise
+                log.info(
+                    "org %s: transient token error %s; asking again in %.1f s", self.org.name, exc.code, delay
+                )
+                time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    def _fetch_once(self) -> Token:
         org = self.org
         flow = "refresh_token" if org.flow == "web_server" else org.flow
         data, auth = build_grant(org, flow)
@@ -251,7 +272,7 @@ class TokenProvider:
         if isinstance(body, dict) and body.get("error"):
             code, desc = str(body["error"]), str(body.get("error_description") or "")
             exp = explain_token_error(org, code, desc)
-            transient = code == "rate_limit_exceeded"
+            transient = code == "rate_limit_exceeded" or code in self.RETRIED
             raise AuthError(code, desc, cause=exp.cause, fix=exp.fix, org=org.name, transient=transient)
         status = response.status_code
         if status >= 500:

@@ -1,9 +1,11 @@
-"""Can the integration user read what collection needs? One ``LIMIT 1`` query per configured source.
+"""Can the integration user read what collection needs? Its permissions, then one probe per source.
 
-Authentication can succeed while collection still fails: each source declares the object it reads,
-the user permission it needs and the add-on its object comes with (:mod:`collectors.sources`);
-``check`` probes each source the org is configured to collect and names what is missing, so the
-admin learns it now instead of from an empty dashboard.
+Authentication can succeed while collection still fails or, worse, silently reads only part of the
+org: each source declares the object it reads, the user permission it needs and the add-on its
+object comes with (:mod:`collectors.sources`). ``check`` reads the integration user's effective
+permissions (profile, permission sets and groups; :mod:`collectors.sources.access`), names each
+missing one with the Setup path that grants it (a source that would be partial is a problem: exit
+1), then runs each source's ``LIMIT 1`` probe to learn which objects the org has at all.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from collectors.sources.access import label, needed, read_effective, visibility
 from collectors.sources.registry import SOURCES
 
 if TYPE_CHECKING:
@@ -27,6 +30,61 @@ def _error_code(exc: Exception) -> str:
     return type(exc).__name__
 
 
+def check_permissions(provider: TokenProvider, report: OrgReport) -> None:
+    """Read the integration user's effective permissions; name what each source would miss."""
+    org = provider.org
+    classes = [SOURCES[s] for s in org.sources if s in SOURCES]
+    names = needed(classes)
+    user_id = provider.token().user_id or ""
+    sf = provider.salesforce()
+    try:
+        eff = read_effective(lambda soql: sf.query(soql)["records"], user_id, names)
+    except Exception as exc:  # noqa: BLE001 - reported, never fatal
+        report.add(
+            "warning",
+            "permissions_unreadable",
+            f"cannot read the integration user's permissions ({_error_code(exc)}), so check cannot tell "
+            "whether collection will see the whole org",
+            "give the integration user 'API Enabled'; keep api_version at 45.0 or later",
+        )
+        return
+    seen: dict[str, str] = {}
+    for cls in classes:
+        vis = visibility(cls, eff)
+        seen[cls.name] = (
+            "all" if vis is None else ("own rows only" if vis.status == "own_rows" else "nothing")
+        )
+        if vis is None:
+            continue
+        perm = vis.missing.label
+        if vis.status == "own_rows":
+            report.add(
+                "problem",
+                f"source_partial_{cls.name}",
+                f"the {cls.name} source would be partial: without '{perm}' the integration user sees only "
+                f"its own {cls.object} rows, and collection would store them as partial (own rows only)",
+                vis.setup_path,
+            )
+        else:
+            licensed = f" (and the org needs {cls.licence})" if cls.licence else ""
+            report.add(
+                "warning" if cls.licence else "problem",
+                f"source_blind_{cls.name}",
+                f"the {cls.name} source would collect nothing: the integration user lacks '{perm}'{licensed}",
+                vis.setup_path + f", or remove {cls.name!r} from sources for org {org.name}",
+            )
+    report.facts["source_visibility"] = seen
+    missing = list(dict.fromkeys(v.missing.api_name for c in classes if (v := visibility(c, eff)) is not None))
+    report.facts["permissions"] = {
+        "read_from": eff.read_from,
+        "held": [n for n in names if n in eff.held],
+        "missing": missing,
+        "granted_by": {n: list(v) for n, v in eff.via.items() if n in names},
+    }
+    if missing:
+        log.info("org %s: the integration user lacks %s", org.name, ", ".join(label(n) for n in missing))
+
+
 def probe_sources(provider: TokenProvider, report: OrgReport) -> None:
     """Record which configured sources are readable; explain the ones that are not."""
     sf = provider.salesforce()
@@ -34,8 +92,8 @@ def probe_sources(provider: TokenProvider, report: OrgReport) -> None:
     for source in provider.org.sources:
         cls = SOURCES.get(source)
         soql = cls.probe() if cls is not None else None
-        if cls is None or soql is None:
-            continue
+        if cls is None or soql is None or report.facts.get("source_visibility", {}).get(source) == "nothing":
+            continue  # nothing to probe, or already explained by the missing permission
         permission = cls.permission.label if cls.permission else "API Enabled"
         try:
             sf.query(soql)

@@ -22,7 +22,7 @@ from typing import Any
 from collectors.auth import AuthError, Token, TokenProvider
 from collectors.auth.causes import explain_rest_error
 from collectors.auth.keygen import certificate_facts, key_matches_certificate
-from collectors.doctor.access import probe_sources
+from collectors.doctor.access import check_permissions, probe_sources
 from collectors.doctor.app_posture import judge_app, judge_scopes
 from collectors.doctor.report import OrgReport, judge_expiry
 from oauthwatch.config import OrgSettings
@@ -66,6 +66,7 @@ def check_org(org: OrgSettings, *, timeout: float = 30.0) -> OrgReport:
     judge_scopes(org, token, report)
     judge_app(org, provider, report)
     if "api_usage" in report.facts:  # the REST API answered: worth asking what it lets us read
+        check_permissions(provider, report)
         probe_sources(provider, report)
     return report
 

@@ -187,6 +187,16 @@ def set_coverage(
     )
 
 
+def mark_partial(conn: Connection, org: str, source: str, since: datetime, note: str) -> None:
+    """Every coverage day ``source`` touched since ``since`` becomes partial, with ``note`` (why)."""
+    c = schema.coverage.c
+    touched = (c.org == org) & (c.source == source) & (c.updated_at >= since)
+    conn.execute(schema.coverage.update().where(touched, c.status == "complete").values(status="partial"))
+    conn.execute(schema.coverage.update().where(touched).values(note=note))
+    if conn.execute(select(func.count()).select_from(schema.coverage).where(touched)).scalar_one() == 0:
+        set_coverage(conn, org, source, since.date(), "partial", 0, note)
+
+
 def coverage_status(conn: Connection, org: str, source: str, day: date) -> str | None:
     c = schema.coverage.c
     return conn.execute(

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from collectors.api.budget import BudgetExhausted, BudgetGovernor
 from collectors.api.client import SalesforceClient
 from collectors.run import ledger
+from collectors.run.visibility import limited
 from collectors.sources import SOURCES
 from collectors.sources.base import Context, Stopped
 from collectors.sources.org_limits import store_header_readings
@@ -232,6 +233,8 @@ def run_source(
     calls0 = client.budget.calls
     t0 = time.monotonic()
     outcome, error, stop_reason = "ok", None, None
+    seen = limited(client, name)  # a source that sees only the integration user's own rows
+    partial_view = seen if seen is not None and seen.status == "own_rows" else None
     bar = _progress_bar(org.name, name) if progress else None
     if bar is not None:
         ctx.progress = bar[1]
@@ -255,9 +258,13 @@ def run_source(
     finally:
         if bar is not None:
             bar[0].stop()
+    if partial_view is not None:  # the run did all it could; coverage says what it could not see
+        ctx.stats.notes.append(partial_view.coverage_note)
     try:
         with engine.begin() as conn:
             src.coverage(conn, ctx)
+            if partial_view is not None:
+                ledger.mark_partial(conn, org.name, name, ctx.run_start, partial_view.coverage_note)
             if (
                 outcome in ("failed", "budget")
                 and ledger.coverage_status(conn, org.name, name, ctx.run_start.date()) is None

@@ -325,6 +325,8 @@ class Permission:
     label: str  # as Setup shows it
     reads: str  # what it lets the source read
     documented_at: str | None = None
+    alternatives: tuple[str, ...] = ()  # other permissions that open the same (API names)
+    without_it: str = "nothing"  # what the source sees without it: "nothing" or "own_rows"
 
     @property
     def confirmed(self) -> bool:
@@ -351,6 +353,8 @@ class Source:
     permission: ClassVar[Permission | None] = None
     licence: ClassVar[str | None] = None  # the add-on without which the object does not exist
     writes: ClassVar[tuple[Writes, ...]] = ()
+    # the lowest API version its queries work with, and the object or field that needs it
+    min_api_version: ClassVar[tuple[float, str]] = (20.0, "")
 
     @classmethod
     def probe(cls) -> str | None:

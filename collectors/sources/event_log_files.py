@@ -136,6 +136,7 @@ class EventLogFilesSource(Source):
     name: ClassVar[str] = "event_log_files"
     label: ClassVar[str] = "EventLogFile"
     object: ClassVar[str | None] = "EventLogFile"
+    min_api_version: ClassVar[tuple[float, str]] = (37.0, "EventLogFile.Interval and Sequence")
     permission: ClassVar[Permission | None] = Permission(
         "ViewEventLogFiles",
         "View Event Log Files",

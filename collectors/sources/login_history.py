@@ -230,11 +230,14 @@ class LoginHistorySource(IncrementalSource):
     name: ClassVar[str] = "login_history"
     label: ClassVar[str] = "LoginHistory"
     object: ClassVar[str] = "LoginHistory"
+    min_api_version: ClassVar[tuple[float, str]] = (37.0, "LoginHistory.CountryIso")
     permission: ClassVar[Permission | None] = Permission(
         "ManageUsers",
         "Manage Users",
         "every user's LoginHistory rows (without it, since API 37.0, only its own rows)",
         "https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_objects_loginhistory.htm",
+        alternatives=("MonitorLoginHistory",),
+        without_it="own_rows",
     )
     fields: ClassVar[tuple[str, ...]] = (
         "Id", "UserId", "LoginTime", "LoginType", "LoginSubType", "SourceIp", "LoginUrl", "Status",

@@ -138,11 +138,13 @@ class OauthTokensSource(Source):
     label: ClassVar[str] = "OauthToken"
     object: ClassVar[str | None] = "OauthToken"
     probe_field: ClassVar[str] = "UserId"  # OauthToken.Id is always null
+    min_api_version: ClassVar[tuple[float, str]] = (32.0, "the OauthToken object")
     permission: ClassVar[Permission | None] = Permission(
         "CustomizeApplication",
         "Customize Application",
         "every user's OAuth grants (without it, only its own)",
         "https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_objects_oauthtoken.htm",
+        without_it="own_rows",
     )
     writes: ClassVar[tuple[Writes, ...]] = (
         ("oauth_token_snapshots", ("org", "snapshot_day", "user_id", "app_name", "created_date")),

@@ -80,6 +80,7 @@ class OrgLimitsSource(Source):
 
     name: ClassVar[str] = "org_limits"
     label: ClassVar[str] = "Limits"
+    min_api_version: ClassVar[tuple[float, str]] = (29.0, "the limits resource")
     permission: ClassVar[Permission | None] = Permission(
         "ViewSetup",
         "View Setup and Configuration",

@@ -30,5 +30,32 @@ SOURCES: dict[str, type[Source]] = {
     )
 }
 SOURCE_NAMES: tuple[str, ...] = tuple(SOURCES)
+# ``check`` reads the integration user's permissions through PermissionSetAssignment, whose group
+# assignments carry PermissionSetGroupId from 45.0 (and UserPermissionAccess, from 41.0)
+CHECK_MIN_API_VERSION = (45.0, "PermissionSetAssignment.PermissionSetGroupId, read by check")
 
-__all__ = ["SOURCES", "SOURCE_NAMES", "Source"]
+
+def min_api_version(sources: list[str]) -> tuple[float, str]:
+    """The lowest API version the given sources (and ``check``) need, and the field that needs it."""
+    return max([CHECK_MIN_API_VERSION, *(SOURCES[s].min_api_version for s in sources if s in SOURCES)])
+
+
+def api_version_problem(api_version: str, sources: list[str]) -> str | None:
+    """Why ``api_version`` is too old for ``sources`` (for the configuration check), or None."""
+    need, why = min_api_version(sources)
+    if float(api_version) >= need:
+        return None
+    return (
+        f"api_version {api_version} is below {need:.1f}, the lowest version oauthwatch's queries need "
+        f'for these sources ({why}); set api_version = "62.0" (any version from {need:.1f} on works)'
+    )
+
+
+__all__ = [
+    "CHECK_MIN_API_VERSION",
+    "SOURCES",
+    "SOURCE_NAMES",
+    "Source",
+    "api_version_problem",
+    "min_api_version",
+]

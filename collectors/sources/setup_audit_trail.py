@@ -43,6 +43,7 @@ class SetupAuditTrailSource(IncrementalSource):
     name: ClassVar[str] = "setup_audit_trail"
     label: ClassVar[str] = "SetupAuditTrail"
     object: ClassVar[str] = "SetupAuditTrail"
+    min_api_version: ClassVar[tuple[float, str]] = (35.0, "SetupAuditTrail.DelegateUser")
     permission: ClassVar[Permission | None] = Permission(
         "ViewSetup", "View Setup and Configuration", "the Setup Audit Trail"
     )  # UNCONFIRMED: the object reference states no access rule; admin guides name this one

@@ -45,6 +45,12 @@ def main() -> None:
         )
     cov = data.coverage(ctx.window)
     if not cov.empty:
+        own = cov[cov["note"].fillna("").astype(str).str.startswith("own rows only")]
+        for (org, source), grp in own.groupby(["org", "source"]):
+            st.warning(
+                f"{ui.esc(org)} · {ui.esc(source)}: partial (own rows only) on {len(grp)} day(s): "
+                f"{ui.esc(grp['note'].iloc[-1])}. Run `oauthwatch check` for the permission to grant."
+            )
         ui.chart(charts.coverage_calendar(cov), key="col_coverage")
     else:
         st.info("No coverage recorded for this period yet.")

@@ -44,12 +44,11 @@ def collection_health(conn: Connection, d: DigestData, org: OrgSettings, setting
     lag_after = Thresholds.from_settings(settings.detector).lag
     statuses: list[str] = []
     for source in org.sources:
-        cells = [
-            str(v)
-            for (v,) in conn.execute(
-                select(cov.c.status).where(cov.c.org == d.org, cov.c.source == source, cov.c.day.in_(days))
-            )
-        ]
+        rows = conn.execute(
+            select(cov.c.status, cov.c.note).where(cov.c.org == d.org, cov.c.source == source, cov.c.day.in_(days))
+        ).all()
+        cells = [str(r.status) for r in rows]
+        own_rows = any((r.note or "").startswith("own rows only") for r in rows)
         first_day = conn.execute(
             select(func.min(cov.c.day)).where(cov.c.org == d.org, cov.c.source == source)
         ).scalar_one()
@@ -66,6 +65,8 @@ def collection_health(conn: Connection, d: DigestData, org: OrgSettings, setting
             coverage = "complete"
         else:
             coverage = next(c for c in cells if c != "complete")
+        if own_rows and coverage == "partial":  # the integration user sees only its own rows
+            coverage = "partial (own rows only)"
         if counted:
             statuses.append(coverage)
         last = conn.execute(
