@@ -92,7 +92,9 @@ def test_codes_follow_the_reference(conn) -> None:
     subs = {r[col["LOGIN_SUB_TYPE"]] for r in rows[1:]}
     statuses = {r[col["LOGIN_STATUS"]] for r in rows[1:]}
     assert types <= {"i", "A"}
-    assert {"oauthclientcredential", "oauthtoken", "uiup"} <= subs
+    assert {"oauthclientcredential", "oauthcode", "uiup"} <= subs
+    assert "" in subs  # refresh-token logins: no documented code
+    assert subs <= set(elfformat.LOGIN_SUB_TYPE_CODES.values()) | {""}
     assert "LOGIN_NO_ERROR" in statuses
     assert statuses <= set(elfformat.LOGIN_STATUS_CODES.values()) | {"LOGIN_ERROR_UNKNOWN_ERROR"}
 

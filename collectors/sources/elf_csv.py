@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from collectors.sources.base import Malformed, Row, parse_dt
+from oauthwatch.rules.salesforce_values import id18, tls_protocol
 from oauthwatch.store.writes import utcnow
 
 LOGIN_TYPES = {
@@ -21,12 +22,15 @@ LOGIN_TYPES = {
     "5": "SAML Idp Initiated SSO", "8": "SAML Sfdc Initiated SSO", "j": "Third Party SSO",
     "z": "Lightning Login", "s": "Certificate-based login", "R": "Partner Product", "7": "AppExchange",
 }  # fmt: skip
+# LOGIN_SUB_TYPE codes → LoginHistory's LoginSubType labels, from Salesforce's table (LoginEventLog
+# LoginSubType; docs/salesforce-behaviour.md §5). oauthtoken is the User-Agent flow, not refresh;
+# the refresh-token flow has no documented code. uipwdrst is not in the table (UNCONFIRMED).
 LOGIN_SUB_TYPES = {
-    "oauthclientcredential": "OAuth Client Credentials", "oauthcode": "OAuth Web Server",
-    "oauthhybridauthcode": "OAuth Web Server for Hybrid Apps", "oauthhybridtoken": "OAuth Refresh Token for Hybrid Apps",
-    "oauthpassword": "OAuth Username-Password", "oauthtoken": "OAuth Refresh Token",
-    "oauthtokenidtoken": "OAuth User-Agent with ID Token", "uipwdrst": "UI Password Reset",
-    "uiup": "UI Username-Password",
+    "uiup": "UI Username-Password", "oauthpassword": "OAuth Username-Password",
+    "oauthtoken": "OAuth User-Agent", "oauthhybridtoken": "OAuth User-Agent for Hybrid Apps",
+    "oauthtokenidtoken": "OAuth User-Agent with ID Token", "oauthclientcredential": "OAuth Client Credentials",
+    "oauthcode": "OAuth Web Server", "oauthhybridauthcode": "OAuth Web Server for Hybrid Apps",
+    "uipwdrst": "UI Password Reset",
 }  # fmt: skip
 API_TYPES = {"E": "SOAP Enterprise", "P": "SOAP Partner", "M": "SOAP Metadata", "T": "SOAP Tooling",
              "S": "SOAP Apex", "D": "Apex Class", "f": "Feed"}  # fmt: skip
@@ -111,7 +115,7 @@ def login_row(org: str, row: dict[str, str], *, file_id: str = "", line: int = 0
         "source": "elf_login",
         "natural_id": natural,
         "login_time": event_time(row),
-        "user_id": _s(row, "USER_ID_DERIVED", "USER_ID", limit=18),
+        "user_id": id18(_s(row, "USER_ID_DERIVED", "USER_ID", limit=18)),
         "username": _s(row, "USER_NAME"),
         "login_type": (LOGIN_TYPES.get(lt, lt) or None),
         "login_subtype": (LOGIN_SUB_TYPES.get(lst.lower(), lst) or None),
@@ -125,7 +129,7 @@ def login_row(org: str, row: dict[str, str], *, file_id: str = "", line: int = 0
         "client_version": _s(row, "CLIENT_VERSION", limit=64),
         "api_type": (API_TYPES.get(api, api) or None),
         "api_version": _s(row, "API_VERSION", limit=32),
-        "tls_protocol": _s(row, "TLS_PROTOCOL", limit=16),
+        "tls_protocol": tls_protocol(_s(row, "TLS_PROTOCOL", limit=16)),
         "cipher_suite": _s(row, "CIPHER_SUITE", limit=64),
         "country_iso": None, "country": None, "subdivision": None, "city": None, "postal_code": None,
         "latitude": None, "longitude": None, "login_geo_id": None,
@@ -152,5 +156,5 @@ def api_event(org: str, row: dict[str, str], *, file_id: str = "", line: int = 0
         "client_name": (row.get("CLIENT_NAME") or "")[:255],
         "api_family": (row.get("API_FAMILY") or "")[:20],
         "status_code": (row.get("STATUS_CODE") or "")[:8],
-        "user_id": (row.get("USER_ID_DERIVED") or row.get("USER_ID") or "")[:18],
+        "user_id": (id18(row.get("USER_ID_DERIVED") or row.get("USER_ID") or "") or "")[:18],
     }

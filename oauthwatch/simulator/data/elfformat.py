@@ -39,12 +39,16 @@ LOGIN_TYPE_CODES = {
     "SAML Idp Initiated SSO": "5", "SAML Sfdc Initiated SSO": "8", "Third Party SSO": "j",
     "Lightning Login": "z", "Certificate-based login": "s", "Partner Product": "R", "AppExchange": "7",
 }  # fmt: skip
+# LoginSubType label → the Login file's LOGIN_SUB_TYPE code, Salesforce's documented table
+# (docs/salesforce-behaviour.md §5): oauthtoken is the User-Agent flow. The refresh-token, JWT and
+# token-exchange flows have no documented code and are written empty (UNCONFIRMED what a real org
+# writes); uipwdrst is not in the table either (UNCONFIRMED).
 LOGIN_SUB_TYPE_CODES = {
-    "OAuth Client Credentials": "oauthclientcredential", "OAuth Web Server": "oauthcode",
-    "OAuth Web Server for Hybrid Apps": "oauthhybridauthcode", "OAuth Refresh Token for Hybrid Apps": "oauthhybridtoken",
-    "OAuth Username-Password": "oauthpassword", "OAuth Refresh Token": "oauthtoken",
-    "OAuth User-Agent with ID Token": "oauthtokenidtoken", "UI Password Reset": "uipwdrst",
-    "UI Username-Password": "uiup",
+    "UI Username-Password": "uiup", "OAuth Username-Password": "oauthpassword",
+    "OAuth User-Agent": "oauthtoken", "OAuth User-Agent for Hybrid Apps": "oauthhybridtoken",
+    "OAuth User-Agent with ID Token": "oauthtokenidtoken", "OAuth Client Credentials": "oauthclientcredential",
+    "OAuth Web Server": "oauthcode", "OAuth Web Server for Hybrid Apps": "oauthhybridauthcode",
+    "UI Password Reset": "uipwdrst",
 }  # fmt: skip
 API_TYPE_CODES = {
     "SOAP Enterprise": "E", "SOAP Partner": "P", "SOAP Metadata": "M", "SOAP Tooling": "T", "SOAP Apex": "S",
