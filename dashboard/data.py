@@ -68,7 +68,7 @@ def store_label() -> str:
 
 
 def primary_source(org: str | None) -> str:
-    """The org's primary login source (DESIGN §4.5): what counts and raw reads use."""
+    """The org's primary login source (docs/architecture.md, decision 5): what counts and raw reads use."""
     for o in settings().orgs:
         if o.name == org:
             return o.primary_login_source

@@ -52,7 +52,7 @@ def free_port() -> int:
 class LoopbackSession(requests.Session):
     """Sends simple-salesforce's hard-coded ``https://*.salesforce.com`` login URLs to the local org.
 
-    simple-salesforce builds every login URL as ``https://{domain}.salesforce.com`` (reference §10);
+    simple-salesforce builds every login URL as ``https://{domain}.salesforce.com`` (docs/architecture.md, decision 2);
     the org's token response then names ``instance_url`` = the org, so later calls go there directly.
     """
 

@@ -1,7 +1,7 @@
 """The five OAuth flows against any https login URL → one cached access token per org.
 
 simple-salesforce hard-wires ``https://{login,test}.salesforce.com`` and lacks the web-server and
-refresh flows (DESIGN §4.1), so the token call is made here, against the configured login URL
+refresh flows (docs/architecture.md, decision 1), so the token call is made here, against the configured login URL
 (production, sandbox, a My Domain or the local org), and simple-salesforce is then built in
 "direct" mode on the token. Everything goes through one :class:`TimeoutSession` per org that
 carries the org's CA bundle and puts a timeout on every request (requests has none by default).
@@ -116,7 +116,7 @@ def parse_identity_url(id_url: str | None) -> tuple[str | None, str | None]:
 
 
 def token_from_response(body: dict[str, Any], flow: str) -> Token:
-    """A :class:`Token` from a 200 token response (keys as in reference §8.2)."""
+    """A :class:`Token` from a 200 token response (keys: docs/architecture.md, "Salesforce facts the code relies on")."""
     access = str(body["access_token"])
     register_secret(access)
     issued_raw = body.get("issued_at")

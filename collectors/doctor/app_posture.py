@@ -1,6 +1,6 @@
 """How oauthwatch's own Connected App is set up, judged against the admin guide's pitfalls.
 
-Two views of the app exist and neither is complete (reference §4): the ConnectedApplication
+Two views of the app exist and neither is complete (docs/architecture.md, "Salesforce facts the code relies on"): the ConnectedApplication
 sObject (admin-approved only, refresh-token validity, session policy; no consumer key, scopes or
 IP relaxation) and the Metadata API ``ConnectedApp`` (consumer key, scopes, certificate, IP
 relaxation, refresh-token policy; needs "Modify Metadata" or "Customize Application"). The app is

@@ -1,6 +1,6 @@
 """Connected apps: ConnectedApplication, who may use each (SetupEntityAccess), and its policies.
 
-The sObject lacks the OAuth policies (reference §4.1); they come from the Metadata API
+The sObject lacks the OAuth policies (docs/architecture.md, "Salesforce facts the code relies on"); they come from the Metadata API
 (``ConnectedApp``: oauthConfig, oauthPolicy, sessionPolicy) through simple-salesforce's
 ``mdapi`` where the integration user may read it; when it may not, the app is still stored and
 the run says why the policies are missing. Every run compares each app with what the store holds

@@ -1,7 +1,7 @@
 """Event Log File CSVs → store rows, read by their header (columns change between releases).
 
 Shared by the EventLogFile source and ``oauthwatch import-csv``. Every ELF value is a string;
-codes are translated to the words LoginHistory uses (reference §5), unknown codes are kept as
+codes are translated to the words LoginHistory uses (docs/architecture.md, "Salesforce facts the code relies on"), unknown codes are kept as
 they are. Rows are stored at event time (``TIMESTAMP_DERIVED``, else ``TIMESTAMP``), never at
 the file's ``LogDate``.
 """

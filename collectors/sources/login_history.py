@@ -1,6 +1,6 @@
 """LoginHistory (+ LoginGeo through the relationship): every login, incremental on (LoginTime, Id).
 
-LoginHistory filters only on a short list of fields (reference §1.1), so the query's WHERE uses
+LoginHistory filters only on a short list of fields (docs/architecture.md, "Salesforce facts the code relies on"), so the query's WHERE uses
 ``LoginTime`` alone; ``Status`` (not filterable) is interpreted here. Rows go to ``logins`` under
 ``source='login_history'``; the hourly rollup is recomputed for the hours a page touched when
 LoginHistory is the org's primary login source; users seen for the first time are read from

@@ -1,6 +1,6 @@
 """OauthToken: a snapshot per day of every OAuth grant, read past the 2,500-row cap.
 
-OauthToken returns at most 2,500 rows per query (500 per page; reference §3), so the snapshot is
+OauthToken returns at most 2,500 rows per query (500 per page; docs/architecture.md, "Salesforce facts the code relies on"), so the snapshot is
 read in slices keyed on ``UserId`` (``WHERE UserId >= :last ORDER BY UserId … LIMIT 2500``): a full
 slice keeps only the users it holds completely and the next slice starts at the last, partly
 read user. ``COUNT()`` first tells whether the slices added up; if not, the day is ``partial``.

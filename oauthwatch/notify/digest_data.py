@@ -1,7 +1,7 @@
 """What the daily digest says, as plain numbers read from the store (no rendering here).
 
 One local day (in ``notify.digest_timezone``) is compared with the seven days before it. Logins
-are counted from the org's primary login source only (DESIGN §4.5) and straight from ``logins``
+are counted from the org's primary login source only (docs/architecture.md, decision 5) and straight from ``logins``
 with exact local-day bounds, so every figure in the digest equals a simple store query and time
 zones with half-hour offsets are not rounded to UTC hours.
 """

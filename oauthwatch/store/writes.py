@@ -80,7 +80,7 @@ def hour_floor(ts: datetime) -> datetime:
 def refresh_login_rollup(conn: Connection, org: str, source: str, hours: Iterable[datetime]) -> None:
     """Recompute ``login_rollup_hourly`` for ``org`` over the given hours from ``logins``.
 
-    Only the org's primary login source feeds the rollup (DESIGN §4.5), so a login seen in
+    Only the org's primary login source feeds the rollup (docs/architecture.md, decision 5), so a login seen in
     LoginHistory and again in an ELF file is counted once.
     """
     t = schema.logins

@@ -1,7 +1,7 @@
 """Event Log File CSV: columns, field types, Salesforce's codes and one-row renderers.
 
-The Login header starts with the real column order of a captured Login file (see
-``../shared/fixtures/external/elastic-integrations-salesforce/deploy-config-extracts``) and adds the
+The Login header starts with the real column order of a captured Login file (the mock Salesforce
+server of the public elastic/integrations repository, ``packages/salesforce/_dev/deploy``) and adds the
 documented LOGIN_TYPE, LOGIN_SUB_TYPE, LOGIN_URL, AUTHENTICATION_SERVICE_ID and FORWARDED_FOR_IP.
 Values are always double-quoted; quotes inside values are doubled. Everything a row shows that is
 not in LoginHistory (request ids, session keys, timings) is derived from a hash of the row's Id, so

@@ -18,7 +18,7 @@ from typing import Any
 
 from oauthwatch.simulator.data import permissions
 
-# Metadata API scope enum -> the scope string on the wire (reference §4.2).
+# Metadata API scope enum -> the scope string on the wire (docs/architecture.md, "Salesforce facts the code relies on").
 SCOPE_WIRE = {
     "Api": "api",
     "Web": "web",

@@ -152,7 +152,7 @@ class QueryService:
         the same ``/query/<id>-<offset>`` URLs, as on Salesforce. ``batch_size`` (from
         ``Sforce-Query-Options``) is clamped to 200..2000. OauthToken pages hold at most 500 rows
         and stop after 2,500 (``done`` is then true) while ``totalSize`` keeps the full count, so
-        a client can see that rows were withheld and slice the query (reference §3).
+        a client can see that rows were withheld and slice the query (docs/architecture.md, "Salesforce facts the code relies on": OauthToken).
         """
         del include_deleted  # nothing in the local org is ever soft-deleted
         compiled = self.compile(soql, viewer)
