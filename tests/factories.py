@@ -1,11 +1,20 @@
-"""Seed a store with realistic, deterministic rows, written through ``oauthwatch.store.writes``.
+"""The one test-data factory: stores seeded with realistic, deterministic rows, written through
+``oauthwatch.store.writes`` exactly as the collectors write them.
 
-Rows go in with :func:`upsert` and the rollups are refreshed with
-:func:`refresh_login_rollup`, exactly as the collectors do, so the hourly and daily rollups
-reconcile with ``logins``. Anyone may reuse it::
+Rows go in with :func:`upsert` and the rollups are refreshed with :func:`refresh_login_rollup`, so
+the hourly and daily rollups reconcile with ``logins``. Every seeder builds its logins with
+:func:`login_row`; pick the store that fits the test:
+
+- :func:`seed_store`: two weeks of four apps, five origins, a spray, grants, policies, usage, audit
+  rows, runs and alerts (the dashboard, queries and rules tests);
+- :func:`seed_digest_day`: a steady week, then :data:`DIGEST_DAY` with a hostile new app, a new
+  country and failures (the digest and service tests);
+- :func:`login_row` + :func:`write_logins`: hand-made logins for one scenario.
+
+Usage::
 
     from tests.factories import seed_store
-    facts = seed_store(engine, org="acme", days=14)
+    facts = seed_store(engine, org="acme", days=14, now=NOW)
     facts.logins  # how many login rows were written
 """
 
@@ -14,9 +23,10 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
+from oauthwatch.config import NotifySettings, OrgSettings, Settings, SmtpSettings, StoreSettings
 from oauthwatch.store import schema
 from oauthwatch.store.writes import ensure_org, refresh_login_rollup, upsert
 
@@ -59,6 +69,39 @@ class SeedFacts:
 def user_id(i: int) -> str:
     """A plausible 18-character User id."""
     return f"005{i:012d}AAA"
+
+
+def login_row(org: str, natural_id: str, login_time: datetime, **fields: Any) -> dict[str, Any]:
+    """One ``logins`` row with plausible defaults (a successful OAuth login to Data Loader);
+    ``fields`` set any other column. Every seeder builds its logins with this."""
+    row: dict[str, Any] = {
+        "org": org,
+        "source": "login_history",
+        "natural_id": natural_id,
+        "login_time": login_time,
+        "user_id": "005000000000001AAA",
+        "username": None,
+        "login_type": "Remote Access 2.0",
+        "status": "Success",
+        "success": True,
+        "application": "Data Loader",
+        "source_ip": "198.51.100.7",
+        "country_iso": "US",
+        "ingested_at": login_time,
+    }
+    row.update(fields)
+    return row
+
+
+def write_logins(engine: Engine, org: str, rows: list[dict[str, Any]], *, rollup: bool = False) -> None:
+    """Store ``rows`` as the collectors do (upsert on the natural key), optionally refreshing the
+    hourly rollup of the hours they touch."""
+    with engine.begin() as conn:
+        ensure_org(conn, org)
+        upsert(conn, schema.logins, rows, key=["org", "source", "natural_id"])
+        if rollup:
+            hours = {r["login_time"].replace(minute=0, second=0, microsecond=0) for r in rows}
+            refresh_login_rollup(conn, org, "login_history", hours)
 
 
 def seed_store(
@@ -159,32 +202,30 @@ def _login(
     status: str | None = None,
 ) -> dict[str, Any]:
     ip, iso, country, city, lat, lon = origin
-    return {
-        "org": org,
-        "source": "login_history",
-        "natural_id": f"0Ya{n:015d}",
-        "login_time": t,
-        "user_id": u,
-        "username": f"integration{int(u[3:15])}@acme.example",
-        "login_type": "Remote Access 2.0",
-        "login_subtype": flow,
-        "status": "Success" if ok else (status or rnd.choice(FAIL_STATUSES)),
-        "success": ok,
-        "application": app,
-        "source_ip": ip,
-        "login_url": "acme.my.salesforce.com",
-        "browser": "Unknown",
-        "platform": "Unknown",
-        "api_type": "N/A",
-        "api_version": "62.0",
-        "tls_protocol": "TLS 1.3",
-        "country_iso": iso,
-        "country": country,
-        "city": city,
-        "latitude": lat,
-        "longitude": lon,
-        "ingested_at": t + timedelta(minutes=5),
-    }
+    return login_row(
+        org,
+        f"0Ya{n:015d}",
+        t,
+        user_id=u,
+        username=f"integration{int(u[3:15])}@acme.example",
+        login_subtype=flow,
+        status="Success" if ok else (status or rnd.choice(FAIL_STATUSES)),
+        success=ok,
+        application=app,
+        source_ip=ip,
+        login_url="acme.my.salesforce.com",
+        browser="Unknown",
+        platform="Unknown",
+        api_type="N/A",
+        api_version="62.0",
+        tls_protocol="TLS 1.3",
+        country_iso=iso,
+        country=country,
+        city=city,
+        latitude=lat,
+        longitude=lon,
+        ingested_at=t + timedelta(minutes=5),
+    )
 
 
 def _seed_apps(conn: Any, org: str, now: datetime) -> None:
@@ -482,3 +523,274 @@ def _seed_alerts(conn: Any, org: str, now: datetime, spray_t: datetime) -> list[
         ],
     )
     return list(ids)
+
+
+# ---- the digest's day: a steady week, then a day with a hostile new app, a new country, failures ----
+
+DIGEST_DAY = date(2026, 11, 27)
+EVIL_APP = "<script>alert(1)</script>"
+
+
+def _digest_login(
+    i: int,
+    when: datetime,
+    app: str,
+    ok: bool,
+    *,
+    ip: str = "198.51.100.7",
+    country: str = "US",
+    status: str | None = None,
+    source: str = "login_history",
+) -> dict[str, Any]:
+    return login_row(
+        "acme",
+        f"0Ya{source[:3]}{i:012d}",
+        when,
+        source=source,
+        user_id=f"005{i % 5:015d}",
+        username=f"u{i % 5}@example.com",
+        status="Success" if ok else (status or "Invalid Password"),
+        success=ok,
+        application=app,
+        source_ip=ip,
+        country_iso=country,
+    )
+
+
+def digest_settings(url: str, port: int = 25, tz: str = "UTC", **notify) -> Settings:
+    org = OrgSettings(
+        name="acme",
+        login_url="https://acme.example.com",
+        flow="client_credentials",
+        client_id="x",
+        client_secret_env="UNUSED",
+        digest_to=["lead@example.com"],
+    )
+    smtp = SmtpSettings(
+        host="127.0.0.1", port=port, security="none", sender="ow@example.com", timeout_seconds=3
+    )
+    return Settings(
+        store=StoreSettings(url=url),
+        notify=NotifySettings(
+            email_to=["all@example.com"],
+            digest_timezone=tz,
+            dashboard_url="http://dash.example:8501",
+            smtp=smtp,
+            **notify,
+        ),
+        orgs=[org],
+    )
+
+
+def seed_digest_day(engine: Engine) -> None:
+    """The digest's day (:data:`DIGEST_DAY`) for org "acme": seven baseline days of steady traffic, then a day with an unknown app, a new country and failures."""
+    rows: list[dict] = []
+    i = 0
+    start = datetime.combine(DIGEST_DAY, time(0), tzinfo=UTC)
+    for back in range(1, 9):
+        for k in range(10 + back):
+            i += 1
+            rows.append(
+                _digest_login(i, start - timedelta(days=back) + timedelta(minutes=37 * k), "Data Loader", k % 5 != 0)
+            )
+    for k in range(30):
+        i += 1
+        rows.append(
+            _digest_login(
+                i,
+                start + timedelta(minutes=40 * k),
+                "Data Loader",
+                k % 3 != 0,
+                status="Failed: IP Address Not Allowed",
+            )
+        )
+    for k in range(12):
+        i += 1
+        rows.append(
+            _digest_login(i, start + timedelta(hours=2, minutes=k), EVIL_APP, True, ip="203.0.113.9", country="DE")
+        )
+    # The same day seen by another source must not be counted twice (one primary source).
+    rows.append(_digest_login(i + 1, start + timedelta(hours=3), "Data Loader", False, source="login_event"))
+    now = start + timedelta(days=1, hours=7)
+    with engine.begin() as conn:
+        ensure_org(conn, "acme")
+        upsert(conn, schema.logins, rows, key=["org", "source", "natural_id"])
+        upsert(
+            conn,
+            schema.connected_apps,
+            [
+                {
+                    "org": "acme",
+                    "app_id": "0H4000000000001AAA",
+                    "name": EVIL_APP,
+                    "admin_approved_only": False,
+                    "ip_relaxation": "BYPASS",
+                    "refresh_token_policy": "infinite",
+                    "scopes": ["full", "api"],
+                    "certificate_expires_at": now + timedelta(days=5),
+                    "fingerprint": "f1",
+                    "first_seen": start + timedelta(hours=1),
+                    "last_seen": now,
+                },
+                {
+                    "org": "acme",
+                    "app_id": "0H4000000000002AAA",
+                    "name": "Data Loader",
+                    "admin_approved_only": True,
+                    "ip_relaxation": "ENFORCE",
+                    "refresh_token_policy": "specific_lifetime:1:DIGEST_DAYS",
+                    "scopes": ["api"],
+                    "certificate_expires_at": None,
+                    "fingerprint": "f2",
+                    "first_seen": start - timedelta(days=30),
+                    "last_seen": now,
+                },
+            ],
+            key=["org", "app_id"],
+        )
+        upsert(
+            conn,
+            schema.oauth_token_snapshots,
+            [
+                {
+                    "org": "acme",
+                    "snapshot_day": DIGEST_DAY,
+                    "user_id": f"005{u:015d}",
+                    "app_name": EVIL_APP,
+                    "created_date": start + timedelta(hours=2, minutes=u),
+                    "use_count": 1,
+                    "seen_at": now,
+                }
+                for u in range(3)
+            ]
+            + [
+                {
+                    "org": "acme",
+                    "snapshot_day": DIGEST_DAY - timedelta(days=1),
+                    "user_id": f"005{u:015d}",
+                    "app_name": EVIL_APP,
+                    "created_date": start + timedelta(hours=2, minutes=u),
+                    "use_count": 1,
+                    "seen_at": now,
+                }
+                for u in range(3)
+            ],
+            key=["org", "snapshot_day", "user_id", "app_name", "created_date"],
+        )
+        alert = {
+            "detector": "new_app",
+            "severity": "high",
+            "org": "acme",
+            "subject_type": "app",
+            "subject": EVIL_APP,
+            "explanation": "first logins",
+            "count": 1,
+            "status": "open",
+        }
+        conn.execute(
+            schema.alerts.insert(),
+            [
+                {
+                    **alert,
+                    "dedupe_key": "a1",
+                    "title": f"New app {EVIL_APP}",
+                    "first_seen": start + timedelta(hours=2),
+                    "last_seen": start + timedelta(hours=2),
+                },
+                {
+                    **alert,
+                    "dedupe_key": "a2",
+                    "detector": "spray",
+                    "severity": "medium",
+                    "title": "Old spray",
+                    "first_seen": start - timedelta(days=3),
+                    "last_seen": start - timedelta(days=2),
+                },
+                {
+                    **alert,
+                    "dedupe_key": "a4",
+                    "title": "Opened this morning",
+                    "first_seen": now - timedelta(hours=1),
+                    "last_seen": now - timedelta(hours=1),
+                },
+                {
+                    **alert,
+                    "dedupe_key": "a3",
+                    "title": "Resolved thing",
+                    "status": "resolved",
+                    "first_seen": start - timedelta(days=3),
+                    "last_seen": start - timedelta(days=3),
+                },
+            ],
+        )
+        conn.execute(
+            schema.coverage.insert(),
+            [
+                {
+                    "org": "acme",
+                    "source": "login_history",
+                    "day": DIGEST_DAY,
+                    "status": "complete",
+                    "rows": 42,
+                    "updated_at": now,
+                },
+                {
+                    "org": "acme",
+                    "source": "event_log_files",
+                    "day": DIGEST_DAY,
+                    "status": "partial",
+                    "rows": 1,
+                    "updated_at": now,
+                },
+                {
+                    "org": "acme",
+                    "source": "oauth_tokens",
+                    "day": DIGEST_DAY + timedelta(days=1),
+                    "status": "complete",
+                    "rows": 6,
+                    "updated_at": now,
+                },
+            ],
+        )
+        conn.execute(
+            schema.collector_runs.insert(),
+            [
+                {
+                    "org": "acme",
+                    "source": "login_history",
+                    "started_at": now - timedelta(minutes=5),
+                    "finished_at": now - timedelta(minutes=4),
+                    "outcome": "ok",
+                    "error": None,
+                },
+                {
+                    "org": "acme",
+                    "source": "event_log_files",
+                    "started_at": now - timedelta(days=2),
+                    "finished_at": now - timedelta(days=2),
+                    "outcome": "failed",
+                    "error": "INSUFFICIENT_ACCESS: grant View Event Log Files",
+                },
+                {
+                    "org": "acme",
+                    "source": "login_events",
+                    "started_at": now - timedelta(minutes=5),
+                    "finished_at": now - timedelta(minutes=5),
+                    "outcome": "skipped",
+                    "error": None,
+                },
+            ],
+        )
+        conn.execute(
+            schema.org_limits.insert(),
+            [
+                {
+                    "org": "acme",
+                    "read_at": now - timedelta(hours=1),
+                    "name": "DailyApiRequests",
+                    "max": 15000,
+                    "remaining": 14000,
+                },
+                {"org": "acme", "read_at": now, "name": "DailyApiRequests", "max": 15000, "remaining": 13500},
+            ],
+        )

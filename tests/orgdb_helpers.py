@@ -4,8 +4,8 @@
 from :class:`oauthwatch.simulator.soql.service.QueryService` over an org database the test fills, so
 filters, ORDER BY, batch sizes, OauthToken's 2,500 cap and query locators behave as on the local
 org. The HTTPS path (retries, re-auth, budget headers) is exercised by the exactness test
-against the real server; these tests pin the sources' logic. The tests at the end check the
-harness itself (a harness that lies would make every other test worthless).
+against the real server; these tests pin the sources' logic. tests/test_orgdb_harness.py checks
+the harness itself (a harness that lies would make every other test worthless).
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from typing import Any
 
 from collectors.api.budget import BudgetGovernor
 from collectors.api.client import ObjectNotAvailable, Page, QueryLocatorExpired, SalesforceCallError
+from collectors.run.runner import collect_once
+from oauthwatch.config import Settings
 from oauthwatch.simulator.data import orgdb
 from oauthwatch.simulator.soql.parser import SoqlError
 from oauthwatch.simulator.soql.service import QueryService
@@ -408,18 +410,31 @@ def build_org(
     return db, blobs, metadata
 
 
-# -- the harness's own checks -------------------------------------------------------------------
-def test_harness_pages_like_the_local_org(tmp_path: Path) -> None:
-    db, _, _ = build_org(tmp_path, logins=4500, users=10, tokens_per_user=5, licensed=False)
-    client = OrgDbClient(db)
-    pages = list(client.query_pages("SELECT Id FROM LoginHistory ORDER BY LoginTime, Id"))
-    assert [len(p.records) for p in pages] == [2000, 2000, 500]
-    assert client.budget.calls == 3
+def settings_for(tmp_path: Path, store_url: str, **collect: Any) -> Settings:
+    """Settings for one org "acme" over ``store_url``, collecting without settle lag."""
+    return Settings.model_validate(
+        {
+            "store": {"url": store_url},
+            "collect": {"settle_seconds": 0, "overlap_seconds": 300, **collect},
+            "orgs": [
+                {
+                    "name": "acme",
+                    "login_url": "https://org.example",
+                    "flow": "jwt",
+                    "client_id": "x",
+                    "username": "u@example.com",
+                    "private_key_file": str(tmp_path / "k.pem"),
+                }
+            ],
+        }
+    )
 
 
-def test_harness_maps_unlicensed_objects(tmp_path: Path) -> None:
-    import pytest
+def run(settings: Settings, client: OrgDbClient, sources: list[str], engine: Any) -> list[Any]:
+    """Run ``sources`` once with ``client`` standing in for Salesforce."""
 
-    db, _, _ = build_org(tmp_path, logins=10, users=3, tokens_per_user=1, licensed=False)
-    with pytest.raises(ObjectNotAvailable):
-        list(OrgDbClient(db).query("SELECT EventIdentifier FROM LoginEvent"))
+    def factory(_org: Any, budget: Any, _timeout: float) -> OrgDbClient:
+        client.budget = budget
+        return client
+
+    return collect_once(settings, sources=sources, client_factory=factory, engine=engine)

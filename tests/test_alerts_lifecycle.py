@@ -25,7 +25,7 @@ from oauthwatch.detect.lifecycle import (
 )
 from oauthwatch.detect.runner import backtest, run_all
 from oauthwatch.store import schema
-from oauthwatch.store.writes import ensure_org, upsert
+from tests.factories import login_row, write_logins
 
 T0 = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
 CLEARS = {"password_spray": timedelta(hours=6), "posture": timedelta(0)}
@@ -149,37 +149,29 @@ def _row(
     success: bool = True,
     ip: str = "192.0.2.10",
     app: str = "Billing Sync",
-    country: str = "US",
 ) -> dict[str, object]:
-    return {
-        "org": "prod",
-        "source": "login_history",
-        "natural_id": nid,
-        "login_time": t,
-        "user_id": user,
-        "username": None,
-        "login_type": "Remote Access 2.0",
-        "login_subtype": "OAuth Client Credentials",
-        "status": status,
-        "success": success,
-        "application": app,
-        "source_ip": ip,
-        "country_iso": country,
-        "latitude": 37.77,
-        "longitude": -122.42,
-        "ingested_at": t,
-    }
+    return login_row(
+        "prod",
+        nid,
+        t,
+        user_id=user,
+        login_subtype="OAuth Client Credentials",
+        status=status,
+        success=success,
+        application=app,
+        source_ip=ip,
+        latitude=37.77,
+        longitude=-122.42,
+    )
 
 
 def _seed(store, now: datetime) -> None:
+    """Twenty quiet days of one integration, then a password spray in the last half hour."""
     rows = [
         _row(f"0Ya00000000B{i:04d}A", now - timedelta(days=20) + timedelta(hours=i))
         for i in range(20 * 24 - 2)
     ]
-    rows += _spray_rows(now)
-    with store.begin() as conn:
-        ensure_org(conn, "prod")
-        upsert(conn, schema.logins, rows, key=["org", "source", "natural_id"])
+    write_logins(store, "prod", rows + _spray_rows(now))
 
 
 def test_run_all_end_to_end_over_the_store(store) -> None:

@@ -11,7 +11,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_auth_sim import (
+
+from tests.auth_helpers import (
     OW,
     LocalOrg,
     db_delete,
@@ -200,9 +201,8 @@ def test_each_failure_cause_has_its_message_and_exit_1(local_org, tmp_path, caus
 
 
 def test_certificate_mismatch_is_found_locally_and_by_the_org(local_org, tmp_path):
-    from test_auth_sim import settings
-
     from collectors.auth import keygen
+    from tests.auth_helpers import settings
 
     entry = org_settings(
         local_org,
@@ -241,9 +241,8 @@ def test_password_flow_is_flagged_every_time(local_org, tmp_path):
 
 
 def test_one_broken_org_never_stops_the_others(local_org, tmp_path):
-    from test_auth_sim import settings
-
     from collectors.auth import keygen
+    from tests.auth_helpers import settings
 
     # each org has its own CA bundle: a CA that did not sign the org's certificate fails only that org
     other_ca = tmp_path / "other-ca.crt"
@@ -331,9 +330,9 @@ def _login_for_refresh_token(org: LocalOrg, tmp_path: Path) -> dict:
     from urllib.parse import urlsplit
 
     import requests
-    from test_auth_sim import _free_port, browser_login, settings
 
     from collectors.auth import webflow
+    from tests.auth_helpers import _free_port, browser_login, settings
 
     port = _free_port()
     redirect = f"http://localhost:{port}/callback"

@@ -194,8 +194,7 @@ def test_slices_cover_the_range_once() -> None:
 def test_bulk_backfill_on_every_store(tmp_path: Path, store) -> None:
     """SQLite (scratch stage + INSERT … SELECT) and PostgreSQL (tuples upserted directly) store the
     same rows; records in the REST datetime shape take the ordinary converter."""
-    from test_collect_orgdb import OrgDbClient, build_org
-    from test_sources_contract import run, settings_for
+    from tests.orgdb_helpers import OrgDbClient, build_org, run, settings_for
 
     db, blobs, metadata = build_org(tmp_path)
     client = OrgDbClient(db, blobs=blobs, metadata=metadata)

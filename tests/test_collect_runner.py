@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from test_collect_orgdb import OrgDbClient, build_org
 
 from collectors.run.runner import collect_once
 from collectors.run.status import render_table, status_rows
 from oauthwatch.config import Settings
 from oauthwatch.store import schema
+from tests.orgdb_helpers import OrgDbClient, build_org
 
 
 def two_orgs(tmp_path: Path, store_url: str) -> Settings:

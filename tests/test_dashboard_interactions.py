@@ -8,8 +8,8 @@ import streamlit as st
 from sqlalchemy import select
 
 from oauthwatch.store import schema
+from tests.dashboard_helpers import APP, metric, run_page, seeded_template, store_env, texts
 from tests.factories import seed_store
-from tests.test_dashboard_pages import metric, run_page, seeded_template, store_env, texts
 
 __all__ = ["seeded_template", "store_env"]  # the fixtures, re-exported for pytest
 
@@ -194,8 +194,6 @@ def test_exposed_without_login_is_refused(store_env):
     from streamlit import config as st_config
     from streamlit.testing.v1 import AppTest
 
-    from tests.test_dashboard_pages import APP
-
     before = st_config.get_option("server.address")
     st_config.set_option("server.address", "0.0.0.0")  # noqa: S104 - the case being refused
     try:
@@ -209,8 +207,6 @@ def test_exposed_without_login_is_refused(store_env):
 
 def test_login_required_when_oidc_is_configured(store_env):
     from streamlit.testing.v1 import AppTest
-
-    from tests.test_dashboard_pages import APP
 
     at = AppTest.from_file(APP, default_timeout=60)
     at.secrets["auth"] = {

@@ -7,93 +7,15 @@ Streamlit's caches live in the process, not in an AppTest.
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from oauthwatch.store import open_store
-from tests.factories import seed_store
-
-APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
-PAGES = ["overview", "apps", "failures", "origins", "alerts", "investigate", "tokens", "collection"]
-
-
-@pytest.fixture(scope="session")
-def seeded_template(tmp_path_factory):
-    """One seeded store file per session; each test gets its own copy (seeding is the slow part)."""
-    path = tmp_path_factory.mktemp("dash_template") / "store.db"
-    engine = open_store(f"sqlite:///{path}")
-    facts = seed_store(engine, days=14)
-    with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    engine.dispose()
-    return path, facts
-
-
-@pytest.fixture
-def store_env(seeded_template, tmp_path, monkeypatch):
-    """A seeded store the app reads through $OAUTHWATCH_STORE_URL; yields (engine, facts)."""
-    template, facts = seeded_template
-    shutil.copyfile(template, tmp_path / "store.db")
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    monkeypatch.delenv("OAUTHWATCH_CONFIG", raising=False)
-    monkeypatch.setenv("OAUTHWATCH_STORE_URL", url)
-    monkeypatch.chdir(tmp_path)  # no stray oauthwatch.toml
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    engine = open_store(url)
-    yield engine, facts
-    engine.dispose()
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
-@pytest.fixture
-def empty_env(tmp_path, monkeypatch):
-    url = f"sqlite:///{tmp_path / 'empty.db'}"
-    monkeypatch.delenv("OAUTHWATCH_CONFIG", raising=False)
-    monkeypatch.setenv("OAUTHWATCH_STORE_URL", url)
-    monkeypatch.chdir(tmp_path)
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield url
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
-def run_page(page: str, params: dict[str, str] | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    for k, v in (params or {}).items():
-        at.query_params[k] = v
-    at.run()
-    if page != "overview":
-        at.switch_page(f"views/{page}.py")
-        for k, v in (params or {}).items():
-            at.query_params[k] = v
-        at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def texts(at: AppTest) -> str:
-    parts = [m.value for m in at.markdown] + [i.value for i in at.info] + [c.value for c in at.caption]
-    parts += [s.value for s in at.subheader] + [t.value for t in at.title] + [e.value for e in at.error]
-    parts += [w.value for w in at.warning] + [s.value for s in at.success]
-    return "\n".join(str(p) for p in parts).replace("\\", "")  # markdown escapes removed
-
-
-def metric(at: AppTest, label: str) -> str:
-    for m in at.metric:
-        if m.label == label:
-            return m.value
-    raise AssertionError(f"no metric {label!r}: {[m.label for m in at.metric]}")
+from tests.dashboard_helpers import APP, PAGES, empty_env, metric, run_page, seeded_template, store_env, texts  # noqa: F401 - fixtures
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_every_page_renders_with_data(store_env, page):
+def test_every_page_renders_with_data(store_env, page):  # noqa: F811 - fixture from dashboard_helpers
     at = run_page(page)
     assert at.title[0].value.lower().startswith(page[:5]) or page == "apps"
     assert not at.error or page == "collection"  # collection shows the seeded failed run as an error
@@ -101,7 +23,7 @@ def test_every_page_renders_with_data(store_env, page):
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_every_page_says_how_to_connect_when_empty(empty_env, page):
+def test_every_page_says_how_to_connect_when_empty(empty_env, page):  # noqa: F811 - fixture from dashboard_helpers
     at = run_page(page)
     body = texts(at)
     assert "No login data collected yet" in body

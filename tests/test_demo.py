@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from test_mailer import free_port
 
 from oauthwatch.store import open_store
 from oauthwatch.store import schema as s
 from tests.conftest import require
+from tests.smtp_helpers import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 BUDGET_SECONDS = 120

@@ -11,10 +11,8 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import func, select
-from test_mailer import SmtpSink, free_port
 from typer.testing import CliRunner
 
-from oauthwatch.config import NotifySettings, OrgSettings, Settings, SmtpSettings, StoreSettings
 from oauthwatch.notify.digest import build_digest
 from oauthwatch.notify.digest_data import DayWindow
 from oauthwatch.notify.digest_send import (
@@ -28,278 +26,12 @@ from oauthwatch.notify.digest_send import (
 )
 from oauthwatch.store import open_store
 from oauthwatch.store import schema as s
-from oauthwatch.store.writes import ensure_org, upsert
+from tests.factories import DIGEST_DAY as DAY
+from tests.factories import EVIL_APP as EVIL
+from tests.factories import digest_settings, seed_digest_day
+from tests.smtp_helpers import SmtpSink, free_port
 
-DAY = date(2026, 11, 27)
-EVIL = "<script>alert(1)</script>"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def _settings(url: str, port: int = 25, tz: str = "UTC", **notify) -> Settings:
-    org = OrgSettings(
-        name="acme",
-        login_url="https://acme.example.com",
-        flow="client_credentials",
-        client_id="x",
-        client_secret_env="UNUSED",
-        digest_to=["lead@example.com"],
-    )
-    smtp = SmtpSettings(
-        host="127.0.0.1", port=port, security="none", sender="ow@example.com", timeout_seconds=3
-    )
-    return Settings(
-        store=StoreSettings(url=url),
-        notify=NotifySettings(
-            email_to=["all@example.com"],
-            digest_timezone=tz,
-            dashboard_url="http://dash.example:8501",
-            smtp=smtp,
-            **notify,
-        ),
-        orgs=[org],
-    )
-
-
-def _login(
-    i: int,
-    when: datetime,
-    app: str,
-    ok: bool,
-    *,
-    ip: str = "198.51.100.7",
-    country: str = "US",
-    status: str | None = None,
-    source: str = "login_history",
-) -> dict:
-    return {
-        "org": "acme",
-        "source": source,
-        "natural_id": f"0Ya{source[:3]}{i:012d}",
-        "login_time": when,
-        "user_id": f"005{i % 5:015d}",
-        "username": f"u{i % 5}@example.com",
-        "login_type": "Remote Access 2.0",
-        "status": "Success" if ok else (status or "Invalid Password"),
-        "success": ok,
-        "application": app,
-        "source_ip": ip,
-        "country_iso": country,
-        "ingested_at": when,
-    }
-
-
-def seed(engine) -> None:
-    """Seven baseline days of steady traffic, then a day with an unknown app, a new country and failures."""
-    rows: list[dict] = []
-    i = 0
-    start = datetime.combine(DAY, time(0), tzinfo=UTC)
-    for back in range(1, 9):
-        for k in range(10 + back):
-            i += 1
-            rows.append(
-                _login(i, start - timedelta(days=back) + timedelta(minutes=37 * k), "Data Loader", k % 5 != 0)
-            )
-    for k in range(30):
-        i += 1
-        rows.append(
-            _login(
-                i,
-                start + timedelta(minutes=40 * k),
-                "Data Loader",
-                k % 3 != 0,
-                status="Failed: IP Address Not Allowed",
-            )
-        )
-    for k in range(12):
-        i += 1
-        rows.append(
-            _login(i, start + timedelta(hours=2, minutes=k), EVIL, True, ip="203.0.113.9", country="DE")
-        )
-    # The same day seen by another source must not be counted twice (one primary source).
-    rows.append(_login(i + 1, start + timedelta(hours=3), "Data Loader", False, source="login_event"))
-    now = start + timedelta(days=1, hours=7)
-    with engine.begin() as conn:
-        ensure_org(conn, "acme")
-        upsert(conn, s.logins, rows, key=["org", "source", "natural_id"])
-        upsert(
-            conn,
-            s.connected_apps,
-            [
-                {
-                    "org": "acme",
-                    "app_id": "0H4000000000001AAA",
-                    "name": EVIL,
-                    "admin_approved_only": False,
-                    "ip_relaxation": "BYPASS",
-                    "refresh_token_policy": "infinite",
-                    "scopes": ["full", "api"],
-                    "certificate_expires_at": now + timedelta(days=5),
-                    "fingerprint": "f1",
-                    "first_seen": start + timedelta(hours=1),
-                    "last_seen": now,
-                },
-                {
-                    "org": "acme",
-                    "app_id": "0H4000000000002AAA",
-                    "name": "Data Loader",
-                    "admin_approved_only": True,
-                    "ip_relaxation": "ENFORCE",
-                    "refresh_token_policy": "specific_lifetime:1:DAYS",
-                    "scopes": ["api"],
-                    "certificate_expires_at": None,
-                    "fingerprint": "f2",
-                    "first_seen": start - timedelta(days=30),
-                    "last_seen": now,
-                },
-            ],
-            key=["org", "app_id"],
-        )
-        upsert(
-            conn,
-            s.oauth_token_snapshots,
-            [
-                {
-                    "org": "acme",
-                    "snapshot_day": DAY,
-                    "user_id": f"005{u:015d}",
-                    "app_name": EVIL,
-                    "created_date": start + timedelta(hours=2, minutes=u),
-                    "use_count": 1,
-                    "seen_at": now,
-                }
-                for u in range(3)
-            ]
-            + [
-                {
-                    "org": "acme",
-                    "snapshot_day": DAY - timedelta(days=1),
-                    "user_id": f"005{u:015d}",
-                    "app_name": EVIL,
-                    "created_date": start + timedelta(hours=2, minutes=u),
-                    "use_count": 1,
-                    "seen_at": now,
-                }
-                for u in range(3)
-            ],
-            key=["org", "snapshot_day", "user_id", "app_name", "created_date"],
-        )
-        alert = {
-            "detector": "new_app",
-            "severity": "high",
-            "org": "acme",
-            "subject_type": "app",
-            "subject": EVIL,
-            "explanation": "first logins",
-            "count": 1,
-            "status": "open",
-        }
-        conn.execute(
-            s.alerts.insert(),
-            [
-                {
-                    **alert,
-                    "dedupe_key": "a1",
-                    "title": f"New app {EVIL}",
-                    "first_seen": start + timedelta(hours=2),
-                    "last_seen": start + timedelta(hours=2),
-                },
-                {
-                    **alert,
-                    "dedupe_key": "a2",
-                    "detector": "spray",
-                    "severity": "medium",
-                    "title": "Old spray",
-                    "first_seen": start - timedelta(days=3),
-                    "last_seen": start - timedelta(days=2),
-                },
-                {
-                    **alert,
-                    "dedupe_key": "a4",
-                    "title": "Opened this morning",
-                    "first_seen": now - timedelta(hours=1),
-                    "last_seen": now - timedelta(hours=1),
-                },
-                {
-                    **alert,
-                    "dedupe_key": "a3",
-                    "title": "Resolved thing",
-                    "status": "resolved",
-                    "first_seen": start - timedelta(days=3),
-                    "last_seen": start - timedelta(days=3),
-                },
-            ],
-        )
-        conn.execute(
-            s.coverage.insert(),
-            [
-                {
-                    "org": "acme",
-                    "source": "login_history",
-                    "day": DAY,
-                    "status": "complete",
-                    "rows": 42,
-                    "updated_at": now,
-                },
-                {
-                    "org": "acme",
-                    "source": "event_log_files",
-                    "day": DAY,
-                    "status": "partial",
-                    "rows": 1,
-                    "updated_at": now,
-                },
-                {
-                    "org": "acme",
-                    "source": "oauth_tokens",
-                    "day": DAY + timedelta(days=1),
-                    "status": "complete",
-                    "rows": 6,
-                    "updated_at": now,
-                },
-            ],
-        )
-        conn.execute(
-            s.collector_runs.insert(),
-            [
-                {
-                    "org": "acme",
-                    "source": "login_history",
-                    "started_at": now - timedelta(minutes=5),
-                    "finished_at": now - timedelta(minutes=4),
-                    "outcome": "ok",
-                    "error": None,
-                },
-                {
-                    "org": "acme",
-                    "source": "event_log_files",
-                    "started_at": now - timedelta(days=2),
-                    "finished_at": now - timedelta(days=2),
-                    "outcome": "failed",
-                    "error": "INSUFFICIENT_ACCESS: grant View Event Log Files",
-                },
-                {
-                    "org": "acme",
-                    "source": "login_events",
-                    "started_at": now - timedelta(minutes=5),
-                    "finished_at": now - timedelta(minutes=5),
-                    "outcome": "skipped",
-                    "error": None,
-                },
-            ],
-        )
-        conn.execute(
-            s.org_limits.insert(),
-            [
-                {
-                    "org": "acme",
-                    "read_at": now - timedelta(hours=1),
-                    "name": "DailyApiRequests",
-                    "max": 15000,
-                    "remaining": 14000,
-                },
-                {"org": "acme", "read_at": now, "name": "DailyApiRequests", "max": 15000, "remaining": 13500},
-            ],
-        )
 
 
 def _count(engine, start: datetime, end: datetime, *extra) -> int:
@@ -319,8 +51,8 @@ NOW = datetime.combine(DAY + timedelta(days=1), time(7), tzinfo=UTC)
 
 
 def test_figures_equal_store_queries_and_names_are_escaped(store) -> None:
-    seed(store)
-    settings = _settings("unused")
+    seed_digest_day(store)
+    settings = digest_settings("unused")
     d = build_digest(store, settings, "acme", DAY, now=NOW)
     w = DayWindow.of(DAY, "UTC")
     events = _count(store, w.start, w.end)
@@ -382,9 +114,9 @@ def test_figures_equal_store_queries_and_names_are_escaped(store) -> None:
 
 
 def test_local_day_follows_the_digest_timezone(sqlite_store) -> None:
-    seed(sqlite_store)
-    utc = build_digest(sqlite_store, _settings("unused"), "acme", DAY, now=NOW).data
-    tokyo = build_digest(sqlite_store, _settings("unused", tz="Asia/Kolkata"), "acme", DAY, now=NOW).data
+    seed_digest_day(sqlite_store)
+    utc = build_digest(sqlite_store, digest_settings("unused"), "acme", DAY, now=NOW).data
+    tokyo = build_digest(sqlite_store, digest_settings("unused", tz="Asia/Kolkata"), "acme", DAY, now=NOW).data
     w = DayWindow.of(DAY, "Asia/Kolkata")
     assert w.start == datetime(2026, 11, 26, 18, 30, tzinfo=UTC)
     assert tokyo.events == _count(sqlite_store, w.start, w.end)
@@ -407,8 +139,8 @@ def test_sent_digest_is_received_parsed_and_sent_once_across_restarts(tmp_path, 
     sink, port = smtp_sink
     url = f"sqlite:///{tmp_path / 'store.db'}"
     engine = open_store(url)
-    seed(engine)
-    settings = _settings(url, port)
+    seed_digest_day(engine)
+    settings = digest_settings(url, port)
     first = send_digest(engine, settings, "acme", DAY)
     assert first.status == "sent"
     assert first.recipients == ("lead@example.com",)
@@ -446,13 +178,13 @@ def test_failed_send_releases_the_claim(tmp_path, smtp_sink) -> None:
     sink, port = smtp_sink
     url = f"sqlite:///{tmp_path / 'store.db'}"
     engine = open_store(url)
-    seed(engine)
-    down = send_digest(engine, _settings(url, free_port()), "acme", DAY)
+    seed_digest_day(engine)
+    down = send_digest(engine, digest_settings(url, free_port()), "acme", DAY)
     assert down.status == "failed"
     assert "notify.smtp" in (down.error or "")
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(s.digests_sent)).scalar_one() == 0
-    assert send_digest(engine, _settings(url, port), "acme", DAY).status == "sent"
+    assert send_digest(engine, digest_settings(url, port), "acme", DAY).status == "sent"
     assert len(sink.messages) == 1
 
 
@@ -478,13 +210,13 @@ def test_concurrent_claims_let_exactly_one_sender_through(store) -> None:
 
 def test_digest_is_due_after_the_local_time(tmp_path, smtp_sink) -> None:
     _, port = smtp_sink
-    settings = _settings("unused", port, tz="Europe/Paris", digest_time=time(8, 0))
+    settings = digest_settings("unused", port, tz="Europe/Paris", digest_time=time(8, 0))
     assert digest_due(settings, datetime(2026, 11, 28, 6, 59, tzinfo=UTC)) is None  # 07:59 in Paris
     assert digest_due(settings, datetime(2026, 11, 28, 7, 0, tzinfo=UTC)) == date(2026, 11, 27)
     url = f"sqlite:///{tmp_path / 'store.db'}"
     engine = open_store(url)
-    seed(engine)
-    settings = _settings(url, port, tz="Europe/Paris", digest_time=time(8, 0))
+    seed_digest_day(engine)
+    settings = digest_settings(url, port, tz="Europe/Paris", digest_time=time(8, 0))
     assert send_due_digests(engine, settings, datetime(2026, 11, 28, 6, 0, tzinfo=UTC)) == []
     out = send_due_digests(engine, settings, datetime(2026, 11, 28, 7, 5, tzinfo=UTC))
     assert [(o.org, o.day, o.status) for o in out] == [("acme", DAY, "sent")]
@@ -499,7 +231,7 @@ def test_cli_writes_self_contained_html_and_sends(tmp_path, smtp_sink) -> None:
 
     sink, port = smtp_sink
     db = tmp_path / "store.db"
-    seed(open_store(f"sqlite:///{db}"))
+    seed_digest_day(open_store(f"sqlite:///{db}"))
     cfg = tmp_path / "oauthwatch.toml"
     cfg.write_text(
         f'[store]\nurl = "sqlite:///{db}"\n[notify]\nemail_to = ["all@example.com"]\n'
@@ -533,7 +265,7 @@ def test_cli_writes_self_contained_html_and_sends(tmp_path, smtp_sink) -> None:
 
 
 def test_digest_of_an_empty_store_says_so_instead_of_failing(sqlite_store) -> None:
-    d = build_digest(sqlite_store, _settings("unused"), "acme", DAY, now=NOW)
+    d = build_digest(sqlite_store, digest_settings("unused"), "acme", DAY, now=NOW)
     assert (d.data.events, d.data.failures, d.data.has_history) == (0, 0, False)
     assert "No logins were stored before this day" in d.html
     assert "No authentications on this day." in d.html

@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
-from test_digest import DAY, EVIL, seed
 
 from oauthwatch.store import open_store
+from tests.factories import DIGEST_DAY as DAY
+from tests.factories import EVIL_APP as EVIL
+from tests.factories import seed_digest_day
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 
@@ -18,7 +20,7 @@ APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 def configured(tmp_path, monkeypatch):
     db = tmp_path / "store.db"
     engine = open_store(f"sqlite:///{db}")
-    seed(engine)
+    seed_digest_day(engine)
     engine.dispose()
     cfg = tmp_path / "oauthwatch.toml"
     cfg.write_text(

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from oauthwatch.grants.inventory import inventory
 from oauthwatch.grants.risk import Grant, rank
 from oauthwatch.store import open_store, schema
+from tests.localorg_helpers import local_org_config
 from tests.simorg import LocalOrg, local_org, make_local_org, org_template  # noqa: F401
-from tests.test_hunt import _config
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -54,7 +54,7 @@ def test_inventory_from_the_local_org(local_org: LocalOrg, tmp_path: Path) -> No
     from collectors.run.runner import collect_once
     from oauthwatch.config import load_settings
 
-    cfg = _config(local_org, tmp_path / "store.db")
+    cfg = local_org_config(local_org, tmp_path / "store.db")
     cfg.write_text(
         cfg.read_text().replace('sources = ["login_history"]', 'sources = ["oauth_tokens", "connected_apps"]')
     )

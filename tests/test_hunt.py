@@ -22,6 +22,7 @@ from sqlalchemy import select
 from oauthwatch.hunt.indicators import parse_iocs, read_iocs
 from oauthwatch.hunt.matcher import Scope, hunt
 from oauthwatch.store import open_store, schema
+from tests.localorg_helpers import inject_campaign, local_org_config
 from tests.simorg import LocalOrg, local_org, make_local_org, org_template  # noqa: F401
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "oauthwatch/hunt/lists/campaigns-2025.ioc"
@@ -71,46 +72,6 @@ def test_the_shipped_example_list_parses_and_cites_its_sources() -> None:
     assert any(i.value == "208.68.36.90" for i in iocs.indicators)
 
 
-def _config(org: LocalOrg, store: Path, extra: str = "") -> Path:
-    text = (org.state_dir / "oauthwatch.toml").read_text()
-    text = text.replace('url = "sqlite:///oauthwatch.db"', f'url = "sqlite:///{store}"')
-    lines = [ln for ln in text.splitlines() if not ln.startswith(("login_url", "sources"))]
-    idx = lines.index("[[orgs]]")
-    lines.insert(idx + 1, f'login_url = "{org.creds["login_url"]}"')
-    lines.insert(idx + 2, 'sources = ["login_history"]')
-    cfg = org.state_dir / "hunt.toml"
-    cfg.write_text(extra + "\n".join(lines) + "\n")
-    return cfg
-
-
-def inject_campaign(org: LocalOrg) -> dict[str, Any]:
-    """Stolen-token logins of the org's busiest integration from the campaign's addresses and agents."""
-    from oauthwatch.simulator.generate.logins import record_login
-
-    conn = org.db()
-    app, user = conn.execute(
-        "SELECT Application, UserId FROM \"LoginHistory\" WHERE Application <> 'Browser' AND Status = 'Success' "
-        "GROUP BY Application, UserId ORDER BY COUNT(*) DESC LIMIT 1"
-    ).fetchone()
-    last = conn.execute('SELECT MAX(LoginTime) FROM "LoginHistory"').fetchone()[0]
-    plan = [
-        ("208.68.36.90", "python-requests/2.32.4"),
-        ("185.220.101.33", "Salesforce-Multi-Org-Fetcher/1.0"),
-        ("185.220.101.133", "Salesforce-Multi-Org-Fetcher/1.0"),
-        ("44.215.108.109", "Python/3.11 aiohttp/3.12.15"),
-    ]
-    ids = []
-    for k, (ip, ua) in enumerate(plan):
-        ids.append(
-            record_login(
-                conn, user_id=user, app_label=app, login_type="Remote Access 2.0", login_subtype="OAuth Refresh Token",
-                status="Success", source_ip=ip, login_url="login.salesforce.com", when_ms=last - 3_600_000 + k * 60_000,
-                browser=ua,
-            )
-        )  # fmt: skip
-    conn.commit()
-    return {"app": app, "user": user, "ids": ids}
-
 
 def _truth(conn: sqlite3.Connection, ips: list[str], cidr_prefix: str, uas: list[str]) -> set[str]:
     marks = ",".join("?" * len(ips))
@@ -140,7 +101,7 @@ def test_hunt_finds_exactly_the_injected_and_historic_events(local_org: LocalOrg
     assert set(truth_run["ids"]) <= truth
 
     store = tmp_path / "store.db"
-    settings = load_settings(_config(local_org, store))
+    settings = load_settings(local_org_config(local_org, store))
     [res] = collect_once(settings)
     assert res.outcome in ("ok", "partial"), res
     engine = open_store(settings.store.url)
@@ -161,7 +122,7 @@ def test_hunt_finds_exactly_the_injected_and_historic_events(local_org: LocalOrg
 
     # the CLI prints one JSON object per event with the documented keys
     out = subprocess.run(
-        [sys.executable, "-m", "oauthwatch", "hunt", "--ioc", str(ioc), "--config", str(_config(local_org, store)),
+        [sys.executable, "-m", "oauthwatch", "hunt", "--ioc", str(ioc), "--config", str(local_org_config(local_org, store)),
          "--format", "json"], capture_output=True, text=True, check=True,
     )  # fmt: skip
     printed = json.loads(out.stdout)

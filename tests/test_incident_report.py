@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from oauthwatch.report.incident_data import IncidentData, Table
 from oauthwatch.report.incident_render import render_html, write_report
 from oauthwatch.store import open_store, schema
+from tests.localorg_helpers import inject_campaign, local_org_config
 from tests.simorg import LocalOrg, local_org, make_local_org, org_template  # noqa: F401
-from tests.test_hunt import _config, inject_campaign
 
 
 def test_report_of_the_stolen_token_incident(local_org: LocalOrg, tmp_path: Path) -> None:  # noqa: F811
@@ -26,7 +26,7 @@ def test_report_of_the_stolen_token_incident(local_org: LocalOrg, tmp_path: Path
 
     truth = inject_campaign(local_org)
     store = tmp_path / "store.db"
-    cfg = _config(local_org, store)
+    cfg = local_org_config(local_org, store)
     cfg.write_text(
         cfg.read_text().replace(
             'sources = ["login_history"]',

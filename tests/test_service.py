@@ -12,12 +12,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
-from test_digest import DAY, _settings, seed
-from test_mailer import SmtpSink, free_port
 
 from oauthwatch.service import Service, heartbeats, service_health, summarize
 from oauthwatch.store import open_store
 from oauthwatch.store import schema as s
+from tests.factories import DIGEST_DAY as DAY
+from tests.factories import digest_settings, seed_digest_day
+from tests.smtp_helpers import SmtpSink, free_port
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ def test_cycles_run_stages_in_order_and_record_heartbeat(engine) -> None:
         ("detect", _recorder(calls, "detect", {"alerts": 2, "skip": object()})),
         ("deliver", _recorder(calls, "deliver", 4)),
     )
-    svc = Service(_settings("unused"), engine, stages=stages, digests=False, max_cycles=2, pause_seconds=0.2)
+    svc = Service(digest_settings("unused"), engine, stages=stages, digests=False, max_cycles=2, pause_seconds=0.2)
     svc.run()
     assert calls == ["collect", "detect", "deliver"] * 2
     [row] = heartbeats(engine)
@@ -67,7 +68,7 @@ def test_a_failing_stage_is_recorded_and_the_next_ones_still_run(engine) -> None
         ("detect", _recorder(calls, "detect")),
         ("deliver", _recorder(calls, "deliver")),
     )
-    svc = Service(_settings("unused"), engine, stages=stages, digests=False, max_cycles=1)
+    svc = Service(digest_settings("unused"), engine, stages=stages, digests=False, max_cycles=1)
     svc.run()
     assert calls == ["detect", "deliver"]
     detail = heartbeats(engine)[0]["detail"]
@@ -86,7 +87,7 @@ def test_stop_event_ends_a_running_cycle_promptly(engine) -> None:
 
     later: list[str] = []
     stages = (("collect", long_collect), ("detect", _recorder(later, "detect")))
-    svc = Service(_settings("unused"), engine, stages=stages, digests=False)
+    svc = Service(digest_settings("unused"), engine, stages=stages, digests=False)
     t = threading.Thread(target=svc.run)
     t.start()
     assert started.wait(10)
@@ -119,8 +120,8 @@ def test_service_sends_the_digest_once_when_due(tmp_path) -> None:
     try:
         url = f"sqlite:///{tmp_path / 'store.db'}"
         eng = open_store(url)
-        seed(eng)
-        settings = _settings(url, port)
+        seed_digest_day(eng)
+        settings = digest_settings(url, port)
 
         def clock():
             return datetime.combine(DAY + timedelta(days=1), datetime.min.time(), tzinfo=UTC) + timedelta(

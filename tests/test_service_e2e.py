@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
-from test_mailer import SmtpSink, free_port
 
 from oauthwatch.store import open_store
 from oauthwatch.store import schema as s
 from tests.simorg import local_org, make_local_org, org_template  # noqa: F401 - fixtures
+from tests.smtp_helpers import SmtpSink, free_port
 
 pytestmark = pytest.mark.slow
 

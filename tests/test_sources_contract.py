@@ -14,14 +14,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from test_collect_orgdb import BASE, OrgDbClient, build_org
 
 from collectors.run import ledger
-from collectors.run.runner import collect_once
 from collectors.sources import SOURCES
 from collectors.sources.base import parse_dt
-from oauthwatch.config import Settings
 from oauthwatch.store import schema
+from tests.orgdb_helpers import BASE, OrgDbClient, build_org, run, settings_for
 
 # what each source writes, under which natural key: from the sources' own declarations
 KEYS: dict[str, list[tuple[Any, list[str]]]] = {
@@ -56,36 +54,9 @@ def test_every_source_declares_what_it_reads_needs_and_writes() -> None:
             assert tuple(key) in enforced, f"{name}: {table} has no unique key {key}"
 
 
-def settings_for(tmp_path: Path, store_url: str, **collect: Any) -> Settings:
-    return Settings.model_validate(
-        {
-            "store": {"url": store_url},
-            "collect": {"settle_seconds": 0, "overlap_seconds": 300, **collect},
-            "orgs": [
-                {
-                    "name": "acme",
-                    "login_url": "https://org.example",
-                    "flow": "jwt",
-                    "client_id": "x",
-                    "username": "u@example.com",
-                    "private_key_file": str(tmp_path / "k.pem"),
-                }
-            ],
-        }
-    )
-
-
 @pytest.fixture
 def org(tmp_path: Path):
     return build_org(tmp_path)
-
-
-def run(settings: Settings, client: OrgDbClient, sources: list[str], engine: Any) -> list[Any]:
-    def factory(_org: Any, budget: Any, _timeout: float) -> OrgDbClient:
-        client.budget = budget
-        return client
-
-    return collect_once(settings, sources=sources, client_factory=factory, engine=engine)
 
 
 def counts(engine: Any, source: str) -> list[int]:
