@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from dashboard.auth import auth_problem, email_verified, is_loopback
-from tests.test_dashboard_pages import seeded_template, store_env  # noqa: F401 - fixtures
+from tests.dashboard_helpers import APP, seeded_template, store_env  # noqa: F401 - fixtures
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = (ROOT / ".streamlit" / "secrets.toml.example").read_text()
@@ -95,8 +95,6 @@ def test_example_cookie_secret_is_refused_even_with_auth(tmp_path: Path) -> None
 @pytest.mark.usefixtures("store_env")
 def test_placeholder_cookie_secret_page_refuses() -> None:
     from streamlit.testing.v1 import AppTest
-
-    from tests.test_dashboard_pages import APP
 
     at = AppTest.from_file(APP, default_timeout=60)
     at.secrets["auth"] = {**GOOD_AUTH, "cookie_secret": "replace with a long random string"}

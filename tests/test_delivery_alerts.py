@@ -12,7 +12,7 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from email import message_from_bytes, policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -21,16 +21,11 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from oauthwatch.config import NotifySettings, Settings, SmtpSettings
-from oauthwatch.detect.base import Finding
-from oauthwatch.detect.lifecycle import LifecycleResult, apply_findings, suppress
-from oauthwatch.notify.alert_delivery import deliver_pending, drain_outbox, email_content
+from oauthwatch.detect.lifecycle import apply_findings, suppress
+from oauthwatch.notify.alert_delivery import deliver_pending, email_content
 from oauthwatch.notify.webhook import alert_payload, slack_escape
 from oauthwatch.store import schema
-
-T0 = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
-TOKEN = "00D5j000000AbCd!AQ4AQFakeAccessTokenValue1234567890abcdef"
-HOOK_SECRET = "XyZsecretHookToken9876"
-NASTY_APP = "<script>alert(1)</script> & <!channel> <http://evil.example|click>"
+from tests.delivery_helpers import HOOK_SECRET, T0, TOKEN, deliveries, finding, record
 
 
 def free_port() -> int:
@@ -116,42 +111,6 @@ def settings_for(smtp_port: int, hook_url: str | None, **notify: object) -> Sett
     }
     n.update(notify)
     return Settings(notify=NotifySettings(**n))
-
-
-def finding(severity: str = "high", key: str = "new_app:prod:x") -> Finding:
-    return Finding(
-        detector="new_app",
-        severity=severity,  # type: ignore[arg-type]
-        org="prod",
-        subject_type="app",
-        subject=NASTY_APP,
-        title=f"New connected app: {NASTY_APP}",
-        explanation=f"Connected app {NASTY_APP} logged in; its session id was {TOKEN}.",
-        evidence={"app": NASTY_APP, "users": "user@example.com", "ips": "192.0.2.7"},
-        runbook=("Block <b>it</b> & revoke its tokens.",),
-        dedupe_key=key,
-        event_start=T0,
-        event_end=T0,
-    )
-
-
-def record(store, findings, settings, now=T0) -> tuple[LifecycleResult, int]:
-    """The lifecycle records the alerts and their outbox rows; notify drains the outbox."""
-    with store.begin() as conn:
-        result = apply_findings(
-            conn, findings, org="prod", clears_after={"new_app": timedelta(days=1)}, now=now
-        )
-    return result, drain_outbox(store, settings, now=now)
-
-
-def deliveries(store) -> list[dict]:
-    with store.connect() as conn:
-        return [
-            dict(r)
-            for r in conn.execute(
-                select(schema.alert_deliveries).order_by(schema.alert_deliveries.c.id)
-            ).mappings()
-        ]
 
 
 def test_email_and_webhook_delivered_escaped_without_secrets(sqlite_store, smtp, webhook) -> None:

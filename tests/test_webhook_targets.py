@@ -18,7 +18,7 @@ from oauthwatch.notify import alert_delivery
 from oauthwatch.notify.alert_delivery import deliver_pending
 from oauthwatch.notify.webhook import WebhookError, post_webhook
 from oauthwatch.store import schema
-from tests.test_delivery_alerts import HOOK_SECRET, T0, deliveries, finding, record
+from tests.delivery_helpers import HOOK_SECRET, T0, deliveries, finding, record
 
 BAD = [
     ("http://hooks.example.com/services/T/B/" + HOOK_SECRET, "must be https://"),
