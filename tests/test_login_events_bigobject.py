@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from test_collect_orgdb import BASE, OrgDbClient, build_org, ms
 
 from collectors.api.client import SalesforceCallError
 from collectors.run import ledger
@@ -22,6 +21,7 @@ from collectors.run.runner import collect_once
 from collectors.sources.login_events import LoginEventStream
 from oauthwatch.config import Settings
 from oauthwatch.store import schema
+from tests.orgdb_helpers import BASE, OrgDbClient, build_org, ms
 
 
 def settings_for(tmp_path: Path, store_url: str) -> Settings:
