@@ -124,7 +124,7 @@ def measure_org(state: Path) -> dict:
     cmd = [
         sys.executable,
         "-m",
-        "oauthwatch.simulator.commands",
+        "oauthwatch.cli.simulate",
         "--state-dir",
         str(state),
         "--port",

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from oauthwatch.cli import main
+from oauthwatch.cli.main import main
 
 main()

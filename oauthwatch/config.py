@@ -33,6 +33,7 @@ from pydantic import (
 )
 
 from collectors.sources.registry import SOURCE_NAMES, api_version_problem
+from oauthwatch.errors import ConfigError
 from oauthwatch.notify.webhook_target import WebhookUrl
 from oauthwatch.secret_settings import EnvName, masked_dump, read_secret_file, register_setting_secrets
 from oauthwatch.settings_threat import HuntSettings, ResponseSettings
@@ -56,10 +57,6 @@ client_id = "3MVG9...your consumer key"
 username = "oauthwatch@acme.com"
 private_key_file = "keys/prod.key"        # made by `oauthwatch keygen --org prod`
 """
-
-
-class ConfigError(Exception):
-    """A configuration problem, phrased for the person who has to fix the file."""
 
 
 class _Strict(BaseModel):

@@ -201,7 +201,7 @@ def start_org(state_dir: Path, *extra: str, timeout: float = 300) -> LocalOrg:
     cmd = [
         sys.executable,
         "-m",
-        "oauthwatch.simulator.commands",
+        "oauthwatch.cli.simulate",
         "--state-dir",
         str(state_dir),
         "--port",

@@ -222,7 +222,7 @@ def _cli_detect_alerts_backtest(tmp_path, monkeypatch) -> None:
 
     from typer.testing import CliRunner
 
-    from oauthwatch.cli import _register_all, app
+    from oauthwatch.cli.main import app
     from oauthwatch.store import open_store
 
     url = f"sqlite:///{tmp_path / 's.db'}"
@@ -233,7 +233,6 @@ def _cli_detect_alerts_backtest(tmp_path, monkeypatch) -> None:
     cfg = tmp_path / "oauthwatch.toml"
     cfg.write_text(f'[store]\nurl = "{url}"\n')
     monkeypatch.setenv("OAUTHWATCH_CONFIG", str(cfg))
-    _register_all()
     runner = CliRunner()
     r = runner.invoke(app, ["detect", "--no-deliver", "--format", "json"])
     assert r.exit_code == 0, r.output

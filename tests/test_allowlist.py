@@ -61,9 +61,8 @@ def test_expiry(sqlite_store) -> None:
 
 
 def test_cli_allow_and_alerts_verbs(tmp_path, monkeypatch) -> None:
-    from oauthwatch.cli import _register_all, app
+    from oauthwatch.cli.main import app
 
-    _register_all()
     cfg = tmp_path / "oauthwatch.toml"
     cfg.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "s.db"}"\n')
     monkeypatch.setenv("OAUTHWATCH_CONFIG", str(cfg))

@@ -64,10 +64,10 @@ def check_json_inprocess(org: LocalOrg, tmp_path: Path, entries: list[dict]) -> 
     import typer
     from typer.testing import CliRunner
 
-    from collectors import auth_commands
+    from oauthwatch.cli import connect
 
     app = typer.Typer()
-    auth_commands.register(app)
+    app.add_typer(connect.app)
     cfg = write_config(tmp_path / "oauthwatch.toml", entries)
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level  # the verb installs its own stderr handler

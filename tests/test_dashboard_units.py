@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 from dashboard import charts
 from dashboard.auth import auth_configured, is_loopback, user_allowed
-from dashboard.commands import streamlit_command
 from dashboard.export import neutralize, safe_csv
 from dashboard.filters import build_context
+from dashboard.launch import streamlit_command
 from dashboard.status_texts import GENERIC, explain
 from dashboard.summary import incident_summary
 from oauthwatch.store.queries import Window
@@ -227,13 +227,12 @@ def test_streamlit_command_is_local_headless_and_private():
 
 
 def test_cli_refuses_a_public_address_without_login(tmp_path, monkeypatch):
-    from oauthwatch.cli import _register_all, app
+    from oauthwatch.cli.main import app
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path))
     cfg = tmp_path / "oauthwatch.toml"
     cfg.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "s.db"}"\n')
-    _register_all()
     result = CliRunner().invoke(app, ["dashboard", "--config", str(cfg), "--address", "0.0.0.0"])  # noqa: S104 - refused
     assert result.exit_code == 2
     assert "refusing to listen on 0.0.0.0 without login" in result.output
@@ -241,10 +240,9 @@ def test_cli_refuses_a_public_address_without_login(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("bad", ["nope.toml"])
 def test_cli_reports_a_missing_config(tmp_path, bad):
-    from oauthwatch.cli import _register_all, app
+    from oauthwatch.cli.main import app
     from oauthwatch.config import ConfigError
 
-    _register_all()
     result = CliRunner().invoke(app, ["dashboard", "--config", str(tmp_path / bad)])
     assert isinstance(result.exception, ConfigError)
     assert "does not exist" in str(result.exception)

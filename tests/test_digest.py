@@ -227,7 +227,7 @@ def test_digest_is_due_after_the_local_time(tmp_path, smtp_sink) -> None:
 def test_cli_writes_self_contained_html_and_sends(tmp_path, smtp_sink) -> None:
     import typer
 
-    from oauthwatch.notify import commands
+    from oauthwatch.cli import digest
 
     sink, port = smtp_sink
     db = tmp_path / "store.db"
@@ -241,7 +241,7 @@ def test_cli_writes_self_contained_html_and_sends(tmp_path, smtp_sink) -> None:
     )
     app = typer.Typer()
     app.callback()(lambda: None)
-    commands.register(app)
+    app.add_typer(digest.app)
     runner = CliRunner()
     out = tmp_path / "digest.html"
     res = runner.invoke(app, ["digest", "-c", str(cfg), "--date", DAY.isoformat(), "--out", str(out)])

@@ -73,19 +73,21 @@ def test_every_setting_is_documented_and_nothing_else() -> None:
 
 
 def _commands() -> list[str]:
+    import click
     import typer
 
-    from oauthwatch.cli import COMMAND_MODULES
+    from oauthwatch.cli.main import app
 
-    app = typer.Typer()
-    import importlib
+    def walk(group: click.Group, prefix: str) -> list[str]:
+        names = []
+        for name, command in group.commands.items():
+            if isinstance(command, click.Group):
+                names += walk(command, f"{prefix}{name} ")
+            else:
+                names.append(prefix + name)
+        return names
 
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(app)
-    names = [c.name or c.callback.__name__ for c in app.registered_commands]
-    for g in app.registered_groups:
-        names += [f"{g.name} {c.name or c.callback.__name__}" for c in g.typer_instance.registered_commands]
-    return names
+    return walk(typer.main.get_command(app), "")
 
 
 def test_every_cli_command_is_documented() -> None:

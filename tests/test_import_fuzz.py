@@ -126,10 +126,9 @@ def cases() -> list[bytes]:
 
 @functools.cache
 def _app() -> Any:
-    from oauthwatch import cli
+    from oauthwatch.cli.main import app
 
-    cli._register_all()
-    return cli.app
+    return app
 
 
 def run_cli(args: list[str]) -> tuple[int, str, str]:

@@ -161,14 +161,14 @@ def test_health_verb_reflects_the_heartbeat(tmp_path) -> None:
     import typer
     from typer.testing import CliRunner
 
-    from oauthwatch import service_commands
+    from oauthwatch.cli import service
     from oauthwatch.store.writes import upsert
 
     db = tmp_path / "store.db"
     cfg = tmp_path / "oauthwatch.toml"
     cfg.write_text(f'[store]\nurl = "sqlite:///{db}"\n')
     app = typer.Typer()
-    service_commands.register(app)
+    app.add_typer(service.app)
     runner = CliRunner()
     res = runner.invoke(app, ["health", "-c", str(cfg)])
     assert res.exit_code == 1

@@ -189,7 +189,7 @@ def test_integration_permissions_over_https(make_local_org):  # noqa: F811
 
 def test_unknown_permission_name_is_refused(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "oauthwatch.simulator.commands", "--state-dir", str(tmp_path / "o"),
+        [sys.executable, "-m", "oauthwatch.cli.simulate", "--state-dir", str(tmp_path / "o"),
          "--integration-permissions", "ApiEnabled,ViewEverything", "--days", "1", "--users", "5"],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip

@@ -1,4 +1,4 @@
-"""``oauthwatch intel update|lookup|info``: the offline network classification and its data."""
+"""``intel update|lookup|info``: the offline network classification and its data."""
 
 from __future__ import annotations
 
@@ -7,22 +7,20 @@ from typing import Annotated
 
 import typer
 
-from oauthwatch.cli_options import ConfigOpt, FormatOpt, OutputFormat
+from oauthwatch.cli.context import runtime
+from oauthwatch.cli.options import ConfigOpt, FormatOpt, OutputFormat
+from oauthwatch.cli.output import emit
 
-intel_app = typer.Typer(
-    help="Offline network classification: hosting/cloud, VPN and Tor ranges.", no_args_is_help=True
+app = typer.Typer(
+    name="intel",
+    help="Offline network classification: hosting/cloud, VPN and Tor ranges.",
+    no_args_is_help=True,
 )
 
 
-def _engine(config_path: Path | None):  # noqa: ANN202 - an Engine, imported lazily
-    from oauthwatch.config import load_settings
-    from oauthwatch.store import open_store
-
-    return open_store(load_settings(config_path).store.url)
-
-
-@intel_app.command("update")
+@app.command("update")
 def update(
+    ctx: typer.Context,
     files: Annotated[
         list[Path],
         typer.Argument(
@@ -47,7 +45,7 @@ def update(
             feeds.append(read_feed(f, kind=kind, provider=provider))
         except FeedError as exc:
             raise typer.BadParameter(str(exc), param_hint="FILE") from None
-    engine = _engine(config_path)
+    engine = runtime(ctx).store
     for feed in feeds:
         if not feed.rows:
             typer.echo(f"{feed.path}: no ranges found ({feed.format}); nothing loaded", err=True)
@@ -58,17 +56,17 @@ def update(
             typer.echo(f"  {len(feed.skipped)} line(s) skipped, e.g. {'; '.join(feed.skipped[:3])}", err=True)
 
 
-@intel_app.command("lookup")
+@app.command("lookup")
 def lookup(
+    ctx: typer.Context,
     ips: Annotated[list[str], typer.Argument(help="Addresses to classify.")],
     config_path: ConfigOpt = None,
     fmt: FormatOpt = OutputFormat.table,
 ) -> None:
     """Classify addresses: hosting (provider), vpn, tor or other, and which table said so."""
-    from oauthwatch.detect.commands import emit
     from oauthwatch.intel.networks import network_index
 
-    index = network_index(_engine(config_path))
+    index = network_index(runtime(ctx).store)
     rows = [
         {"ip": ip, "kind": c.kind, "provider": c.provider, "source": c.source}
         for ip in ips
@@ -77,8 +75,8 @@ def lookup(
     typer.echo(emit(rows, ("ip", "kind", "provider", "source"), fmt))
 
 
-@intel_app.command("info")
-def info(config_path: ConfigOpt = None) -> None:
+@app.command("info")
+def info(ctx: typer.Context, config_path: ConfigOpt = None) -> None:
     """What the shipped table holds and which feeds were loaded, when."""
     from oauthwatch.intel.networks import SHIPPED, _shipped_table
     from oauthwatch.intel.store import feed_summaries
@@ -86,12 +84,7 @@ def info(config_path: ConfigOpt = None) -> None:
     typer.echo(
         f"shipped: {_shipped_table().count} ranges ({SHIPPED.name}; sources and licences in data/NOTICE.md)"
     )
-    for s in feed_summaries(_engine(config_path)):
+    for s in feed_summaries(runtime(ctx).store):
         typer.echo(
             f"loaded: {s.feed}: {s.ranges} ranges from {s.source_file} at {s.loaded_at:%Y-%m-%d %H:%M} UTC"
         )
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``intel`` to the CLI."""
-    app.add_typer(intel_app, name="intel")

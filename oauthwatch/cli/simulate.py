@@ -1,12 +1,11 @@
-"""``oauthwatch simulate``: run the local Salesforce org over HTTPS on 127.0.0.1."""
+"""``simulate``: run the local Salesforce org over HTTPS on 127.0.0.1.
+
+``python -m oauthwatch.cli.simulate`` runs this verb alone (the tests start the org this way, without
+loading the other verbs).
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import signal
-import socket
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -15,11 +14,7 @@ import typer
 
 DEFAULT_API_LIMIT = 15000  # a Developer Edition org's daily API requests (Enterprise: 100,000 + per licence)
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+app = typer.Typer()
 
 
 def _parse_scenarios(specs: list[str]) -> list[tuple[str, str]]:
@@ -46,6 +41,7 @@ def _parse_now(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
+@app.command("simulate")
 def simulate(
     state_dir: Annotated[
         Path, typer.Option("--state-dir", help="Folder holding the org (created on first start).")
@@ -88,6 +84,7 @@ def simulate(
     """Serve a local Salesforce org (OAuth, REST, Bulk 2.0, Metadata) over HTTPS on 127.0.0.1."""
     from oauthwatch.simulator.api import faults as faults_mod
     from oauthwatch.simulator.data import orgdb, permissions
+    from oauthwatch.simulator.serve import free_port, serve
 
     if faults not in faults_mod.PROFILES:
         raise typer.BadParameter(f"unknown fault profile {faults!r}; known: {', '.join(faults_mod.PROFILES)}")
@@ -109,15 +106,7 @@ def simulate(
             f"building the org in {state_dir} (seed {seed}, {days} days, {users} users, {apps} apps)…",
             err=True,
         )
-        build_org(
-            state_dir,
-            seed=seed,
-            days=days,
-            users=users,
-            apps=apps,
-            licensed=licensed,
-            now=anchor,
-        )
+        build_org(state_dir, seed=seed, days=days, users=users, apps=apps, licensed=licensed, now=anchor)
     if injections:
         from oauthwatch.simulator.generate.scenarios import inject_scenarios
 
@@ -129,115 +118,24 @@ def simulate(
         grant_integration(conn, granted)
     finally:
         conn.close()
-    asyncio.run(
-        _serve(
-            state_dir,
-            port or _free_port(),
-            live=live,
-            profile=faults,
-            fault_seed=fault_seed,
-            licensed=licensed,
-            token_ttl=token_ttl,
-            api_limit=api_limit,
-        )
-    )
-
-
-async def _serve(
-    state_dir: Path,
-    port: int,
-    *,
-    live: bool,
-    profile: str,
-    fault_seed: int,
-    licensed: bool,
-    token_ttl: int,
-    api_limit: int,
-) -> None:
-    import uvicorn
-
-    from oauthwatch.simulator import credentials, tls
-    from oauthwatch.simulator.api import faults
-    from oauthwatch.simulator.api.context import OrgContext
-    from oauthwatch.simulator.server import build_app
-
-    files = tls.ensure_tls(state_dir)
-    prof = faults.profile_from({"profile": profile, "seed": fault_seed})
-    ctx = OrgContext(
-        state_dir=state_dir,
-        port=port,
-        token_ttl_s=token_ttl,
-        api_limit=api_limit,
+    serve(
+        state_dir,
+        port or free_port(),
+        live=live,
+        profile=faults,
+        fault_seed=fault_seed,
         licensed=licensed,
-        faults=faults.Faults(prof),
+        token_ttl=token_ttl,
+        api_limit=api_limit,
+        say=typer.echo,
     )
-    (state_dir / credentials.CREDENTIALS).unlink(missing_ok=True)
-    config = uvicorn.Config(
-        build_app(ctx),
-        host="127.0.0.1",
-        port=port,
-        ssl_certfile=str(files.server_cert),
-        ssl_keyfile=str(files.server_key),
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        h11_max_incomplete_event_size=64 * 1024,
-        timeout_keep_alive=30,
-        timeout_graceful_shutdown=1,
-    )
-    server = _server_class()(config)
-    ticker = None
-    task = asyncio.create_task(server.serve())
-    while not server.started and not task.done():
-        await asyncio.sleep(0.05)
-    if server.started:
-        creds = credentials.write_all(ctx, files)
-        if live:
-            from oauthwatch.simulator.generate.live import Live
-
-            ticker = Live(state_dir)
-            ticker.start()
-        typer.echo(credentials.banner(creds))
-    try:
-        await task
-    finally:
-        if ticker is not None:
-            ticker.stop()
-        ctx.pages.close()
-        ctx.query.close()
-        (state_dir / credentials.CREDENTIALS).unlink(missing_ok=True)
-
-
-def _server_class() -> type:
-    import uvicorn
-
-    class Server(uvicorn.Server):
-        """uvicorn's server, but SIGINT/SIGTERM end it with exit status 0 (uvicorn re-raises them)."""
-
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, self.handle_exit, sig, None)
-            try:
-                yield
-            finally:
-                for sig in (signal.SIGINT, signal.SIGTERM):
-                    loop.remove_signal_handler(sig)
-
-    return Server
-
-
-def register(app: typer.Typer) -> None:
-    """Add the ``simulate`` verb."""
-    app.command("simulate")(simulate)
 
 
 def main() -> None:
-    """``python -m oauthwatch.simulator.commands``: the simulate verb alone (tests start the org this way)."""
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    app.command()(simulate)
-    app()
+    """``python -m oauthwatch.cli.simulate``: the simulate verb alone."""
+    alone = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    alone.command()(simulate)
+    alone()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,166 @@
+"""Verbs: ``collect``, ``status`` and ``import-csv`` (thin wrappers over the runner, status, importer)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from oauthwatch.cli.context import runtime
+from oauthwatch.cli.options import ConfigOpt, FormatOpt, OrgOpt, OutputFormat, VerboseOpt
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+app = typer.Typer()
+
+
+def _since(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    from collectors.sources.base import Malformed, parse_dt
+
+    try:
+        dt = parse_dt(value if "T" in value or " " in value else value + "T00:00:00Z")
+    except Malformed:
+        raise typer.BadParameter(
+            f"{value!r}: use a date (2026-11-01) or a UTC time (2026-11-01T08:00:00Z)"
+        ) from None
+    assert dt is not None
+    return dt
+
+
+@app.command("collect")
+def collect(
+    ctx: typer.Context,
+    config_path: ConfigOpt = None,
+    org: OrgOpt = None,
+    source: Annotated[
+        list[str] | None, typer.Option("--source", "-s", help="Only this source (repeatable).")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Backfill from this date/time (UTC), e.g. 2026-10-01.")
+    ] = None,
+    once: Annotated[bool, typer.Option("--once", help="One cycle, then exit (cron, CI, backfills).")] = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Collect every source of every enabled org: once, or in a loop every collect.interval_seconds."""
+    logging.getLogger("oauthwatch.collect").setLevel(logging.INFO)
+    settings = runtime(ctx).load(must_exist=True)
+    start = _since(since)
+    if once or start is not None:
+        from collectors.run.runner import collect_once
+
+        results = collect_once(
+            settings, org=org, sources=source or None, since=start, progress=sys.stderr.isatty()
+        )
+        failed = [r for r in results if r.outcome == "failed"]
+        raise typer.Exit(1 if failed else 0)
+    import signal
+    import threading
+
+    from collectors.run.runner import run_forever
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        run_forever(settings, org=org, sources=source or None, stop=stop)
+    except KeyboardInterrupt:
+        stop.set()
+
+
+@app.command("status")
+def status(
+    ctx: typer.Context,
+    config_path: ConfigOpt = None,
+    org: OrgOpt = None,
+    fmt: FormatOpt = OutputFormat.table,
+) -> None:
+    """Per org and source: rows stored, cursor, last run, lag, coverage, API budget used."""
+    from collectors.run.status import render_table, status_rows
+
+    engine = runtime(ctx).store
+    rows = [r for r in status_rows(engine) if org is None or r["org"] == org]
+    service = _service_lines(engine)
+    if fmt == OutputFormat.json:
+        typer.echo(json.dumps({"sources": rows, "service": service}, indent=2, default=str))
+    elif fmt == OutputFormat.csv:
+        import csv
+
+        w = csv.writer(sys.stdout)
+        w.writerow(["org", "source", "rows_stored", "cursor", "last_run", "outcome", "why", "lag_seconds",
+                    "coverage_7d", "api_calls_today", "org_api_usage"])  # fmt: skip
+        for r in rows:
+            w.writerow([r["org"], r["source"], r["rows_stored"], json.dumps(r["cursor"]), r["last_run"],
+                        r["outcome"], r["why"], r["lag_seconds"], json.dumps(r["coverage_7d"]),
+                        r["api_calls_today"], r["org_api_usage"]])  # fmt: skip
+    else:
+        typer.echo(render_table(rows) if rows else "nothing collected yet: run `oauthwatch collect --once`")
+        for svc in service:
+            typer.echo(
+                f"service {svc['component']}: {svc['health']} (pid {svc['pid']}, last beat {svc['beat_at']}, "
+                f"cycles {svc['cycles']})"
+            )
+        if not service:
+            typer.echo("service: not running (start it with `oauthwatch run`)")
+
+
+@app.command("import-csv")
+def import_csv_cmd(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The CSV file to import.")],
+    org: Annotated[
+        str, typer.Option("--org", help="The org the file came from (its name in the configuration).")
+    ],
+    config_path: ConfigOpt = None,
+    timezone: Annotated[
+        str,
+        typer.Option(
+            "--timezone", help="Zone of the Setup download's Login Time column (e.g. Europe/Paris)."
+        ),
+    ] = "UTC",
+) -> None:
+    """Import Setup's Login History download, a Data Loader/Workbench LoginHistory export, or an ELF CSV."""
+    from collectors.imports.importer import import_csv
+    from collectors.imports.progress import import_progress
+    from collectors.sources.base import Malformed
+
+    rt = runtime(ctx)
+    primary = next((o.primary_login_source for o in rt.settings.orgs if o.name == org), "login_history")
+    engine = rt.store
+    started = datetime.now(UTC)
+    bar, update = import_progress(file)
+    try:
+        report = import_csv(engine, org, file, timezone=timezone, primary_source=primary, progress=update)
+    except Malformed as exc:
+        typer.echo(f"{file}: " + "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(exc)), err=True)
+        raise typer.Exit(2) from None
+    finally:
+        if bar is not None:
+            bar.stop()
+    for line in report.lines():
+        typer.echo(line)
+    typer.echo(f"done in {(datetime.now(UTC) - started).total_seconds():.1f}s")
+    raise typer.Exit(2 if report.quarantined else 0)
+
+
+def _service_lines(engine: Engine) -> list[dict[str, object]]:
+    """The `oauthwatch run` heartbeats with their health (running, stopping, stopped, stale)."""
+    from oauthwatch.service import heartbeats, service_health
+
+    return [
+        {
+            "component": row["component"],
+            "health": service_health(row),
+            "pid": row["pid"],
+            "started_at": row["started_at"],
+            "beat_at": row["beat_at"],
+            "cycles": (row.get("detail") or {}).get("cycles"),
+        }
+        for row in heartbeats(engine)
+    ]

@@ -1,0 +1,102 @@
+"""What every verb shares, set up once per command: the settings, the store and the log.
+
+The root callback (``oauthwatch.cli.main``) puts a ``Runtime`` on Typer's context. The shared
+options fill it while the command line is parsed (``--config`` names the file, ``--verbose``
+installs the log), so a verb only asks ``runtime(ctx).settings`` or ``runtime(ctx).store``:
+loaded on first use, once, and the store's connections are closed when the command ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from oauthwatch.config import OrgSettings, Settings
+
+
+@dataclass
+class Runtime:
+    """The configuration file named on the command line and what is loaded from it, lazily."""
+
+    config_path: Path | None = None
+    _settings: Settings | None = None
+    _engines: dict[str, Engine] = field(default_factory=dict)
+
+    def load(self, *, must_exist: bool = False) -> Settings:
+        """The settings; with ``must_exist`` a missing file is an error rather than the defaults."""
+        if self._settings is None:
+            from oauthwatch.config import load_settings
+
+            self._settings = load_settings(self.config_path, must_exist=must_exist)
+        return self._settings
+
+    @property
+    def settings(self) -> Settings:
+        """The effective configuration (file, then environment overrides)."""
+        return self.load()
+
+    @property
+    def store(self) -> Engine:
+        """An engine on the configured store, migrated to the newest schema on first use."""
+        if "store" not in self._engines:
+            from oauthwatch.store import open_store
+
+            self._engines["store"] = open_store(self.settings.store.url)
+        return self._engines["store"]
+
+    @property
+    def engine(self) -> Engine:
+        """An engine on the configured store as it is (no migration), for the schema verbs."""
+        if "engine" not in self._engines:
+            from oauthwatch.store.engine import make_engine
+
+            self._engines["engine"] = make_engine(self.settings.store.url)
+        return self._engines["engine"]
+
+    def orgs(self, org: str | None = None) -> list[OrgSettings]:
+        """The enabled orgs (only ``org`` when given); none at all is a configuration error."""
+        from oauthwatch.errors import ConfigError
+
+        orgs = self.settings.selected_orgs(org)
+        if not orgs:
+            raise ConfigError("no enabled org in the configuration: add an [[orgs]] entry")
+        return orgs
+
+    def close(self) -> None:
+        """Close the store's connections (called when the command ends, however it ends)."""
+        while self._engines:
+            self._engines.popitem()[1].dispose()
+
+
+def runtime(ctx: typer.Context) -> Runtime:
+    """The command's Runtime, created on the root context on first use.
+
+    The root callback creates it; creating it here too lets a verb module's ``app`` run on its own.
+    """
+    root = ctx.find_root()
+    if not isinstance(root.obj, Runtime):
+        root.obj = Runtime()
+        root.call_on_close(root.obj.close)
+    return root.obj
+
+
+def setup_logging(verbose: bool) -> None:
+    """One log format for every verb; secrets are redacted by the logging filter."""
+    from oauthwatch.secrets import RedactingFilter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for noisy in ("urllib3", "alembic.runtime.migration", "zeep", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,100 @@
+"""``run`` (the service in the foreground, stopped gracefully by SIGTERM or Ctrl-C) and ``health``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from oauthwatch.cli.context import runtime
+from oauthwatch.cli.options import ConfigOpt, VerboseOpt
+
+app = typer.Typer()
+
+
+@app.command("run")
+def run(
+    ctx: typer.Context,
+    config_path: ConfigOpt = None,
+    cycles: Annotated[
+        int | None,
+        typer.Option("--cycles", help="Stop after this many cycles (default: run until stopped)."),
+    ] = None,
+    no_digest: Annotated[bool, typer.Option("--no-digest", help="Do not send the daily digest.")] = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Collect on the interval, detect, deliver alerts and send the daily digest, until SIGTERM/Ctrl-C.
+
+    The first signal finishes the write in progress (checkpoints are kept) and exits cleanly;
+    a second one exits at once.
+    """
+    import logging
+    import signal
+    import threading
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from oauthwatch.errors import ConfigError
+    from oauthwatch.service import Service
+
+    stop = threading.Event()
+    log = logging.getLogger("oauthwatch.service")
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            raise SystemExit(128 + signum)
+        log.info("%s received: finishing the current write, then stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    rt = runtime(ctx)
+    rt.orgs()
+    settings = rt.settings
+    if not no_digest:
+        from oauthwatch.notify.digest_data import zone
+
+        zone(settings.notify.digest_timezone)  # a wrong zone fails now, not at digest time
+    try:
+        engine = rt.store
+    except SQLAlchemyError as exc:
+        from sqlalchemy.engine import make_url
+
+        from oauthwatch.secrets import redact
+
+        where = make_url(settings.store.url).render_as_string(hide_password=True)
+        raise ConfigError(
+            f"cannot open the store at {where}: {redact(str(getattr(exc, 'orig', None) or exc))[:300]}; "
+            "check [store] url (or $OAUTHWATCH_STORE_URL) and that the database is reachable"
+        ) from None
+    Service(settings, engine, stop=stop, digests=not no_digest, max_cycles=cycles).run()
+
+
+@app.command("health")
+def health(
+    ctx: typer.Context,
+    config_path: ConfigOpt = None,
+    max_age: Annotated[
+        int,
+        typer.Option("--max-age", help="Seconds since the last heartbeat above which it is unhealthy."),
+    ] = 120,
+) -> None:
+    """Exit 0 when `oauthwatch run` is beating (the container's healthcheck), else 1 with the reason."""
+    from datetime import UTC, datetime
+
+    from oauthwatch.service import COMPONENT, heartbeats
+
+    rows = {r["component"]: r for r in heartbeats(runtime(ctx).store)}
+    row = rows.get(COMPONENT)
+    if row is None:
+        typer.echo("unhealthy: no heartbeat yet (is `oauthwatch run` started?)")
+        raise typer.Exit(1)
+    age = (datetime.now(UTC) - row["beat_at"]).total_seconds()
+    errors = (row["detail"] or {}).get("errors") or {}
+    line = f"service pid {row['pid']} {row['state']}, last heartbeat {age:.0f} s ago"
+    if errors:
+        line += "; failing: " + ", ".join(f"{k} ({v[:120]})" for k, v in sorted(errors.items()))
+    if row["state"] != "running" or age > max_age:
+        typer.echo(f"unhealthy: {line}")
+        raise typer.Exit(1)
+    typer.echo(f"healthy: {line}")
