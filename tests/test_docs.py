@@ -73,15 +73,14 @@ def test_every_setting_is_documented_and_nothing_else() -> None:
 
 
 def _commands() -> list[str]:
-    import click
     import typer
 
     from oauthwatch.cli.main import app
 
-    def walk(group: click.Group, prefix: str) -> list[str]:
+    def walk(group: typer.core.TyperGroup, prefix: str) -> list[str]:
         names = []
         for name, command in group.commands.items():
-            if isinstance(command, click.Group):
+            if isinstance(command, typer.core.TyperGroup):
                 names += walk(command, f"{prefix}{name} ")
             else:
                 names.append(prefix + name)

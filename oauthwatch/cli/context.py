@@ -98,5 +98,12 @@ def setup_logging(verbose: bool) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    for noisy in ("urllib3", "alembic.runtime.migration", "zeep", "uvicorn.access"):
+    # alembic.runtime.plugins speaks at import time, which the log set up by --verbose now precedes.
+    for noisy in (
+        "urllib3",
+        "alembic.runtime.migration",
+        "alembic.runtime.plugins",
+        "zeep",
+        "uvicorn.access",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
