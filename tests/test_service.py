@@ -6,6 +6,7 @@ collectors and detectors against the local org.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -192,7 +193,8 @@ def test_health_verb_reflects_the_heartbeat(tmp_path) -> None:
         )
     res = runner.invoke(app, ["health", "-c", str(cfg)])
     assert res.exit_code == 1
-    assert "last heartbeat 600 s ago" in res.output
+    # ten minutes old when written, a few seconds more by the time the verb reads it on a loaded machine
+    assert re.search(r"last heartbeat 60\d s ago", res.output), res.output
     eng.dispose()
 
 
