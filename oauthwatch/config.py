@@ -17,7 +17,6 @@ example, so the CLI can print it instead of a traceback.
 from __future__ import annotations
 
 import os
-import tomllib
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -33,6 +32,7 @@ from pydantic import (
 )
 
 from collectors.sources.registry import SOURCE_NAMES, api_version_problem
+from oauthwatch.config_file import StoreUrl, check_shape, read_toml
 from oauthwatch.errors import ConfigError
 from oauthwatch.notify.webhook_target import WebhookUrl
 from oauthwatch.secret_settings import EnvName, masked_dump, read_secret_file, register_setting_secrets
@@ -66,9 +66,7 @@ class _Strict(BaseModel):
 class StoreSettings(_Strict):
     """Where oauthwatch keeps what it collects."""
 
-    url: str = Field(
-        DEFAULT_STORE_URL, description="SQLAlchemy URL: sqlite:///file.db or postgresql+psycopg://…"
-    )
+    url: StoreUrl = Field(DEFAULT_STORE_URL, description="SQLAlchemy URL: sqlite:///file.db or postgresql+psycopg://…")
 
 
 class CollectSettings(_Strict):
@@ -306,12 +304,8 @@ def load_settings(path: Path | str | None = None, *, must_exist: bool = False) -
     p = config_path(path)
     raw: dict[str, Any] = {}
     if p.exists():
-        try:
-            raw = tomllib.loads(p.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(
-                f"{p}: not valid TOML ({exc}). A correct file looks like:\n\n{EXAMPLE}"
-            ) from None
+        raw = read_toml(p, EXAMPLE)
+        check_shape(p, raw)
     elif must_exist or path is not None or os.environ.get("OAUTHWATCH_CONFIG"):
         raise ConfigError(
             f"configuration file {p} does not exist. Create it, for example:\n\n{EXAMPLE}\n"

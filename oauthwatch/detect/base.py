@@ -95,14 +95,17 @@ class Detector:
 
     def thresholds(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Defaults updated with the configured overrides; unknown keys are a configuration error."""
+        from oauthwatch.detect.settings_check import closest, coerce_threshold
+        from oauthwatch.errors import ConfigError
+
         merged = dict(self.defaults)
         for key, value in (overrides or {}).items():
             if key not in self.defaults:
-                from oauthwatch.config import ConfigError
-
                 known = ", ".join(sorted(self.defaults)) or "none"
-                raise ConfigError(f"[detect.{self.id}] {key!r} is not a known threshold (known: {known})")
-            merged[key] = type(self.defaults[key])(value) if self.defaults[key] is not None else value
+                raise ConfigError(
+                    f"[detect.{self.id}] {key!r} is not a known threshold{closest(key, self.defaults)} (known: {known})"
+                )
+            merged[key] = coerce_threshold(self.id, key, self.defaults[key], value)
         return merged
 
     def run(self, frames: Frames, ctx: Context) -> list[Finding]:

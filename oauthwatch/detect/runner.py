@@ -79,6 +79,9 @@ def enabled_detectors(
     settings: Settings, only: list[str] | None = None
 ) -> list[tuple[Detector, dict[str, Any]]]:
     """Detectors to run with their thresholds (configuration errors surface here, before any run)."""
+    from oauthwatch.detect.settings_check import check_detect_settings
+
+    check_detect_settings(settings)
     out = []
     for d in all_detectors():
         if d.id in settings.detect.disabled or (only and d.id not in only):

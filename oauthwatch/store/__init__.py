@@ -19,10 +19,34 @@ if TYPE_CHECKING:
 
 
 def open_store(url: str, *, migrate: bool = True) -> Engine:
-    """An engine on the store at ``url``, brought to the newest schema unless ``migrate=False``."""
-    engine = make_engine(url)
+    """An engine on the store at ``url``, brought to the newest schema unless ``migrate=False``.
+
+    Raises :class:`oauthwatch.errors.StoreUnavailable` (one line for the CLI, no traceback) when
+    the URL is of no supported kind or the database does not answer.
+    """
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
+    from oauthwatch.errors import StoreUnavailable
+    from oauthwatch.secret_settings import mask_url
+    from oauthwatch.secrets import redact
+
+    shown = url if url.startswith("sqlite") else mask_url(url)  # a server URL may carry a password
+    try:
+        engine = make_engine(url)
+    except (ArgumentError, NoSuchModuleError, ValueError, OSError) as exc:
+        raise StoreUnavailable(
+            f"store url {shown!r} is not usable ({type(exc).__name__}): use sqlite:///path/oauthwatch.db "
+            "or postgresql+psycopg://user@host/db in [store] url"
+        ) from None
     if migrate:
-        ensure_current(engine)
+        try:
+            ensure_current(engine)
+        except OperationalError as exc:
+            engine.dispose()
+            reason = str(exc.orig).strip().splitlines()[0][:200] if exc.orig else type(exc).__name__
+            raise StoreUnavailable(
+                f"cannot open the store at {shown}: {redact(reason)}; start the database or fix [store] url"
+            ) from None
     return engine
 
 
