@@ -23,7 +23,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -102,6 +102,10 @@ def collect_once(
     unknown = sorted(set(sources or []) - set(SOURCES))
     if unknown:
         raise ConfigError(f"unknown source(s) {unknown}; known: {list(SOURCES)}")
+    if since is not None:
+        from oauthwatch.cli_checks import check_since
+
+        check_since(since, datetime.now(UTC))  # a ConfigError before any query, never an OverflowError
     orgs = settings.selected_orgs(org)
     if not orgs:
         raise ConfigError("no enabled org in the configuration: add an [[orgs]] table")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from oauthwatch.cli.context import runtime
-from oauthwatch.cli.options import ConfigOpt, FormatOpt, OrgOpt, OutputFormat, VerboseOpt
+from oauthwatch.cli.options import ConfigOpt, FormatOpt, OneOrgOpt, OrgOpt, OutputFormat, VerboseOpt
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -23,16 +23,9 @@ app = typer.Typer()
 def _since(value: str | None) -> datetime | None:
     if not value:
         return None
-    from collectors.sources.base import Malformed, parse_dt
+    from oauthwatch.cli_checks import parse_since
 
-    try:
-        dt = parse_dt(value if "T" in value or " " in value else value + "T00:00:00Z")
-    except Malformed:
-        raise typer.BadParameter(
-            f"{value!r}: use a date (2026-11-01) or a UTC time (2026-11-01T08:00:00Z)"
-        ) from None
-    assert dt is not None
-    return dt
+    return parse_since(value, datetime.now(UTC))
 
 
 @app.command("collect")
@@ -114,9 +107,7 @@ def status(
 def import_csv_cmd(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The CSV file to import.")],
-    org: Annotated[
-        str, typer.Option("--org", help="The org the file came from (its name in the configuration).")
-    ],
+    org: OneOrgOpt,
     config_path: ConfigOpt = None,
     timezone: Annotated[
         str,
@@ -124,13 +115,18 @@ def import_csv_cmd(
             "--timezone", help="Zone of the Setup download's Login Time column (e.g. Europe/Paris)."
         ),
     ] = "UTC",
+    create_org: Annotated[
+        bool, typer.Option("--create-org", help="Store under --org even though it is not configured.")
+    ] = False,
 ) -> None:
     """Import Setup's Login History download, a Data Loader/Workbench LoginHistory export, or an ELF CSV."""
     from collectors.imports.importer import import_csv
     from collectors.imports.progress import import_progress
     from collectors.sources.base import Malformed
+    from oauthwatch.cli_checks import check_org
 
     rt = runtime(ctx)
+    check_org(rt.settings, org, create=create_org)
     primary = next((o.primary_login_source for o in rt.settings.orgs if o.name == org), "login_history")
     engine = rt.store
     started = datetime.now(UTC)

@@ -37,8 +37,23 @@ ConfigOpt = Annotated[
         callback=_use_config,
     ),
 ]
-OrgOpt = Annotated[str | None, typer.Option("--org", help="Only this org (its name in the configuration).")]
-OneOrgOpt = Annotated[str, typer.Option("--org", help="The org (its name in the configuration).")]
+def _org_name(value: str | None) -> str | None:
+    """Every ``--org`` has the shape of an org name (as in the configuration), whatever the verb."""
+    if value is None:
+        return None
+    from oauthwatch.cli_checks import check_org_name
+    from oauthwatch.errors import ConfigError
+
+    try:
+        return check_org_name(value)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+OrgOpt = Annotated[
+    str | None, typer.Option("--org", help="Only this org (its name in the configuration).", callback=_org_name)
+]
+OneOrgOpt = Annotated[str, typer.Option("--org", help="The org (its name in the configuration).", callback=_org_name)]
 VerboseOpt = Annotated[
     bool,
     typer.Option("--verbose", "-v", help="Log every step (secrets are never logged).", callback=_use_verbose),
