@@ -32,7 +32,7 @@ from pydantic import (
 )
 
 from collectors.sources.registry import SOURCE_NAMES, api_version_problem
-from oauthwatch.config_file import StoreUrl, check_shape, read_toml
+from oauthwatch.config_file import check_shape, check_store_url, read_toml
 from oauthwatch.errors import ConfigError
 from oauthwatch.notify.webhook_target import WebhookUrl
 from oauthwatch.secret_settings import EnvName, masked_dump, read_secret_file, register_setting_secrets
@@ -66,7 +66,7 @@ class _Strict(BaseModel):
 class StoreSettings(_Strict):
     """Where oauthwatch keeps what it collects."""
 
-    url: StoreUrl = Field(DEFAULT_STORE_URL, description="SQLAlchemy URL: sqlite:///file.db or postgresql+psycopg://…")
+    url: str = Field(DEFAULT_STORE_URL, description="SQLAlchemy URL: sqlite:///file.db or postgresql+psycopg://…")
 
 
 class CollectSettings(_Strict):
@@ -312,6 +312,7 @@ def load_settings(path: Path | str | None = None, *, must_exist: bool = False) -
             "or try the local org first: `oauthwatch simulate --state-dir demo-org` writes a ready one."
         )
     raw = _apply_env_overrides(raw)
+    check_store_url(p, raw)
     _resolve_paths(raw, p.parent if p.exists() else Path.cwd())
     register_setting_secrets(raw)  # before validation: its errors and any later log stay masked
     try:

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
-
-from pydantic import AfterValidator
+from typing import Any
 
 from oauthwatch.errors import ConfigError
 
@@ -53,19 +51,22 @@ def check_shape(path: Path, raw: dict[str, Any]) -> None:
             raise ConfigError(f"{path}: {section} must be a table: write [{section}] above its keys")
 
 
-def _store_url(url: str) -> str:
+def check_store_url(path: Path, raw: dict[str, Any]) -> None:
+    """Refuse a store URL of no supported kind here, with the fix (after environment overrides)."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
+    url = (raw.get("store") or {}).get("url")
+    if url is None:
+        return
     try:
-        kind = make_url(url).get_backend_name()
+        kind = make_url(str(url)).get_backend_name()
     except (ArgumentError, ValueError):
-        raise ValueError(
-            "is not a database URL: use sqlite:///path/to/oauthwatch.db or postgresql+psycopg://user@host/db"
-        ) from None
+        kind = None
+    if kind is None:
+        raise ConfigError(
+            f"{path}: store.url is not a database URL: use sqlite:///path/to/oauthwatch.db or "
+            "postgresql+psycopg://user@host/db"
+        )
     if kind not in STORE_KINDS:
-        raise ValueError(f"is a {kind} URL: oauthwatch stores into SQLite or PostgreSQL only")
-    return url
-
-
-StoreUrl = Annotated[str, AfterValidator(_store_url)]
+        raise ConfigError(f"{path}: store.url is a {kind} URL: oauthwatch stores into SQLite or PostgreSQL only")

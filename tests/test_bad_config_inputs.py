@@ -29,10 +29,10 @@ def _cli(tmp_path: Path, config: Path | str, *verb: str) -> subprocess.Completed
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        (b'[store]\nurl = "garbage"\n', "is not a database URL"),
+        (b'[store]\nurl = "garbage"\n', "store.url is not a database URL"),
         (
             b'[store]\nurl = "mysql://u@db.example/ow"\n',
-            "is a mysql URL: oauthwatch stores into SQLite or PostgreSQL only",
+            "store.url is a mysql URL: oauthwatch stores into SQLite or PostgreSQL only",
         ),
         (b'[store]\nurl = "postgresql+psycopg://postgres@127.0.0.1:1/ow"\n', "cannot open the store at"),
         (b'x = "caf\xe9"\n', "not UTF-8 text"),
@@ -78,8 +78,14 @@ def _settings(tmp_path: Path, detect: str):
             "'window_minuts' is not a setting or a detector id; did you mean 'window_minutes'?",
         ),
         ('disabled = ["new_contry"]', "'new_contry' is not a detector id; did you mean 'new_country'?"),
-        ("[detect.password_spray]\nmin_user = 3", "'min_user' is not a known threshold; did you mean 'min_users'?"),
-        ('[detect.password_spray]\nmin_users = "ten"', "[detect.password_spray] min_users must be a int (e.g. min_users = 10)"),
+        (
+            "[detect.password_spray]\nmin_user = 3",
+            "'min_user' is not a known threshold; did you mean 'min_users'?",
+        ),
+        (
+            '[detect.password_spray]\nmin_users = "ten"',
+            "[detect.password_spray] min_users must be a int (e.g. min_users = 10)",
+        ),
         ("[detect.password_spray]\nmin_users = true", "[detect.password_spray] min_users must be a int"),
         ("[detect.volume]\nper_app = 1", "[detect.volume] per_app must be a bool (e.g. per_app = true)"),
         ("password_spray = 3", "[detect] password_spray must be a table of thresholds"),
@@ -95,7 +101,9 @@ def test_detect_typos_and_wrong_types_are_errors(tmp_path: Path, detect: str, ex
 
 def test_detect_cli_says_it_in_one_line(tmp_path: Path) -> None:
     cfg = tmp_path / "oauthwatch.toml"
-    cfg.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "s.db"}"\n[detect.password_spray]\nmin_users = "ten"\n')
+    cfg.write_text(
+        f'[store]\nurl = "sqlite:///{tmp_path / "s.db"}"\n[detect.password_spray]\nmin_users = "ten"\n'
+    )
     out = _cli(tmp_path, cfg, "detect")
     assert out.returncode == 2, out.stderr
     assert "Traceback" not in out.stderr

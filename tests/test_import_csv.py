@@ -132,7 +132,18 @@ def test_cli_reports(tmp_path: Path) -> None:
     cfg = tmp_path / "oauthwatch.toml"
     cfg.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "s.db"}"\n')
     out = subprocess.run(
-        [sys.executable, "-m", "oauthwatch", "import-csv", str(f), "--org", "acme", "-c", str(cfg)],
+        [
+            sys.executable,
+            "-m",
+            "oauthwatch",
+            "import-csv",
+            str(f),
+            "--org",
+            "acme",
+            "--create-org",
+            "-c",
+            str(cfg),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

@@ -158,7 +158,7 @@ def test_fuzz_import_csv(tmp_path: Path, store, store_url: str) -> None:
     for i, data in enumerate(cases()):
         f = tmp_path / f"case{i}.csv"
         f.write_bytes(data)
-        args = ["import-csv", str(f), "--org", "acme", "-c", str(cfg)]
+        args = ["import-csv", str(f), "--org", "acme", "--create-org", "-c", str(cfg)]
         before = _stored(store)
         code, out, err = run_cli(args)
         assert code in (0, 2), (i, code, out, err)

@@ -159,7 +159,18 @@ def test_cli_bad_inputs_exit_2_with_one_line(tmp_path: Path) -> None:
         [str(junk)],
     ):
         out = subprocess.run(
-            [sys.executable, "-m", "oauthwatch", "import-csv", *args, "--org", "acme", "-c", str(cfg)],
+            [
+                sys.executable,
+                "-m",
+                "oauthwatch",
+                "import-csv",
+                *args,
+                "--org",
+                "acme",
+                "--create-org",
+                "-c",
+                str(cfg),
+            ],
             capture_output=True,
             text=True,
             timeout=120,

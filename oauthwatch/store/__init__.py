@@ -24,13 +24,16 @@ def open_store(url: str, *, migrate: bool = True) -> Engine:
     Raises :class:`oauthwatch.errors.StoreUnavailable` (one line for the CLI, no traceback) when
     the URL is of no supported kind or the database does not answer.
     """
+    from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
     from oauthwatch.errors import StoreUnavailable
-    from oauthwatch.secret_settings import mask_url
     from oauthwatch.secrets import redact
 
-    shown = url if url.startswith("sqlite") else mask_url(url)  # a server URL may carry a password
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)  # a server URL may carry a password
+    except (ArgumentError, ValueError):
+        shown = "(not a URL)"
     try:
         engine = make_engine(url)
     except (ArgumentError, NoSuchModuleError, ValueError, OSError) as exc:
