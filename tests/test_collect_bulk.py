@@ -16,17 +16,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from collectors.fastpath.bulk_backfill import slice_bounds, sliced_soql
+from collectors.fastpath.csv_converters import login_history_csv_converter
 from collectors.run.runner import collect_once
-from collectors.sources.base import sqlite_params
-from collectors.sources.bulk_backfill import slice_bounds, sliced_soql
-from collectors.sources.login_history import (
-    LOGIN_COLUMNS,
-    LoginHistorySource,
-    login_history_csv_converter,
-    login_row,
-)
+from collectors.sources.login_history import LOGIN_COLUMNS, LoginHistorySource, login_row
 from oauthwatch.config import load_settings
 from oauthwatch.store import open_store, schema
+from oauthwatch.store.upsert import bind_params
 from tests.simorg import local_org, make_local_org, org_template  # noqa: F401
 
 EXTRA = 2500  # rows added to the org so the backfill is above the (minimum) threshold of 1000
@@ -88,9 +84,9 @@ def test_bulk_backfill_stores_exactly_what_rest_stores(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import collectors.sources.bulk_backfill
+    import collectors.fastpath.bulk_backfill
 
-    monkeypatch.setattr(collectors.sources.bulk_backfill, "SLICE_ROWS", 1000)
+    monkeypatch.setattr(collectors.fastpath.bulk_backfill, "SLICE_ROWS", 1000)
     total = grow(local_org)
     bulk, bulk_rows = collect(local_org, tmp_path, "bulk", threshold=1000)
     rest, rest_rows = collect(local_org, tmp_path, "rest", threshold=10_000_000)
@@ -157,7 +153,7 @@ def test_fast_csv_converter_equals_the_ordinary_path(change: dict[str, str]) -> 
     assert list(row) == LOGIN_COLUMNS
     from sqlalchemy.dialects import sqlite
 
-    [slow] = sqlite_params(sqlite.dialect(), schema.logins, LOGIN_COLUMNS, [row])
+    [slow] = bind_params(sqlite.dialect(), schema.logins, LOGIN_COLUMNS, [row])
     assert fast(cells) == slow
 
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from collectors.imports.importer import detect_kind, import_csv, parse_ui_time
-from collectors.sources.base import Malformed
+from collectors.sources.values import Malformed
 from oauthwatch.store import schema
 from oauthwatch.store.writes import ensure_org, upsert, utcnow
 

@@ -16,8 +16,8 @@ from sqlalchemy import event, func, select
 
 from collectors.imports.csv_rows import FIELD_LIMIT
 from collectors.imports.importer import import_csv
-from collectors.sources.base import Malformed
 from collectors.sources.event_log_files import store_file_rows
+from collectors.sources.values import Malformed
 from oauthwatch.store import schema
 from oauthwatch.store.writes import ensure_org
 from tests.import_files import API_HEADER, _csv, api_file, api_rows, dl_file, elf_login_file, ui_file, write

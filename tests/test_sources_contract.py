@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from collectors.run import ledger
 from collectors.sources import SOURCES
-from collectors.sources.base import parse_dt
+from collectors.sources.values import parse_dt
 from oauthwatch.store import schema
 from tests.orgdb_helpers import BASE, OrgDbClient, build_org, run, settings_for
 
@@ -215,3 +215,32 @@ def test_first_backfill_above_the_threshold_goes_through_bulk(org, tmp_path: Pat
     assert parse_dt(cp["ts"]) == datetime.fromtimestamp(truth[0][1] / 1000, UTC)  # the newest row
     [again] = run(settings, client, ["login_history"], sqlite_store)  # then incremental, over REST
     assert not any("Bulk" in n for n in again.notes)
+
+
+def test_bulk_fast_path_stores_the_same_rows_as_the_declaration(org, tmp_path: Path, sqlite_store) -> None:
+    """The Bulk backfill's CSV fast path (collectors.fastpath) and the REST path through the
+    declaration's ``to_row`` store the same LoginHistory rows, column for column: a field added to
+    the declaration but not to the fast path (or the reverse) fails here."""
+    from oauthwatch.store import open_store
+
+    db, blobs, metadata = org
+    rest_client = OrgDbClient(db, blobs=blobs, metadata=metadata)
+    [rest] = run(settings_for(tmp_path, str(sqlite_store.url)), rest_client, ["login_history"], sqlite_store)
+    bulk_store = open_store(f"sqlite:///{tmp_path / 'bulk.db'}")
+    try:
+        bulk_client = OrgDbClient(db, blobs=blobs, metadata=metadata)
+        settings = settings_for(tmp_path, str(bulk_store.url), bulk_threshold_rows=1000)
+        [bulk] = run(settings, bulk_client, ["login_history"], bulk_store)
+        assert any("Bulk API 2.0" in n for n in bulk.notes), bulk.line()
+        assert not any("Bulk API 2.0" in n for n in rest.notes), rest.line()
+        cols = [c for c in schema.logins.c if c.name not in ("id", "ingested_at")]  # ingested_at: run start
+
+        def stored(engine: Any) -> list[tuple[Any, ...]]:
+            with engine.connect() as conn:
+                return sorted(tuple(r) for r in conn.execute(select(*cols)))
+
+        rows = stored(sqlite_store)
+        assert len(rows) == 1200
+        assert stored(bulk_store) == rows
+    finally:
+        bulk_store.dispose()

@@ -16,11 +16,11 @@ import pytest
 from sqlalchemy import select
 
 from collectors.sources import elf_csv
-from collectors.sources.base import parse_dt, record_id
 from collectors.sources.event_log_files import store_file_rows
 from collectors.sources.login_events import LoginEventStream
 from collectors.sources.login_history import LoginHistorySource, login_row
 from collectors.sources.setup_audit_trail import SetupAuditTrailSource
+from collectors.sources.values import parse_dt, record_id
 from oauthwatch.store import schema
 from oauthwatch.store.writes import ensure_org
 
@@ -149,7 +149,7 @@ def test_setup_audit_trail_record(shared_dir: Path) -> None:
 
 
 def test_login_row_rejects_what_cannot_be_stored() -> None:
-    from collectors.sources.base import Malformed
+    from collectors.sources.values import Malformed
 
     with pytest.raises(Malformed, match="no LoginTime"):
         login_row("acme", "login_history", "0Ya1", {"Status": "Success"})
@@ -160,7 +160,7 @@ def test_login_row_rejects_what_cannot_be_stored() -> None:
 def test_azure_sentinel_elf_rows(shared_dir: Path) -> None:
     """37 ELF rows of many types with lower-cased keys, one of them a stray header row: only the
     Login row becomes a login; everything else is refused with a reason (and would be quarantined)."""
-    from collectors.sources.base import Malformed
+    from collectors.sources.values import Malformed
 
     rows = json.loads(
         (

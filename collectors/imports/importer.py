@@ -26,8 +26,8 @@ from collectors.imports.csv_rows import CsvFile, CsvRecord, file_digest
 from collectors.imports.setup_download import UI_LABELS, SetupRows, delivered_by_api, parse_ui_time
 from collectors.imports.writer import API_USAGE, ImportReport, ImportWriter
 from collectors.sources import elf_csv
-from collectors.sources.base import Malformed
 from collectors.sources.login_history import GEO, login_row
+from collectors.sources.values import Malformed
 from oauthwatch.store.writes import ensure_org
 from oauthwatch.time_bounds import OutOfRange, check_in_range, zone
 

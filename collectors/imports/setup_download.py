@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from collectors.sources.base import Malformed, parse_dt
+from collectors.sources.values import Malformed, parse_dt
 from oauthwatch.store import schema
 
 if TYPE_CHECKING:

@@ -17,10 +17,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from collectors.run import ledger
-from collectors.sources.base import bulk_upsert
 from oauthwatch.store import schema
 from oauthwatch.store.api_usage import refresh_api_usage, store_api_events
 from oauthwatch.store.inserts import split_new
+from oauthwatch.store.upsert import upsert
 from oauthwatch.store.writes import refresh_login_rollup
 
 if TYPE_CHECKING:
@@ -151,7 +151,7 @@ class ImportWriter:
         fresh, already = split_new(
             conn, lg, "natural_id", [lg.c.org == self.org, lg.c.source == self.target], rows
         )
-        bulk_upsert(conn, lg, fresh, key=["org", "source", "natural_id"], update=[])
+        upsert(conn, lg, fresh, key=["org", "source", "natural_id"], update=[])
         report.new += len(fresh)
         report.already += already
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from collectors.api.budget import BudgetExhausted, BudgetGovernor
 from collectors.api.client import SalesforceClient
+from collectors.fastpath.bulk_backfill import run_bulk_backfill
 from collectors.run import ledger
 from collectors.run.visibility import limited
 from collectors.sources import SOURCES
@@ -233,6 +234,7 @@ def run_source(
         since=since,
         forced=forced,
         stop=stop,
+        backfill=run_bulk_backfill,
     )
     calls0 = client.budget.calls
     t0 = time.monotonic()

@@ -13,24 +13,17 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 from sqlalchemy import insert, select
 
-from collectors.run import ledger
-from collectors.sources.base import (
-    Context,
-    Permission,
-    Record,
-    Source,
-    Writes,
-    boolean,
-    fetch_all,
-    get,
-    parse_dt,
-    soql_str,
-)
+from collectors.sources.base import Context, Permission, Writes
+from collectors.sources.paging import fetch_all
+from collectors.sources.snapshot import DailySnapshotSource, Reading
+from collectors.sources.values import Record, boolean, get
 from oauthwatch.store import schema
 from oauthwatch.store.writes import upsert, utcnow
 
@@ -52,6 +45,19 @@ TRACKED = (
     "name", "admin_approved_only", "ip_relaxation", "refresh_token_policy", "scopes",
     "certificate_expires_at", "permitted_parents", "session_level",
 )  # fmt: skip
+
+
+POLICY_FIELDS = ("ip_relaxation", "refresh_token_policy", "scopes", "certificate_expires_at", "session_level")
+
+
+@dataclass
+class AppsRead:
+    """One reading of the org's apps, before it is stored."""
+
+    apps: Sequence[Record]
+    access: Sequence[Record]
+    policies: dict[str, dict[str, Any]]
+    why: str | None  # why the policies are missing, when they are
 
 
 def _policy_fingerprint(row: dict[str, Any]) -> str:
@@ -116,7 +122,7 @@ def read_policies(ctx: Context, labels: set[str]) -> tuple[dict[str, dict[str, A
 
 
 def app_rows(
-    ctx: Context, apps: list[Record], access: list[Record], policies: dict[str, dict[str, Any]]
+    ctx: Context, apps: Sequence[Record], access: Sequence[Record], policies: dict[str, dict[str, Any]]
 ) -> list[dict[str, Any]]:
     parents: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for a in access:
@@ -162,7 +168,7 @@ def _jsonable(v: Any) -> Any:
     return orjson.loads(orjson.dumps(v, default=str)) if v is not None else None
 
 
-class ConnectedAppsSource(Source):
+class ConnectedAppsSource(DailySnapshotSource[AppsRead]):
     """ConnectedApplication + SetupEntityAccess + Metadata API → ``connected_apps`` (+ changes)."""
 
     name: ClassVar[str] = "connected_apps"
@@ -176,74 +182,61 @@ class ConnectedAppsSource(Source):
     )  # UNCONFIRMED: the object reference states no access rule for ConnectedApplication
     writes: ClassVar[tuple[Writes, ...]] = (("connected_apps", ("org", "app_id")),)
 
-    def __init__(self) -> None:
-        self.done = False
-
-    def run(self, ctx: Context) -> None:
+    def read(self, ctx: Context) -> AppsRead:
+        """Apps, who may use them, and their policies (or why the policies could not be read)."""
         apps = fetch_all(ctx, f"SELECT {', '.join(APP_FIELDS)} FROM ConnectedApplication ORDER BY Id")
         access = fetch_all(ctx, ACCESS_SOQL)
         policies, why = read_policies(ctx, {str(get(a, "Name")) for a in apps})
-        if why:
-            ctx.stats.incomplete = True
-            ctx.stats.notes.append(why)
-        rows = app_rows(ctx, apps, access, policies)
+        return AppsRead(apps, access, policies, why)
+
+    def store(self, ctx: Context, conn: Connection, data: AppsRead) -> Reading:
+        """Upsert every app, record each changed field (apps appearing or disappearing included)."""
+        rows = app_rows(ctx, data.apps, data.access, data.policies)
         t = schema.connected_apps
-        with ctx.engine.begin() as conn:
-            stored = {
-                r["app_id"]: dict(r) for r in conn.execute(select(t).where(t.c.org == ctx.org)).mappings()
-            }
-            changes = []
-            now = utcnow()
-            for row in rows:
-                old = stored.get(row["app_id"])
-                if old is None:
-                    if stored:  # not the first reading: a new app is a change worth keeping
-                        changes.append(self._change(ctx, row["app_id"], now, "present", False, True))
-                    continue
-                if why:  # policies unknown this time: keep what we knew
-                    for k in (
-                        "ip_relaxation",
-                        "refresh_token_policy",
-                        "scopes",
-                        "certificate_expires_at",
-                        "session_level",
-                    ):
-                        row[k] = old.get(k)
-                    row["fingerprint"] = _policy_fingerprint(row)
-                row["first_seen"] = old["first_seen"]
-                if old["fingerprint"] != row["fingerprint"]:
-                    for k in TRACKED:
-                        if _jsonable(old.get(k)) != _jsonable(row.get(k)):
-                            changes.append(self._change(ctx, row["app_id"], now, k, old.get(k), row.get(k)))
-            seen = {r["app_id"] for r in rows}
-            for app_id in stored.keys() - seen:
-                if (
-                    stored[app_id].get("last_seen")
-                    and (stored[app_id]["details"] or {}).get("removed") is not True
-                ):
-                    changes.append(self._change(ctx, app_id, now, "present", True, False))
-                    conn.execute(
-                        t.update()
-                        .where(t.c.org == ctx.org, t.c.app_id == app_id)
-                        .values(details=(stored[app_id]["details"] or {}) | {"removed": True})
-                    )
-            upsert(
-                conn,
-                t,
-                rows,
-                key=["org", "app_id"],
-                update=[c for c in rows[0] if c not in ("org", "app_id")] if rows else (),
-            )
-            if changes:
-                conn.execute(insert(schema.connected_app_changes), changes)
-            cursor = {"read_at": now.isoformat(), "apps": len(rows), "policies": not why}
-            ledger.save_checkpoint(conn, ctx.org, self.name, cursor)
-        ctx.cursor_after = cursor
-        ctx.stats.rows_read += len(apps) + len(access)
-        ctx.stats.rows_written += len(rows) + len(changes)
+        stored = {r["app_id"]: dict(r) for r in conn.execute(select(t).where(t.c.org == ctx.org)).mappings()}
+        now = utcnow()
+        changes = []
+        for row in rows:
+            old = stored.get(row["app_id"])
+            if old is None:
+                if stored:  # not the first reading: a new app is a change worth keeping
+                    changes.append(self._change(ctx, row["app_id"], now, "present", False, True))
+                continue
+            if data.why:  # policies unknown this time: keep what we knew
+                for k in POLICY_FIELDS:
+                    row[k] = old.get(k)
+                row["fingerprint"] = _policy_fingerprint(row)
+            row["first_seen"] = old["first_seen"]
+            if old["fingerprint"] != row["fingerprint"]:
+                for k in TRACKED:
+                    if _jsonable(old.get(k)) != _jsonable(row.get(k)):
+                        changes.append(self._change(ctx, row["app_id"], now, k, old.get(k), row.get(k)))
+        seen = {r["app_id"] for r in rows}
+        for app_id in stored.keys() - seen:
+            details = stored[app_id]["details"] or {}
+            if stored[app_id].get("last_seen") and details.get("removed") is not True:
+                changes.append(self._change(ctx, app_id, now, "present", True, False))
+                conn.execute(
+                    t.update()
+                    .where(t.c.org == ctx.org, t.c.app_id == app_id)
+                    .values(details=details | {"removed": True})
+                )
+        update = [c for c in rows[0] if c not in ("org", "app_id")] if rows else ()
+        upsert(conn, t, rows, key=["org", "app_id"], update=update)
         if changes:
-            ctx.stats.notes.append(f"{len(changes)} app change(s) recorded")
-        self.done = True
+            conn.execute(insert(schema.connected_app_changes), changes)
+        notes = [data.why] if data.why else []
+        if changes:
+            notes.append(f"{len(changes)} app change(s) recorded")
+        return Reading(
+            {"read_at": now.isoformat(), "apps": len(rows), "policies": not data.why},
+            read=len(data.apps) + len(data.access),
+            written=len(rows) + len(changes),
+            covered=len(rows),
+            complete=not data.why,
+            gap="policies missing",
+            notes=notes,
+        )
 
     def _change(self, ctx: Context, app_id: str, at: Any, field: str, old: Any, new: Any) -> dict[str, Any]:
         return {
@@ -255,18 +248,5 @@ class ConnectedAppsSource(Source):
             "new_value": _jsonable(new),
         }
 
-    def coverage(self, conn: Connection, ctx: Context) -> None:
-        if self.done:
-            status = "complete" if (ctx.cursor_after or {}).get("policies") else "partial"
-            ledger.set_coverage(
-                conn,
-                ctx.org,
-                self.name,
-                ctx.run_start.date(),
-                status,
-                int((ctx.cursor_after or {}).get("apps", 0)),
-                None if status == "complete" else "policies missing",
-            )
 
-
-__all__ = ["ConnectedAppsSource", "app_rows", "parse_dt", "read_policies", "soql_str"]
+__all__ = ["ConnectedAppsSource", "app_rows", "read_policies"]

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from collectors.sources.base import Malformed, Row, parse_dt
+from collectors.sources.values import Malformed, Row, parse_dt
 from oauthwatch.rules.salesforce_values import id18, tls_protocol
 from oauthwatch.store.writes import utcnow
 

@@ -1,8 +1,8 @@
 """EventLogFile Login and ApiTotalUsage: new and late files by CreatedDate, parsed from disk.
 
-Parent/child (STYLE: singer-sdk): EventLogFile records are the parents, found by a
-``(CreatedDate, Id)`` cursor (files arrive up to 3 days after their LogDate, so LogDate is the
-wrong cursor); the rows of each file's CSV are its children. One interval per org (Hourly or
+Parent/child (:mod:`collectors.sources.parent_child`, which owns the cursor): EventLogFile records
+are the parents, found by a ``(CreatedDate, Id)`` cursor (files arrive up to 3 days after their
+LogDate, so LogDate is the wrong cursor); the rows of each file's CSV are its children. One interval per org (Hourly or
 Daily, never both: they hold the same events twice). Each file is streamed to disk, parsed by its
 ``LogFileFieldNames`` header, and stored with its ``event_log_files`` row and the cursor in one
 transaction, so a crash re-reads at most one file. Files created inside the settle window are
@@ -23,21 +23,9 @@ from sqlalchemy import select
 
 from collectors.run import ledger
 from collectors.sources import elf_csv
-from collectors.sources.base import (
-    Context,
-    Malformed,
-    Permission,
-    Record,
-    Source,
-    Writes,
-    bulk_upsert,
-    fetch_all,
-    get,
-    integer,
-    number,
-    parse_dt,
-    soql_dt,
-)
+from collectors.sources.base import Context, Permission, Writes
+from collectors.sources.parent_child import ParentChildSource
+from collectors.sources.values import Malformed, Record, get, integer, number, parse_dt
 from oauthwatch.store import schema
 from oauthwatch.store.api_usage import API_DIMS, refresh_api_usage, store_api_events
 from oauthwatch.store.writes import hour_floor, upsert, utcnow
@@ -79,7 +67,7 @@ def store_file_rows(
         def flush() -> None:
             if batch:
                 upd = [c for c in batch[0] if c not in ("org", "source", "natural_id", "ingested_at")]
-                bulk_upsert(conn, schema.logins, batch, key=["org", "source", "natural_id"], update=upd)
+                upsert(conn, schema.logins, batch, key=["org", "source", "natural_id"], update=upd)
                 hours.update(r["login_time"] for r in batch)
                 batch.clear()
 
@@ -129,13 +117,13 @@ def store_file_rows(
     return read, stored
 
 
-class EventLogFilesSource(Source):
+class EventLogFilesSource(ParentChildSource):
     """EventLogFile (Login, ApiTotalUsage) → ``event_log_files`` + ``logins`` + ``api_usage_events``
     (and the ``api_usage_hourly`` cells recomputed from them)."""
 
     name: ClassVar[str] = "event_log_files"
     label: ClassVar[str] = "EventLogFile"
-    object: ClassVar[str | None] = "EventLogFile"
+    object: ClassVar[str] = "EventLogFile"
     min_api_version: ClassVar[tuple[float, str]] = (37.0, "EventLogFile.Interval and Sequence")
     permission: ClassVar[Permission | None] = Permission(
         "ViewEventLogFiles",
@@ -144,6 +132,7 @@ class EventLogFilesSource(Source):
         "https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_objects_eventlogfile.htm",
     )
     licence: ClassVar[str | None] = "the Event Monitoring add-on"
+    parent_fields: ClassVar[tuple[str, ...]] = FIELDS
     writes: ClassVar[tuple[Writes, ...]] = (
         ("event_log_files", ("org", "file_id")),
         ("logins", ("org", "source", "natural_id")),
@@ -154,31 +143,13 @@ class EventLogFilesSource(Source):
     def __init__(self) -> None:
         self.days: dict[date, list[dict[str, Any]]] = {}
 
-    def soql(self, interval: str, start: datetime | None) -> str:
+    def where(self, ctx: Context) -> str:
+        """The event types oauthwatch reads, in the org's one interval (never both: same events twice)."""
         types = ", ".join(f"'{t}'" for t in EVENT_TYPES)
-        where = f"EventType IN ({types}) AND Interval = '{interval}'"
-        if start is not None:
-            where += f" AND CreatedDate >= {soql_dt(start)}"
-        return f"SELECT {', '.join(FIELDS)} FROM EventLogFile WHERE {where} ORDER BY CreatedDate ASC, Id ASC"
+        return f"EventType IN ({types}) AND Interval = '{ctx.org_settings.event_log_interval}'"
 
-    def run(self, ctx: Context) -> None:
-        with ctx.engine.connect() as conn:
-            cursor = ledger.load_checkpoint(conn, ctx.org, self.name)
-        ctx.cursor_before = ctx.cursor_after = cursor
-        interval = ctx.org_settings.event_log_interval
-        start: datetime | None = ctx.since
-        if start is None and cursor and cursor.get("ts"):
-            start = parse_dt(cursor["ts"])
-            assert start is not None
-            start -= timedelta(seconds=ctx.collect.overlap_seconds)
-        files = fetch_all(ctx, self.soql(interval, start))
-        for n, rec in enumerate(files, 1):
-            ctx.check_stop()
-            self._one_file(ctx, rec)
-            if ctx.progress:
-                ctx.progress(n, len(files))
-
-    def _one_file(self, ctx: Context, rec: Record) -> None:
+    def process(self, ctx: Context, rec: Record) -> None:
+        """One file: downloaded, parsed and stored with its row and the cursor (or skipped if done)."""
         file_id = str(get(rec, "Id"))
         created, log_date = parse_dt(get(rec, "CreatedDate")), parse_dt(get(rec, "LogDate"))
         event_type, interval = (
@@ -231,27 +202,18 @@ class EventLogFilesSource(Source):
                         key=["org", "file_id"],
                         update=None,
                     )
-                    self._save_cursor(ctx, conn, created, file_id)
+                    self.advance(ctx, conn, created, file_id)
                 ctx.stats.rows_read += read
                 ctx.stats.rows_written += stored
             finally:
                 path.unlink(missing_ok=True)
         else:
             with ctx.engine.begin() as conn:
-                self._save_cursor(ctx, conn, created, file_id)
+                self.advance(ctx, conn, created, file_id)
         late = created - (log_date + PERIOD.get(interval, timedelta(days=1))) > LATE_AFTER.get(
             interval, timedelta(days=1)
         )
         self.days.setdefault(log_date.date(), []).append({"late": late, "interval": interval})
-
-    def _save_cursor(self, ctx: Context, conn: Connection, created: datetime, file_id: str) -> None:
-        ts, fid = (created, file_id) if created <= ctx.signpost else (ctx.signpost, "")
-        prev = ctx.cursor_after or {}
-        if prev.get("ts") and (ts, fid) < (parse_dt(prev["ts"]), prev.get("id") or ""):  # type: ignore[operator]
-            return
-        cursor = {"ts": ts.isoformat(), "id": fid}
-        ledger.save_checkpoint(conn, ctx.org, self.name, cursor)
-        ctx.cursor_after = cursor
 
     def coverage(self, conn: Connection, ctx: Context) -> None:
         now = ctx.run_start

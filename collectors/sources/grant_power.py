@@ -22,7 +22,8 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from collectors.api.client import SalesforceCallError
-from collectors.sources.base import boolean, fetch_all, get, soql_str, text
+from collectors.sources.paging import fetch_all
+from collectors.sources.values import boolean, get, soql_str, text
 from oauthwatch.secrets import redact
 from oauthwatch.store import schema
 from oauthwatch.store.writes import upsert, utcnow

@@ -24,23 +24,10 @@ from typing import Any, ClassVar
 from collectors.api.budget import BudgetExhausted
 from collectors.api.client import ObjectNotAvailable, QueryLocatorExpired
 from collectors.run import ledger
-from collectors.sources.base import (
-    Context,
-    IncrementalSource,
-    Malformed,
-    Permission,
-    Record,
-    Row,
-    Source,
-    Stopped,
-    Writes,
-    get,
-    number,
-    parse_dt,
-    soql_dt,
-    text,
-)
+from collectors.sources.base import Context, Permission, Source, Stopped, Writes
+from collectors.sources.incremental import IncrementalSource
 from collectors.sources.login_history import login_row
+from collectors.sources.values import Malformed, Record, Row, get, number, parse_dt, soql_dt, text
 from oauthwatch.store import schema
 
 log = logging.getLogger(__name__)
@@ -117,7 +104,7 @@ class LoginEventStream(IncrementalSource):
                     ctx.check_stop()
                     fresh = []
                     for rec in page.records:
-                        key = self._key_of(rec)
+                        key = self.key_of(rec)
                         if key is None or key not in seen:
                             fresh.append(rec)
                             if key is not None:
@@ -149,6 +136,7 @@ class ThreatStoreStream(IncrementalSource):
     time_column: ClassVar[str] = "event_date"
 
     def __init__(self, store: str) -> None:
+        super().__init__()
         self.object = store  # type: ignore[misc]
         self.name = f"login_events.{THREAT_STORES[store]}"  # type: ignore[misc]
 

@@ -9,22 +9,19 @@ LoginHistory is the org's primary login source; users seen for the first time ar
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 from sqlalchemy import select
-from sqlalchemy.dialects import sqlite as _sqlite_dialect
 
-from collectors.sources.base import (
-    Context,
-    IncrementalSource,
+from collectors.sources.base import Context, Permission
+from collectors.sources.incremental import IncrementalSource
+from collectors.sources.paging import fetch_all
+from collectors.sources.values import (
     Malformed,
-    Permission,
     Record,
     Row,
     boolean,
-    fetch_all,
     get,
     number,
     parse_dt,
@@ -34,11 +31,6 @@ from collectors.sources.base import (
 )
 from oauthwatch.store import schema
 from oauthwatch.store.writes import upsert, utcnow
-
-if TYPE_CHECKING:
-    pass
-
-_SQLITE = _sqlite_dialect.dialect()
 
 GEO = ("City", "Country", "CountryIso", "Subdivision", "PostalCode", "Latitude", "Longitude")
 
@@ -61,18 +53,23 @@ def login_row(
         raise Malformed("no Id")
     f = rec.get
     nested = f("LoginGeo") if geo_prefix else None
+    g: Callable[[str], Any]
     if isinstance(nested, Mapping):
         g = nested.get
     elif (geo_prefix and f(geo_prefix + "City", _MISSING) is not _MISSING) or f(
         geo_prefix + "Country", _MISSING
     ) is not _MISSING:
 
-        def g(k: str, _p: str = geo_prefix) -> Any:
+        def flat(k: str, _p: str = geo_prefix) -> Any:
             return f(_p + k)
+
+        g = flat
     else:
 
-        def g(k: str) -> Any:  # LoginEvent: geo fields are top-level (City, Country, LoginLatitude…)
+        def top_level(k: str) -> Any:  # LoginEvent: geo fields are top-level (City, Country, LoginLatitude…)
             return None
+
+        g = top_level
 
     when = parse_dt(f("LoginTime") or f("EventDate"))
     if when is None:
@@ -120,72 +117,6 @@ LOGIN_COLUMNS = [
     "api_type", "api_version", "tls_protocol", "cipher_suite", "country_iso", "country", "subdivision",
     "city", "postal_code", "latitude", "longitude", "login_geo_id", "ingested_at",
 ]  # fmt: skip  # the keys of login_row, in its order
-
-
-def stored_utc(when: datetime) -> str:
-    """An aware datetime as the SQLite store writes it (UTCDateTime + SQLAlchemy's DATETIME)."""
-    return schema.logins.c.login_time.type._cached_bind_processor(_SQLITE)(when)
-
-
-class _BulkTimes:
-    """Bulk CSV datetimes (``2024-06-05T05:41:17.937Z``) → the stored text, without a datetime.
-
-    Each minute prefix is checked once with ``datetime.fromisoformat`` (so an impossible date is
-    refused exactly as :func:`parse_dt` refuses it); seconds and milliseconds are checked as digits.
-    """
-
-    def __init__(self) -> None:
-        self.minutes: dict[str, str] = {}
-
-    def __call__(self, t: str) -> str:
-        if len(t) != 24 or t[23] != "Z" or t[16] != ":" or t[19] != ".":
-            raise ValueError(t)
-        sec, ms = t[17:19], t[20:23]
-        if not (sec.isdigit() and ms.isdigit() and sec.isascii() and ms.isascii() and sec < "60"):
-            raise ValueError(t)
-        prefix = self.minutes.get(t[:16])
-        if prefix is None:
-            when = datetime.fromisoformat(t[:16])  # raises for an impossible date or time
-            if when.isoformat(timespec="minutes") != t[:16]:
-                raise ValueError(t)
-            if len(self.minutes) > 200_000:
-                self.minutes.clear()
-            prefix = self.minutes[t[:16]] = t[:10] + " " + t[11:16] + ":"
-        return prefix + sec + "." + ms + "000"
-
-
-def login_history_csv_converter(org: str, source: str, now: datetime, header: list[str]) -> Any:
-    """Bulk CSV cells of LoginHistory → the ``logins`` SQLite tuple, equal to :func:`login_row`
-    followed by the columns' bind processors (a test holds them equal), ~4x cheaper: no record
-    dict, no datetime object. None when the header is not exactly the source's fields."""
-    if sorted(header) != sorted(LoginHistorySource.fields):
-        return None
-    at = {name: i for i, name in enumerate(header)}
-    (i_id, i_user, i_time, i_type, i_sub, i_ip, i_url, i_status, i_app, i_browser, i_platform, i_client,
-     i_apitype, i_apiver, i_iso, i_geoid, i_tls, i_cipher, i_city, i_country, i_giso, i_subdiv, i_postal,
-     i_lat, i_lon) = (at[f] for f in LoginHistorySource.fields)  # fmt: skip
-    ingested = stored_utc(now)
-    times = _BulkTimes()
-
-    def convert(c: list[str]) -> tuple[Any, ...]:
-        rid = c[i_id]
-        if not rid:
-            raise ValueError("no Id")
-        status = c[i_status][:255] or None
-        lat, lon = c[i_lat], c[i_lon]
-        return (
-            org, source, rid[:64], times(c[i_time]), c[i_user][:18] or None, None,
-            c[i_type][:64] or None, c[i_sub][:64] or None, status,
-            1 if status is not None and status.strip().lower() == "success" else 0,
-            c[i_app][:255] or None, c[i_ip][:64] or None, c[i_url][:255] or None,
-            c[i_browser][:255] or None, c[i_platform][:255] or None, c[i_client][:64] or None,
-            c[i_apitype][:64] or None, c[i_apiver][:32] or None, c[i_tls][:16] or None,
-            c[i_cipher][:64] or None, (c[i_iso] or c[i_giso])[:3] or None, c[i_country][:80] or None,
-            c[i_subdiv][:80] or None, c[i_city][:80] or None, c[i_postal][:20] or None,
-            float(lat) if lat else None, float(lon) if lon else None, c[i_geoid][:18] or None, ingested,
-        )  # fmt: skip
-
-    return convert
 
 
 def fill_users(ctx: Context) -> None:
@@ -256,9 +187,6 @@ class LoginHistorySource(IncrementalSource):
 
     keep_on_update: ClassVar[tuple[str, ...]] = ("ingested_at",)
     row_columns: ClassVar[list[str]] = LOGIN_COLUMNS
-
-    def csv_converter(self, ctx: Context, header: list[str]) -> Any:
-        return login_history_csv_converter(ctx.org, self.name, ctx.run_start, header)
 
     def coverage_filter(self, ctx: Context) -> list[Any]:
         return [self.table.c.org == ctx.org, self.table.c.source == self.name]

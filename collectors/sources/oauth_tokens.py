@@ -18,21 +18,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from sqlalchemy import delete
 
 from collectors.api.client import QueryLocatorExpired
-from collectors.run import ledger
-from collectors.sources.base import (
-    Context,
-    Malformed,
-    Permission,
-    Record,
-    Row,
-    Source,
-    Writes,
-    get,
-    integer,
-    parse_dt,
-    soql_str,
-    text,
-)
+from collectors.sources.base import Context, Permission, Writes
+from collectors.sources.grant_power import collect_power
+from collectors.sources.snapshot import DailySnapshotSource, Reading
+from collectors.sources.values import Malformed, Record, Row, get, integer, parse_dt, soql_str, text
 from oauthwatch.secrets import fingerprint
 from oauthwatch.store import schema
 from oauthwatch.store.writes import upsert, utcnow
@@ -131,7 +120,7 @@ def _next_after(ctx: Context, user: str) -> str | None:
     return str(get(nxt[0], "UserId")) if nxt else None
 
 
-class OauthTokensSource(Source):
+class OauthTokensSource(DailySnapshotSource[tuple[list[Record], int]]):
     """OauthToken → ``oauth_token_snapshots`` (one consistent snapshot per day)."""
 
     name: ClassVar[str] = "oauth_tokens"
@@ -151,78 +140,62 @@ class OauthTokensSource(Source):
         ("user_power", ("org", "user_id")),  # the grant holders' power (grant_power)
     )
 
-    def __init__(self) -> None:
-        self.day: date | None = None
-        self.rows = 0
-        self.total = 0
-        self.skipped = False
+    skip_note: ClassVar[str] = "today's snapshot is recent (collect.token_snapshot_minutes)"
 
-    def due(self, ctx: Context, cursor: dict[str, Any] | None, forced: bool) -> bool:
-        if forced or not cursor or cursor.get("day") != ctx.run_start.date().isoformat():
+    def __init__(self) -> None:
+        super().__init__()
+        self.holders: list[str] = []
+
+    def due(self, ctx: Context, cursor: dict[str, Any] | None) -> bool:
+        """A new day, a forced run, an incomplete or old enough reading: read again."""
+        if ctx.forced or not cursor or cursor.get("day") != ctx.run_start.date().isoformat():
             return True
         taken = parse_dt(cursor.get("taken_at"))
         every = timedelta(minutes=ctx.collect.token_snapshot_minutes)
         return taken is None or ctx.run_start - taken >= every or not cursor.get("complete", False)
 
-    def run(self, ctx: Context) -> None:
-        with ctx.engine.connect() as conn:
-            cursor = ledger.load_checkpoint(conn, ctx.org, self.name)
-        ctx.cursor_before = ctx.cursor_after = cursor
-        if not self.due(ctx, cursor, ctx.forced):
-            self.skipped = ctx.stats.skipped = True
-            ctx.stats.notes.append("today's snapshot is recent (collect.token_snapshot_minutes)")
-            return
-        records, total = read_all_grants(ctx)
+    def read(self, ctx: Context) -> tuple[list[Record], int]:
+        """Every grant past the 2,500-row cap, and the org's ``COUNT()``."""
+        return read_all_grants(ctx)
+
+    def store(self, ctx: Context, conn: Connection, data: tuple[list[Record], int]) -> Reading:
+        """Replace today's snapshot as a whole; a short reading is kept, and said to be short."""
+        records, total = data
         day = ctx.run_start.date()
         seen = utcnow()
-        with ctx.engine.begin() as conn:
-            rows: dict[tuple[Any, ...], Row] = {}
-            for rec in records:
-                try:
-                    row = token_row(ctx.org, day, rec, seen)
-                except Malformed as exc:
-                    ctx.quarantine(
-                        conn,
-                        self.name,
-                        str(exc),
-                        {k: v for k, v in rec.items() if k not in ("attributes", "DeleteToken")},
-                        None,
-                    )
-                    continue
-                rows[(row["user_id"], row["app_name"], row["created_date"])] = row
-            t = schema.oauth_token_snapshots.c
-            conn.execute(delete(schema.oauth_token_snapshots).where(t.org == ctx.org, t.snapshot_day == day))
-            upsert(
-                conn,
-                schema.oauth_token_snapshots,
-                list(rows.values()),
-                key=["org", "snapshot_day", "user_id", "app_name", "created_date"],
-                update=None,
-            )
-            complete = len(records) == total
-            cursor = {
-                "day": day.isoformat(),
-                "taken_at": seen.isoformat(),
-                "rows": len(rows),
-                "count": total,
-                "complete": complete,
-            }
-            ledger.save_checkpoint(conn, ctx.org, self.name, cursor)
-            if not complete:
-                ctx.stats.incomplete = True
-                ctx.stats.notes.append(f"read {len(records)} grants but COUNT() said {total}")
-        ctx.cursor_after = cursor
-        ctx.stats.rows_read += len(records)
-        ctx.stats.rows_written += len(rows)
-        # the grants' blast radius: their users' power (collectors.sources.grant_power)
-        from collectors.sources.grant_power import collect_power
+        rows: dict[tuple[Any, ...], Row] = {}
+        for rec in records:
+            try:
+                row = token_row(ctx.org, day, rec, seen)
+            except Malformed as exc:
+                raw = {k: v for k, v in rec.items() if k not in ("attributes", "DeleteToken")}
+                ctx.quarantine(conn, self.name, str(exc), raw, None)
+                continue
+            rows[(row["user_id"], row["app_name"], row["created_date"])] = row
+        self.holders = sorted({r["user_id"] for r in rows.values()})
+        t = schema.oauth_token_snapshots.c
+        conn.execute(delete(schema.oauth_token_snapshots).where(t.org == ctx.org, t.snapshot_day == day))
+        upsert(
+            conn, schema.oauth_token_snapshots, list(rows.values()), key=list(self.writes[0][1]), update=None
+        )
+        complete = len(records) == total
+        cursor = {
+            "day": day.isoformat(),
+            "taken_at": seen.isoformat(),
+            "rows": len(rows),
+            "count": total,
+            "complete": complete,
+        }
+        return Reading(
+            cursor,
+            read=len(records),
+            written=len(rows),
+            covered=len(rows),
+            complete=complete,
+            gap=f"{len(rows)} of {total} grants read",
+            notes=[] if complete else [f"read {len(records)} grants but COUNT() said {total}"],
+        )
 
-        ctx.stats.notes.extend(collect_power(ctx, sorted({r["user_id"] for r in rows.values()})))
-        self.day, self.rows, self.total = day, len(rows), total
-
-    def coverage(self, conn: Connection, ctx: Context) -> None:
-        if self.day is None:
-            return
-        status = "complete" if (ctx.cursor_after or {}).get("complete") else "partial"
-        note = None if status == "complete" else f"{self.rows} of {self.total} grants read"
-        ledger.set_coverage(conn, ctx.org, self.name, self.day, status, self.rows, note)
+    def after_store(self, ctx: Context) -> None:
+        """The grants' blast radius: their holders' power (:mod:`collectors.sources.grant_power`)."""
+        ctx.stats.notes.extend(collect_power(ctx, self.holders))

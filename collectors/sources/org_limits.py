@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from collectors.run import ledger
-from collectors.sources.base import Context, Permission, Source, Writes
+from collectors.sources.base import Context, Permission, Writes
+from collectors.sources.snapshot import DailySnapshotSource, Reading
 from oauthwatch.store import schema
 from oauthwatch.store.writes import upsert, utcnow
 
@@ -75,7 +75,7 @@ def store_header_readings(engine: Engine, org: str, readings: list[LimitReading]
     return len(dedup)
 
 
-class OrgLimitsSource(Source):
+class OrgLimitsSource(DailySnapshotSource[dict[str, Any]]):
     """GET /limits → ``org_limits`` (origin ``limits``)."""
 
     name: ClassVar[str] = "org_limits"
@@ -89,22 +89,14 @@ class OrgLimitsSource(Source):
     )
     writes: ClassVar[tuple[Writes, ...]] = (("org_limits", tuple(KEY)),)
 
-    def __init__(self) -> None:
-        self.rows = 0
+    def read(self, ctx: Context) -> dict[str, Any]:
+        """The ``/limits`` body."""
+        return ctx.client.limits()
 
-    def run(self, ctx: Context) -> None:
-        body = ctx.client.limits()
+    def store(self, ctx: Context, conn: Connection, data: dict[str, Any]) -> Reading:
+        """One row per limit (and per app entry nested under one), at this second."""
         at = utcnow().replace(microsecond=0)
-        rows = limit_rows(ctx.org, body, at)
-        with ctx.engine.begin() as conn:
-            upsert(conn, schema.org_limits, rows, key=KEY, update=["max", "remaining", "origin"])
-            cursor = {"read_at": at.isoformat(), "limits": len(rows)}
-            ledger.save_checkpoint(conn, ctx.org, self.name, cursor)
-        ctx.cursor_after = cursor
-        ctx.stats.rows_read += len(rows)
-        ctx.stats.rows_written += len(rows)
-        self.rows = len(rows)
-
-    def coverage(self, conn: Connection, ctx: Context) -> None:
-        if self.rows:
-            ledger.set_coverage(conn, ctx.org, self.name, ctx.run_start.date(), "complete", self.rows)
+        rows = limit_rows(ctx.org, data, at)
+        upsert(conn, schema.org_limits, rows, key=KEY, update=["max", "remaining", "origin"])
+        cursor = {"read_at": at.isoformat(), "limits": len(rows)}
+        return Reading(cursor, read=len(rows), written=len(rows), covered=len(rows), covers_day=bool(rows))

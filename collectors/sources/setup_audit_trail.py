@@ -10,18 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from collectors.sources.base import (
-    Context,
-    IncrementalSource,
-    Malformed,
-    Permission,
-    Record,
-    Row,
-    get,
-    parse_dt,
-    record_id,
-    text,
-)
+from collectors.sources.base import Context, Permission
+from collectors.sources.incremental import IncrementalSource
+from collectors.sources.values import Malformed, Record, Row, get, parse_dt, record_id, text
 from oauthwatch.store import schema
 
 _RELEVANT = re.compile(

@@ -122,7 +122,7 @@ def import_csv_cmd(
     """Import Setup's Login History download, a Data Loader/Workbench LoginHistory export, or an ELF CSV."""
     from collectors.imports.importer import import_csv
     from collectors.imports.progress import import_progress
-    from collectors.sources.base import Malformed
+    from collectors.sources.values import Malformed
     from oauthwatch.cli_checks import check_org
 
     rt = runtime(ctx)

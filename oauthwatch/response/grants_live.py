@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
-from collectors.sources.base import get, parse_dt, soql_str
+from collectors.sources.values import get, parse_dt, soql_str
 from oauthwatch.secrets import fingerprint
 
 if TYPE_CHECKING:

@@ -1,68 +1,25 @@
 """Idempotent writes: upserts on natural keys, and rollups recomputed for the hours a write touched.
 
-Every writer in oauthwatch goes through :func:`upsert` so that writing the same rows twice leaves
-the store as writing them once. Rollups are recomputed (not incremented) per touched hour, which
+Every writer in oauthwatch goes through :func:`upsert` (:mod:`oauthwatch.store.upsert`) so that
+writing the same rows twice leaves the store as writing them once. Rollups are recomputed (not incremented) per touched hour, which
 keeps them exact whatever was retried or re-read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, delete, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from oauthwatch.rules.times import as_utc as _as_utc
 from oauthwatch.rules.times import utcnow as utcnow  # the store's one clock, imported from here by writers
 from oauthwatch.store import schema
+from oauthwatch.store.upsert import upsert
 
 if TYPE_CHECKING:
-    from sqlalchemy import Table
     from sqlalchemy.engine import Connection
-
-# SQLite allows 32,766 bound parameters per statement; PostgreSQL 65,535.
-_MAX_PARAMS = 30_000
-
-
-
-
-def upsert(
-    conn: Connection,
-    table: Table,
-    rows: Sequence[Mapping[str, Any]],
-    key: Sequence[str],
-    update: Sequence[str] | None = (),
-) -> int:
-    """Insert ``rows``; on a key conflict update the ``update`` columns (or do nothing).
-
-    ``update=None`` updates every non-key column present in the rows. Returns the number of rows
-    sent (not the number changed: SQLite and PostgreSQL count conflicts differently).
-    """
-    if not rows:
-        return 0
-    cols = list(rows[0].keys())
-    if update is None:
-        update = [c for c in cols if c not in key]
-    dialect = conn.dialect.name
-    per_stmt = max(1, _MAX_PARAMS // max(1, len(cols)))
-    for start in range(0, len(rows), per_stmt):
-        chunk = rows[start : start + per_stmt]
-        if dialect == "postgresql":
-            stmt = postgresql.insert(table).values(list(chunk))
-        elif dialect == "sqlite":
-            stmt = sqlite.insert(table).values(list(chunk))
-        else:  # pragma: no cover - only the two supported backends
-            raise NotImplementedError(f"upsert on {dialect}")
-        if update:
-            stmt = stmt.on_conflict_do_update(
-                index_elements=list(key), set_={c: stmt.excluded[c] for c in update}
-            )
-        else:
-            stmt = stmt.on_conflict_do_nothing(index_elements=list(key))
-        conn.execute(stmt)
-    return len(rows)
 
 
 def ensure_org(conn: Connection, name: str, **fields: Any) -> None:
@@ -129,5 +86,3 @@ def _hour_trunc(conn: Connection, col: Any) -> Any:
     if conn.dialect.name == "postgresql":
         return func.date_trunc("hour", col)
     return func.strftime("%Y-%m-%d %H:00:00.000000", col)
-
-

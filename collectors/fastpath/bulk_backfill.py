@@ -26,7 +26,7 @@ import logging
 import math
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -34,25 +34,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from collectors.api.client import SalesforceCallError
+from collectors.fastpath.csv_converters import FastConverter, csv_converter
 from collectors.run import ledger
-from collectors.sources.base import (
-    Bad,
-    Context,
-    _sqlite_upsert,
-    _tune,
-    bulk_upsert,
-    parse_dt,
-    prefetch,
-    soql_dt,
-    split_records,
-    sqlite_params,
-)
+from collectors.sources.base import BackfillRefused, Bad, Context, split_records
+from collectors.sources.paging import prefetch
+from collectors.sources.values import parse_dt, soql_dt
 from oauthwatch.rules.times import as_utc as _aware
+from oauthwatch.store.upsert import bind_params, tune_for_backfill, upsert
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-    from collectors.sources.base import IncrementalSource
+    from collectors.sources.incremental import IncrementalSource
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +61,9 @@ ROLLUP_ROWS = 250_000
 # threshold (700) the cyclic collector ran every few hundred records (~2 s CPU of a 1M-row backfill,
 # measured). Raised for the backfill only and restored after: garbage still goes by refcount.
 GC_YOUNG = 100_000
-FastConverter = Callable[[list[str]], tuple[Any, ...]]
 
 
-class BulkRefused(Exception):
+class BulkRefused(BackfillRefused):
     """The org would not run the backfill as a Bulk API 2.0 query; REST does it instead."""
 
 
@@ -138,7 +130,7 @@ def run_bulk_backfill(src: IncrementalSource, ctx: Context, start: datetime | No
         for chunk in chunks:
             ctx.check_stop()
             conn.begin()
-            _tune(conn)
+            tune_for_backfill(conn)
             _write(src, ctx, conn, chunk, sqlite)
             if chunk.hi is not None and (top is None or chunk.hi > top[0]):
                 top = (chunk.hi, chunk.hi_id or "")
@@ -159,9 +151,7 @@ def run_bulk_backfill(src: IncrementalSource, ctx: Context, start: datetime | No
     if top is not None:
         last = {src.cursor_field: _aware(top[0]).isoformat(), src.id_field: top[1]}
         with ctx.engine.begin() as conn:
-            cursor = src._advance(ctx, last)
-            if src._dirty is not None:
-                cursor["rollup_dirty"] = [src._dirty[0].isoformat(), src._dirty[1].isoformat()]
+            cursor = src.rollups.note(src.advance(ctx, last))
             ledger.save_checkpoint(conn, ctx.org, src.name, cursor)
             ctx.cursor_after = cursor
     ctx.stats.notes.append(f"backfilled {done} rows through Bulk API 2.0 ({len(queries)} query jobs)")
@@ -272,7 +262,7 @@ def _parse(
                     header = next(reader, None)
                     if header is None:
                         continue
-                    fast = src.csv_converter(ctx, header) if sqlite else None
+                    fast = csv_converter(src, ctx, header) if sqlite else None
                     block: list[list[str]] = []
                     for cells in reader:
                         block.append(cells)
@@ -313,11 +303,11 @@ def _convert_block(
     else:
         slow = [_record(header, cells) for cells in block]
     if slow:
-        rows, chunk.bad = split_records(slow, lambda r: src.to_row(ctx, r), src._key_of)
+        rows, chunk.bad = split_records(slow, lambda r: src.to_row(ctx, r), src.key_of)
         if rows:
             cols = src.row_columns
             if sqlite:
-                chunk.params.extend(sqlite_params(ctx.engine.dialect, src.table, cols, rows))
+                chunk.params.extend(bind_params(ctx.engine.dialect, src.table, cols, rows))
             else:
                 chunk.params.extend(tuple(r[c] for c in cols) for r in rows)
     if chunk.params:
@@ -355,23 +345,20 @@ def _write(src: IncrementalSource, ctx: Context, conn: Connection, chunk: Chunk,
             chunk.staged,
         )
     elif sqlite:
-        _sqlite_upsert(conn, src.table, chunk.params, cols, list(src.key), update, chunk.params)
+        keys_only = [dict.fromkeys(cols)] * len(chunk.params)  # names the columns; values are the tuples
+        upsert(conn, src.table, keys_only, key=list(src.key), update=update, params=chunk.params)
     else:
         rows = [dict(zip(cols, p, strict=True)) for p in chunk.params]
-        bulk_upsert(conn, src.table, rows, key=list(src.key), update=update)
-    if src._rollup_on(ctx) and chunk.lo is not None and chunk.hi is not None:
-        lo, hi = _aware(chunk.lo), _aware(chunk.hi)
-        if src._dirty is not None:
-            lo, hi = min(lo, src._dirty[0]), max(hi, src._dirty[1])
-        src._dirty = (lo, hi)
+        upsert(conn, src.table, rows, key=list(src.key), update=update)
+    if src.rollup_on(ctx) and chunk.lo is not None and chunk.hi is not None:
+        src.rollups.widen(_aware(chunk.lo), _aware(chunk.hi))
 
 
 def _commit_group(src: IncrementalSource, ctx: Context, conn: Connection, read: int, written: int) -> None:
     """Commit the open transaction with the range of hours whose rollups are behind (so a crash
     leaves the next run a note of what to recompute), then catch rollups up every so often."""
-    if src._dirty is not None:
-        cursor = dict(ctx.cursor_after or {})
-        cursor["rollup_dirty"] = [src._dirty[0].isoformat(), src._dirty[1].isoformat()]
+    if src.rollups.range is not None:
+        cursor = src.rollups.note(dict(ctx.cursor_after or {}))
         ledger.save_checkpoint(conn, ctx.org, src.name, cursor)
         conn.commit()
         ctx.cursor_after = cursor
@@ -379,9 +366,9 @@ def _commit_group(src: IncrementalSource, ctx: Context, conn: Connection, read: 
         conn.commit()
     ctx.stats.rows_read += read
     ctx.stats.rows_written += written
-    src._rows_since_rollup += written
-    if src._dirty is not None and src._rows_since_rollup >= ROLLUP_ROWS:
-        src._flush_rollup(ctx)
+    src.rollups.written(written)
+    if src.rollups.range is not None and src.rollups.rows_since >= ROLLUP_ROWS:
+        src.flush_rollup(ctx)
 
 
 __all__ = ["BulkRefused", "run_bulk_backfill", "slice_bounds", "sliced_soql"]
