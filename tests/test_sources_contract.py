@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from collectors.run import ledger
-from collectors.sources import SOURCES
+from collectors.sources.registry import SOURCES
 from collectors.sources.values import parse_dt
 from oauthwatch.store import schema
 from tests.orgdb_helpers import BASE, OrgDbClient, build_org, run, settings_for

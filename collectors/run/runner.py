@@ -32,9 +32,9 @@ from collectors.api.client import SalesforceClient
 from collectors.fastpath.bulk_backfill import run_bulk_backfill
 from collectors.run import ledger
 from collectors.run.visibility import limited
-from collectors.sources import SOURCES
 from collectors.sources.base import Context, Stopped
 from collectors.sources.org_limits import store_header_readings
+from collectors.sources.registry import SOURCES
 from oauthwatch.config import ConfigError
 from oauthwatch.secrets import redact
 from oauthwatch.store.writes import ensure_org, utcnow

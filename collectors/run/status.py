@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from sqlalchemy import func, select
 
-from collectors.sources import SOURCES
+from collectors.sources.registry import SOURCES
 from oauthwatch.rules.times import as_utc_or_none as _aware
 from oauthwatch.store import schema
 

@@ -1,8 +1,7 @@
-"""One module per source, each a declaration; :mod:`collectors.sources.registry` lists them in run order."""
+"""One module per source, each a declaration on one of the bases for the shapes that exist.
 
-from __future__ import annotations
-
-from collectors.sources.base import Source
-from collectors.sources.registry import SOURCE_NAMES, SOURCES
-
-__all__ = ["SOURCES", "SOURCE_NAMES", "Source"]
+:mod:`collectors.sources.registry` lists them in run order (``SOURCES``); the bases are in
+:mod:`collectors.sources.base`, :mod:`~collectors.sources.incremental`,
+:mod:`~collectors.sources.snapshot` and :mod:`~collectors.sources.parent_child`. This package
+imports nothing itself, so importing one source never imports them all.
+"""
