@@ -67,7 +67,9 @@ def test_the_detector_example_raises_alerts_through_the_runner(store, tmp_path, 
         expected = dict(
             conn.execute(
                 select(t.c.application, func.count())
-                .where(t.c.status == mod.REFUSED, t.c.login_time >= NOW - timedelta(days=1), t.c.login_time < NOW)
+                .where(
+                    t.c.status == mod.REFUSED, t.c.login_time >= NOW - timedelta(days=1), t.c.login_time < NOW
+                )
                 .group_by(t.c.application)
             ).all()
         )
@@ -91,3 +93,39 @@ def test_examples_are_complete_modules(name):
     code = example(name)
     assert code.startswith('"""'), "an example starts with the module docstring, like every module"
     compile(code, f"<{name}>", "exec")
+
+
+def test_the_source_example_collects_exactly_through_the_runner(sqlite_store, tmp_path, monkeypatch):
+    """The source example, registered and run by the real runner against the in-process org: it
+    stores exactly the org's PermSetAssign rows, keeps its cursor, and a second run adds nothing."""
+    import sqlite3
+
+    from collectors.run import ledger, runner
+    from tests.orgdb_helpers import OrgDbClient, build_org, run, settings_for
+
+    mod = load(example("add-source"), "collectors.sources.permset_assignments", tmp_path, monkeypatch)
+    src = mod.PermsetAssignmentsSource
+    monkeypatch.setattr(runner, "SOURCES", {**runner.SOURCES, src.name: src})
+    assert src.writes == (("audit_events", ("org", "event_id")),)  # declared once, derived
+    assert src.probe() == "SELECT Id FROM SetupAuditTrail LIMIT 1"
+    db, blobs, metadata = build_org(tmp_path)
+    client = OrgDbClient(db, blobs=blobs, metadata=metadata)
+    settings = settings_for(tmp_path, str(sqlite_store.url))
+
+    [first] = run(settings, client, [src.name], sqlite_store)
+    [second] = run(settings, client, [src.name], sqlite_store)  # stores nothing twice (count below)
+
+    assert (first.outcome, second.outcome) == ("ok", "ok"), first.line()
+    truth = {
+        r[0]
+        for r in sqlite3.connect(db).execute("SELECT Id FROM SetupAuditTrail WHERE Action = 'PermSetAssign'")
+    }
+    assert len(truth) == 10
+    a = schema.audit_events.c
+    with sqlite_store.connect() as conn:
+        assert set(conn.execute(select(a.event_id)).scalars()) == truth
+        cursor = ledger.load_checkpoint(conn, "acme", src.name)
+    assert cursor is not None
+    assert cursor["ts"]
+    assert first.rows_written == 10
+    assert second.rows_written < first.rows_written  # resumed from the cursor, not from the start
