@@ -64,19 +64,23 @@ def test_not_fooled_by_earlier_anomalies_in_its_baseline() -> None:
     assert (out.set_index("timestamp").loc[slots, "expected"] < 1000).all()
 
 
-def test_maturity_first_week_silent_then_immature_then_mature() -> None:
+def test_maturity_first_day_silent_then_immature_then_mature() -> None:
+    """The first day has nothing to compare with; until ``mature_weeks`` weeks it is judged, but says so."""
     s = rhythm(weeks=5)
-    first_week = s.index[30]
+    first_day = s.index[10]
+    third_day = s.index[24 * 2 + 30]
     second_week = s.index[24 * 7 + 50]
     fourth_week = s.index[24 * 7 * 3 + 30]
-    for ts in (first_week, second_week, fourth_week):
+    for ts in (first_day, third_day, second_week, fourth_week):
         s[ts] = 5000
     out = volume_anomalies(s).set_index("timestamp")
-    assert first_week not in out.index
+    assert first_day not in out.index
+    assert out.loc[third_day, "immature"]
     assert out.loc[second_week, "immature"]
     assert "immature" in out.loc[second_week, "explanation"]
     assert not out.loc[fourth_week, "immature"]
-    assert out.attrs["evaluated_from"] == s.index[0] + pd.Timedelta(days=7)
+    assert "immature" not in out.loc[fourth_week, "explanation"]
+    assert out.attrs["evaluated_from"] == s.index[0] + pd.Timedelta(days=1)
     assert out.attrs["immature_until"] == s.index[0] + pd.Timedelta(weeks=3)
 
 

@@ -4,12 +4,13 @@ Why it matters: a runaway integration burns the API budget and the concurrent-to
 stolen refresh token replayed in bulk shows as a spike; a silent drop means an integration
 stopped (expired certificate, revoked grant, broken deploy) before anyone complains.
 
-How: the hour ending at the evaluation time is judged with the same rule as
-:func:`oauthwatch.detect.volume_model.volume_anomalies` (its ``judge_weeks`` core) against the
-same trailing hour in each of the last weeks, including how those weeks were themselves judged
-(so an earlier spike does not raise the baseline). Only that one slot is computed: a run costs a
-few binary searches per app, which keeps hourly backtests over months fast. A spike names the IP that carried most of it and
-says whether that IP was seen for the app before.
+How: the app's (or org's) counts in whole hours ending at the evaluation time, over the loaded
+history, are judged by the same model as
+:func:`oauthwatch.detect.volume_model.volume_anomalies` (:mod:`oauthwatch.detect.volume_judge`):
+weekly or daily rhythm, recent level, a negative binomial spread, a verdict only beyond the
+swings the app makes every day, and earlier anomalies kept out of the baseline. Only the last
+hour's verdict is reported. A spike names the IP that carried most of it and says whether that
+IP was seen for the app before.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pandas as pd
 
 from oauthwatch.detect.base import Context, Detector, Finding, fmt_int, fmt_time
 from oauthwatch.detect.data import Frames
-from oauthwatch.detect.volume_model import judge_weeks
+from oauthwatch.detect.volume_judge import Params, judge
 
 RUNBOOK = (
     "Open the app's page on the dashboard and compare this hour with the same hour last week.",
@@ -31,21 +32,20 @@ RUNBOOK = (
 )
 
 
-def slot_history(
-    times: pd.Series, now: pd.Timestamp, step: pd.Timedelta, weeks: int, start: pd.Timestamp
+def trailing_counts(
+    times: pd.Series, now: pd.Timestamp, step: pd.Timedelta, start: pd.Timestamp
 ) -> np.ndarray:
-    """Counts in ``[now - step - k weeks, now - k weeks)`` for k = weeks … 0, as a (weeks + 1, 1) column.
+    """Counts in the whole ``step`` buckets between ``start`` and ``now``, the last ending at ``now``.
 
-    Buckets that begin before ``start`` (before the app existed, or before the loaded history) are
-    NaN: unknown, not zero. ``times`` must be sorted.
+    Oldest first; a bucket that would begin before ``start`` (before the app existed, or before
+    the loaded history) is left out rather than counted as zero. ``times`` must be sorted.
     """
+    n = int((now - start) // step)
+    if n <= 0:
+        return np.zeros(0)
     t = times.to_numpy(dtype="datetime64[ns]")
-    ks = np.arange(weeks, -1, -1)
-    ends = (now.value - ks * pd.Timedelta(weeks=1).value).astype("datetime64[ns]")
-    starts = ends - step.to_timedelta64()
-    counts = (np.searchsorted(t, ends, side="left") - np.searchsorted(t, starts, side="left")).astype(float)
-    counts[starts < start.to_datetime64()] = np.nan
-    return counts.reshape(-1, 1)
+    edges = (now.value - np.arange(n, -1, -1) * step.value).astype("datetime64[ns]")
+    return np.diff(np.searchsorted(t, edges, side="left")).astype(float)
 
 
 def _detect(frames: Frames, ctx: Context) -> list[Finding]:
@@ -54,14 +54,14 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
     weeks = int(ctx.get("weeks"))
     hist_start = pd.Timestamp(ctx.now - frames.history)
     logins = frames.logins
-    params = {
-        "weeks": weeks,
-        "threshold": float(ctx.get("threshold")),
-        "min_volume": float(ctx.get("min_volume")),
-        "rel_floor": float(ctx.get("rel_floor")),
-        "mature_weeks": int(ctx.get("mature_weeks")),
-        "drop_ratio": float(ctx.get("drop_ratio")),
-    }
+    params = Params(
+        weeks=weeks,
+        threshold=float(ctx.get("threshold")),
+        min_volume=float(ctx.get("min_volume")),
+        rel_floor=float(ctx.get("rel_floor")),
+        mature_weeks=int(ctx.get("mature_weeks")),
+        drop_ratio=float(ctx.get("drop_ratio")),
+    )
     window = frames.recent(step.to_pytimedelta())
     groups: list[tuple[str, str, pd.Series, pd.DataFrame, pd.Timestamp]] = []
     if ctx.get("per_app"):
@@ -81,22 +81,22 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
         groups.append(("org", ctx.org, logins["login_time"], window, max(first_org, hist_start)))
     findings: list[Finding] = []
     for subject_type, subject, times, win, start in groups:
-        # Align the app's start to the trailing grid so that its first partial bucket is not judged.
-        grid_start = now - np.floor((now - start) / step) * step
-        column = slot_history(times, now, step, weeks, grid_start)
-        j = judge_weeks(column, **params)
-        if not (j["spike"][-1, 0] or j["drop"][-1, 0]):
+        counts = trailing_counts(times, now, step, start)
+        if len(counts) < 2:
+            continue
+        j = judge(counts, step, now - len(counts) * step, params)
+        if not (j.spike[-1] or j.drop[-1]):
             continue
         row = pd.Series(
             {
                 "timestamp": now - step,
-                "observed": column[-1, 0],
-                "expected": j["expected"][-1, 0],
-                "score": j["score"][-1, 0],
-                "direction": "spike" if j["spike"][-1, 0] else "drop",
-                "immature": j["have"][-1, 0] < params["mature_weeks"],
-                "low": j["low"][-1, 0],
-                "high": j["high"][-1, 0],
+                "observed": counts[-1],
+                "expected": j.expected[-1],
+                "score": j.score[-1],
+                "direction": "spike" if j.spike[-1] else "drop",
+                "immature": j.have[-1] < params.mature_weeks,
+                "low": j.low[-1],
+                "high": j.high[-1],
             }
         )
         findings.append(_finding(frames, ctx, subject_type, subject, row, win, step))
