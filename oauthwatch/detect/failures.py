@@ -5,8 +5,11 @@ one side only; ``Failed: IP Address Not Allowed`` a new egress IP or an attacker
 Password`` in bulk a guessing attack. Each reason has its own normal rate, so each is judged
 against its own baseline, not against the app's total.
 
-How: failures in the recent window against the same app's (and reason's) rate over the baseline
-days; a surge needs a minimum count, a multiple of the usual rate and a Poisson/binomial score.
+How: each reason's failures per window over the baseline days are judged by the same volume
+model as the ``volume`` detector (:mod:`oauthwatch.detect.volume_judge`: rhythm, level, a
+negative binomial spread, nothing within the reason's daily swing); a surge also needs
+``min_failures`` and ``ratio`` × the expected count. The app's overall failure *rate* is a
+proportion, judged with a binomial score against its baseline rate.
 An app that usually succeeds and has failed every one of at least ``min_all_failing`` attempts in
 the window is reported at once (high): that is how an expired JWT certificate looks.
 """
@@ -16,8 +19,13 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 
+import numpy as np
+import pandas as pd
+
 from oauthwatch.detect.base import Context, Detector, Finding, fmt_int
 from oauthwatch.detect.data import Frames
+from oauthwatch.detect.volume import trailing_counts
+from oauthwatch.detect.volume_judge import Params, judge
 
 RUNBOOK = (
     "Read the Status reason: it says what failed (signature, IP restriction, password, PKCE…).",
@@ -32,29 +40,42 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
     base = frames.before(ctx.window_start, timedelta(days=int(ctx.get("baseline_days"))))
     if win.empty:
         return []
-    base_hours = max(1.0, (int(ctx.get("baseline_days")) * 24))
     win_hours = ctx.window.total_seconds() / 3600
     min_failures = int(ctx.get("min_failures"))
     ratio = float(ctx.get("ratio"))
     zmin = float(ctx.get("score"))
     findings: list[Finding] = []
     wf = win[~win["success"]]
-    bf = base[~base["success"]]
-    base_status = bf.groupby(["application", "status"]).size()
+    # Each reason's failure counts per window-sized bucket over the baseline are judged by the
+    # volume model (docs/detectors.md): its rhythm, level and burstiness, not a flat average.
+    span = timedelta(days=int(ctx.get("baseline_days"))) + ctx.window
+    hist = frames.before(ctx.now, span)
+    hist_fail = hist[~hist["success"]]
+    times_by = dict(tuple(hist_fail.groupby(["application", "status"])["login_time"]))
+    now = pd.Timestamp(ctx.now)
+    step = pd.Timedelta(ctx.window)
+    params = Params(threshold=zmin, min_volume=float(min_failures), rel_floor=0.0)
     for (app, status), n in wf.groupby(["application", "status"]).size().items():
         if n < min_failures:
             continue
-        expected = float(base_status.get((app, status), 0)) * win_hours / base_hours
-        z = (n - expected) / math.sqrt(max(expected, 1.0))
-        if n < ratio * (expected + 1) or z < zmin:
+        first = frames.app_first_seen.get(app)
+        start = now - pd.Timedelta(span)
+        if first is not None and not pd.isna(first):
+            start = max(start, now - np.ceil((now - pd.Timestamp(first)) / step) * step)
+        counts = trailing_counts(times_by[(app, status)], now, step, start)
+        if len(counts) < 2:
+            continue
+        j = judge(counts, step, now - len(counts) * step, params)
+        expected, z = float(j.expected[-1]), float(j.score[-1])
+        if not j.spike[-1] or n < ratio * (expected + 1):
             continue
         rows = wf[(wf["application"] == app) & (wf["status"] == status)]
         users = rows["user_id"].nunique()
         ips = rows["source_ip"].value_counts()
         text = (
             f"{fmt_int(n)} logins to {app or 'Salesforce'} failed with \u201c{status}\u201d in the last "
-            f"{_hours(win_hours)}; over the previous {ctx.get('baseline_days')} days this reason came "
-            f"{fmt_int(expected)} times per {_hours(win_hours)} on average. {users} user(s) and {len(ips)} IP(s) are involved"
+            f"{_hours(win_hours)}; judged against this reason's own rhythm and level over the previous "
+            f"{ctx.get('baseline_days')} days, about {fmt_int(expected)} were expected. {users} user(s) and {len(ips)} IP(s) are involved"
             + (f", most from {ips.index[0]} ({ips.iloc[0] / n:.0%})." if len(ips) else ".")
         )
         findings.append(

@@ -203,6 +203,12 @@ def judge(values: np.ndarray, step: pd.Timedelta, origin: pd.Timestamp, p: Param
     kpos = np.nonzero(known)[0]
     xk = values[kpos]
     is_count = bool(len(xk)) and bool(np.all(xk >= 0)) and bool(np.all(xk == np.round(xk)))
+    if not len(kpos):
+        nothing = np.full(n, np.nan)
+        none = np.zeros(n, dtype=bool)
+        return Judgement(
+            nothing, nothing, none, none, np.full(n, -1), np.zeros(n, int), nothing, nothing, nothing, False
+        )
     per_week, per_day = int(WEEK / step), max(int(DAY / step), 1)
     pool = int(pd.Timedelta(minutes=15) // step) if step < pd.Timedelta(hours=1) else 0
     level_n = max(int(LEVEL_SPAN / step), LEVEL_MIN_POINTS)
