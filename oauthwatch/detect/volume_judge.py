@@ -171,11 +171,15 @@ def _alpha(e: np.ndarray, mu: np.ndarray, block: np.ndarray, window: int, floor:
 
     lo, hi = np.full(len(starts), floor), np.full(len(starts), 100.0)
     over = enough & excess(lo)
+    if not over.any():  # no day more dispersed than the floor: nothing to solve
+        return np.full(len(e), floor)
+    e2, mm, lo, hi = e2[over], mm[over], lo[over], hi[over]
     for _ in range(10):
         mid = np.sqrt(np.maximum(lo, 1e-6) * hi)  # bisection on a log scale: alpha spans decades
         up = excess(mid)
         lo, hi = np.where(up, mid, lo), np.where(up, hi, mid)
-    per_block = np.where(over, hi, floor)
+    per_block = np.full(len(starts), floor)
+    per_block[over] = hi
     return np.repeat(per_block, np.diff(np.r_[starts, len(e)]))
 
 
