@@ -10,9 +10,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from oauthwatch.rules.thresholds import CERT_WARNING_DAYS
 from oauthwatch.secrets import redact
 
-CERT_WARN_DAYS = 30
+CERT_WARN_DAYS = CERT_WARNING_DAYS  # the posture detector's default cert_days (oauthwatch.rules.thresholds)
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def exit_code(reports: list[OrgReport], *, strict: bool = False) -> int:
 
 
 def judge_expiry(report: OrgReport, not_after: datetime, what: str) -> None:
-    """Expired → problem; expiring within 30 days → warning."""
+    """Expired → problem; expiring within the posture detector's ``cert_days`` (30) → warning."""
     days = (not_after - datetime.now(UTC)).total_seconds() / 86400
     fix = (
         f"run `oauthwatch keygen --org {report.org} --force`, upload the new certificate to the app "
