@@ -1,4 +1,5 @@
-"""The repository's shape: test modules stand alone (shared code lives in helper modules).
+"""The repository's shape: test modules stand alone (shared code lives in helper modules), and no
+product module passes 400 lines.
 
 A test module that imports another one runs that module's tests' imports and fixtures as a side
 effect and couples two test files; what they share belongs in ``conftest.py``, ``factories.py``,
@@ -37,3 +38,21 @@ def test_the_check_sees_an_import_of_a_test_module(tmp_path):
     sample = tmp_path / "test_sample.py"
     sample.write_text("from tests.test_digest import seed\nimport test_mailer\nfrom tests import factories\n")
     assert _imported_modules(sample) == {"tests.test_digest", "test_mailer", "tests"}
+
+
+ROOT = TESTS.parent
+PRODUCT = ("oauthwatch", "collectors", "dashboard")
+MAX_LINES = 400
+
+
+def test_no_product_module_is_over_400_lines():
+    """Small single-purpose modules (CONTRIBUTING.md, "Style"); generated migrations are exempt."""
+    too_long = []
+    for package in PRODUCT:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if "migrations" in path.relative_to(ROOT).parts:
+                continue
+            lines = len(path.read_text().splitlines())
+            if lines > MAX_LINES:
+                too_long.append(f"{path.relative_to(ROOT)}: {lines} lines")
+    assert not too_long, f"split these modules (at most {MAX_LINES} lines each):\n" + "\n".join(too_long)
