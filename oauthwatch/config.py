@@ -105,6 +105,12 @@ class DetectSettings(_Strict):
 
     window_minutes: int = Field(60, ge=5, description="the recent window each detection run judges")
     history_days: int = Field(35, ge=8, description="days of logins loaded for baselines")
+    lookback_hours: int = Field(
+        72,
+        ge=1,
+        description="how far back a run judges windows that received events since the last run "
+        "(late Event Log Files, imports)",
+    )
     disabled: list[str] = Field(default_factory=list, description="detector ids not to run")
 
 

@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import insert
+
 from collectors.run import ledger
-from oauthwatch.store import schema
+from oauthwatch.store import schema, schema_detect
 from oauthwatch.store.api_usage import refresh_api_usage, store_api_events
 from oauthwatch.store.inserts import split_new
 from oauthwatch.store.upsert import upsert
-from oauthwatch.store.writes import refresh_login_rollup
+from oauthwatch.store.writes import refresh_login_rollup, utcnow
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -104,6 +106,8 @@ class ImportWriter:
         self.bad: list[tuple[str, Any, str | None]] = []
         self.behind: set[date] = set()
         self.since_rollup = 0
+        self.span: tuple[datetime, datetime] | None = None  # first and last login time read
+        self.span_rows = 0
         catch_up(engine, org)
 
     def add(self, row: dict[str, Any]) -> None:
@@ -141,6 +145,10 @@ class ImportWriter:
             report.new += new
             report.already += already
             return
+        times = [r["login_time"] for r in rows]
+        lo, hi = min(times), max(times)
+        self.span = (min(lo, self.span[0]), max(hi, self.span[1])) if self.span else (lo, hi)
+        self.span_rows += len(rows)
         if self.skip is not None:
             skipped = self.skip(conn, rows)
             kept = [r for r, s in zip(rows, skipped, strict=True) if not s]
@@ -168,6 +176,19 @@ class ImportWriter:
     def finish(self) -> None:
         self.flush()
         self.catch_up()
+        if self.span is not None and self.target != API_USAGE:
+            # The file is the export of this span: detection may judge its hours (and only them).
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(schema_detect.login_import_spans).values(
+                        org=self.org,
+                        source=self.target,
+                        span_start=self.span[0],
+                        span_end=self.span[1],
+                        rows=self.span_rows,
+                        imported_at=utcnow(),
+                    )
+                )
 
 
 def _refresh(conn: Connection, org: str, target: str, days: set[date]) -> None:

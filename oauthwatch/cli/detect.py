@@ -36,14 +36,22 @@ def detect(
     ] = True,
     fmt: FormatOpt = OutputFormat.table,
     verbose: VerboseOpt = False,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Judge again every window from this UTC date or time on (default: the windows "
+            "that received events since the last run).",
+        ),
+    ] = None,
 ) -> None:
-    """Run every detector over the store, record alerts, and send notifications for new ones."""
+    """Judge every window with new events, record alerts, and send notifications for new ones."""
     from oauthwatch.detect.runner import run_all
     from oauthwatch.notify.alert_delivery import deliver_pending
 
     rt = runtime(ctx)
     settings, engine = rt.settings, rt.store
-    report = run_all(engine, settings, org=org)
+    report = run_all(engine, settings, org=org, since=parse_time(since, "--since") if since else None)
     rows = [
         {
             "severity": f.severity,

@@ -58,6 +58,7 @@ class Context:
     now: datetime
     window: timedelta
     thresholds: Mapping[str, Any]
+    covered: bool = True  # the store holds every login of the window (else: never judge a drop)
 
     @property
     def window_start(self) -> datetime:

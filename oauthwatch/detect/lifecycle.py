@@ -102,7 +102,8 @@ def apply_findings(
     best: dict[str, Finding] = {}
     for f in findings:
         cur = best.get(f.dedupe_key)
-        if cur is None or severity_rank(f.severity) > severity_rank(cur.severity):
+        # Findings come oldest window first: the latest of the most severe sightings is kept.
+        if cur is None or severity_rank(f.severity) >= severity_rank(cur.severity):
             best[f.dedupe_key] = f
     for key, f in best.items():
         row = conn.execute(select(t).where(t.c.dedupe_key == key[:255])).mappings().first()

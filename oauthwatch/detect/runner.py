@@ -24,6 +24,7 @@ from oauthwatch.detect.data import load_frames
 from oauthwatch.detect.lifecycle import LifecycleResult, apply_findings
 from oauthwatch.detect.outbox import outbox_rows
 from oauthwatch.detect.registry import all_detectors
+from oauthwatch.detect.windows import plan_windows, save_marks
 from oauthwatch.secrets import redact
 from oauthwatch.store import schema
 from oauthwatch.store.writes import utcnow
@@ -46,6 +47,7 @@ class DetectReport:
     findings: list[Finding] = field(default_factory=list)
     alerts: LifecycleResult = field(default_factory=LifecycleResult)
     queued: int = 0
+    windows: int = 0
     errors: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -66,7 +68,7 @@ class DetectReport:
     def summary(self) -> str:
         """One line for logs and the CLI."""
         text = (
-            f"{len(self.findings)} finding(s) in {len(self.orgs)} org(s): {self.opened} alert(s) opened, "
+            f"{len(self.findings)} finding(s) in {self.windows} window(s) of {len(self.orgs)} org(s): {self.opened} alert(s) opened, "
             f"{self.updated} updated, {len(self.alerts.escalated)} escalated, {self.resolved} resolved; "
             f"{self.queued} alert change(s) in the outbox for notification"
         )
@@ -116,13 +118,18 @@ def _self_user(settings: Settings, org: str) -> str | None:
 
 
 def run_detectors(
-    frames: Frames, detectors: list[tuple[Detector, dict[str, Any]]], window: timedelta, now: datetime
+    frames: Frames,
+    detectors: list[tuple[Detector, dict[str, Any]]],
+    window: timedelta,
+    now: datetime,
+    *,
+    covered: bool = True,
 ) -> tuple[list[Finding], dict[str, str]]:
     """Run ``detectors`` over one org's frames; returns the findings and the errors by detector id."""
     findings: list[Finding] = []
     errors: dict[str, str] = {}
     for d, thresholds in detectors:
-        ctx = Context(org=frames.org, now=now, window=window, thresholds=thresholds)
+        ctx = Context(org=frames.org, now=now, window=window, thresholds=thresholds, covered=covered)
         try:
             findings.extend(d.run(frames, ctx))
         except Exception as exc:
@@ -138,35 +145,55 @@ def run_all(
     now: datetime | None = None,
     org: str | None = None,
     only: list[str] | None = None,
+    since: datetime | None = None,
 ) -> DetectReport:
-    """Run every enabled detector over every org in the store, record alerts, queue notifications.
+    """Judge every window with new events (:mod:`oauthwatch.detect.windows`), record the alerts.
 
-    ``now`` defaults to the current time (tests and the simulator pass their own clock).
+    The replayable detectors judge each planned window (the one ending ``now`` and the earlier
+    ones that received events or coverage since the last run, or all from ``since``); the
+    current-state detectors judge ``now`` once. ``now`` defaults to the current time (tests and
+    the simulator pass their own clock).
     """
     now = now or utcnow()
-    if now.tzinfo is None:
-        raise ValueError("now must be tz-aware (UTC)")
+    if now.tzinfo is None or (since is not None and since.tzinfo is None):
+        raise ValueError("now and since must be tz-aware (UTC)")
     detectors = enabled_detectors(settings, only)
     window = timedelta(minutes=settings.detect.window_minutes)
     history = timedelta(days=settings.detect.history_days)
+    lookback = timedelta(hours=settings.detect.lookback_hours)
+    settle = timedelta(seconds=settings.collect.settle_seconds)
+    replay = [(d, t) for d, t in detectors if d.replayable]
+    state = [(d, t) for d, t in detectors if not d.replayable]
     report = DetectReport(now=now)
     for name in _orgs(engine, settings, org):
+        source = _primary(settings, name)
+        with engine.connect() as conn:
+            plan = plan_windows(
+                conn, name, source=source, now=now, step=window, lookback=lookback, settle=settle, since=since
+            )
         frames = load_frames(
             engine,
             name,
-            start=now,
+            start=plan.windows[0].end,
             end=now,
             history=history,
-            primary_source=_primary(settings, name),
+            primary_source=source,
             self_username=_self_user(settings, name),
         )
-        findings, errors = run_detectors(frames, detectors, window, now)
+        findings, errors = run_detectors(frames, state, window, now)
+        for w in plan.windows:
+            view = frames if w.end == now else frames.at(w.end)
+            found, failed = run_detectors(view, replay, window, w.end, covered=w.covered)
+            findings.extend(found)
+            errors.update(failed)
         report.orgs.append(name)
+        report.windows += len(plan.windows)
         report.findings.extend(findings)
         report.errors.update({f"{name}:{k}": v for k, v in errors.items()})
         ran = {d.id: d.clears_after for d, _ in detectors if d.id not in errors}
         with engine.begin() as conn:
             result = apply_findings(conn, findings, org=name, clears_after=ran, now=now)
+            save_marks(conn, name, plan, now)
             report.queued += len(outbox_rows(result))
         report.alerts.merge(result)
     log.info("detect: %s", report.summary())

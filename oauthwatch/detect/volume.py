@@ -85,7 +85,8 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
         if len(counts) < 2:
             continue
         j = judge(counts, step, now - len(counts) * step, params)
-        if not (j.spike[-1] or j.drop[-1]):
+        drop = bool(j.drop[-1]) and ctx.covered  # an hour nobody collected is not a drop
+        if not (j.spike[-1] or drop):
             continue
         row = pd.Series(
             {

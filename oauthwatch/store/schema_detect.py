@@ -60,7 +60,8 @@ alert_findings = Table(
 )
 
 # Where detection has judged up to, per org: the highest ``logins.id`` already judged (rows
-# above it are new, from collection, an import or a late Event Log File alike) and when.
+# above it are new, from collection, an import or a late Event Log File alike) and the coverage
+# point (``judged_at``) up to which windows were judged complete (oauthwatch.detect.windows).
 detect_marks = Table(
     "detect_marks",
     metadata,
