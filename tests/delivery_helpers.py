@@ -19,15 +19,21 @@ NASTY_APP = "<script>alert(1)</script> & <!channel> <http://evil.example|click>"
 
 
 def finding(severity: str = "high", key: str = "new_app:prod:x") -> Finding:
+    # Other keys name other apps from other networks: separate incidents, separate alerts.
+    app, ip = (
+        (NASTY_APP, "192.0.2.7")
+        if key == "new_app:prod:x"
+        else (f"App {key}", f"198.51.{sum(map(ord, key)) % 250}.7")
+    )
     return Finding(
         detector="new_app",
         severity=severity,  # type: ignore[arg-type]
         org="prod",
         subject_type="app",
-        subject=NASTY_APP,
-        title=f"New connected app: {NASTY_APP}",
-        explanation=f"Connected app {NASTY_APP} logged in; its session id was {TOKEN}.",
-        evidence={"app": NASTY_APP, "users": "user@example.com", "ips": "192.0.2.7"},
+        subject=app,
+        title=f"New connected app: {app}",
+        explanation=f"Connected app {app} logged in; its session id was {TOKEN}.",
+        evidence={"app": app, "users": "user@example.com", "ips": ip},
         runbook=("Block <b>it</b> & revoke its tokens.",),
         dedupe_key=key,
         event_start=T0,

@@ -108,7 +108,20 @@ def test_person_resolved_alert_reopens_only_on_newer_evidence(store) -> None:
 def test_acknowledge_suppress_and_listing(store) -> None:
     a1 = apply(store, [finding()], T0).opened[0]
     a2 = apply(
-        store, [finding("low", key="posture:prod:0H4:refresh_infinite", detector="posture")], T0
+        store,
+        [
+            finding(
+                "low",
+                key="posture:prod:0H4:refresh_infinite",
+                detector="posture",
+                subject_type="app",
+                subject="Slack",
+                evidence={"app": "Slack"},
+                event_start=None,
+                end=None,
+            )
+        ],
+        T0,
     ).opened[0]
     row = acknowledge(store, a1, by="analyst@example.com", now=T0)
     assert (row["status"], row["status_by"]) == ("acknowledged", "analyst@example.com")

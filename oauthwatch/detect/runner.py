@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from oauthwatch.detect.base import Context, Detector, Finding
 from oauthwatch.detect.data import load_frames
+from oauthwatch.detect.incidents import Incident, correlation_keys, find_incident
 from oauthwatch.detect.lifecycle import LifecycleResult, apply_findings
 from oauthwatch.detect.outbox import outbox_rows
 from oauthwatch.detect.registry import all_detectors
@@ -222,7 +223,45 @@ class BacktestReport:
     steps: int = 0
     rows: dict[str, BacktestRow] = field(default_factory=dict)
     fired: list[tuple[datetime, Finding]] = field(default_factory=list)
+    linked: list[tuple[datetime, Finding]] = field(default_factory=list)
     not_replayed: list[str] = field(default_factory=list)
+
+
+class _Replay:
+    """The alerts a replay would have opened: the live lifecycle's rules, in memory.
+
+    A finding continues its alert while its dedupe key was seen within its detector's
+    ``clears_after`` (plus one step), joins an open alert of the same incident
+    (:func:`oauthwatch.detect.incidents.find_incident`), or opens a new one.
+    """
+
+    def __init__(self, clears: dict[str, timedelta], step: timedelta) -> None:
+        self.clears, self.step = clears, step
+        self.last_seen: dict[str, datetime] = {}
+        self.owner: dict[str, Incident] = {}
+        self.incidents: list[Incident] = []
+
+    def _alive(self, inc: Incident, t: datetime) -> bool:
+        return t - inc.last_seen <= self.clears.get(inc.detector, timedelta(0)) + self.step
+
+    def opens(self, f: Finding, t: datetime) -> bool:
+        """Record ``f`` seen at ``t``; True when it opens a new alert."""
+        keys = correlation_keys(f.subject_type, f.subject, f.evidence)
+        prev, inc = self.last_seen.get(f.dedupe_key), self.owner.get(f.dedupe_key)
+        opened = False
+        if prev is None or inc is None or t - prev > self.clears[f.detector] + self.step:
+            live = [i for i in self.incidents if self._alive(i, t)]
+            self.incidents = live
+            inc = find_incident(live, keys, f.event_start, f.event_end)
+            if inc is None:
+                inc = Incident(len(self.owner), f.detector, set(keys), f.event_start, f.event_end, t)
+                self.incidents.append(inc)
+                opened = True
+        inc.absorb(keys, f.event_start, f.event_end, f.detector)
+        inc.last_seen = t
+        self.owner[f.dedupe_key] = inc
+        self.last_seen[f.dedupe_key] = t
+        return opened
 
 
 def backtest(
@@ -238,8 +277,9 @@ def backtest(
     """Replay the detectors at every ``step`` in ``[start, end]``; count alerts that would have opened.
 
     An alert "would open" when a dedupe key appears that was not seen within its detector's
-    ``clears_after`` (plus one step): the same rule the live lifecycle applies. Alert state in the
-    store is not touched.
+    ``clears_after`` (plus one step) and no open alert describes the same incident: the rules the
+    live lifecycle applies (``fired`` lists the opening findings, ``linked`` the others). Alert
+    state in the store is not touched.
     """
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError("start and end must be tz-aware (UTC)")
@@ -263,7 +303,7 @@ def backtest(
             primary_source=_primary(settings, name),
             self_username=_self_user(settings, name),
         )
-        last_seen: dict[str, datetime] = {}
+        replay_state = _Replay(clears, step)
         t = start
         while t <= end:
             findings, errors = run_detectors(full.at(t), replay, window, t)
@@ -273,12 +313,12 @@ def backtest(
             for f in findings:
                 row = report.rows[f.detector]
                 row.findings += 1
-                prev = last_seen.get(f.dedupe_key)
-                if prev is None or t - prev > clears[f.detector] + step:
+                if replay_state.opens(f, t):
                     row.alerts += 1
                     row.subjects[f.subject] = row.subjects.get(f.subject, 0) + 1
                     row.first = row.first or t
                     report.fired.append((t, f))
-                last_seen[f.dedupe_key] = t
+                else:
+                    report.linked.append((t, f))
             t += step
     return report

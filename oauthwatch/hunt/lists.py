@@ -140,7 +140,12 @@ def match_saved_lists(engine: Engine, settings: Settings, *, now: datetime | Non
             report.matched[f"{org}:{entry.name}"] = len(matches)
             with engine.begin() as conn:
                 result = apply_findings(
-                    conn, findings_for(org, entry, matches), org=org, clears_after={}, now=now
+                    conn,
+                    findings_for(org, entry, matches),
+                    org=org,
+                    clears_after={},
+                    now=now,
+                    correlate=False,  # one alert per indicator
                 )
                 report.alerts_opened += len(result.opened) + len(result.reopened)
                 # apply_findings wrote the alert outbox rows; deliver_pending drains and sends them
