@@ -17,7 +17,7 @@ from oauthwatch.config import NotifySettings, Settings
 from oauthwatch.detect.base import Finding
 from oauthwatch.detect.lifecycle import apply_findings
 from oauthwatch.notify.alert_delivery import drain_outbox
-from oauthwatch.store import schema, schema_detect
+from oauthwatch.store import schema
 from oauthwatch.store.writes import ensure_org
 
 T0 = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
@@ -78,14 +78,14 @@ def test_lifecycle_writes_the_outbox_and_notify_drains_it_once(sqlite_store) -> 
             now=T0,
         )
     assert len(result.opened) == 2
-    assert _count(sqlite_store, schema_detect.alert_outbox) == 2
+    assert _count(sqlite_store, schema.alert_outbox) == 2
     assert _count(sqlite_store, schema.alert_deliveries) == 0  # detection queued nothing itself
 
     assert drain_outbox(sqlite_store, settings, now=T0) == 1  # the low one is below the floor
     assert drain_outbox(sqlite_store, settings, now=T0) == 0  # drained rows are never queued again
     with sqlite_store.connect() as conn:
         pending = conn.execute(
-            select(func.count()).where(schema_detect.alert_outbox.c.drained_at.is_(None))
+            select(func.count()).where(schema.alert_outbox.c.drained_at.is_(None))
         ).scalar_one()
     assert pending == 0
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import insert
 
 from collectors.run import ledger
-from oauthwatch.store import schema, schema_detect
+from oauthwatch.store import schema
 from oauthwatch.store.api_usage import refresh_api_usage, store_api_events
 from oauthwatch.store.inserts import split_new
 from oauthwatch.store.upsert import upsert
@@ -180,7 +180,7 @@ class ImportWriter:
             # The file is the export of this span: detection may judge its hours (and only them).
             with self.engine.begin() as conn:
                 conn.execute(
-                    insert(schema_detect.login_import_spans).values(
+                    insert(schema.login_import_spans).values(
                         org=self.org,
                         source=self.target,
                         span_start=self.span[0],

@@ -33,7 +33,7 @@ from sqlalchemy import insert, select, update
 from oauthwatch.detect.base import Finding, severity_rank
 from oauthwatch.detect.incidents import Incident, correlation_keys, find_incident
 from oauthwatch.detect.outbox import write_outbox
-from oauthwatch.store import schema, schema_detect
+from oauthwatch.store import schema
 from oauthwatch.store.writes import utcnow
 
 if TYPE_CHECKING:
@@ -193,7 +193,7 @@ def apply_findings(
 
 def _alert_of(conn: Connection, key: str) -> Mapping[str, Any] | None:
     """The alert a dedupe key belongs to: its own, or the one its finding was linked to."""
-    t, af = schema.alerts, schema_detect.alert_findings
+    t, af = schema.alerts, schema.alert_findings
     row = conn.execute(select(t).where(t.c.dedupe_key == key)).mappings().first()
     if row is None:
         row = (
@@ -206,7 +206,7 @@ def _alert_of(conn: Connection, key: str) -> Mapping[str, Any] | None:
 
 def _open_incidents(conn: Connection, org: str) -> list[Incident]:
     """The org's open and acknowledged alerts with event times, as incidents to link findings to."""
-    t, af = schema.alerts, schema_detect.alert_findings
+    t, af = schema.alerts, schema.alert_findings
     alerts = conn.execute(
         select(
             t.c.id,
@@ -269,7 +269,7 @@ def _grow(conn: Connection, alert_id: int, f: Finding, now: datetime, result: Li
 
 def _link(conn: Connection, alert_id: int, key: str, f: Finding, now: datetime) -> None:
     """Record (or refresh) the finding as evidence of the alert."""
-    af = schema_detect.alert_findings
+    af = schema.alert_findings
     values = {
         "alert_id": alert_id,
         "detector": f.detector,
@@ -292,7 +292,7 @@ def _link(conn: Connection, alert_id: int, key: str, f: Finding, now: datetime) 
 
 def linked_findings(engine: Engine, alert_id: int) -> list[dict[str, Any]]:
     """Every finding an alert stands for, oldest event first (the dashboard's evidence list)."""
-    af = schema_detect.alert_findings
+    af = schema.alert_findings
     with engine.connect() as conn:
         rows = conn.execute(
             select(af).where(af.c.alert_id == alert_id).order_by(af.c.event_start, af.c.id)

@@ -5,7 +5,7 @@ lifecycle opens, reopens or escalates an alert it also writes one ``alert_outbox
 same transaction, so a change can neither be notified without being recorded nor recorded
 without being notified. :func:`oauthwatch.notify.alert_delivery.drain_outbox` turns the rows into
 deliveries per channel (applying the severity floor, suppression and the reopen cooldown) and
-marks them drained; docs/architecture.md shows the flow.
+marks them drained; docs/detectors.md shows the flow.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import insert
 
-from oauthwatch.store import schema_detect
+from oauthwatch.store import schema
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -37,7 +37,7 @@ def write_outbox(conn: Connection, result: LifecycleResult, *, now: datetime) ->
     rows = outbox_rows(result)
     if rows:
         conn.execute(
-            insert(schema_detect.alert_outbox),
+            insert(schema.alert_outbox),
             [{"alert_id": i, "reason": reason, "created_at": now} for i, reason in rows],
         )
     return len(rows)

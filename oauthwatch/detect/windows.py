@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from oauthwatch.rules.times import as_utc, as_utc_or_none
-from oauthwatch.store import schema, schema_detect
+from oauthwatch.store import schema
 from oauthwatch.store.writes import upsert
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ def collection_through(conn: Connection, org: str, source: str, settle: timedelt
 
 def import_spans(conn: Connection, org: str, source: str, since: datetime) -> list[tuple[datetime, datetime]]:
     """The spans ``import-csv`` covered for ``source`` that end after ``since``."""
-    t = schema_detect.login_import_spans
+    t = schema.login_import_spans
     rows = conn.execute(
         select(t.c.span_start, t.c.span_end).where(
             t.c.org == org, t.c.source == source, t.c.span_end >= since
@@ -101,7 +101,7 @@ def plan_windows(
     since: datetime | None = None,
 ) -> Plan:
     """The windows to judge for ``org`` now (see the module docstring), oldest first."""
-    lg, dm = schema.logins, schema_detect.detect_marks
+    lg, dm = schema.logins, schema.detect_marks
     mark = conn.execute(select(dm.c.judged_login_id, dm.c.judged_at).where(dm.c.org == org)).first()
     last_id = int(mark[0]) if mark else 0
     prev_through = as_utc(mark[1]) if mark else None
@@ -142,4 +142,4 @@ def save_marks(conn: Connection, org: str, plan: Plan, now: datetime) -> None:
         "judged_login_id": plan.judged_login_id,
         "judged_at": plan.covered_through or now,
     }
-    upsert(conn, schema_detect.detect_marks, [row], key=["org"], update=["judged_login_id", "judged_at"])
+    upsert(conn, schema.detect_marks, [row], key=["org"], update=["judged_login_id", "judged_at"])

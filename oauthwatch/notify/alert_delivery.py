@@ -30,7 +30,7 @@ from sqlalchemy import and_, insert, or_, select, update
 
 from oauthwatch.detect.base import severity_rank
 from oauthwatch.secrets import redact, register_secret
-from oauthwatch.store import schema, schema_detect
+from oauthwatch.store import schema
 from oauthwatch.store.writes import utcnow
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ def drain_outbox(engine: Engine, settings: Settings, *, now: datetime | None = N
     drained in the same transaction as its deliveries, so a crash never queues one twice.
     """
     now = now or utcnow()
-    o = schema_detect.alert_outbox
+    o = schema.alert_outbox
     channels = _channels(settings)
     queued = 0
     with engine.begin() as conn:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from oauthwatch.store import schema_detect as _detection_tables  # noqa: F401  (registers its tables)
 from oauthwatch.store.engine import make_engine
 from oauthwatch.store.migrate import ensure_current
 

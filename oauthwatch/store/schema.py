@@ -6,13 +6,14 @@ crash, an overlap window) without storing anything twice. Text columns that are 
 
 Changing a table means a new Alembic revision in ``store/migrations/versions``; a test compares
 this module with the migrations and fails when they drift. The tables are defined by subject in
-:mod:`oauthwatch.store.tables` (``logins``, ``org_state``, ``operations``); add a new one there and
+:mod:`oauthwatch.store.tables` (``logins``, ``org_state``, ``operations``, ``detection``); add a new one there and
 name it here.
 """
 
 from __future__ import annotations
 
 from oauthwatch.store.tables.base import BigId, metadata
+from oauthwatch.store.tables.detection import alert_findings, alert_outbox, detect_marks, login_import_spans
 from oauthwatch.store.tables.logins import (
     login_ip_daily,
     login_origin_first_seen,
@@ -52,6 +53,8 @@ from oauthwatch.store.tables.org_state import (
 __all__ = [
     "BigId",
     "alert_deliveries",
+    "alert_findings",
+    "alert_outbox",
     "alerts",
     "allowlist",
     "api_usage_events",
@@ -62,8 +65,10 @@ __all__ = [
     "connected_app_changes",
     "connected_apps",
     "coverage",
+    "detect_marks",
     "digests_sent",
     "event_log_files",
+    "login_import_spans",
     "login_ip_daily",
     "login_origin_first_seen",
     "login_rollup_daily",

@@ -1,8 +1,8 @@
 """Tables of incremental detection: the alert outbox, the findings linked to an alert, the
-per-app "seen" rollup, the import spans and where each org's detection has judged up to.
+import spans and where each org's detection has judged up to.
 
-Kept apart from :mod:`oauthwatch.store.schema` (same ``metadata``) so that the detection path's
-storage reads in one place; docs/architecture.md says who writes and who reads each table.
+Named in :mod:`oauthwatch.store.schema` like every table; kept together so that the detection path's
+storage reads in one place; docs/detectors.md says who writes and who reads each table.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sqlalchemy import (
     Text,
 )
 
-from oauthwatch.store.schema import BigId, metadata
+from oauthwatch.store.tables.base import BigId, metadata
 from oauthwatch.store.types import UTCDateTime
 
 # One row per alert change that may need a notification (opened, reopened, escalated), written by
