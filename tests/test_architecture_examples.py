@@ -57,7 +57,8 @@ def test_the_detector_example_raises_alerts_through_the_runner(store, tmp_path, 
         for i in range(5)
     ]  # fmt: skip
     write_logins(store, "acme", refused)
-    settings = Settings(detect={"window_minutes": 24 * 60})
+    # One day's window, and no earlier windows re-judged (the store is new: every row is new).
+    settings = Settings(detect={"window_minutes": 24 * 60, "lookback_hours": 1})
 
     report = run_all(store, settings, now=NOW, only=["ip_refused"])
 
