@@ -46,13 +46,16 @@ def page(fn: Callable[[], None]) -> Callable[[], None]:
 
     @wraps(fn)
     def run() -> None:
+        from oauthwatch.errors import StoreUnavailable
+
         try:
             fn()
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, StoreUnavailable) as exc:  # StoreUnavailable: open_store's own wording
             from oauthwatch.secrets import redact
 
+            cause = getattr(exc, "orig", None) or exc
             st.error(
-                f"The store at `{data.store_label()}` could not be read: {redact(str(exc.orig or exc))[:300]}\n\n"
+                f"The store at `{data.store_label()}` could not be read: {redact(str(cause))[:300]}\n\n"
                 "Check `[store] url` in the configuration (or `$OAUTHWATCH_STORE_URL`), that the database is "
                 "reachable, and run `oauthwatch db upgrade` if the schema is behind."
             )
