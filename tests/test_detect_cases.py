@@ -789,6 +789,68 @@ CASES: list[Case] = [
     ),
 ]
 
+# the 2025 token-theft campaign detectors
+AWS_STEADY = steady(source_ip="3.5.140.10", browser="Vendor-Sync/3.1")
+CASES += [
+    Case(
+        "app_risky_network",
+        "stolen tokens replayed from Tor",
+        lambda: frames(AWS_STEADY + last_hour(3, source_ip="185.220.101.33", browser="Salesforce-Multi-Org-Fetcher/1.0")),
+        ("Billing Sync",),
+        lambda fs: (fs[0].severity == "critical" and "tor" in fs[0].evidence["network_classes"]) or pytest.fail(str(fs)),
+    ),
+    Case(
+        "app_risky_network",
+        "from a cloud provider the app never used",
+        lambda: frames(AWS_STEADY + last_hour(2, source_ip="208.68.36.90")),
+        ("Billing Sync",),
+        _explains("208.68.36.90", "DigitalOcean", "Amazon AWS"),
+    ),
+    Case("app_risky_network", "the vendor's usual cloud", lambda: frames(AWS_STEADY + last_hour(5, source_ip="3.5.140.11")), ()),
+    Case("app_risky_network", "an office network", lambda: frames(AWS_STEADY + last_hour(5, source_ip="192.0.2.99")), ()),
+    Case(
+        "new_user_agent",
+        "a scripting client",
+        lambda: frames(AWS_STEADY + last_hour(2, browser="python-requests/2.32.4")),
+        ("Billing Sync",),
+        lambda fs: (fs[0].severity == "high" and fs[0].evidence["scripted"]) or pytest.fail(str(fs)),
+    ),
+    Case(
+        "new_user_agent",
+        "a new browser is low",
+        lambda: frames(AWS_STEADY + last_hour(1, browser="Firefox 133")),
+        ("Billing Sync",),
+        lambda fs: fs[0].severity == "low" or pytest.fail(str(fs)),
+    ),
+    Case("new_user_agent", "the usual agent", lambda: frames(AWS_STEADY + last_hour(5, browser="Vendor-Sync/3.1")), ()),
+    Case(
+        "app_imitation",
+        "a Data Loader no admin installed",
+        lambda: frames(
+            tokens=[grant(date(2026, 3, 4), NOW - timedelta(hours=2), app="Data Loader", app_menu_item_id="0DS000000000001")],
+            apps=[{"app_id": "0H4000000000001AAA", "name": "Dataloader Partner"}],
+        ),
+        ("Data Loader",),
+        _explains("named like Data Loader"),
+    ),
+    Case(
+        "app_imitation",
+        "a device-flow grant",
+        lambda: frames(STEADY_US + last_hour(1, app="Helper", login_subtype="OAuth Device Flow")),
+        ("Helper",),
+        lambda fs: fs[0].severity == "critical" or pytest.fail(str(fs)),
+    ),
+    Case(
+        "app_imitation",
+        "the installed tool",
+        lambda: frames(
+            tokens=[grant(date(2026, 3, 4), NOW - timedelta(hours=2), app="Data Loader", app_menu_item_id="0DS000000000001")],
+            apps=[{"app_id": "0H4000000000001AAA", "name": "Data Loader"}],
+        ),
+        (),
+    ),
+]  # fmt: skip
+
 
 def run_detector(detector_id: str, f: Frames) -> list:
     d = get_detector(detector_id)

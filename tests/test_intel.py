@@ -24,16 +24,17 @@ def test_shipped_table_classes_campaign_infrastructure() -> None:
     assert ix.classify("185.220.101.33").kind == "tor"
     assert ix.classify("192.42.116.20").kind == "tor"
     assert ix.classify("10.1.2.3").kind == "other"
+    assert ix.classify("192.0.2.99").kind == "other", "documentation ranges are nobody's cloud"
     assert ix.classify("not an ip").kind == "other"
     assert ix.classify(None).label == "other"
     assert ix.classify("208.68.36.90").label == "hosting (DigitalOcean)"
 
 
 def test_most_specific_wins_and_loaded_ranges_override_the_shipped_ones() -> None:
-    ix = NetworkIndex([RangeRow("203.0.113.0/24", "hosting", "Example Cloud"), RangeRow("203.0.113.9/32", "tor", "Tor"),
+    ix = NetworkIndex([RangeRow("57.128.0.0/24", "hosting", "Example Cloud"), RangeRow("57.128.0.9/32", "tor", "Tor"),
                        RangeRow("208.68.36.90/32", "vpn", "Some VPN")])  # fmt: skip
-    assert ix.classify("203.0.113.8").provider == "Example Cloud"
-    assert ix.classify("203.0.113.9").kind == "tor"
+    assert ix.classify("57.128.0.8").provider == "Example Cloud"
+    assert ix.classify("57.128.0.9").kind == "tor"
     hit = ix.classify("208.68.36.90")
     assert (hit.kind, hit.source) == ("vpn", "loaded")
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import streamlit as st
 
-from dashboard import actions, data, filters, ui
+from dashboard import actions, data, filters, threat, ui
 from oauthwatch.detect.lifecycle import AlertNotFound
 from oauthwatch.store.queries_ops import SEVERITIES
 from oauthwatch.store.writes import utcnow
@@ -54,6 +54,10 @@ def _detail(ctx: filters.Context, alert_id: int) -> None:
     with c1:
         st.markdown("**Evidence**")
         st.code(json.dumps(a.get("evidence") or {}, indent=2, default=str), language="json")
+        classes = threat.evidence_networks(a.get("evidence") or {})
+        if not classes.empty:
+            st.markdown("**Addresses in the evidence, by network class**")
+            st.dataframe(classes, key="alert_networks", hide_index=True)
     with c2:
         st.markdown("**What to do**")
         steps = a.get("runbook") or []

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import actions, charts, data, filters, ui
+from dashboard import actions, charts, data, filters, threat, ui
 
 
 def _list(ctx: filters.Context) -> None:
@@ -80,12 +80,9 @@ def _detail(ctx: filters.Context, app: str) -> None:
                     "views/investigate.py", query_params={"application": app, **dict(st.query_params)}
                 )
     with t2:
-        g = data.grants(ctx.window)
-        g = g[g["app_name"] == app]
-        if ui.window_has_rows(g, "OauthToken grants", ctx):
-            st.dataframe(
-                ui.local(g, ctx.tz, "created_date", "last_used_date"), key="app_grants", hide_index=True
-            )
+        st.caption("Grants of this app, riskiest first, with why (its users' power, its policy).")
+        threat.show_inventory(ctx.orgs, app, key="app_grants")
+        threat.revoke_panel(ctx.orgs, app)
     with t3:
         usage = data.api_usage(ctx.window, app)
         if ui.window_has_rows(usage, "ApiTotalUsage rows", ctx):

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, filters, ui
+from dashboard import charts, data, filters, threat, ui
 from dashboard.export import safe_csv
 from dashboard.summary import incident_summary
 from oauthwatch.rules.network import network_label
@@ -125,6 +125,8 @@ def main() -> None:
     frames: dict[str, pd.DataFrame] = {}
     for i, (dim, label) in enumerate(BREAKDOWNS.items()):
         frames[dim] = found["breakdowns"][dim]
+        if dim == "source_ip":  # hosting / vpn / tor, from oauthwatch's offline ranges
+            frames[dim] = threat.with_network_class(frames[dim])
         with cols[i % 3]:
             st.markdown(f"**{label}**")
             st.dataframe(frames[dim], key=f"inv_by_{dim}", hide_index=True, height=220)

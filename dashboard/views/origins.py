@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, data, filters, ui
+from dashboard import charts, data, filters, threat, ui
 from oauthwatch.store.queries import networks_by
 
 
@@ -48,8 +48,9 @@ def main() -> None:
     if ui.window_has_rows(new, "new origins", ctx):
         st.dataframe(new, key="orig_new", hide_index=True)
     st.subheader("IP addresses")
+    st.caption("Network class: hosting (with provider), vpn, tor or other, from oauthwatch's offline ranges.")
     st.dataframe(
-        ips.drop(columns=["latitude", "longitude"]),
+        threat.with_network_class(ips.drop(columns=["latitude", "longitude"])),
         key="orig_ips",
         hide_index=True,
         column_config={"failure_rate": st.column_config.NumberColumn(format="percent")},

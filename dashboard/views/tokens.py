@@ -1,14 +1,15 @@
 """Tokens: OAuth grants (OauthToken) by app and user; new, stale, dormant, of inactive users; how to revoke.
 
-oauthwatch stores only a hash of each grant's DeleteToken, so it cannot (and this page does not)
-show or revoke a token: revoking is done in Salesforce, as explained below.
+The risk ranking joins each grant to its user's power and its app's policy (oauthwatch.grants).
+oauthwatch stores only a hash of each grant's DeleteToken; revoking reads the live grants from the
+org at that moment (dashboard.threat, behind the login and ``[response] allow_revoke``).
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, data, filters, ui
+from dashboard import charts, data, filters, threat, ui
 from oauthwatch.rules.thresholds import Thresholds
 
 
@@ -26,8 +27,8 @@ REVOKE = """
 **User Count**, then **Revoke** on the user's row (or **Revoke All**). A user can also revoke their
 own grants under *Settings → Connected Apps*. For a script, query `OauthToken` for the user and app
 and POST its `DeleteToken` to `/services/oauth2/revoke` on your My Domain. To stop an app entirely,
-**Block** it on the same Setup page. oauthwatch keeps only a hash of each DeleteToken, so it never
-revokes anything itself.
+**Block** it on the same Setup page. oauthwatch can do the same for you: `oauthwatch revoke --app APP`,
+or the app's page here (both need `[response] allow_revoke = true`; a dry run comes first).
 """
 
 
@@ -84,6 +85,13 @@ def main() -> None:
                 "dormant",
             ],
         )
+    st.subheader("Risk ranking")
+    st.caption(
+        "Every live grant, riskiest first: the user's power and state, the app's scopes and policy, with the reason in words."
+    )
+    threat.show_inventory(ctx.orgs, app or None, key="tok_risk")
+    if app:
+        threat.revoke_panel(ctx.orgs, app)
     st.markdown(REVOKE)
 
 

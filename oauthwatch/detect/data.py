@@ -24,6 +24,7 @@ from oauthwatch.detect.store_read import (
     read_frame,
     time_col,
 )
+from oauthwatch.intel.networks import network_index
 from oauthwatch.store import schema
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ LOGIN_COLUMNS = (
     "country_iso",
     "latitude",
     "longitude",
+    "browser",
 )
 CHANGE_COLUMNS = ["app_id", "observed_at", "field", "old_value", "new_value"]
 TOKEN_DAYS = 3  # the latest grant snapshot and the ones before it (dormant-grant waking)
@@ -219,6 +221,7 @@ def load_frames(
                 time_col(conn, tk.c.last_used_date),
                 tk.c.use_count,
                 tk.c.delete_token_hash,
+                tk.c.app_menu_item_id,
             ).where(
                 tk.c.org == org,
                 tk.c.snapshot_day > start.date() - timedelta(days=TOKEN_DAYS),
@@ -322,6 +325,7 @@ def load_frames(
     return Frames(
         extra={
             "_full": logins,
+            "networks": network_index(engine),  # hosting / VPN / Tor classes (oauthwatch.intel)
             "self_user_ids": set(users.loc[users["username"] == self_username, "user_id"])
             if self_username
             else set(),

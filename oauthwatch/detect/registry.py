@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from oauthwatch.detect import (
+    app_imitation,
+    app_network,
     dormant_grant,
     failures,
     health,
@@ -14,6 +16,7 @@ from oauthwatch.detect import (
     new_flow,
     new_network,
     new_user,
+    new_user_agent,
     posture,
     spray,
     stale_grants,
@@ -38,6 +41,9 @@ DETECTORS: tuple[Detector, ...] = tuple(
         inactive_grant,
         new_app,
         integration_network,
+        app_network,
+        new_user_agent,
+        app_imitation,
         posture,
         stale_grants,
         health,

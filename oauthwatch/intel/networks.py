@@ -146,7 +146,12 @@ class NetworkIndex:
             addr = ipaddress.ip_address(ip.strip())
         except ValueError:
             return OTHER
-        found = self.overlay.find(addr) or self.shipped.find(addr) or OTHER
+        if addr.is_private or addr.is_reserved or addr.is_loopback or addr.is_link_local or addr.is_multicast:
+            found = (
+                OTHER  # private, documentation and special ranges are nobody's cloud, whatever a feed says
+            )
+        else:
+            found = self.overlay.find(addr) or self.shipped.find(addr) or OTHER
         with self._lock:
             if len(self._cache) > 200_000:
                 self._cache.clear()

@@ -21,7 +21,7 @@ from typing import Any
 
 from oauthwatch.simulator.data import eventlog, orgdb
 from oauthwatch.simulator.data.clock import from_ms, get_state, iso, org_now_ms, set_state, to_ms
-from oauthwatch.simulator.generate import geo, incidents
+from oauthwatch.simulator.generate import campaigns, geo, incidents
 from oauthwatch.simulator.generate.build import plan_from_params, read_params
 from oauthwatch.simulator.generate.logins import SCENARIO, apply_grants, factory, write_rows
 from oauthwatch.simulator.generate.plan import Plan
@@ -29,7 +29,8 @@ from oauthwatch.simulator.generate.plan import Plan
 GROUND_TRUTH = "ground_truth.jsonl"
 PENDING_KEY, ACTIVE_KEY, SUPPRESS_KEY = "scenarios_pending", "scenarios_active", "scenarios_suppressed"
 APPLIED_KEY = "scenarios_applied"
-_NUMBER = {name: i + 1 for i, name in enumerate(incidents.BUILDERS)}
+BUILDERS = {**incidents.BUILDERS, **campaigns.BUILDERS}
+_NUMBER = {name: i + 1 for i, name in enumerate(BUILDERS)}
 _REL = re.compile(r"^([+-])(\d+)([smhd])$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -49,6 +50,8 @@ SCENARIOS: dict[str, Scenario] = {
     "unapproved_app": Scenario("unapproved_app", "new_app", "an app nobody approved, self-authorized by ~25 users"),
     "dormant_grant": Scenario("dormant_grant", "dormant_grant", "a grant unused for weeks wakes up from an unusual network"),
     "policy_loosened": Scenario("policy_loosened", "posture", "a connected app's OAuth policies loosened (SetupAuditTrail + Metadata)"),
+    "token_theft": Scenario("token_theft", "app_risky_network", "a vendor app's stolen refresh tokens replayed from AWS, DigitalOcean and Tor by scripts"),
+    "fake_dataloader": Scenario("fake_dataloader", "app_imitation", "a lookalike 'Data Loader' authorised through the device flow, pulling data over a VPN"),
 }  # fmt: skip
 
 
@@ -101,7 +104,7 @@ def _plan(conn: sqlite3.Connection) -> Plan:
 
 def build_incident(plan: Plan, name: str, at_ms: int) -> incidents.Incident:
     rng = random.Random(f"{plan.seed}:{name}:{at_ms}")
-    return incidents.BUILDERS[name](plan, rng, at_ms)
+    return BUILDERS[name](plan, rng, at_ms)
 
 
 def inject(
@@ -228,9 +231,11 @@ def _write(conn: sqlite3.Connection, inc: incidents.Incident, after: int, until:
 
 def _threat_rows(conn: sqlite3.Connection, inc: incidents.Incident) -> None:
     """Licensed orgs also see the incident in the threat-detection stores."""
-    table = {"spray": "CredentialStuffingEventStore", "runaway_integration": "ApiAnomalyEventStore"}.get(
-        inc.name
-    )
+    table = {
+        "spray": "CredentialStuffingEventStore",
+        "runaway_integration": "ApiAnomalyEventStore",
+        "token_theft": "ApiAnomalyEventStore",
+    }.get(inc.name)
     if not table or not conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone():
         return
     hit = next((e for e in inc.events if e[4] == "Success"), inc.events[0] if inc.events else None)

@@ -1,0 +1,161 @@
+"""The dashboard side of the stolen-token features: network classes of addresses, the ranked grant
+inventory, and revoking an app's grants behind the login with a confirmation naming each grant.
+
+Revoking from the dashboard needs all of: ``[response] allow_revoke = true``, a signed-in user
+(the dashboard's OIDC login, docs/dashboard.md) and an explicit confirmation of the dry run's exact
+list; exactly the confirmed grants are revoked, and each action is recorded with the signed-in
+user's email, like `oauthwatch revoke` records the CLI's user.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import actions, data, ui
+
+if TYPE_CHECKING:
+    from oauthwatch.intel.networks import NetworkIndex
+    from oauthwatch.response.revoke import RevokeReport
+
+TTL = 60
+
+
+@st.cache_resource(show_spinner=False, ttl=600)
+def _networks_for(url: str) -> NetworkIndex:
+    from oauthwatch.intel.networks import network_index
+
+    return network_index(data.engine())
+
+
+def with_network_class(df: pd.DataFrame, column: str = "source_ip") -> pd.DataFrame:
+    """``df`` with ``network_class`` (hosting | vpn | tor | other) and ``provider`` for ``column``."""
+    if df.empty or column not in df:
+        return df
+    index = _networks_for(data.settings().store.url)
+    classes = {ip: index.classify(ip) for ip in df[column].dropna().unique()}
+    pos = df.columns.get_loc(column) + 1
+    out = df.copy()
+    out.insert(
+        pos, "network_class", out[column].map(lambda ip: classes[ip].kind if ip in classes else "other")
+    )
+    out.insert(pos + 1, "provider", out[column].map(lambda ip: classes[ip].provider if ip in classes else ""))
+    return out
+
+
+def evidence_networks(evidence: dict) -> pd.DataFrame:
+    """The addresses an alert's evidence names (``ip``, ``ips``, ``source_ip``…), with their class."""
+    import ipaddress
+
+    found: list[str] = []
+    for key, value in evidence.items():
+        if "ip" not in key.lower() or not isinstance(value, str):
+            continue
+        for part in value.replace(";", ",").split(","):
+            part = part.strip()
+            try:
+                ipaddress.ip_address(part)
+            except ValueError:
+                continue
+            if part not in found:
+                found.append(part)
+    return with_network_class(pd.DataFrame({"source_ip": found})) if found else pd.DataFrame()
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def inventory(orgs: tuple[str, ...], app: str | None = None) -> pd.DataFrame:
+    """The ranked grant inventory (riskiest first), one row per grant with its reason in words."""
+    from oauthwatch.grants.inventory import inventory as build
+    from oauthwatch.store.writes import utcnow
+
+    rows = [r.as_row() for org in orgs or (None,) for r in build(data.engine(), utcnow(), org=org, app=app)]
+    return pd.DataFrame(rows).sort_values("score", ascending=False, kind="stable") if rows else pd.DataFrame()
+
+
+def show_inventory(orgs: tuple[str, ...], app: str | None, key: str) -> None:
+    """The ranked grants as a table (riskiest first)."""
+    inv = inventory(orgs, app)
+    if inv.empty:
+        st.info("No OauthToken snapshot yet: enable the oauth_tokens source and run `oauthwatch collect`.")
+        return
+    st.dataframe(
+        inv,
+        key=key,
+        hide_index=True,
+        column_order=["score", "app", "user", "profile", "state", "permissions", "scopes", "refresh_policy",
+                      "ip_relaxation", "installed", "last_used", "use_count", "reason"],
+    )  # fmt: skip
+
+
+def _client(org_name: str):  # noqa: ANN202 - a SalesforceClient, imported lazily
+    from collectors.api.client import SalesforceClient
+    from collectors.auth import provider_for
+
+    settings = data.settings()
+    return (
+        settings,
+        settings.org(org_name),
+        SalesforceClient(
+            provider_for(settings.org(org_name)), timeout=settings.collect.request_timeout_seconds
+        ),
+    )
+
+
+def _outcomes(report: RevokeReport) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{"outcome": o.outcome, "user": o.grant.username or o.grant.user_id, "created": o.grant.created,
+          "last_used": o.grant.last_used, "use_count": o.grant.use_count, "answer": o.answer}
+         for o in report.outcomes]
+    )  # fmt: skip
+
+
+def revoke_panel(orgs: tuple[str, ...], app: str) -> None:
+    """Revoke ``app``'s grants: a dry run listing them, then a confirmation naming each one."""
+    st.subheader("Revoke this app's grants")
+    settings = data.settings()
+    who = actions.actor()
+    if not settings.response.allow_revoke:
+        st.info("Revoking is off: set `[response] allow_revoke = true` (docs/incident-response.md). "
+                "`oauthwatch revoke --app APP --dry-run` lists the grants from the command line.")  # fmt: skip
+        return
+    if who == "dashboard":
+        st.info("Revoking from the dashboard needs the dashboard's login (OIDC, docs/dashboard.md); "
+                "from the command line: `oauthwatch revoke --app APP`.")  # fmt: skip
+        return
+    org = st.selectbox("Org", list(orgs), key="revoke_org") if len(orgs) > 1 else (orgs[0] if orgs else None)
+    if not org:
+        return
+    from oauthwatch.response.revoke import revoke_app
+
+    if st.button(f"List the live grants of {app} (dry run)", key="revoke_plan"):
+        s, org_settings, client = _client(org)
+        plan = revoke_app(
+            data.engine(), s, org_settings, client, app=app, dry_run=True, by=who, via="dashboard"
+        )
+        st.session_state["revoke_plan"] = (org, app, plan)
+    saved = st.session_state.get("revoke_plan")
+    if not saved or saved[:2] != (org, app):
+        return
+    plan = saved[2]
+    st.dataframe(_outcomes(plan), key="revoke_plan_table", hide_index=True)
+    names = [o.grant.username or o.grant.user_id for o in plan.outcomes if o.outcome == "dry_run"]
+    if not names:
+        st.success("No live grant to revoke.")
+        return
+    confirm = st.checkbox(
+        ui.esc(
+            f"Revoke these {len(names)} grant(s) of {plan.app_name} ({plan.app_id}) in {org}: {', '.join(names)}"
+        ),
+        key="revoke_confirm",
+    )
+    if confirm and st.button("Revoke now", type="primary", key="revoke_go"):
+        s, org_settings, client = _client(org)
+        hashes = frozenset(o.grant.token_hash for o in plan.outcomes if o.outcome == "dry_run")
+        done = revoke_app(data.engine(), s, org_settings, client, app=plan.app_id, dry_run=False, by=who,
+                          via="dashboard", confirmed=hashes)  # fmt: skip
+        del st.session_state["revoke_plan"]
+        st.write(done.summary())
+        st.dataframe(_outcomes(done), key="revoke_done_table", hide_index=True)
+        inventory.clear()
