@@ -18,12 +18,7 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from oauthwatch.detect.allowlist import AllowEntry, entries_for
-from oauthwatch.detect.store_read import (
-    as_date,
-    first_col,
-    read_frame,
-    time_col,
-)
+from oauthwatch.detect.store_read import as_date, first_col, read_frame, time_col
 from oauthwatch.intel.networks import network_index
 from oauthwatch.store import schema
 
