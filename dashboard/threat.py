@@ -159,3 +159,36 @@ def revoke_panel(orgs: tuple[str, ...], app: str) -> None:
         st.write(done.summary())
         st.dataframe(_outcomes(done), key="revoke_done_table", hide_index=True)
         inventory.clear()
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def movement(orgs: tuple[str, ...], app: str, start: object, end: object) -> list:
+    """Each org's data movement for ``app`` over the window (oauthwatch.movement)."""
+    from oauthwatch.movement.app_usage import app_movement
+
+    return [app_movement(data.engine(), org, app, start, end) for org in orgs or tuple(data.orgs())]  # type: ignore[arg-type]
+
+
+def show_movement(orgs: tuple[str, ...], app: str, start: object, end: object) -> None:
+    """What the app's API calls touched in the window, against its baseline (the 7 windows before)."""
+    for m in movement(orgs, app, start, end):
+        if not m.calls and not m.baseline_calls:
+            continue
+        base = f"{m.baseline_calls:,.0f}" if m.baseline_calls else "none"
+        ui.metric_row(
+            [
+                (f"API calls ({m.org})", f"{m.calls:,}", None, "off"),
+                ("Baseline (same span, avg of 7 before)", base, None, "off"),
+                ("× baseline", f"{m.ratio:.1f}" if m.ratio is not None else "–", None, "off"),
+                ("Query calls", f"{m.query_calls:,}", None, "off"),
+                ("Bulk calls", f"{m.by_family.get('Bulk', 0):,}", None, "off"),
+            ]
+        )
+        st.dataframe(pd.DataFrame(m.by_resource), key=f"move_res_{m.org}", hide_index=True)
+        c1, c2 = st.columns(2)
+        c1.dataframe(pd.DataFrame(m.by_user), key=f"move_users_{m.org}", hide_index=True)
+        c2.dataframe(
+            with_network_class(pd.DataFrame(m.by_client_ip), "client_ip"),
+            key=f"move_ips_{m.org}",
+            hide_index=True,
+        )

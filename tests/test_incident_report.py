@@ -108,7 +108,7 @@ def test_everything_rendered_is_escaped(tmp_path: Path) -> None:
     d.tables = [Table("timeline", "Timeline", cols, [row])] + [
         Table(n, n, c, [])
         for n, c in (("users", ("user",)), ("ips", ("ip", "network_class")), ("grants", ("user_id",)),
-                     ("data_movement", ("requests",)), ("audit_trail", ("time",)), ("alerts", ("id",)),
+                     ("data_movement", ("requests",)), ("api_calls", ("calls",)), ("audit_trail", ("time",)), ("alerts", ("id",)),
                      ("response_actions", ("time",)))
     ]  # fmt: skip
     html = render_html(d)

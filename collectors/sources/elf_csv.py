@@ -157,4 +157,8 @@ def api_event(org: str, row: dict[str, str], *, file_id: str = "", line: int = 0
         "api_family": (row.get("API_FAMILY") or "")[:20],
         "status_code": (row.get("STATUS_CODE") or "")[:8],
         "user_id": (id18(row.get("USER_ID_DERIVED") or row.get("USER_ID") or "") or "")[:18],
+        "api_resource": (row.get("API_RESOURCE") or "")[:255],
+        "entity_name": (row.get("ENTITY_NAME") or "")[:255],
+        "http_method": (row.get("HTTP_METHOD") or "")[:10],
+        "client_ip": (row.get("CLIENT_IP") or "")[:64],
     }

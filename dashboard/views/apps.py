@@ -87,6 +87,10 @@ def _detail(ctx: filters.Context, app: str) -> None:
         usage = data.api_usage(ctx.window, app)
         if ui.window_has_rows(usage, "ApiTotalUsage rows", ctx):
             ui.chart(charts.api_usage(usage, ctx.tz), key="app_api")
+        st.caption(
+            "Data movement: what the app's calls touched (resource, object, user, address) against its baseline."
+        )
+        threat.show_movement(ctx.orgs, app, ctx.window.start, ctx.window.end)
     with t4:
         pol = data.connected_apps(ctx.orgs)
         pol = pol[pol["name"] == app]

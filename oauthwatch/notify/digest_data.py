@@ -143,6 +143,7 @@ class DigestData:
     api_max: int | None = None
     api_remaining: int | None = None
     api_read_at: datetime | None = None
+    data_movement: list[Any] = field(default_factory=list)  # movement.app_usage.AppDay per app
 
     @property
     def failure_rate(self) -> float:
@@ -188,6 +189,7 @@ def collect_digest_data(
     engine: Engine, settings: Settings, org: OrgSettings, day: date, *, now: datetime | None = None
 ) -> DigestData:
     """Read every figure of one org's digest for the local ``day`` from the store."""
+    from oauthwatch.movement.app_usage import day_movement
     from oauthwatch.notify.digest_state import collection_health, posture_findings
     from oauthwatch.rules.thresholds import Thresholds
 
@@ -201,6 +203,7 @@ def collect_digest_data(
         _alerts(conn, d, settings.notify.dashboard_url)
         posture_findings(conn, d, Thresholds.from_settings(settings.detector))
         collection_health(conn, d, org, settings)
+        d.data_movement = day_movement(conn, org.name, w.start, w.end, w.baseline_start)
     return d
 
 

@@ -179,6 +179,36 @@ def _api_usage(conn: Connection, d: IncidentData) -> list[Row]:
     return [dict(zip(cols, (*r[:5], int(r[5] or 0)), strict=True)) for r in conn.execute(q)]
 
 
+def _api_calls(conn: Connection, d: IncidentData) -> list[Row]:
+    e = schema.api_usage_events
+    app_match = func.lower(e.c.connected_app_name) == d.app_name.casefold()
+    if d.app_id:
+        app_match = or_(app_match, func.substr(e.c.connected_app_id, 1, 15) == d.app_id[:15])
+    keys = (e.c.api_family, e.c.http_method, e.c.api_resource, e.c.entity_name, e.c.user_id, e.c.client_ip)
+    q = (
+        select(*keys, func.count(), func.min(e.c.event_time), func.max(e.c.event_time))
+        .where(e.c.org == d.org, app_match, e.c.event_time >= d.start, e.c.event_time < d.end)
+        .group_by(*keys)
+        .order_by(func.count().desc())
+    )
+    index = network_index(conn.engine)
+    cols = (
+        "api_family",
+        "http_method",
+        "api_resource",
+        "entity_name",
+        "user_id",
+        "client_ip",
+        "calls",
+        "first",
+        "last",
+    )
+    return [
+        dict(zip(cols, r, strict=True)) | {"network_class": index.classify(r[5]).label}
+        for r in conn.execute(q)
+    ]
+
+
 def _audit(conn: Connection, d: IncidentData) -> list[Row]:
     t = schema.audit_events
     q = (
@@ -255,6 +285,9 @@ def gather(engine: Engine, org: str, app: str, start: datetime, end: datetime, n
                   "profile", "active", "created", "last_used", "use_count"), _grants(conn, d)),
             Table("data_movement", "Data movement: API requests per hour (ApiTotalUsage)", ("hour", "api_family",
                   "status_code", "user_id", "client_name", "requests"), _api_usage(conn, d)),
+            Table("api_calls", "Data movement: every API call grouped by resource, object, user and address",
+                  ("api_family", "http_method", "api_resource", "entity_name", "user_id", "client_ip",
+                   "network_class", "calls", "first", "last"), _api_calls(conn, d)),
             Table("audit_trail", "Audit-trail and policy changes", ("time", "event_id", "action", "section",
                   "display", "by"), _audit(conn, d)),
             Table("alerts", "Alerts", ("id", "severity", "detector", "title", "status", "first_seen",

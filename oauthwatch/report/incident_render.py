@@ -55,6 +55,7 @@ def _summary(d: IncidentData) -> list[tuple[str, Any]]:
         *((f"{k} addresses", v) for k, v in sorted(classes.items()) if k != "other"),
         ("live grants", len(d.table("grants").rows)),
         ("API requests", sum(r["requests"] for r in d.table("data_movement").rows)),
+        ("API calls logged", sum(r["calls"] for r in d.table("api_calls").rows)),
         ("alerts", len(d.table("alerts").rows)),
         ("response actions", len(d.table("response_actions").rows)),
     ]

@@ -96,6 +96,11 @@ api_usage_events = Table(
     Column("api_family", String(20), nullable=False, server_default=""),
     Column("status_code", String(8), nullable=False, server_default=""),
     Column("user_id", String(18), nullable=False, server_default=""),
+    # what moved: the resource and object of each call (oauthwatch.movement reads them per app)
+    Column("api_resource", String(255), nullable=False, server_default=""),
+    Column("entity_name", String(255), nullable=False, server_default=""),
+    Column("http_method", String(10), nullable=False, server_default=""),
+    Column("client_ip", String(64), nullable=False, server_default=""),
     UniqueConstraint("org", "request_id", name="uq_api_usage_events_org_request"),
     Index("ix_api_usage_events_org_time", "org", "event_time"),
 )
