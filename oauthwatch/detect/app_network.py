@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
 import pandas as pd
 
 from oauthwatch.detect.base import Context, Detector, Finding, fmt_int
@@ -28,26 +29,56 @@ RUNBOOK = (
 SKIP_APPS = {"", "browser"}
 
 
-def _detect(frames: Frames, ctx: Context) -> list[Finding]:
+def _seen_index(frames: Frames) -> tuple[NetworkIndex, dict[tuple[str, str], np.ndarray]]:
+    """(app, class:provider) → sorted login times over everything loaded, built once per load
+    (shared by every backtest view through ``extra``) so each run only judges its window."""
     index = frames.extra.get("networks") or NetworkIndex()
-    logins = frames.logins
-    if logins.empty:
+    cached = frames.extra.get("app_network_seen")
+    if cached is None:
+        full = frames.extra.get("_full", frames.logins)
+        ok = full[full["success"].astype(bool)]
+        keys = {ip: _key(index, ip) for ip in ok["source_ip"].unique()}
+        groups = ok.assign(k=ok["source_ip"].map(keys)).groupby(["application", "k"], sort=False)[
+            "login_time"
+        ]
+        cached = frames.extra["app_network_seen"] = {k: v.to_numpy(dtype="datetime64[ns]") for k, v in groups}
+    return index, cached
+
+
+def _key(index: NetworkIndex, ip: str) -> str:
+    c = index.classify(ip)
+    return f"{c.kind}:{c.provider}"
+
+
+def _seen(times: np.ndarray | None, lo: pd.Timestamp, hi: pd.Timestamp) -> int:
+    if times is None:
+        return 0
+    a, b = np.searchsorted(times, [lo.to_datetime64(), hi.to_datetime64()])
+    return int(b - a)
+
+
+def _detect(frames: Frames, ctx: Context) -> list[Finding]:
+    if frames.logins.empty:
         return []
-    ok = logins[logins["success"].astype(bool) & ~logins["application"].str.casefold().isin(SKIP_APPS)]
-    ws = pd.Timestamp(ctx.window_start)
-    classes = {ip: index.classify(ip) for ip in ok["source_ip"].unique()}
-    key = ok["source_ip"].map(lambda ip: f"{classes[ip].kind}:{classes[ip].provider}")
-    past, win = ok[ok["login_time"] < ws], ok[ok["login_time"] >= ws]
-    usual = past.assign(k=key[past.index]).groupby("application")["k"].agg(set).to_dict()
+    index, seen = _seen_index(frames)
+    win = frames.recent(ctx.window)
+    win = win[win["success"].astype(bool) & ~win["application"].str.casefold().isin(SKIP_APPS)]
+    if win.empty:
+        return []
+    ws, lo = pd.Timestamp(ctx.window_start), pd.Timestamp(ctx.now - frames.history)
+    classes = {ip: index.classify(ip) for ip in win["source_ip"].unique()}
     out = []
     min_history = int(ctx.get("min_history_logins"))
-    for app, rows in win.assign(k=key[win.index]).groupby("application"):
-        seen = usual.get(app, set())
-        if len(past[past["application"] == app]) < min_history:
+    for app, rows in win.assign(
+        k=win["source_ip"].map(lambda ip: f"{classes[ip].kind}:{classes[ip].provider}")
+    ).groupby("application"):
+        usual_keys = {k for (a, k), t in seen.items() if a == app and _seen(t, lo, ws)}
+        if sum(_seen(seen.get((app, k)), lo, ws) for k in usual_keys) < min_history:
             continue  # a new app: new_app's business, not a change of networks
+
         odd = rows[
             rows["k"].map(
-                lambda k, seen=seen: not k.startswith("other:") and (k.startswith("tor:") or k not in seen)
+                lambda k, s=usual_keys: not k.startswith("other:") and (k.startswith("tor:") or k not in s)
             )
         ]
         if odd.empty:
@@ -57,7 +88,7 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
         tor = any(classes[ip].kind == "tor" for ip in ips)
         users = sorted(set(odd["username"].fillna(odd["user_id"]).astype(str)))
         agents = sorted({a for a in odd["browser"].fillna("") if a and a != "Unknown"})
-        usual_txt = ", ".join(sorted(k.replace(":", " ").strip() for k in seen)) or "none"
+        usual_txt = ", ".join(sorted(k.replace(":", " ").strip() for k in usual_keys)) or "none"
         out.append(
             Finding(
                 detector=DETECTOR.id,

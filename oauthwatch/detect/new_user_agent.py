@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import numpy as np
 import pandas as pd
 
 from oauthwatch.detect.base import Context, Detector, Finding, fmt_int
@@ -27,28 +28,49 @@ SCRIPTED = re.compile(
 IGNORED = {"", "unknown", "n/a"}
 
 
+def _agent_index(frames: Frames) -> dict[tuple[str, str], np.ndarray]:
+    """(app, user agent) → sorted login times over everything loaded, built once per load."""
+    cached = frames.extra.get("app_agent_seen")
+    if cached is None:
+        full = frames.extra.get("_full", frames.logins)
+        agents = full["browser"].fillna("").astype(str)
+        ok = full[full["success"].astype(bool) & ~agents.str.casefold().isin(IGNORED)]
+        groups = ok.groupby(["application", "browser"], sort=False)["login_time"]
+        cached = frames.extra["app_agent_seen"] = {k: v.to_numpy(dtype="datetime64[ns]") for k, v in groups}
+    return cached
+
+
+def _count(times: np.ndarray, lo: np.datetime64, hi: np.datetime64) -> int:
+    a, b = np.searchsorted(times, [lo, hi])
+    return int(b - a)
+
+
 def _detect(frames: Frames, ctx: Context) -> list[Finding]:
-    logins = frames.logins
-    if logins.empty:
+    if frames.logins.empty:
         return []
-    ok = logins[logins["success"].astype(bool) & (logins["application"].str.casefold() != "browser")]
-    agents = ok["browser"].fillna("").astype(str)
-    ok = ok[~agents.str.casefold().isin(IGNORED)]
-    ws = pd.Timestamp(ctx.window_start)
-    past, win = ok[ok["login_time"] < ws], ok[ok["login_time"] >= ws]
-    usual = past.groupby("application")["browser"].agg(set).to_dict()
-    counts = past.groupby("application").size().to_dict()
+    seen = _agent_index(frames)
+    win = frames.recent(ctx.window)
+    agents = win["browser"].fillna("").astype(str)
+    win = win[
+        win["success"].astype(bool)
+        & (win["application"].str.casefold() != "browser")
+        & ~agents.str.casefold().isin(IGNORED)
+    ]
+    lo = pd.Timestamp(ctx.now - frames.history).to_datetime64()
+    ws = pd.Timestamp(ctx.window_start).to_datetime64()
     out = []
     for app, rows in win.groupby("application"):
-        if counts.get(app, 0) < int(ctx.get("min_history_logins")):
+        usual = {ua: _count(t, lo, ws) for (a, ua), t in seen.items() if a == app}
+        usual = {ua for ua, n in usual.items() if n}
+        if sum(_count(seen[(app, ua)], lo, ws) for ua in usual) < int(ctx.get("min_history_logins")):
             continue
-        new = rows[~rows["browser"].isin(usual.get(app, set()))]
+        new = rows[~rows["browser"].isin(usual)]
         if new.empty:
             continue
         agents_new = sorted(set(new["browser"]))
         scripted = [a for a in agents_new if SCRIPTED.search(a)]
         users = sorted(set(new["username"].fillna(new["user_id"]).astype(str)))
-        usual_txt = ", ".join(sorted(usual.get(app, set()))[:5])
+        usual_txt = ", ".join(sorted(usual)[:5])
         out.append(
             Finding(
                 detector=DETECTOR.id,
