@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -18,9 +19,9 @@ from oauthwatch.hunt.indicators import read_iocs
 from oauthwatch.hunt.matcher import hunt
 from oauthwatch.store import open_store, schema
 from tests.simorg import start_org
-from tests.test_hunt import EXAMPLE
 
 CYCLE = timedelta(minutes=15)
+EXAMPLE = Path(__file__).resolve().parents[1] / "oauthwatch/hunt/lists/campaigns-2025.ioc"
 CAMPAIGN_DETECTORS = ["app_risky_network", "new_user_agent", "app_imitation"]
 
 

@@ -4,7 +4,7 @@ network class of addresses on Origins, Investigate and alerts (AppTest over a se
 from __future__ import annotations
 
 from dashboard.threat import evidence_networks
-from tests.test_dashboard_pages import run_page, seeded_template, store_env, texts
+from tests.dashboard_helpers import run_page, seeded_template, store_env, texts
 
 __all__ = ["seeded_template", "store_env"]
 

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from oauthwatch.movement.app_usage import app_movement
 from oauthwatch.store import schema
 from oauthwatch.store.writes import ensure_org, upsert
+from tests.localorg_helpers import local_org_config as _config
 from tests.simorg import LocalOrg, local_org, make_local_org, org_template  # noqa: F401
-from tests.test_hunt import _config
 
 T0 = datetime(2026, 11, 20, 10, tzinfo=UTC)
 
@@ -98,7 +98,7 @@ def test_movement_from_the_local_orgs_event_log_files(local_org: LocalOrg, tmp_p
 
 def test_the_digest_shows_each_apps_data_movement_against_its_baseline(sqlite_store) -> None:
     from oauthwatch.notify.digest import build_digest
-    from tests.test_digest import _settings
+    from tests.factories import digest_settings as _settings
 
     day = T0.date()
     rows = [_call(i, T0 - timedelta(days=1 + i % 7), "/v62.0/query", "Account") for i in range(14)]  # 2 a day
