@@ -13,7 +13,7 @@ dashboard) never migrate twice:
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 
 from oauthwatch.store.schema import metadata
 
@@ -21,13 +21,21 @@ from oauthwatch.store.schema import metadata
 PG_MIGRATION_LOCK = 0x0A07_5CEE
 
 config = context.config
-engine = config.attributes.get("engine")
-if engine is None:  # plain `alembic` CLI use: url from -x url=… or the ini file
+
+
+def _cli_engine() -> Engine:
+    """Plain `alembic` CLI use: the url from -x url=… or the ini file."""
     url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option("sqlalchemy.url")
-    engine = create_engine(url)
+    if not url:
+        raise RuntimeError("no database to migrate: pass -x url=… or set sqlalchemy.url")
+    return create_engine(url)
 
 
-def _configure(connection: object) -> None:
+_given: Engine | None = config.attributes.get("engine")
+engine: Engine = _given if _given is not None else _cli_engine()
+
+
+def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,
