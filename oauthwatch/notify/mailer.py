@@ -56,7 +56,8 @@ def build_message(
     if html is not None:
         msg.add_alternative(html, subtype="html")
         if inline_images:
-            html_part = msg.get_payload()[-1]
+            html_part = msg.get_body(preferencelist=("html",))
+            assert html_part is not None  # add_alternative has just added it
             for cid, data in inline_images.items():
                 html_part.add_related(
                     data, maintype="image", subtype="png", cid=f"<{cid}>", filename=f"{cid}.png"
