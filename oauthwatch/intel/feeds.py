@@ -87,9 +87,15 @@ def _json_ranges(doc: Any) -> tuple[str, Kind, str, list[str]] | None:
     return None
 
 
+def _as_kind(text: str | None) -> Kind | None:
+    """``text`` when it names a kind (hosting, vpn, tor, other), else None."""
+    return next((k for k in KINDS if k == text), None)
+
+
 def read_feed(path: Path, *, kind: str | None = None, provider: str | None = None) -> Feed:
     """Parse one downloaded file into ranges (see the module docstring for the formats)."""
-    if kind is not None and kind not in KINDS:
+    wanted = _as_kind(kind)
+    if kind is not None and wanted is None:
         raise FeedError(f"--kind must be one of {', '.join(KINDS)} (got {kind!r})")
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -108,7 +114,7 @@ def read_feed(path: Path, *, kind: str | None = None, provider: str | None = Non
                 "Azure Service Tags, Oracle public_ip_ranges.json"
             )
         fmt, k, p, cidrs = known
-        feed = Feed(str(path), fmt, kind or k, provider or p)  # type: ignore[arg-type]
+        feed = Feed(str(path), fmt, wanted or k, provider or p)
         for c in cidrs:
             n = _norm(c) if c else None
             if n:
@@ -132,20 +138,20 @@ def read_feed(path: Path, *, kind: str | None = None, provider: str | None = Non
         feed = Feed(str(path), "oauthwatch-csv", "hosting", provider or "")
         for no, row in enumerate(csv.DictReader(io.StringIO(text)), 2):
             n = _norm(row.get("cidr") or "")
-            k = (row.get("kind") or "").strip()
-            if n and k in KINDS:
-                feed.rows.append(RangeRow(n, k, (row.get("provider") or "").strip()))  # type: ignore[arg-type]
+            row_kind = _as_kind((row.get("kind") or "").strip())
+            if n and row_kind:
+                feed.rows.append(RangeRow(n, row_kind, (row.get("provider") or "").strip()))
             else:
                 feed.skipped.append(f"line {no}: {row}")
         feed.provider = provider or "mixed"
         return feed
-    if not kind or not provider:
+    if not wanted or not provider:
         raise FeedError(
             f"{path}: a plain list of addresses does not say what they are; add --kind "
             f"({'|'.join(KINDS)}) and --provider NAME, e.g. --kind tor --provider Tor"
         )
     fmt = "geofeed-csv" if "," in first else "plain-list"
-    feed = Feed(str(path), fmt, kind, provider)  # type: ignore[arg-type]
+    feed = Feed(str(path), fmt, wanted, provider)
     for no, line in enumerate(lines, 1):
         value = line.split("#", 1)[0].strip().split(",", 1)[0].strip()
         if not value:

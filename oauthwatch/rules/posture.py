@@ -148,7 +148,7 @@ def judge_app(app: Mapping[str, Any], now: datetime, cert_days: int) -> list[Pos
                 "has the full scope",
             )
         )
-    exp = app.get("certificate_expires_at")
+    exp: Any = app.get("certificate_expires_at")  # a datetime, a pandas Timestamp or blank
     if not _blank(exp):
         exp = as_utc(exp.to_pydatetime() if hasattr(exp, "to_pydatetime") else exp)
         when = exp.strftime("%Y-%m-%d %H:%M UTC")
