@@ -115,7 +115,8 @@ def gate() -> bool:
         st.button("Log out", key="auth_logout", on_click=st.logout)
         return False
     allowed = list((secrets.get("oauthwatch") or {}).get("allowed_users", []))
-    if not user_allowed(st.user.get("email"), allowed):
+    email = st.user.get("email")
+    if not user_allowed(email if isinstance(email, str) else None, allowed):
         st.error(
             "This account is not allowed to use this dashboard; ask an admin to add it to allowed_users."
         )

@@ -118,7 +118,7 @@ def share(df: pd.DataFrame, dim: str, title: str) -> go.Figure:
     """A donut of events per value of ``dim`` (flow mix, status mix…)."""
     fig = go.Figure()
     if not df.empty:
-        g = df.groupby(dim, as_index=False)["events"].sum().sort_values("events", ascending=False)
+        g = df.groupby(dim, as_index=False)[["events"]].sum().sort_values("events", ascending=False)
         labels = g[dim].replace("", "(not reported)")
         fig.add_trace(go.Pie(labels=labels, values=g["events"], hole=0.45, sort=False))
     return _layout(fig, title)

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from oauthwatch.store.queries import Window
 
 
-def _top(df: pd.DataFrame, col: str, n: int = 5) -> str:
+def _top(df: pd.DataFrame | None, col: str, n: int = 5) -> str:
     if df is None or df.empty:
         return "none"
     return ", ".join(

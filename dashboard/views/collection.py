@@ -24,12 +24,12 @@ def main() -> None:
             "No long-running service has reported yet. `oauthwatch run` keeps collecting and reports here."
         )
     else:
-        for row in beats.itertuples(index=False):
-            healthy = row.state == "running" and row.seconds_ago < 3600
+        for beat in beats.to_dict("records"):
+            healthy = beat["state"] == "running" and beat["seconds_ago"] < 3600
             icon = ":material/check_circle:" if healthy else ":material/warning:"
             st.markdown(
-                f"{icon} **{ui.esc(row.component)}** (pid {row.pid}) {ui.esc(row.state)}, "
-                f"last heartbeat {int(row.seconds_ago)} s ago"
+                f"{icon} **{ui.esc(beat['component'])}** (pid {beat['pid']}) {ui.esc(beat['state'])}, "
+                f"last heartbeat {int(beat['seconds_ago'])} s ago"
             )
     st.subheader("Lag per source")
     st.caption(
