@@ -143,6 +143,7 @@ class SalesforceClient:
         attempt = 0
         while True:
             self.budget.check()
+            err: Exception  # what the last transient failure was, for the log and the final error
             try:
                 result = fn(self.sf)
                 return result
@@ -172,7 +173,7 @@ class SalesforceClient:
                     raise ObjectNotAvailable(code, msg, 400) from exc
                 if code and code != "QUERY_TIMEOUT":
                     raise SalesforceCallError(code, msg, 400) from exc
-                err: Exception = exc  # QUERY_TIMEOUT, or an error body cut short: try again
+                err = exc  # QUERY_TIMEOUT, or an error body cut short: try again
             except SalesforceError as exc:
                 status = int(getattr(exc, "status", 0) or 0)
                 code, msg = _error_of(exc)
@@ -222,12 +223,14 @@ class SalesforceClient:
             nxt = body.get("nextRecordsUrl")
             if body.get("done", True) or not nxt:
                 return
-            body = self._with_retries(
-                "fetching the next page",
-                lambda sf, nxt=nxt: orjson.loads(
+
+            def next_page(sf: Salesforce, nxt: str = nxt) -> dict[str, Any]:
+                result: dict[str, Any] = orjson.loads(
                     self._call(sf, "GET", self._url(sf, nxt), headers=headers).content
-                ),
-            )
+                )
+                return result
+
+            body = self._with_retries("fetching the next page", next_page)
 
     def query(self, soql: str, **kw: Any) -> Iterator[dict[str, Any]]:
         """Every record of ``soql``, page by page."""

@@ -91,7 +91,7 @@ class TimeoutSession(requests.Session):
         self.timeout = timeout
         self._on_success = on_success
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
         if kwargs.get("verify") is None:

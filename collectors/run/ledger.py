@@ -64,7 +64,9 @@ def start_run(engine: Engine, org: str, source: str, cursor_before: dict[str, An
                 org=org, source=source, started_at=utcnow(), outcome="running", cursor_before=cursor_before
             )
         )
-        return int(res.inserted_primary_key[0])
+        key = res.inserted_primary_key
+        assert key is not None  # a single-row INSERT always reports the key it made
+        return int(key[0])
 
 
 def finish_run(

@@ -79,13 +79,15 @@ def collect_power(ctx: Context, user_ids: list[str]) -> list[str]:
             f"SELECT Id, Username, IsActive, Profile.Name FROM User WHERE Id IN ({_in(user_ids[i : i + CHUNK])})",
         ):
             users[str(get(rec, "Id"))[:15]] = rec
-    frozen: dict[str, bool] | None = {}
-    perms: dict[str, set[str]] | None = {u[:15]: set() for u in user_ids}
+    frozen_read: dict[str, bool] = {}
+    perms_read: dict[str, set[str]] = {u[:15]: set() for u in user_ids}
+    frozen: dict[str, bool] | None = frozen_read  # None when the org would not tell
+    perms: dict[str, set[str]] | None = perms_read
     try:
         for i in range(0, len(user_ids), CHUNK):
             soql = f"SELECT UserId, IsFrozen FROM UserLogin WHERE UserId IN ({_in(user_ids[i : i + CHUNK])})"
             for rec in fetch_all(ctx, soql):
-                frozen[str(get(rec, "UserId"))[:15]] = bool(boolean(get(rec, "IsFrozen")))
+                frozen_read[str(get(rec, "UserId"))[:15]] = bool(boolean(get(rec, "IsFrozen")))
     except SalesforceCallError as exc:
         frozen = None
         notes.append(f"frozen state not read (UserLogin needs Manage Users): {redact(str(exc))[:200]}")
@@ -96,7 +98,7 @@ def collect_power(ctx: Context, user_ids: list[str]) -> list[str]:
             soql = f"SELECT AssigneeId, {cols} FROM PermissionSetAssignment WHERE AssigneeId IN ({_in(user_ids[i : i + CHUNK])})"
             for rec in fetch_all(ctx, soql):
                 held = {label for f, label in fields.items() if boolean(get(rec, f"PermissionSet.{f}"))}
-                perms.setdefault(str(get(rec, "AssigneeId"))[:15], set()).update(held)
+                perms_read.setdefault(str(get(rec, "AssigneeId"))[:15], set()).update(held)
     except SalesforceCallError as exc:
         perms = None
         notes.append(f"permissions not read (needs View Setup and Configuration): {redact(str(exc))[:200]}")
