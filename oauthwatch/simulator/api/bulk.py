@@ -122,7 +122,7 @@ def _flat_columns(shape: RecordShape, prefix: str = "", guards: tuple[int, ...] 
         if len(item) == 3:
             out[(prefix + item[0]).lower()] = (item[1], item[2], guards)
         else:
-            sub: RecordShape = item[1]  # type: ignore[misc]
+            sub: RecordShape = item[1]
             out |= _flat_columns(sub, prefix + item[0] + ".", (*guards, sub.id_index))
     return out
 

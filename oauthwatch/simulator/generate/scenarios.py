@@ -282,7 +282,7 @@ def continue_active(conn: sqlite3.Connection, after: int, until: int, *, plan: P
 
 def suppressed_windows(conn: sqlite3.Connection) -> list[tuple[str, int, int]]:
     """(app, start, end) windows where incidents replace the app's normal traffic."""
-    return [tuple(w) for w in _state_list(conn, SUPPRESS_KEY)]  # type: ignore[misc]
+    return [tuple(w) for w in _state_list(conn, SUPPRESS_KEY)]
 
 
 def inject_now(conn: sqlite3.Connection, name: str, **params: Any) -> dict[str, Any]:

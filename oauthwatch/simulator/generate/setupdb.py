@@ -46,7 +46,7 @@ def write_setup(conn: sqlite3.Connection, plan: Plan) -> None:
             for pid, p in zip(plan.profile_ids, names.PROFILES, strict=True)
         ],
     )
-    permsets = [
+    permsets: list[tuple[str, str, str | None, int, str | None]] = [
         (psid, f"X00e{to15(pid)[3:]}", None, 1, pid)
         for psid, pid in zip(plan.profile_permset_ids, plan.profile_ids, strict=True)
     ]

@@ -49,7 +49,7 @@ def _error_page(status: int, error: str, description: str) -> HTMLResponse:
     return HTMLResponse(body, status_code=status)
 
 
-def _redirect(uri: str, params: dict[str, str]) -> RedirectResponse:
+def _redirect(uri: str, params: dict[str, str | None]) -> RedirectResponse:
     sep = "&" if "?" in uri else "?"
     return RedirectResponse(
         uri + sep + urlencode({k: v for k, v in params.items() if v is not None}), status_code=302

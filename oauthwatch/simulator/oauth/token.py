@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import jwt
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -83,10 +84,13 @@ def grant_jwt(
     if not pem:
         raise Refused("invalid_grant", "invalid assertion", "Failed: Signature Invalid", uid)
     cert = x509.load_pem_x509_certificate(pem.encode())
+    key = cert.public_key()
+    if not isinstance(key, rsa.RSAPublicKey):  # RS256 needs an RSA key; any other cannot verify
+        raise Refused("invalid_grant", "invalid assertion", "Failed: Signature Invalid", uid)
     try:
         jwt.decode(
             assertion,
-            cert.public_key(),
+            key,
             algorithms=["RS256"],
             options={"verify_exp": False, "verify_aud": False},
         )
@@ -100,7 +104,7 @@ def grant_jwt(
     if not any(isinstance(a, str) and a in _valid_audiences(ctx) for a in auds):
         raise Refused("invalid_grant", "audience is invalid", "Failed: Audience Invalid", uid)
     try:
-        exp = float(claims.get("exp"))  # simple-salesforce sends exp as a string
+        exp = float(claims.get("exp", ""))  # simple-salesforce sends exp as a string
     except (TypeError, ValueError):
         raise Refused("invalid_grant", "invalid assertion", "Failed: Invalid Timestamp", uid) from None
     now_s = ctx.org_now_ms() / 1000  # the assertion's exp is judged on the org's clock, like its certificate

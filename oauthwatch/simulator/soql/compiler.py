@@ -16,7 +16,7 @@ a plain date literal filters date fields only (as the SOQL docs say), and nulls 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from oauthwatch.simulator.data import catalog, schema
 from oauthwatch.simulator.data.permissions import Viewer
@@ -232,7 +232,7 @@ class _Compiler:
     def range_of(self, fld: schema.Field, lit: Literal) -> tuple[Any, Any] | None:
         """[lo, hi) for a date / relative literal, in the field's storage form; None otherwise."""
         if lit.kind == "relative":
-            word, n = lit.value  # type: ignore[misc]
+            word, n = cast(tuple[str, int], lit.value)
             lo, hi = day_range(word, n, self.now_ms)
         elif lit.kind == "date":
             if fld.type == schema.DATETIME:

@@ -175,8 +175,8 @@ def tokenize(text: str) -> list[Token]:
             continue
         if (ch.isdigit() or ch in "+-.") and (m := _NUMBER.match(text, i)):
             num = m.group(0)
-            value: object = float(num) if "." in num else int(num)
-            toks.append(Token("number", num, i, value))
+            number: float = float(num) if "." in num else int(num)
+            toks.append(Token("number", num, i, number))
             i = m.end()
             continue
         if m := _IDENT.match(text, i):

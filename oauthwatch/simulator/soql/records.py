@@ -96,9 +96,9 @@ class RecordShape:
         getters: list[tuple[str, Getter]] = []
         for item in self.items:
             if len(item) == 3:
-                getters.append((item[0], column_getter(item[1], item[2])))  # type: ignore[misc]
+                getters.append((item[0], column_getter(item[1], item[2])))
             else:
-                getters.append((item[0], item[1].builder(api_version, nested=True)))  # type: ignore[union-attr]
+                getters.append((item[0], item[1].builder(api_version, nested=True)))
 
         def build(row: Row) -> dict[str, Any] | None:
             rid = row[id_index]
