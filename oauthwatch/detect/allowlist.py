@@ -143,7 +143,9 @@ def add_entry(
         if existing is not None:
             conn.execute(update(t).where(t.c.id == existing).values(**values))
             return int(existing)
-        return int(conn.execute(insert(t).values(**values)).inserted_primary_key[0])
+        key = conn.execute(insert(t).values(**values)).inserted_primary_key
+        assert key is not None  # a single-row INSERT always reports the key it made
+        return int(key[0])
 
 
 def remove_entry(engine: Engine, entry: int | str, *, org: str | None = None) -> int:

@@ -24,7 +24,7 @@ SubjectType = Literal["org", "app", "user", "ip", "network", "country", "source"
 
 def severity_rank(severity: str) -> int:
     """0 for info … 4 for critical (unknown strings rank as info)."""
-    return SEVERITIES.index(severity) if severity in SEVERITIES else 0  # type: ignore[arg-type]
+    return SEVERITIES.index(severity) if severity in SEVERITIES else 0
 
 
 @dataclass(frozen=True)

@@ -198,7 +198,7 @@ def load_frames(
         )
         if not first.empty:
             first["application"] = first["application"].fillna("").astype(str)
-            first = first.groupby("application", as_index=False)["first"].min()
+            first = first.groupby("application", as_index=False)[["first"]].min()
         app_first_seen = (
             first.set_index("application")["first"]
             if not first.empty

@@ -15,6 +15,7 @@ see it, whichever the store allows first:
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import cast
 
 import pandas as pd
 
@@ -58,7 +59,8 @@ def _from_logins(frames: Frames, ctx: Context) -> list[Finding]:
     span_start = ctx.window_start - days.to_pytimedelta()
     names = user_names(frames)
     out = []
-    for (user_id, app), rows in win.groupby(["user_id", "application"]):
+    for pair, rows in win.groupby(["user_id", "application"]):
+        user_id, app = cast(tuple[str, str], pair)
         times = index.get((app, user_id))
         if (user_id, app) not in old_pairs or seen_between(times, span_start, ctx.window_start):
             continue
@@ -123,9 +125,9 @@ def _from_snapshots(frames: Frames, ctx: Context) -> list[Finding]:
     ]
     names = user_names(frames)
     out = []
-    for _, r in woke.iterrows():
+    for (_, r), last_use in zip(woke.iterrows(), before.loc[woke.index], strict=True):
         user = names.get(str(r["user_id"]), str(r["user_id"]))
-        idle = (r["last_used_date"] - before[_]).days
+        idle = (r["last_used_date"] - last_use).days
         out.append(
             Finding(
                 detector=DETECTOR.id,
@@ -136,7 +138,7 @@ def _from_snapshots(frames: Frames, ctx: Context) -> list[Finding]:
                 title=f"Dormant grant woke up: {user} on {r['app_name']} after {idle} days",
                 explanation=(
                     f"The OAuth grant of {user} for {r['app_name']} (created {fmt_time(r['created_date'].to_pydatetime())}) "
-                    f"was last used {fmt_time(before[_].to_pydatetime())}, {idle} days before it was used again at "
+                    f"was last used {fmt_time(last_use.to_pydatetime())}, {idle} days before it was used again at "
                     f"{fmt_time(r['last_used_date'].to_pydatetime())}. Long-unused refresh tokens that wake up are "
                     "often stolen ones."
                 ),
@@ -145,7 +147,7 @@ def _from_snapshots(frames: Frames, ctx: Context) -> list[Finding]:
                     "user_id": str(r["user_id"]),
                     "app": str(r["app_name"]),
                     "idle_days": int(idle),
-                    "previous_use": before[_].isoformat(),
+                    "previous_use": last_use.isoformat(),
                     "last_used": r["last_used_date"].isoformat(),
                     "use_count": int(r["use_count"]) if pd.notna(r["use_count"]) else None,
                 },

@@ -89,7 +89,8 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
             )
     runs = frames.runs
     if not runs.empty:
-        for source, rows in runs.groupby("source"):
+        for source_key, rows in runs.groupby("source"):
+            source = str(source_key)
             tail = rows.sort_values("started_at")["outcome"].tail(int(ctx.get("failed_runs")))
             if len(tail) == int(ctx.get("failed_runs")) and (tail == "failed").all():
                 err = str(rows.sort_values("started_at")["error"].iloc[-1] or "")

@@ -33,9 +33,10 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
         | win["login_type"].fillna("").str.casefold().isin(LEGACY_TYPES)
     ]
     findings = []
-    for app, rows in legacy.groupby("application"):
+    for app_key, rows in legacy.groupby("application"):
+        app = str(app_key)
         users = sorted(set(rows["username"].fillna(rows["user_id"]).astype(str)))
-        flow = rows["login_subtype"].mode().iloc[0] or rows["login_type"].mode().iloc[0]
+        flow = str(rows["login_subtype"].mode().iloc[0] or rows["login_type"].mode().iloc[0])
         entry = approved(frames.allowlist, str(app), ctx.now)
         before = frames.before(ctx.window_start, timedelta(days=int(ctx.get("days"))))
         before = before[(before["application"] == app) & before["success"]]

@@ -11,6 +11,7 @@ A store younger than ``warmup_days`` does not report "never seen" (everything is
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pandas as pd
 
@@ -38,7 +39,7 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
         | win["login_subtype"].str.startswith("OAuth")
     ]
     grants = latest_grants(frames)
-    apps: dict[str, dict[str, object]] = {}
+    apps: dict[str, dict[str, Any]] = {}
     own = frames.extra.get("self_user_ids", set())
     for app, rows in oauth.groupby("application"):
         if str(app).casefold() in BROWSER:

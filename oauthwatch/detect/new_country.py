@@ -31,8 +31,9 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
     by_app = frames.pair_index("country_iso")
     for user_id, country, rows, known, _ in novel_values(frames, ctx, "country_iso", group="user_id"):
         user = next((str(u) for u in rows["username"] if isinstance(u, str) and u), user_id)
-        for app, arows in rows.groupby("application"):
-            entry = approved(frames.allowlist, str(app), ctx.now)
+        for app_key, arows in rows.groupby("application"):
+            app = str(app_key)
+            entry = approved(frames.allowlist, app, ctx.now)
             if entry is not None and country in entry.countries:
                 continue
             if seen_between(by_app.get((app, country)), lo, ctx.window_start):

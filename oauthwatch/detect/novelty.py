@@ -44,7 +44,8 @@ def novel_values(
     index = frames.pair_index(column, group)
     out = []
     min_age = pd.Timedelta(days=int(ctx.get("min_history_days")))
-    for key, rows in win.groupby(group):
+    for group_key, rows in win.groupby(group):
+        key = str(group_key)
         if not key:
             continue
         if group == "application":

@@ -77,7 +77,7 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
         ]
     out = []
     for _, app in frames.apps.iterrows():
-        for judged in judge_app(app.to_dict(), ctx.now, int(ctx.get("cert_days"))):
+        for judged in judge_app({str(k): v for k, v in app.items()}, ctx.now, int(ctx.get("cert_days"))):
             check, severity, title, sentence = judged.check, judged.severity, judged.title, judged.sentence
             changed = (
                 changes[(changes["app_id"] == app["app_id"]) & (changes["field"] == CHECK_FIELDS[check])]
@@ -97,13 +97,13 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
                 frames, str(app["name"]), AUDIT_WORDS[check], now, int(ctx.get("changed_days"))
             )
             if changed.empty and trail is not None:
-                severity = "high" if SEVERITIES.index(severity) < SEVERITIES.index("high") else severity  # type: ignore[arg-type]
+                severity = "high" if SEVERITIES.index(severity) < SEVERITIES.index("high") else severity
                 text += f" Setup Audit Trail, {fmt_time(pd.Timestamp(trail['created_date']).to_pydatetime())}: {trail['display']}"
                 evidence["changed_at"] = pd.Timestamp(trail["created_date"]).isoformat()
                 evidence["changed_by"] = str(trail.get("created_by") or "")
             if not changed.empty:
                 last = changed.sort_values("observed_at").iloc[-1]
-                severity = "high" if SEVERITIES.index(severity) < SEVERITIES.index("high") else severity  # type: ignore[arg-type]
+                severity = "high" if SEVERITIES.index(severity) < SEVERITIES.index("high") else severity
                 text += f" It changed from {last['old_value']!r} to {last['new_value']!r} at {fmt_time(pd.Timestamp(last['observed_at']).to_pydatetime())}."
                 evidence["changed_from"] = str(last["old_value"])
                 evidence["changed_at"] = pd.Timestamp(last["observed_at"]).isoformat()
