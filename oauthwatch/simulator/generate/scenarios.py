@@ -297,7 +297,7 @@ def inject_scenarios(state_dir: Path, injections: list[tuple[str, str]]) -> list
 
     A bad name or time raises ConfigError (the CLI prints it and exits 2) before anything is written.
     """
-    from oauthwatch.config import ConfigError
+    from oauthwatch.errors import ConfigError
 
     path = orgdb.db_path(Path(state_dir))
     if not path.exists():
