@@ -52,7 +52,9 @@ def main() -> None:
     with c3:
         ui.chart(charts.top_bar(ips[ips["failures"] > 0], "source_ip", "failures", "By IP"), key="fail_by_ip")
     st.subheader("What each reason means and how to fix it")
-    reasons = failed.groupby("status", as_index=False)[["events"]].sum().sort_values("events", ascending=False)
+    reasons = (
+        failed.groupby("status", as_index=False)[["events"]].sum().sort_values("events", ascending=False)
+    )
     rows = []
     for status, n in zip(reasons["status"], reasons["events"], strict=True):
         meaning, fix = explain(status)

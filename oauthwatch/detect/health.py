@@ -108,8 +108,9 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
     cov = frames.coverage
     if not cov.empty:  # a source that sees only the integration user's own rows, today included
         own = cov[cov["note"].fillna("").astype(str).str.startswith("own rows only")]
-        for source, grp in own.groupby("source"):
-            last = grp.sort_values("day").iloc[-1]
+        for source_key, grp in own.groupby("source"):
+            source = str(source_key)
+            newest = grp.sort_values("day").iloc[-1]
             out.append(
                 _finding(
                     ctx,
@@ -117,14 +118,14 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
                     "medium",
                     str(source),
                     f"{source} is partial: it sees only the integration user's own rows",
-                    f"{source} was collected as partial (own rows only) on {len(grp)} day(s) up to {last['day']}: "
-                    f"{last['note']}. Its counts miss every other user; `oauthwatch check` names the permission "
+                    f"{source} was collected as partial (own rows only) on {len(grp)} day(s) up to {newest['day']}: "
+                    f"{newest['note']}. Its counts miss every other user; `oauthwatch check` names the permission "
                     "and where to grant it.",
                     {
                         "source": str(source),
                         "days": len(grp),
-                        "last_day": str(last["day"]),
-                        "note": str(last["note"]),
+                        "last_day": str(newest["day"]),
+                        "note": str(newest["note"]),
                     },
                 )
             )

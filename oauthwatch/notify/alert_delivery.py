@@ -301,7 +301,7 @@ def _deliver_one(
     if not claimed:
         return 0
     try:
-        _send(job["channel"], alert, job["reason"], settings, job["target"] or "")
+        _send(job["channel"], dict(alert), job["reason"], settings, job["target"] or "")
     except Exception as exc:  # noqa: BLE001 - a failed delivery is recorded and retried, never fatal
         attempts = job["attempts"] + 1
         error = redact(f"{type(exc).__name__}: {exc}")[:1000]

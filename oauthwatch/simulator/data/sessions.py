@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from oauthwatch.simulator.data import permissions
+from oauthwatch.simulator.data.permissions import Viewer
 
 # Metadata API scope enum -> the scope string on the wire (docs/architecture.md, "Salesforce facts the code relies on").
 SCOPE_WIRE = {
@@ -240,9 +241,9 @@ class Session:
     permissions: frozenset[str] = frozenset()
 
     @property
-    def viewer(self) -> permissions.Viewer:
+    def viewer(self) -> Viewer:
         """Who queries run as: this session's user with their effective permissions."""
-        return permissions.Viewer(self.user_id, self.permissions)
+        return Viewer(self.user_id, self.permissions)
 
     @property
     def api_allowed(self) -> bool:
