@@ -7,8 +7,9 @@
   ``--verbose``, ``--by``).
 - ``output``: listings as a table, JSON or CSV.
 - one module per verb group (``collect``, ``connect``, ``detect``, ``alerts``, ``allow``,
-  ``digest``, ``service``, ``db``, ``config``, ``dashboard``, ``demo``, ``simulate``): a
-  module-level ``app = typer.Typer()`` whose top-level functions are the verbs.
+  ``digest``, ``service``, ``db``, ``config``, ``dashboard``, ``demo``, ``simulate``, and the
+  analyst verbs ``grants``, ``hunt``, ``intel``, ``incident``, ``revoke``): a module-level
+  ``app = typer.Typer()`` whose top-level functions are the verbs.
 
 A new verb is a function decorated with ``@app.command("name")`` in the module of its group; a
 new group is a new module here added to ``main.VERB_MODULES``. Verb modules import only typer and
