@@ -20,6 +20,7 @@ import orjson
 from sqlalchemy import func, select
 
 from collectors.sources.registry import SOURCES
+from oauthwatch.rules.times import as_utc
 from oauthwatch.rules.times import as_utc_or_none as _aware
 from oauthwatch.store import schema
 
@@ -115,7 +116,7 @@ def status_rows(engine: Engine, *, now: datetime | None = None) -> list[dict[str
                 "source": source,
                 "rows_stored": stored.get((org, source), 0),
                 "cursor": cursor,
-                "last_run": _aware(run.started_at).isoformat() if run is not None else None,
+                "last_run": as_utc(run.started_at).isoformat() if run is not None else None,
                 "outcome": run.outcome if run is not None else None,
                 "why": (run.stop_reason or run.error) if run is not None else None,
                 "lag_seconds": int((now - ts).total_seconds()) if ts else None,

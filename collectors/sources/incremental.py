@@ -208,7 +208,7 @@ class IncrementalSource(Source):
         new = {"ts": ts.isoformat(), "id": rid}
         if prev.get("ts"):
             old = (parse_dt(prev["ts"]), prev.get("id") or "")
-            if (ts, rid) < old:  # type: ignore[operator]
+            if (ts, rid) < old:
                 return without_mark(prev)
         return new
 

@@ -73,7 +73,7 @@ class ParentChildSource(Source):
         """Move the cursor past a parent (capped by the signpost, never back), in ``conn``."""
         ts, pid = (ts, parent_id) if ts <= ctx.signpost else (ctx.signpost, "")
         prev: dict[str, Any] = ctx.cursor_after or {}
-        if prev.get("ts") and (ts, pid) < (parse_dt(prev["ts"]), prev.get("id") or ""):  # type: ignore[operator]
+        if prev.get("ts") and (ts, pid) < (parse_dt(prev["ts"]), prev.get("id") or ""):
             return
         cursor = {"ts": ts.isoformat(), "id": pid}
         ledger.save_checkpoint(conn, ctx.org, self.name, cursor)
