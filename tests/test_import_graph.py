@@ -10,14 +10,14 @@ The graph is read from the source (the AST), not by importing anything. Two view
 
 The rules, and why:
 
-- the foundation (``oauthwatch.errors``, ``oauthwatch.rules``, ``oauthwatch.secrets``,
-  ``oauthwatch.time_bounds``) imports no other product package, so every package can use it;
+- the foundation (``oauthwatch.errors``, ``rules``, ``secrets``, ``secret_settings``,
+  ``time_bounds``) imports nothing of the product outside itself, so every package can use it;
 - ``oauthwatch.store`` imports only the foundation: the store is below everything that reads or
   writes it;
 - the local org (``oauthwatch.simulator``) and the collectors meet only on the wire: neither imports
   the other (the local org imports only ``oauthwatch.errors``);
-- ``collectors`` read the orgs and write the store: they import only the foundation, the store and
-  the configuration;
+- ``collectors`` read the orgs and write the store: they import only the foundation, the store,
+  the configuration and the command-line value checks they share with the CLI (``cli_checks``);
 - the dashboard reads the store and never calls Salesforce: it imports neither ``collectors`` nor
   the local org;
 - ``oauthwatch.cli`` is the top: only ``python -m oauthwatch`` imports it.
@@ -174,14 +174,21 @@ def _package(module: str) -> str:
     return ".".join(parts[:2]) if parts[0] == "oauthwatch" and len(parts) > 1 else parts[0]
 
 
-# The bottom layer: pure helpers that import no other product package, so anything may use them.
-FOUNDATION = {"oauthwatch.errors", "oauthwatch.rules", "oauthwatch.secrets", "oauthwatch.time_bounds"}
+# The bottom layer: helpers that import nothing of the product above them, so anything may use them.
+FOUNDATION = {
+    "oauthwatch.errors",
+    "oauthwatch.rules",
+    "oauthwatch.secret_settings",
+    "oauthwatch.secrets",
+    "oauthwatch.time_bounds",
+}
 # package -> the only other product packages it may import
 ONLY: dict[str, set[str]] = {
-    **{name: set() for name in FOUNDATION},
+    **{name: FOUNDATION for name in FOUNDATION},
     "oauthwatch.store": FOUNDATION,
     "oauthwatch.simulator": {"oauthwatch.errors"},
-    "collectors": FOUNDATION | {"oauthwatch.store", "oauthwatch.config"},
+    # cli_checks: the --since bounds, which collect_once applies too
+    "collectors": FOUNDATION | {"oauthwatch.store", "oauthwatch.config", "oauthwatch.cli_checks"},
 }
 # package -> packages it must never import (anything else is allowed)
 FORBIDDEN: dict[str, set[str]] = {
