@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -55,7 +56,8 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
     now = pd.Timestamp(ctx.now)
     step = pd.Timedelta(ctx.window)
     params = Params(threshold=zmin, min_volume=float(min_failures), rel_floor=0.0)
-    for (app, status), n in wf.groupby(["application", "status"]).size().items():
+    for key, n in wf.groupby(["application", "status"]).size().items():
+        app, status = cast(tuple[str, str], key)
         if n < min_failures:
             continue
         first = frames.app_first_seen.get(app)
@@ -105,7 +107,8 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
     flagged_apps = {f.subject for f in findings}
     wa = win.groupby("application")["success"].agg(["size", "sum"])
     ba = base.groupby("application")["success"].agg(["size", "sum"])
-    for app, row in wa.iterrows():
+    for app_key, row in wa.iterrows():
+        app = str(app_key)
         n, f = int(row["size"]), int(row["size"] - row["sum"])
         if (app or "(none)") in flagged_apps:
             continue

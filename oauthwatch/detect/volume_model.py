@@ -100,11 +100,12 @@ def volume_anomalies(
     s = pd.to_numeric(counts, errors="coerce").astype(float).sort_index()
     s = s[~s.index.duplicated(keep="last")]
     s = s.where(np.isfinite(s.to_numpy()))
-    s.index = s.index.tz_convert("UTC")
+    index = pd.DatetimeIndex(s.index).tz_convert("UTC")
+    s.index = index
     if len(s) < 2:
         out.attrs.update(evaluated_from=None, immature_until=None)
         return out
-    step = _infer_step(s.index)
+    step = _infer_step(index)
     full = pd.date_range(s.index[0], s.index[-1], freq=step)
     values = s.reindex(full).to_numpy(dtype=float)
     start = full[0]
@@ -127,7 +128,7 @@ def volume_anomalies(
     j = judge(values, step, start, params)
     rows: list[dict[str, object]] = []
     words = _step_words(step)
-    for i in np.nonzero(j.spike | j.drop)[0]:
+    for i in (int(k) for k in np.nonzero(j.spike | j.drop)[0]):
         ts = full[i]
         have = int(j.have[i])
         immature = have < mature_weeks
