@@ -37,7 +37,7 @@ from oauthwatch.store import schema
 from oauthwatch.store.writes import utcnow
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.engine import Connection, Engine, RowMapping
 
 STATUSES = ("open", "acknowledged", "resolved")
 SYSTEM = "oauthwatch"
@@ -130,7 +130,9 @@ def apply_findings(
                     "count": 1,
                     "status": "open",
                 }
-                alert_id = int(conn.execute(insert(t).values(**values)).inserted_primary_key[0])
+                inserted = conn.execute(insert(t).values(**values)).inserted_primary_key
+                assert inserted is not None  # a single-row INSERT always reports the key it made
+                alert_id = int(inserted[0])
                 result.opened.append(alert_id)
                 if correlate:
                     open_incidents.append(
@@ -191,7 +193,7 @@ def apply_findings(
     return result
 
 
-def _alert_of(conn: Connection, key: str) -> Mapping[str, Any] | None:
+def _alert_of(conn: Connection, key: str) -> RowMapping | None:
     """The alert a dedupe key belongs to: its own, or the one its finding was linked to."""
     t, af = schema.alerts, schema.alert_findings
     row = conn.execute(select(t).where(t.c.dedupe_key == key)).mappings().first()
