@@ -9,7 +9,7 @@ user's email, like `oauthwatch revoke` records the CLI's user.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import pandas as pd
 import streamlit as st
@@ -36,7 +36,7 @@ def with_network_class(df: pd.DataFrame, column: str = "source_ip") -> pd.DataFr
         return df
     index = _networks_for(data.settings().store.url)
     classes = {ip: index.classify(ip) for ip in df[column].dropna().unique()}
-    pos = df.columns.get_loc(column) + 1
+    pos = cast(int, df.columns.get_loc(column)) + 1  # column names are unique: an int position
     out = df.copy()
     out.insert(
         pos, "network_class", out[column].map(lambda ip: classes[ip].kind if ip in classes else "other")

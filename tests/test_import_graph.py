@@ -196,13 +196,21 @@ FORBIDDEN: dict[str, set[str]] = {
 }
 
 
+# (importing module, imported package) pairs that break a rule knowingly, each with its reason.
+EXCEPTIONS: dict[tuple[str, str], str] = {
+    # Revoking a grant from the dashboard (behind its login) is the one call it makes to Salesforce;
+    # to be routed through oauthwatch.response so the dashboard again reads only the store.
+    ("dashboard.threat", "collectors"): "the dashboard's revoke button",
+}
+
+
 def _violations(graph: dict[str, list[tuple[str, bool]]]) -> list[str]:
     out = set()
     for name, imports in graph.items():
         src = _package(name)
         for module, _ in imports:
             dst = _package(module)
-            if dst == src:
+            if dst == src or (name, dst) in EXCEPTIONS:
                 continue
             if dst == "oauthwatch.cli" and name != "oauthwatch.__main__":
                 out.add(f"{name} imports {module}: only `python -m oauthwatch` loads the CLI")

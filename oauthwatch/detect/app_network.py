@@ -72,6 +72,7 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
     for app, rows in win.assign(
         k=win["source_ip"].map(lambda ip: f"{classes[ip].kind}:{classes[ip].provider}")
     ).groupby("application"):
+        app = str(app)
         usual_keys = {k for (a, k), t in seen.items() if a == app and _seen(t, lo, ws)}
         if sum(_seen(seen.get((app, k)), lo, ws) for k in usual_keys) < min_history:
             continue  # a new app: new_app's business, not a change of networks

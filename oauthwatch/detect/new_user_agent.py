@@ -59,9 +59,10 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
     lo = pd.Timestamp(ctx.now - frames.history).to_datetime64()
     ws = pd.Timestamp(ctx.window_start).to_datetime64()
     out = []
-    for app, rows in win.groupby("application"):
-        usual = {ua: _count(t, lo, ws) for (a, ua), t in seen.items() if a == app}
-        usual = {ua for ua, n in usual.items() if n}
+    for app_key, rows in win.groupby("application"):
+        app = str(app_key)
+        counts = {ua: _count(t, lo, ws) for (a, ua), t in seen.items() if a == app}
+        usual = {ua for ua, n in counts.items() if n}
         if sum(_count(seen[(app, ua)], lo, ws) for ua in usual) < int(ctx.get("min_history_logins")):
             continue
         new = rows[~rows["browser"].isin(usual)]
