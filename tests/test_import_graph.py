@@ -18,6 +18,7 @@ The rules, and why:
   the other (the local org imports only ``oauthwatch.errors``);
 - ``collectors`` read the orgs and write the store: they import only the foundation, the store,
   the configuration and the command-line value checks they share with the CLI (``cli_checks``);
+- detection never imports notification: the lifecycle writes the outbox that notify drains;
 - the dashboard reads the store and never calls Salesforce: it imports neither ``collectors`` nor
   the local org;
 - ``oauthwatch.cli`` is the top: only ``python -m oauthwatch`` imports it.
@@ -193,6 +194,7 @@ ONLY: dict[str, set[str]] = {
 # package -> packages it must never import (anything else is allowed)
 FORBIDDEN: dict[str, set[str]] = {
     "dashboard": {"collectors", "oauthwatch.simulator"},
+    "oauthwatch.detect": {"oauthwatch.notify"},  # alerts reach notify through the outbox table
 }
 
 
