@@ -107,9 +107,13 @@ def test_run_collects_detects_alerts_sends_digest_and_stops_on_sigterm(
 
         _wait(lambda: (b := beat()) and b["detail"]["cycles"] >= 2, 150, proc, log, "two service cycles")
 
-        def spray():
+        def spray():  # the spray may join an alert another detector opened first (one incident, one alert)
             with engine.connect() as conn:
-                return conn.execute(select(s.alerts).where(s.alerts.c.detector == "password_spray")).first()
+                return conn.execute(
+                    select(s.alerts)
+                    .join(s.alert_findings, s.alert_findings.c.alert_id == s.alerts.c.id)
+                    .where(s.alert_findings.c.detector == "password_spray")
+                ).first()
 
         alert = _wait(spray, 30, proc, log, "the password spray alert")
         subjects = lambda: [m["Subject"] for m in sink.messages]  # noqa: E731
