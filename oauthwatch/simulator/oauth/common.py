@@ -137,7 +137,7 @@ def check_access(
 def check_session_level(app: dict[str, Any], user_id: str) -> None:
     """High Assurance apps block flows without an approval step (JWT bearer, client credentials)."""
     if app.get("SessionLevel") == "HIGH_ASSURANCE":
-        # UNCONFIRMED: the reference says these flows are blocked, not the exact error text.
+        # UNCONFIRMED (docs/salesforce-behaviour.md §6): Salesforce documents that these flows are blocked, not the exact error text.
         raise Refused("invalid_grant", "user session level is not high assurance", "Login invalid", user_id)
 
 

@@ -2,8 +2,8 @@
 
 Every token request that names a known app leaves a LoginHistory row (LoginType
 ``Remote Access 2.0``, the flow's LoginSubType label, ``Success`` or a failure text), so the
-product can be tested against failures it will meet in real orgs. Decisions where the reference
-is silent (each marked UNCONFIRMED below):
+product can be tested against failures it will meet in real orgs. Decisions where Salesforce's
+documentation is silent (each marked UNCONFIRMED below and listed in docs/salesforce-behaviour.md §6):
 
 - an unknown consumer key is refused before any user is authenticated, so nothing is logged:
   Salesforce cannot attribute the attempt to an app, and a row without an app would be noise;
