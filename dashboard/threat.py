@@ -89,20 +89,6 @@ def show_inventory(orgs: tuple[str, ...], app: str | None, key: str) -> None:
     )  # fmt: skip
 
 
-def _client(org_name: str):  # noqa: ANN202 - a SalesforceClient, imported lazily
-    from collectors.api.client import SalesforceClient
-    from collectors.auth import provider_for
-
-    settings = data.settings()
-    return (
-        settings,
-        settings.org(org_name),
-        SalesforceClient(
-            provider_for(settings.org(org_name)), timeout=settings.collect.request_timeout_seconds
-        ),
-    )
-
-
 def _outcomes(report: RevokeReport) -> pd.DataFrame:
     return pd.DataFrame(
         [{"outcome": o.outcome, "user": o.grant.username or o.grant.user_id, "created": o.grant.created,
@@ -127,13 +113,10 @@ def revoke_panel(orgs: tuple[str, ...], app: str) -> None:
     org = st.selectbox("Org", list(orgs), key="revoke_org") if len(orgs) > 1 else (orgs[0] if orgs else None)
     if not org:
         return
-    from oauthwatch.response.revoke import revoke_app
+    from oauthwatch.response.revoke import revoke_in_org
 
     if st.button(f"List the live grants of {app} (dry run)", key="revoke_plan"):
-        s, org_settings, client = _client(org)
-        plan = revoke_app(
-            data.engine(), s, org_settings, client, app=app, dry_run=True, by=who, via="dashboard"
-        )
+        plan = revoke_in_org(data.engine(), settings, org, app=app, dry_run=True, by=who, via="dashboard")
         st.session_state["revoke_plan"] = (org, app, plan)
     saved = st.session_state.get("revoke_plan")
     if not saved or saved[:2] != (org, app):
@@ -151,10 +134,9 @@ def revoke_panel(orgs: tuple[str, ...], app: str) -> None:
         key="revoke_confirm",
     )
     if confirm and st.button("Revoke now", type="primary", key="revoke_go"):
-        s, org_settings, client = _client(org)
         hashes = frozenset(o.grant.token_hash for o in plan.outcomes if o.outcome == "dry_run")
-        done = revoke_app(data.engine(), s, org_settings, client, app=plan.app_id, dry_run=False, by=who,
-                          via="dashboard", confirmed=hashes)  # fmt: skip
+        done = revoke_in_org(data.engine(), settings, org, app=plan.app_id, dry_run=False, by=who,
+                             via="dashboard", confirmed=hashes)  # fmt: skip
         del st.session_state["revoke_plan"]
         st.write(done.summary())
         st.dataframe(_outcomes(done), key="revoke_done_table", hide_index=True)

@@ -199,11 +199,8 @@ FORBIDDEN: dict[str, set[str]] = {
 
 
 # (importing module, imported package) pairs that break a rule knowingly, each with its reason.
-EXCEPTIONS: dict[tuple[str, str], str] = {
-    # Revoking a grant from the dashboard (behind its login) is the one call it makes to Salesforce;
-    # to be routed through oauthwatch.response so the dashboard again reads only the store.
-    ("dashboard.threat", "collectors"): "the dashboard's revoke button",
-}
+# None today: the dashboard's revoke button reaches Salesforce through oauthwatch.response.
+EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 
 def _violations(graph: dict[str, list[tuple[str, bool]]]) -> list[str]:

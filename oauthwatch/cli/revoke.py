@@ -60,11 +60,9 @@ def revoke_cmd(
     (or takes --yes) and revokes each one. Needs `[response] allow_revoke = true`. Every run is
     recorded in the store with who, when, which grant and Salesforce's answer.
     """
-    from collectors.api.client import SalesforceClient
-    from collectors.auth import provider_for
     from oauthwatch.errors import ConfigError
     from oauthwatch.response.grants_live import AppNotFound
-    from oauthwatch.response.revoke import RevokeNotAllowed, revoke_app
+    from oauthwatch.response.revoke import RevokeNotAllowed, org_client, revoke_app
 
     rt = runtime(ctx)
     settings = rt.settings
@@ -76,7 +74,7 @@ def revoke_cmd(
     target = orgs[0]
     actor = who(by)
     engine = rt.store
-    client = SalesforceClient(provider_for(target), timeout=settings.collect.request_timeout_seconds)
+    _, client = org_client(settings, target.name)
     try:
         plan = revoke_app(engine, settings, target, client, app=app_ref, user=user, dry_run=True, by=actor)
     except AppNotFound as exc:

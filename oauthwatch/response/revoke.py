@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import insert
 
@@ -135,6 +135,25 @@ def revoke_app(
             log.info("revoke %s grant of %s for %s: %s", ref.name, g.token_hash[:12], g.user_id, answer[:200])
     _record(engine, report, by=by, via=via, now=now or utcnow())
     return report
+
+
+def org_client(settings: Settings, org_name: str) -> tuple[OrgSettings, SalesforceClient]:
+    """The org's settings and a Salesforce client on its configured credentials.
+
+    Built here so that callers which otherwise only read the store (the dashboard's revoke
+    button) reach Salesforce through ``response`` and never import the collectors themselves.
+    """
+    from collectors.api.client import SalesforceClient
+    from collectors.auth import provider_for
+
+    org = settings.org(org_name)
+    return org, SalesforceClient(provider_for(org), timeout=settings.collect.request_timeout_seconds)
+
+
+def revoke_in_org(engine: Engine, settings: Settings, org_name: str, **options: Any) -> RevokeReport:
+    """:func:`revoke_app` (``app=``, ``dry_run=``, ``by=``… as there) in the configured org ``org_name``."""
+    org, client = org_client(settings, org_name)
+    return revoke_app(engine, settings, org, client, **options)
 
 
 def _record(engine: Engine, report: RevokeReport, *, by: str, via: str, now: datetime) -> None:
