@@ -61,6 +61,14 @@ def simulate(
         bool,
         typer.Option("--licensed", help="Build the org with Event Monitoring (LoginEvent, threat events)."),
     ] = False,
+    no_event_monitoring: Annotated[
+        bool,
+        typer.Option(
+            "--no-event-monitoring",
+            help="Serve the org as one without the Event Monitoring licence: no EventLogFile.Interval, "
+            "daily files only, only the free event types, kept one day.",
+        ),
+    ] = False,
     token_ttl: Annotated[int, typer.Option(help="Access token lifetime in seconds.")] = 7200,
     api_limit: Annotated[
         int, typer.Option(help="Daily API request limit (15,000 = Developer Edition; Enterprise: 100,000+).")
@@ -111,11 +119,14 @@ def simulate(
         from oauthwatch.simulator.generate.scenarios import inject_scenarios
 
         inject_scenarios(state_dir, injections)
+    from oauthwatch.simulator.data import clock, eventlog
     from oauthwatch.simulator.generate.access import grant_integration
 
     conn = orgdb.connect(orgdb.db_path(state_dir))
     try:
         grant_integration(conn, granted)
+        eventlog.set_event_monitoring(conn, not no_event_monitoring, clock.org_now_ms(conn))
+        conn.commit()
     finally:
         conn.close()
     serve(

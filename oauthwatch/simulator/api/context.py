@@ -33,6 +33,7 @@ class OrgContext:
     token_ttl_s: int = 7200
     api_limit: int = 15000
     licensed: bool = False
+    event_monitoring: bool = field(init=False, default=True)
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     faults: Faults | None = None
     conn: sqlite3.Connection = field(init=False)
@@ -50,7 +51,14 @@ class OrgContext:
         if built is not None:  # the database decides: licensed objects exist only if it was built so
             self.licensed = built == "1"
         # created here, not lazily: worker threads must all see the same locators
-        self.query = QueryService(self.db_path, licensed=self.licensed, now_ms=self.org_now_ms)
+        # Event Monitoring: on unless ``simulate --no-event-monitoring`` took it away (data.eventlog)
+        self.event_monitoring = self.state_get("event_monitoring") != "0"
+        self.query = QueryService(
+            self.db_path,
+            licensed=self.licensed,
+            now_ms=self.org_now_ms,
+            event_monitoring=self.event_monitoring,
+        )
         self.pages = PagePipeline(lambda: self.query)
 
     @property

@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from oauthwatch.simulator.api.budget import api_limit, count_call, limit_header, usage
 from oauthwatch.simulator.api.responses import JSON, json_response, sf_error
-from oauthwatch.simulator.data import catalog, orgdb, schema, sessions
+from oauthwatch.simulator.data import catalog, eventlog, orgdb, schema, sessions
 
 if TYPE_CHECKING:
     from oauthwatch.simulator.api.context import OrgContext
@@ -291,7 +291,7 @@ async def sobjects(request: Request, sess: sessions.Session, version: str) -> Re
     return json_response({"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": objs})
 
 
-def _describe_field(f: schema.Field) -> dict[str, Any]:
+def _describe_field(f: schema.Field, picklist: tuple[str, ...] = ()) -> dict[str, Any]:
     return {
         "name": f.name,
         "label": re.sub(r"(?<=[a-z])(?=[A-Z])", " ", f.name),
@@ -306,6 +306,7 @@ def _describe_field(f: schema.Field) -> dict[str, Any]:
         "createable": False,
         "updateable": False,
         "idLookup": f.name == "Id",
+        "picklistValues": [{"value": v, "label": v, "active": True, "defaultValue": False} for v in picklist],
     }
 
 
@@ -327,7 +328,11 @@ async def describe(request: Request, sess: sessions.Session, version: str) -> Re
             "updateable": False,
             "deletable": False,
             "custom": False,
-            "fields": [_describe_field(f) for f in obj.fields],
+            "fields": [
+                _describe_field(f, eventlog.picklist(obj.name, f.name, ctx.event_monitoring))
+                for f in obj.fields
+                if catalog.has_field(obj, f.name, event_monitoring=ctx.event_monitoring)
+            ],
             "urls": _object_urls(version, obj.name),
         }
     )
@@ -336,8 +341,6 @@ async def describe(request: Request, sess: sessions.Session, version: str) -> Re
 @rest
 async def log_file(request: Request, sess: sessions.Session, version: str) -> Response:
     """GET sobjects/EventLogFile/<Id>/LogFile: the CSV, streamed, as the REST guide shows it."""
-    from oauthwatch.simulator.data import eventlog
-
     ctx: OrgContext = request.app.state.ctx
     file_id = request.path_params["id"]
     found = ctx.conn.execute(

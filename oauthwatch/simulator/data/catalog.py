@@ -341,6 +341,17 @@ for _store in ("ApiAnomalyEventStore", "CredentialStuffingEventStore", "SessionH
     _add(SObject(_store, None, _THREAT_COMMON, licensed_only=True, indexes=(("EventDate",),)))
 
 
+# Fields that exist only with the Event Monitoring licence (docs/salesforce-behaviour.md §7).
+EVENT_MONITORING_FIELDS = frozenset({("eventlogfile", "interval")})
+
+
+def has_field(obj: SObject, name: str, *, event_monitoring: bool = True) -> bool:
+    """Whether ``obj`` has field ``name`` in an org with (or without) Event Monitoring."""
+    return obj.field(name) is not None and (
+        event_monitoring or (obj.name.lower(), name.lower()) not in EVENT_MONITORING_FIELDS
+    )
+
+
 def get(name: str) -> SObject | None:
     """The sObject called ``name`` (case-insensitive), or None."""
     return OBJECTS.get(name.lower())

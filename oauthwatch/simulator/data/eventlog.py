@@ -6,6 +6,11 @@ only when the org's clock passes its CreatedDate, with Salesforce's lag: hourly 
 the hour, daily files the next day between 02:00 and 05:00 UTC, and a few files late by up to three
 days. The lag is configurable (``_State`` key ``elf_lag``, see :func:`set_lag`): the live demo makes
 it minutes so files show up while one watches. A file exists only if its window has events.
+
+Without the Event Monitoring licence (``simulate --no-event-monitoring``, ``_State`` key
+``event_monitoring`` = ``0``; docs/salesforce-behaviour.md §7) the org has the shape Salesforce
+gives such orgs: no ``Interval`` field on EventLogFile (hidden from describe and SOQL), daily files
+only, only the free event types, each kept one day after its CreatedDate instead of 30.
 """
 
 from __future__ import annotations
@@ -21,6 +26,13 @@ from oauthwatch.simulator.data.clock import DAY_MS, HOUR_MS, day_floor, get_stat
 from oauthwatch.simulator.data.ids import make_id
 
 EVENT_TYPES = ("Login", "ApiTotalUsage")
+# The event types every org has, licence or not (docs/salesforce-behaviour.md §7), and a few of
+# those that need the licence: what describe lists as EventType's picklist values in each mode.
+FREE_TYPES = ("ApexUnexpectedException", "ApiTotalUsage", "CorsViolation", "HostnameRedirects",
+              "InsecureExternalAssets", "Login", "Logout")  # fmt: skip
+LICENSED_TYPES = ("API", "BulkApi", "LoginAs", "Report", "ReportExport", "RestApi", "URI")
+EM_KEY = "event_monitoring"
+KEEP_DAYS = {True: 30, False: 1}
 API_VERSION = 62.0
 LAG_KEY = "elf_lag"
 MINUTE_MS = 60_000
@@ -50,6 +62,27 @@ def set_lag(conn: sqlite3.Connection, lag: Lag) -> None:
 def get_lag(conn: sqlite3.Connection) -> Lag:
     raw = get_state(conn, LAG_KEY)
     return Lag(**json.loads(raw)) if raw else REAL_LAG
+
+
+def has_event_monitoring(conn: sqlite3.Connection) -> bool:
+    """Whether the org has the Event Monitoring licence (the default)."""
+    return get_state(conn, EM_KEY) != "0"
+
+
+def set_event_monitoring(conn: sqlite3.Connection, on: bool, now_ms: int) -> None:
+    """Give the org the licence or take it away; without it, hourly files and files older than a
+    day are gone, as in an org that never had the licence."""
+    set_state(conn, EM_KEY, "1" if on else "0")
+    if not on:
+        conn.execute("""DELETE FROM "EventLogFile" WHERE Interval = 'Hourly'""")
+        expire_files(conn, now_ms)
+
+
+def picklist(sobject: str, field: str, event_monitoring: bool) -> tuple[str, ...]:
+    """The values describe lists for a picklist the product reads: EventLogFile.EventType."""
+    if (sobject, field) != ("EventLogFile", "EventType"):
+        return ()
+    return FREE_TYPES + (LICENSED_TYPES if event_monitoring else ())
 
 
 def created_ms(seed: int, event_type: str, interval: str, log_date: int, lag: Lag) -> int:
@@ -136,6 +169,7 @@ def create_due_files(
     file could have appeared, so collectors that page by CreatedDate never miss one.
     """
     lag = get_lag(conn)
+    intervals = ("Hourly", "Daily") if has_event_monitoring(conn) else ("Daily",)
     org15 = _org15(conn)
     existing = {
         (r[0], r[1], r[2])
@@ -158,7 +192,7 @@ def create_due_files(
     for event_type in EVENT_TYPES:
         head = len(elfformat.header_line(event_type))
         hour = hour_floor(since_ms)
-        while hour + HOUR_MS <= now_ms:
+        while "Hourly" in intervals and hour + HOUR_MS <= now_ms:
             made = max(created_ms(seed, event_type, "Hourly", hour, lag), floor)
             if made <= now_ms and (event_type, "Hourly", hour) not in existing:
                 n, length = hour_body(event_type, hour)
@@ -201,8 +235,11 @@ def _row(event_type: str, interval: str, log_date: int, sequence: int, made: int
     )
 
 
-def expire_files(conn: sqlite3.Connection, now_ms: int, keep_days: int = 30) -> int:
-    """Drop files older than the retention (30 days after CreatedDate with Event Monitoring)."""
+def expire_files(conn: sqlite3.Connection, now_ms: int, keep_days: int | None = None) -> int:
+    """Drop files older than the retention: 30 days after CreatedDate with Event Monitoring, one
+    day without (by default)."""
+    if keep_days is None:
+        keep_days = KEEP_DAYS[has_event_monitoring(conn)]
     return conn.execute(
         'DELETE FROM "EventLogFile" WHERE CreatedDate < ?', (now_ms - keep_days * DAY_MS,)
     ).rowcount

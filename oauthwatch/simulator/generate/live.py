@@ -118,7 +118,7 @@ class Live:
             seed=self.seed,
             not_before_ms=cursor,
         )
-        eventlog.expire_files(conn, now)
+        eventlog.expire_files(conn, now)  # 30 days with Event Monitoring, one day without
         set_state(conn, CURSOR_KEY, str(now))
         conn.commit()
         return written

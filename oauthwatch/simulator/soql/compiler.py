@@ -116,8 +116,9 @@ class Compiled:
 
 
 class _Compiler:
-    def __init__(self, query: Query, obj: schema.SObject, now_ms: int) -> None:
+    def __init__(self, query: Query, obj: schema.SObject, now_ms: int, event_monitoring: bool = True) -> None:
         self.q, self.obj, self.now_ms = query, obj, now_ms
+        self.event_monitoring = event_monitoring
         self.joins: dict[tuple[str, ...], tuple[str, schema.SObject, str]] = {}
         self.exprs: list[str] = ['t0."Id"']
         self.params: list[Any] = []
@@ -148,7 +149,7 @@ class _Compiler:
             chain.append((rel.relationship or seg, alias, target))
             obj = target
         fld = obj.field(path[-1])
-        if fld is None:
+        if fld is None or not catalog.has_field(obj, fld.name, event_monitoring=self.event_monitoring):
             raise _no_column(self.q.text, ref, path[-1], obj.name)
         return alias, fld, tuple(chain)
 
@@ -334,12 +335,16 @@ class _Compiler:
         return " ORDER BY " + ", ".join(terms) if terms else ""
 
 
-def compile_query(query: Query, *, licensed: bool, now_ms: int, viewer: Viewer | None = None) -> Compiled:
-    """Check ``query`` against the catalog (and the viewer's access) and compile it; raises :class:`SoqlError`."""
+def compile_query(
+    query: Query, *, licensed: bool, now_ms: int, viewer: Viewer | None = None, event_monitoring: bool = True
+) -> Compiled:
+    """Check ``query`` against the catalog (and the viewer's access) and compile it; raises :class:`SoqlError`.
+
+    Without ``event_monitoring`` the fields only that licence brings do not exist (INVALID_FIELD)."""
     obj = resolve_object(query, licensed=licensed, viewer=viewer)
     if obj.big_object_index:
         bigobject.check(query, obj)
-    c = _Compiler(query, obj, now_ms)
+    c = _Compiler(query, obj, now_ms, event_monitoring)
     shape: RecordShape | None = None
     names: list[str] = []
     aggregate_key: str | None = None

@@ -86,6 +86,7 @@ class QueryService:
         db_path: Path | str,
         *,
         licensed: bool,
+        event_monitoring: bool = True,
         now_ms: Callable[[], int],
         max_locators: int = 10,
         locator_idle_seconds: float = LOCATOR_IDLE_SECONDS,
@@ -93,6 +94,7 @@ class QueryService:
     ) -> None:
         self.db_path = db_path
         self.licensed = licensed
+        self.event_monitoring = event_monitoring
         self.now_ms = now_ms
         self.max_locators = max_locators
         self.locator_idle_seconds = locator_idle_seconds
@@ -103,7 +105,13 @@ class QueryService:
     # --- compiling ---------------------------------------------------------------------------
     def compile(self, soql: str | None, viewer: Viewer | None = None) -> Compiled:
         """Parse, check and compile ``soql`` as ``viewer`` may run it; raises :class:`SoqlError` as a real org would."""
-        return compile_query(parse(soql), licensed=self.licensed, now_ms=self.now_ms(), viewer=viewer)
+        return compile_query(
+            parse(soql),
+            licensed=self.licensed,
+            now_ms=self.now_ms(),
+            viewer=viewer,
+            event_monitoring=self.event_monitoring,
+        )
 
     def columns(self, soql: str) -> list[str]:
         """Selected field paths in SELECT order with Salesforce casing (``LoginGeo.Country``)."""
