@@ -50,11 +50,16 @@ class OrgDbClient:
         db: Path,
         *,
         licensed: bool = False,
+        event_monitoring: bool = True,
         blobs: dict[str, bytes] | None = None,
         metadata: list[dict[str, Any]] | None = None,
         expire_at_pages: set[int] | None = None,
     ) -> None:
-        self.svc = QueryService(db, licensed=licensed, now_ms=lambda: ms(datetime.now(UTC)))
+        self.svc = QueryService(
+            db, licensed=licensed, now_ms=lambda: ms(datetime.now(UTC)), event_monitoring=event_monitoring
+        )
+        self.event_monitoring = event_monitoring
+        self.described: list[str] = []
         self.budget = BudgetGovernor()
         self.provider = _Provider()
         self.blobs = blobs or {}
@@ -95,13 +100,21 @@ class OrgDbClient:
         return next(self.query_pages(soql)).total_size
 
     def describe(self, sobject: str) -> dict[str, Any]:
-        from oauthwatch.simulator.data import catalog
+        from oauthwatch.simulator.data import catalog, eventlog
 
         self.budget.charge()
+        self.described.append(sobject)
         obj = catalog.get(sobject)
         if obj is None:
             raise ObjectNotAvailable("NOT_FOUND", f"no {sobject}", 404)
-        return {"name": obj.name, "fields": [{"name": f.name, "label": f.name} for f in obj.fields]}
+        em = self.event_monitoring
+        fields = [
+            {"name": f.name, "label": f.name,
+             "picklistValues": [{"value": v, "active": True} for v in eventlog.picklist(obj.name, f.name, em)]}
+            for f in obj.fields
+            if catalog.has_field(obj, f.name, event_monitoring=em)
+        ]  # fmt: skip
+        return {"name": obj.name, "fields": fields}
 
     def limits(self) -> dict[str, Any]:
         self.budget.charge()

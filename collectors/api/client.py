@@ -44,12 +44,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 BATCH_SIZE = 2000  # Salesforce's maximum page size; 50 pages per 100k rows
-_TRANSIENT = (
-    requests.ConnectionError,
-    requests.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-    requests.exceptions.ContentDecodingError,
-)
+_TRANSIENT = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+              requests.exceptions.ContentDecodingError)  # fmt: skip
 
 
 class SalesforceCallError(Exception):
@@ -62,6 +58,10 @@ class SalesforceCallError(Exception):
 
 class RetriableError(SalesforceCallError):
     """A transient failure that outlived every retry."""
+
+
+class LengthMismatch(requests.exceptions.ChunkedEncodingError):
+    """A downloaded file's size differs from the length its record states (retried as a drop is)."""
 
 
 class QueryLocatorExpired(SalesforceCallError):
@@ -284,7 +284,7 @@ class SalesforceClient:
             expected = expected_size if expected_size is not None else resp.headers.get("Content-Length")
             if expected is not None and int(expected) != size:
                 tmp.unlink(missing_ok=True)
-                raise requests.exceptions.ChunkedEncodingError(f"got {size} of {expected} bytes")
+                raise LengthMismatch(f"got {size} of {expected} bytes")
             tmp.replace(dest)
             return size
 

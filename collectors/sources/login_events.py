@@ -1,48 +1,30 @@
 """LoginEvent and the Threat Detection stores (Real-Time Event Monitoring), when licensed.
 
-Detected, not configured: the first query of a store that the org does not have answers
-``INVALID_TYPE``; the source then logs one line saying why it is skipped and does not ask again
-for a day. LoginEvent rows go to ``logins`` (source ``login_event``, keyed by EventIdentifier);
-the threat stores to ``security_events``. Each object has its own cursor, and one object's
-failure is recorded without skipping the objects after it.
+A group of streams (:mod:`collectors.sources.streams`): one declaration per object, each with its
+own cursor. Detected, not configured: an object the org does not have answers ``INVALID_TYPE``
+and is skipped for a day; one object's failure never skips the objects after it. LoginEvent rows
+go to ``logins`` (source ``login_event``, keyed by EventIdentifier); the threat stores to
+``security_events``.
 
-LoginEvent is a big object (docs/salesforce-behaviour.md): Salesforce accepts only filters on its
-index (EventDate, then EventIdentifier) and an ORDER BY in the index's direction, so it is read
-in EventDate windows (``>= lo AND < hi``), newest first, deduplicated on EventIdentifier, and its
-cursor moves to a window's end only once the whole window is stored.
+LoginEvent is a big object (docs/salesforce-behaviour.md §2), so it is declared on
+:class:`collectors.sources.bigobject.BigObjectStream`: EventDate windows, newest first (the
+index's order), deduplicated on EventIdentifier, its cursor moved only at a window's end.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
-from dataclasses import replace
-from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from collectors.api.budget import BudgetExhausted
-from collectors.api.client import ObjectNotAvailable, QueryLocatorExpired
-from collectors.run import ledger
-from collectors.sources.base import Context, Permission, Source, Stopped, Writes
+from collectors.sources.base import Context, Permission
+from collectors.sources.bigobject import BigObjectStream
 from collectors.sources.incremental import IncrementalSource
 from collectors.sources.login_history import login_row
-from collectors.sources.values import Malformed, Record, Row, get, number, parse_dt, soql_dt, text
+from collectors.sources.streams import StreamGroupSource
+from collectors.sources.values import Malformed, Record, Row, get, number, parse_dt, text
 from oauthwatch.store import schema
 
-log = logging.getLogger(__name__)
 
-THREAT_STORES = {  # store → the short name its checkpoint is kept under (source names are ≤ 40 chars)
-    "ApiAnomalyEventStore": "api_anomaly",
-    "CredentialStuffingEventStore": "credential_stuffing",
-    "SessionHijackingEventStore": "session_hijacking",
-}
-_RECHECK_SECONDS = 24 * 3600
-_unlicensed: dict[tuple[str, str], float] = {}
-_lock = threading.Lock()
-
-
-class LoginEventStream(IncrementalSource):
+class LoginEventStream(BigObjectStream):
     """LoginEvent → ``logins`` (source ``login_event``)."""
 
     name: ClassVar[str] = "login_events"
@@ -71,59 +53,9 @@ class LoginEventStream(IncrementalSource):
     def coverage_filter(self, ctx: Context) -> list[Any]:
         return [self.table.c.org == ctx.org, self.table.c.source == "login_event"]
 
-    # -- big-object reading: windows in index order ----------------------------------------------
-    window: ClassVar[timedelta] = timedelta(hours=6)
-
-    def soql_window(self, lo: datetime | None, hi: datetime) -> str:
-        """One window, in the only order the index allows (EventDate descending)."""
-        conds = [f"EventDate >= {soql_dt(lo)}"] if lo is not None else []
-        conds.append(f"EventDate < {soql_dt(hi)}")
-        return (
-            f"SELECT {', '.join(self.fields)} FROM {self.object} WHERE {' AND '.join(conds)} "
-            "ORDER BY EventDate DESC"
-        )
-
-    def _run_with_restarts(self, ctx: Context, cursor: dict[str, Any] | None, start: datetime | None) -> None:
-        end = ctx.signpost
-        if start is None:  # first run: everything the org keeps, newest first, in one window
-            self._read_window(ctx, None, end)
-            return
-        lo = start
-        while lo < end:
-            hi = min(lo + self.window, end)
-            ctx.check_stop()
-            self._read_window(ctx, lo, hi)
-            lo = hi
-
-    def _read_window(self, ctx: Context, lo: datetime | None, hi: datetime) -> None:
-        size = min(self.batch_size, ctx.collect.query_batch_size)
-        for attempt in range(6):
-            seen: set[str] = set()
-            try:
-                for page in ctx.client.query_pages(self.soql_window(lo, hi), batch_size=size):
-                    ctx.check_stop()
-                    fresh = []
-                    for rec in page.records:
-                        key = self.key_of(rec)
-                        if key is None or key not in seen:
-                            fresh.append(rec)
-                            if key is not None:
-                                seen.add(key)
-                    converted = replace(self._convert(ctx, fresh, page.total_size), last=None)
-                    self._commit(ctx, [converted])  # rows only: the cursor waits for the window's end
-                break
-            except QueryLocatorExpired:
-                if attempt == 5:
-                    raise
-                ctx.stats.notes.append("query locator expired; the LoginEvent window was read again")
-        with ctx.engine.begin() as conn:
-            cursor = {**(ctx.cursor_after or {}), "ts": hi.isoformat(), "id": ""}
-            ledger.save_checkpoint(conn, ctx.org, self.name, cursor)
-        ctx.cursor_after = cursor
-
 
 class ThreatStoreStream(IncrementalSource):
-    """One Threat Detection store → ``security_events``."""
+    """A Threat Detection store → ``security_events``; each store below declares its object."""
 
     label: ClassVar[str] = "Threat Detection"
     fields: ClassVar[tuple[str, ...]] = (
@@ -134,11 +66,6 @@ class ThreatStoreStream(IncrementalSource):
     table = schema.security_events
     key: ClassVar[tuple[str, ...]] = ("org", "store", "event_id")
     time_column: ClassVar[str] = "event_date"
-
-    def __init__(self, store: str) -> None:
-        super().__init__()
-        self.object = store  # type: ignore[misc]
-        self.name = f"login_events.{THREAT_STORES[store]}"  # type: ignore[misc]
 
     def to_row(self, ctx: Context, record: Record) -> Row | None:
         eid = get(record, "EventIdentifier")
@@ -162,13 +89,31 @@ class ThreatStoreStream(IncrementalSource):
         return [self.table.c.org == ctx.org, self.table.c.store == self.object]
 
 
-class LoginEventsSource(Source):
+class ApiAnomalyStream(ThreatStoreStream):
+    name: ClassVar[str] = "login_events.api_anomaly"  # checkpoint names are at most 40 characters
+    object: ClassVar[str] = "ApiAnomalyEventStore"
+
+
+class CredentialStuffingStream(ThreatStoreStream):
+    name: ClassVar[str] = "login_events.credential_stuffing"
+    object: ClassVar[str] = "CredentialStuffingEventStore"
+
+
+class SessionHijackingStream(ThreatStoreStream):
+    name: ClassVar[str] = "login_events.session_hijacking"
+    object: ClassVar[str] = "SessionHijackingEventStore"
+
+
+class LoginEventsSource(StreamGroupSource):
     """LoginEvent plus the threat stores; skipped with one line when the org is not licensed."""
 
     name: ClassVar[str] = "login_events"
     label: ClassVar[str] = "LoginEvent + Threat Detection"
     object: ClassVar[str | None] = "LoginEvent"
-    min_api_version: ClassVar[tuple[float, str]] = (50.0, "ApiAnomalyEventStore (CredentialStuffing and SessionHijacking stores: 49.0)")
+    min_api_version: ClassVar[tuple[float, str]] = (
+        50.0,
+        "ApiAnomalyEventStore (CredentialStuffing and SessionHijacking stores: 49.0)",
+    )
     permission: ClassVar[Permission | None] = Permission(
         "ViewDataLeakageEvents",
         "View Real-Time Event Monitoring Data",
@@ -176,66 +121,10 @@ class LoginEventsSource(Source):
         "https://developer.salesforce.com/docs/atlas.en-us.platform_events.meta/platform_events/sforce_api_objects_loginasevent.htm",
     )
     licence: ClassVar[str | None] = "the Event Monitoring add-on"
-    writes: ClassVar[tuple[Writes, ...]] = (
-        ("logins", ("org", "source", "natural_id")),
-        ("security_events", ("org", "store", "event_id")),
+    streams: ClassVar[tuple[type[IncrementalSource], ...]] = (
+        LoginEventStream,
+        ApiAnomalyStream,
+        CredentialStuffingStream,
+        SessionHijackingStream,
     )
-
-    def __init__(self) -> None:
-        self.ran: list[IncrementalSource] = []
-        self.skipped: list[str] = []
-        self.failed: list[str] = []
-        self._login_cursors: tuple[Any, Any] | None = None
-
-    def run(self, ctx: Context) -> None:
-        streams: list[IncrementalSource] = [
-            LoginEventStream(),
-            *(ThreatStoreStream(s) for s in THREAT_STORES),
-        ]
-        for stream in streams:
-            key = (ctx.org, stream.object)
-            with _lock:
-                since_check = time.monotonic() - _unlicensed.get(key, -1e12)
-            if since_check < _RECHECK_SECONDS:
-                self.skipped.append(stream.object)
-                continue
-            try:
-                stream.run(ctx)
-                self.ran.append(stream)
-                if isinstance(stream, LoginEventStream):
-                    self._login_cursors = (ctx.cursor_before, ctx.cursor_after)
-            except (BudgetExhausted, Stopped):
-                raise  # the whole run stops for these, not one object
-            except ObjectNotAvailable:
-                with _lock:
-                    _unlicensed[key] = time.monotonic()
-                self.skipped.append(stream.object)
-                log.info(
-                    "%s: %s is not available in this org (Real-Time Event Monitoring is not licensed); "
-                    "skipping it, next check in 24 h",
-                    ctx.org,
-                    stream.object,
-                )
-            except Exception as exc:
-                self.failed.append(stream.object)
-                ctx.stats.notes.append(f"{stream.object} failed: {type(exc).__name__}: {exc}"[:300])
-                log.warning(
-                    "%s: %s failed; the other objects still run", ctx.org, stream.object, exc_info=True
-                )
-        if self.failed:
-            if not self.ran:
-                raise RuntimeError("every object failed: " + ", ".join(self.failed))
-            ctx.stats.incomplete = True
-        ctx.stats.skipped = not self.ran and not self.failed
-        if self.skipped:
-            ctx.stats.notes.append("not licensed: " + ", ".join(self.skipped))
-
-    def coverage(self, conn: Any, ctx: Context) -> None:
-        for stream in self.ran:
-            if isinstance(stream, LoginEventStream) and self._login_cursors is not None:
-                saved = (ctx.cursor_before, ctx.cursor_after)
-                ctx.cursor_before, ctx.cursor_after = self._login_cursors  # its own, not the last store's
-                try:
-                    stream.coverage(conn, ctx)
-                finally:
-                    ctx.cursor_before, ctx.cursor_after = saved
+    covered: ClassVar[tuple[type[IncrementalSource], ...]] = (LoginEventStream,)

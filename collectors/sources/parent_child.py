@@ -36,6 +36,14 @@ class ParentChildSource(Source):
         """Conditions on the parents besides the cursor (default: none)."""
         return ""
 
+    def begin(self, ctx: Context, cursor: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Hook run once the checkpoint is loaded, before the listing; returns the cursor to keep."""
+        return cursor
+
+    def select_fields(self, ctx: Context) -> tuple[str, ...]:
+        """The parents' fields to select (default: :attr:`parent_fields`)."""
+        return self.parent_fields
+
     def process(self, ctx: Context, parent: Record) -> None:  # pragma: no cover - abstract
         """Store ``parent``'s children; call :meth:`advance` in the same transaction."""
         raise NotImplementedError
@@ -48,7 +56,7 @@ class ParentChildSource(Source):
             conds.append(f"{self.cursor_field} >= {soql_dt(start)}")
         where = (" WHERE " + " AND ".join(conds)) if conds else ""
         return (
-            f"SELECT {', '.join(self.parent_fields)} FROM {self.object}{where} "
+            f"SELECT {', '.join(self.select_fields(ctx))} FROM {self.object}{where} "
             f"ORDER BY {self.cursor_field} ASC, {self.id_field} ASC"
         )
 
@@ -56,7 +64,8 @@ class ParentChildSource(Source):
         """Every parent from the checkpoint on, one transaction each."""
         with ctx.engine.connect() as conn:
             cursor = ledger.load_checkpoint(conn, ctx.org, self.name)
-        ctx.cursor_before = ctx.cursor_after = cursor
+        ctx.cursor_before = cursor
+        ctx.cursor_after = cursor = self.begin(ctx, cursor)
         start: datetime | None = ctx.since
         if start is None and cursor and cursor.get("ts"):
             start = parse_dt(cursor["ts"])
@@ -70,11 +79,12 @@ class ParentChildSource(Source):
                 ctx.progress(n, len(parents))
 
     def advance(self, ctx: Context, conn: Connection, ts: datetime, parent_id: str) -> None:
-        """Move the cursor past a parent (capped by the signpost, never back), in ``conn``."""
+        """Move the cursor past a parent (capped by the signpost, never back), in ``conn``; what else
+        the checkpoint holds (see :meth:`begin`) is kept."""
         ts, pid = (ts, parent_id) if ts <= ctx.signpost else (ctx.signpost, "")
         prev: dict[str, Any] = ctx.cursor_after or {}
         if prev.get("ts") and (ts, pid) < (parse_dt(prev["ts"]), prev.get("id") or ""):
             return
-        cursor = {"ts": ts.isoformat(), "id": pid}
+        cursor = {**prev, "ts": ts.isoformat(), "id": pid}
         ledger.save_checkpoint(conn, ctx.org, self.name, cursor)
         ctx.cursor_after = cursor

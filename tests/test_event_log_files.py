@@ -1,0 +1,167 @@
+"""Event Log Files as they really are: with and without the Event Monitoring licence, and a file
+whose size never matches its LogFileLength.
+
+The in-process org answers with the local org's SOQL engine; without Event Monitoring it has no
+``EventLogFile.Interval`` (INVALID_FIELD, and absent from describe) and only the free event types.
+The collector describes EventLogFile once (the answer is kept with its checkpoint), so the same
+source reads both orgs, exactly. A wedged file is quarantined after bounded attempts, its day is
+partial, and the files after it are still collected. Over HTTPS the local org started with
+``--no-event-monitoring`` is read the same way, and what is stored equals what its files hold.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from simorg import make_local_org, org_template  # noqa: F401 - fixtures
+from sqlalchemy import func, select
+
+from collectors.run import ledger
+from collectors.run.runner import collect_once
+from oauthwatch.config import load_settings
+from oauthwatch.store import open_store, schema
+from tests.orgdb_helpers import OrgDbClient, build_org, run, settings_for
+
+
+def csv_rows(blobs: dict[str, bytes], ids: list[str]) -> int:
+    return sum(len(blobs[i].decode().strip().splitlines()) - 1 for i in ids)
+
+
+def stored(engine: Any) -> tuple[int, int]:
+    with engine.connect() as conn:
+        lg = schema.logins.c
+        logins = conn.execute(select(func.count()).where(lg.source == "elf_login")).scalar_one()
+        calls = conn.execute(select(func.count()).select_from(schema.api_usage_events)).scalar_one()
+    return logins, calls
+
+
+@pytest.mark.parametrize("event_monitoring", [True, False], ids=["licensed", "no-event-monitoring"])
+def test_both_event_monitoring_modes_are_collected_exactly(
+    tmp_path: Path, store, event_monitoring: bool
+) -> None:
+    db, blobs, metadata = build_org(tmp_path, logins=100, tokens_per_user=1, malformed=False)
+    client = OrgDbClient(db, blobs=blobs, metadata=metadata, event_monitoring=event_monitoring)
+    settings = settings_for(tmp_path, str(store.url))
+    (result,) = run(settings, client, ["event_log_files"], store)
+    assert result.outcome == "ok", result.error
+    with sqlite3.connect(db) as conn:
+        login_ids = [r[0] for r in conn.execute("SELECT Id FROM EventLogFile WHERE EventType = 'Login'")]
+        api_ids = [
+            r[0] for r in conn.execute("SELECT Id FROM EventLogFile WHERE EventType = 'ApiTotalUsage'")
+        ]
+    assert stored(store) == (csv_rows(blobs, login_ids), csv_rows(blobs, api_ids))
+    listing = [q for q in client.soql if "FROM EventLogFile" in q]
+    assert listing
+    assert all(("Interval" in q) == event_monitoring for q in listing)
+    if not event_monitoring:
+        assert any("no Interval field" in n for n in result.notes)
+    # describe once: the answer is kept with the checkpoint, a second run does not ask again
+    (again,) = run(settings, client, ["event_log_files"], store)
+    assert again.outcome == "ok"
+    assert again.rows_written == 0
+    assert client.described == ["EventLogFile"]
+    with store.connect() as conn:
+        cursor = ledger.load_checkpoint(conn, "acme", "event_log_files")
+    assert cursor is not None
+    assert ("Interval" in cursor["shape"]["fields"]) == event_monitoring
+
+
+def test_without_event_monitoring_interval_does_not_exist(tmp_path: Path) -> None:
+    from collectors.api.client import SalesforceCallError
+
+    db, blobs, _ = build_org(tmp_path, logins=100, tokens_per_user=1)
+    client = OrgDbClient(db, blobs=blobs, event_monitoring=False)
+    with pytest.raises(SalesforceCallError, match="INVALID_FIELD"):
+        list(client.query("SELECT Id, Interval FROM EventLogFile"))
+    fields = {f["name"]: f for f in client.describe("EventLogFile")["fields"]}
+    assert "Interval" not in fields
+    kinds = {v["value"] for v in fields["EventType"]["picklistValues"]}
+    assert {"Login", "ApiTotalUsage"} <= kinds
+    assert "URI" not in kinds
+
+
+def test_a_wedged_file_is_quarantined_while_later_files_are_collected(tmp_path: Path, store) -> None:
+    db, blobs, metadata = build_org(tmp_path, logins=100, tokens_per_user=1, malformed=False)
+    with sqlite3.connect(db) as conn:  # the oldest Login file: its record states a size it never has
+        wedged, log_date = conn.execute(
+            "SELECT Id, LogDate FROM EventLogFile WHERE EventType = 'Login' ORDER BY CreatedDate, Id LIMIT 1"
+        ).fetchone()
+        conn.execute("UPDATE EventLogFile SET LogFileLength = LogFileLength + 7 WHERE Id = ?", (wedged,))
+        others = [
+            r[0]
+            for r in conn.execute(
+                "SELECT Id FROM EventLogFile WHERE EventType = 'Login' AND Id != ?", (wedged,)
+            )
+        ]
+        api_ids = [
+            r[0] for r in conn.execute("SELECT Id FROM EventLogFile WHERE EventType = 'ApiTotalUsage'")
+        ]
+    client = OrgDbClient(db, blobs=blobs, metadata=metadata)
+    settings = settings_for(tmp_path, str(store.url))
+    (result,) = run(settings, client, ["event_log_files"], store)
+    assert result.outcome == "partial"
+    assert any(f"file {wedged} quarantined" in n for n in result.notes)
+    assert stored(store) == (csv_rows(blobs, others), csv_rows(blobs, api_ids))
+    elf, q, cov = schema.event_log_files.c, schema.quarantine.c, schema.coverage.c
+    with store.connect() as conn:
+        files = {r.file_id: r for r in conn.execute(select(elf.file_id, elf.processed_at, elf.rows))}
+        assert files[wedged].processed_at is None
+        assert files[wedged].rows == 0
+        assert all(files[f].processed_at is not None for f in others + api_ids)
+        reasons = list(conn.execute(select(q.reason).where(q.natural_id == wedged)).scalars())
+        assert len(reasons) == 1
+        assert "LogFileLength" in reasons[0]
+        days = {
+            r.day: r
+            for r in conn.execute(
+                select(cov.day, cov.status, cov.note).where(cov.source == "event_log_files")
+            )
+        }
+        day = datetime.fromtimestamp(log_date / 1000, UTC).date()
+        assert days[day].status == "partial"
+        assert "quarantined" in days[day].note
+        assert {r.status for d, r in days.items() if d != day} <= {"complete", "late"}
+        cursor = ledger.load_checkpoint(conn, "acme", "event_log_files")
+    # the cursor moved past every file: the next run reads nothing again and quarantines nothing
+    (again,) = run(settings, client, ["event_log_files"], store)
+    assert again.rows_written == 0
+    with store.connect() as conn:
+        assert conn.execute(select(func.count()).where(q.natural_id == wedged)).scalar_one() == 1
+        after = ledger.load_checkpoint(conn, "acme", "event_log_files")
+    assert cursor is not None
+    assert after is not None
+    assert after["ts"] >= cursor["ts"]
+
+
+def test_local_org_without_event_monitoring_over_https(make_local_org, store_url: str) -> None:  # noqa: F811
+    from oauthwatch.simulator.data import clock, eventlog
+
+    org = make_local_org("--no-event-monitoring")
+    with org.db() as conn:
+        files = conn.execute('SELECT Id, EventType, Interval, CreatedDate FROM "EventLogFile"').fetchall()
+        now = clock.org_now_ms(conn)
+        truth = {
+            kind: sum(_rows(conn, f[0]) for f in files if f[1] == kind) for kind in ("Login", "ApiTotalUsage")
+        }
+    # daily files only, none older than a day (how many exist depends on the hour the org's clock says)
+    assert {f[2] for f in files} <= {"Daily"}
+    assert all(now - f[3] <= eventlog.DAY_MS for f in files)
+    settings = load_settings(org.state_dir / "oauthwatch.toml")
+    settings = settings.model_copy(update={"store": settings.store.model_copy(update={"url": store_url})})
+    (result,) = collect_once(settings, sources=["event_log_files"])
+    assert result.outcome == "ok", result.error
+    engine = open_store(store_url)
+    try:
+        assert stored(engine) == (truth["Login"], truth["ApiTotalUsage"])
+    finally:
+        engine.dispose()
+
+
+def _rows(conn: sqlite3.Connection, file_id: str) -> int:
+    from oauthwatch.simulator.data import eventlog
+
+    return b"".join(eventlog.render_csv(conn, file_id)).count(b"\n") - 1
