@@ -144,3 +144,23 @@ GENERIC = (
 def explain(status: str) -> tuple[str, str]:
     """The (meaning, fix) for a Status text; a generic pair when it is not one we know."""
     return STATUS_HELP.get((status or "").strip().lower(), GENERIC)
+
+
+# Which views each source can feed (docs/architecture.md, "Which views each source feeds"): not
+# every source carries every column; the Collection page shows this table.
+SOURCE_VIEWS: tuple[tuple[str, str, str], ...] = (
+    ("login_history", "logins, failures, flows, origins; per-app logins and users", "—"),
+    ("login_events", "logins, failures, flows, origins; per-app logins and users", "—"),
+    ("event_log_files: Login (elf_login)", "logins, failures, flows, origins",
+     "per-app logins: the Login file has no connected-app column"),
+    ("event_log_files: ApiTotalUsage", "API usage per app (CONNECTED_APP_ID, CLIENT_NAME), data movement",
+     "logins"),
+    ("oauth_tokens", "grants, users holding them, per-app grants", "logins"),
+    ("connected_apps", "posture and policy per app, policy changes", "logins"),
+    ("setup_audit_trail", "audit trail per app", "logins"),
+)  # fmt: skip
+ELF_LOGIN_NO_APP = (
+    "This org's primary login source is the Event Log Files Login file, which has no connected-app "
+    "column, so logins cannot be counted per app from it. Enable `login_history` (or `login_events`) "
+    "for per-app logins and users; API usage per app comes from ApiTotalUsage (tab API usage)."
+)

@@ -12,7 +12,7 @@ partial, and the files after it are still collected. Over HTTPS the local org st
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -165,3 +165,23 @@ def _rows(conn: sqlite3.Connection, file_id: str) -> int:
     from oauthwatch.simulator.data import eventlog
 
     return b"".join(eventlog.render_csv(conn, file_id)).count(b"\n") - 1
+
+
+def test_apps_are_listed_from_api_usage_when_elf_login_is_primary(tmp_path: Path, store) -> None:
+    """The Login file has no connected-app column: with it as the primary login source the app
+    list still shows each app, from ApiTotalUsage's CONNECTED_APP_NAME, with its API requests."""
+    from oauthwatch.store import queries_ops as ops
+    from oauthwatch.store.queries_base import Window
+    from tests.orgdb_helpers import APPS, BASE
+
+    db, blobs, metadata = build_org(tmp_path, logins=100, tokens_per_user=1, malformed=False)
+    settings = settings_for(tmp_path, str(store.url))
+    org = settings.orgs[0].model_copy(update={"primary_login_source": "elf_login"})
+    settings = settings.model_copy(update={"orgs": [org]})
+    (result,) = run(settings, OrgDbClient(db, blobs=blobs, metadata=metadata), ["event_log_files"], store)
+    assert result.outcome == "ok", result.error
+    w = Window(BASE, BASE + timedelta(days=5), ("acme",))
+    apps = ops.apps_overview(store, w, now=BASE + timedelta(days=5)).set_index("app")
+    assert set(APPS[:2]) <= set(apps.index)
+    assert all(apps.loc[a, "api_requests"] > 0 for a in APPS[:2])
+    assert all(apps.loc[a, "events"] == 0 for a in APPS[:2])  # no per-app logins from the Login file

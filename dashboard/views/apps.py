@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import actions, charts, data, filters, threat, ui
+from dashboard import actions, charts, data, filters, status_texts, threat, ui
 
 
 def _list(ctx: filters.Context) -> None:
@@ -69,7 +69,9 @@ def _detail(ctx: filters.Context, app: str) -> None:
     hourly = data.rollup(ctx.window, ("login_subtype", "status", "success"), by_hour=True, application=app)
     t1, t2, t3, t4, t5 = st.tabs(["Logins", "Grants", "API usage", "Policy & changes", "Audit trail"])
     with t1:
-        if ui.window_has_rows(hourly, f"logins for {app}", ctx):
+        if hourly.empty and data.primary_source(ctx.org) == "elf_login":
+            st.info(status_texts.ELF_LOGIN_NO_APP)
+        elif ui.window_has_rows(hourly, f"logins for {app}", ctx):
             ui.chart(
                 charts.daily_by(hourly, "login_subtype", ctx.tz, "Daily logins by flow"), key="app_daily"
             )

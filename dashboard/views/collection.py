@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, data, filters, ui
+from dashboard import charts, data, filters, status_texts, ui
 
 
 @ui.page
@@ -57,6 +57,12 @@ def main() -> None:
     budget = data.api_budget(ctx.window)
     if not budget.empty:
         ui.chart(charts.budget(budget, ctx.tz), key="col_budget")
+    with st.expander("Which views each source can feed"):
+        st.dataframe(
+            [{"source": s, "feeds": f, "cannot feed": c} for s, f, c in status_texts.SOURCE_VIEWS],
+            key="col_source_views",
+            hide_index=True,
+        )
     st.subheader("Runs")
     if ui.window_has_rows(runs, "collector runs", ctx):
         st.dataframe(

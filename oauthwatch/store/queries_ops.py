@@ -131,8 +131,8 @@ def apps_overview(
     apps = connected_apps(engine, w.orgs)
     grants = latest_grants(engine, w.orgs)
     allow = set(allowlisted_apps(engine, w.orgs)["app_name"])
-    api = api_requests_by_app(engine, w)
-    names = sorted({n for n in by_app["application"] if n} | set(apps["name"]) | set(grants["app_name"]))
+    api = api_requests_by_app(engine, w)  # also names apps the ELF Login file cannot (no app column)
+    names = sorted({n for n in (*by_app["application"], *apps["name"], *grants["app_name"], *api) if n})
     if only is not None:
         names = [n for n in names if n == only]
     # Newest login: from the window when the app was used in it, else one index seek per app.
@@ -145,7 +145,7 @@ def apps_overview(
         failures = int(row["failures"].sum())
         f = flows[(flows["application"] == name) & (flows["login_subtype"] != "")]
         pol = apps[apps["name"] == name]
-        policy = pol.iloc[0].to_dict() if not pol.empty else {}
+        policy = {str(k): v for k, v in pol.iloc[0].to_dict().items()} if not pol.empty else {}
         rows.append(
             {
                 "app": name,
