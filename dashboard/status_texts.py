@@ -158,6 +158,7 @@ SOURCE_VIEWS: tuple[tuple[str, str, str], ...] = (
     ("oauth_tokens", "grants, users holding them, per-app grants", "logins"),
     ("connected_apps", "posture and policy per app, policy changes", "logins"),
     ("setup_audit_trail", "audit trail per app", "logins"),
+    ("org_limits", "the API budget (Collection page)", "logins"),
 )  # fmt: skip
 ELF_LOGIN_NO_APP = (
     "This org's primary login source is the Event Log Files Login file, which has no connected-app "

@@ -54,6 +54,26 @@ def test_every_source_declares_what_it_reads_needs_and_writes() -> None:
             assert tuple(key) in enforced, f"{name}: {table} has no unique key {key}"
 
 
+def test_what_else_names_sources_agrees_with_the_registry() -> None:
+    """Lists that cannot import the collectors (configuration's login-source choice, the digest,
+    the dashboard) are held to the registry here; ``status`` derives from it directly."""
+    import typing
+
+    from collectors.sources.registry import LOGIN_SOURCES, SNAPSHOT_SOURCES
+    from dashboard.status_texts import SOURCE_VIEWS
+    from oauthwatch.config import OrgSettings
+    from oauthwatch.notify.digest_state import SNAPSHOT_SOURCES as DIGEST_SNAPSHOTS
+
+    choice = OrgSettings.model_fields["primary_login_source"].annotation
+    assert set(typing.get_args(choice)) == set(LOGIN_SOURCES)
+    assert DIGEST_SNAPSHOTS == SNAPSHOT_SOURCES
+    assert {row[0].split(":")[0] for row in SOURCE_VIEWS} == set(SOURCES)
+    for name, cls in SOURCES.items():
+        written = {table for table, _ in cls.writes}
+        assert set(cls.counted) <= written, name
+        assert cls.counted or cls.login_source, f"{name}: status would count nothing"
+
+
 @pytest.fixture
 def org(tmp_path: Path):
     return build_org(tmp_path)

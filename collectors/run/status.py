@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from sqlalchemy import func, select
 
-from collectors.sources.registry import SOURCES
+from collectors.sources.registry import LOGIN_SOURCES, SOURCES
 from oauthwatch.rules.times import as_utc
 from oauthwatch.rules.times import as_utc_or_none as _aware
 from oauthwatch.store import schema
@@ -29,31 +29,21 @@ if TYPE_CHECKING:
 
 
 def _stored(conn: Connection) -> dict[tuple[str, str], int]:
-    """Rows stored per (org, source)."""
+    """Rows stored per (org, source): its login rows and the tables it declares ``counted`` (of a
+    daily snapshot, the latest day only)."""
     out: Counter[tuple[str, str]] = Counter()
     lg = schema.logins.c
-    names = {"login_history": "login_history", "login_event": "login_events", "elf_login": "event_log_files"}
     for org, src, n in conn.execute(select(lg.org, lg.source, func.count()).group_by(lg.org, lg.source)):
-        out[(org, names.get(src, src))] += n
-    simple = (
-        (schema.security_events, "login_events"),
-        (schema.connected_apps, "connected_apps"),
-        (schema.audit_events, "setup_audit_trail"),
-        (schema.org_limits, "org_limits"),
-        (schema.api_usage_hourly, "event_log_files"),
-    )
-    for table, source in simple:
-        for org, n in conn.execute(select(table.c.org, func.count()).group_by(table.c.org)):
-            out[(org, source)] += n
-    t = schema.oauth_token_snapshots.c
-    latest = select(t.org, func.max(t.snapshot_day).label("day")).group_by(t.org).subquery()
-    q = (
-        select(t.org, func.count())
-        .join(latest, (latest.c.org == t.org) & (latest.c.day == t.snapshot_day))
-        .group_by(t.org)
-    )
-    for org, n in conn.execute(q):
-        out[(org, "oauth_tokens")] += n
+        out[(org, LOGIN_SOURCES.get(src, src))] += n
+    for source, cls in SOURCES.items():
+        for name in cls.counted:
+            t = schema.metadata.tables[name].c
+            q = select(t.org, func.count()).group_by(t.org)
+            if "snapshot_day" in t:
+                latest = select(t.org, func.max(t.snapshot_day).label("day")).group_by(t.org).subquery()
+                q = q.join(latest, (latest.c.org == t.org) & (latest.c.day == t.snapshot_day))
+            for org, n in conn.execute(q):
+                out[(org, source)] += n
     return out
 
 

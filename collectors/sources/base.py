@@ -125,6 +125,8 @@ class Source:
     permission: ClassVar[Permission | None] = None
     licence: ClassVar[str | None] = None  # the add-on without which the object does not exist
     writes: ClassVar[tuple[Writes, ...]] = ()
+    login_source: ClassVar[str | None] = None  # the ``logins.source`` of the login rows it writes
+    counted: ClassVar[tuple[str, ...]] = ()  # tables ``status`` counts as its rows (besides logins)
     # the lowest API version its queries work with, and the object or field that needs it
     min_api_version: ClassVar[tuple[float, str]] = (20.0, "")
 

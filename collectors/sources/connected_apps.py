@@ -172,6 +172,7 @@ class ConnectedAppsSource(DailySnapshotSource[AppsRead]):
     """ConnectedApplication + SetupEntityAccess + Metadata API → ``connected_apps`` (+ changes)."""
 
     name: ClassVar[str] = "connected_apps"
+    counted: ClassVar[tuple[str, ...]] = ("connected_apps",)
     label: ClassVar[str] = "Connected apps"
     object: ClassVar[str | None] = "ConnectedApplication"
     min_api_version: ClassVar[tuple[float, str]] = (59.0, "ConnectedApplication.OptionsAppIssueJwtTokenEnabled")

@@ -148,3 +148,5 @@ class EventLogFilesSource(FileSource):
     )
     licence: ClassVar[str | None] = "the Event Monitoring add-on"
     file_types: ClassVar[tuple[type[FileType], ...]] = (ElfLogin, ElfApiUsage)
+    login_source: ClassVar[str | None] = ElfLogin.name
+    counted: ClassVar[tuple[str, ...]] = ("api_usage_hourly",)

@@ -128,3 +128,5 @@ class LoginEventsSource(StreamGroupSource):
         SessionHijackingStream,
     )
     covered: ClassVar[tuple[type[IncrementalSource], ...]] = (LoginEventStream,)
+    login_source: ClassVar[str | None] = "login_event"
+    counted: ClassVar[tuple[str, ...]] = ("security_events",)

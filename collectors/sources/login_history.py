@@ -181,6 +181,7 @@ class LoginHistorySource(IncrementalSource):
     time_column: ClassVar[str] = "login_time"
     bulk_ok: ClassVar[bool] = True
     rollup_source: ClassVar[str | None] = "login_history"
+    login_source: ClassVar[str | None] = "login_history"
 
     def to_row(self, ctx: Context, record: Record) -> Row | None:
         return login_row(ctx.org, self.name, record.get("Id") or record_id(record), record, now=ctx.run_start)

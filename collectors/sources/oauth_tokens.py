@@ -124,6 +124,7 @@ class OauthTokensSource(DailySnapshotSource[tuple[list[Record], int]]):
     """OauthToken → ``oauth_token_snapshots`` (one consistent snapshot per day)."""
 
     name: ClassVar[str] = "oauth_tokens"
+    counted: ClassVar[tuple[str, ...]] = ("oauth_token_snapshots",)
     label: ClassVar[str] = "OauthToken"
     object: ClassVar[str | None] = "OauthToken"
     probe_field: ClassVar[str] = "UserId"  # OauthToken.Id is always null

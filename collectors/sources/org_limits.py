@@ -79,6 +79,7 @@ class OrgLimitsSource(DailySnapshotSource[dict[str, Any]]):
     """GET /limits → ``org_limits`` (origin ``limits``)."""
 
     name: ClassVar[str] = "org_limits"
+    counted: ClassVar[tuple[str, ...]] = ("org_limits",)
     label: ClassVar[str] = "Limits"
     min_api_version: ClassVar[tuple[float, str]] = (29.0, "the limits resource")
     permission: ClassVar[Permission | None] = Permission(

@@ -16,6 +16,7 @@ from collectors.sources.login_history import LoginHistorySource
 from collectors.sources.oauth_tokens import OauthTokensSource
 from collectors.sources.org_limits import OrgLimitsSource
 from collectors.sources.setup_audit_trail import SetupAuditTrailSource
+from collectors.sources.snapshot import DailySnapshotSource
 
 SOURCES: dict[str, type[Source]] = {
     cls.name: cls
@@ -30,6 +31,12 @@ SOURCES: dict[str, type[Source]] = {
     )
 }
 SOURCE_NAMES: tuple[str, ...] = tuple(SOURCES)
+# ``logins.source`` value → the source that writes those rows (``status``, the primary login source)
+LOGIN_SOURCES: dict[str, str] = {c.login_source: n for n, c in SOURCES.items() if c.login_source}
+# the sources read whole as one reading per day (the digest judges their freshness by day)
+SNAPSHOT_SOURCES: frozenset[str] = frozenset(
+    n for n, c in SOURCES.items() if issubclass(c, DailySnapshotSource)
+)
 # ``check`` reads the integration user's permissions through PermissionSetAssignment, whose group
 # assignments carry PermissionSetGroupId from 45.0 (and UserPermissionAccess, from 41.0)
 CHECK_MIN_API_VERSION = (45.0, "PermissionSetAssignment.PermissionSetGroupId, read by check")
@@ -53,6 +60,8 @@ def api_version_problem(api_version: str, sources: list[str]) -> str | None:
 
 __all__ = [
     "CHECK_MIN_API_VERSION",
+    "LOGIN_SOURCES",
+    "SNAPSHOT_SOURCES",
     "SOURCES",
     "SOURCE_NAMES",
     "Source",

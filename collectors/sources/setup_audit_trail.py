@@ -32,6 +32,7 @@ class SetupAuditTrailSource(IncrementalSource):
     """SetupAuditTrail → ``audit_events``."""
 
     name: ClassVar[str] = "setup_audit_trail"
+    counted: ClassVar[tuple[str, ...]] = ("audit_events",)
     label: ClassVar[str] = "SetupAuditTrail"
     object: ClassVar[str] = "SetupAuditTrail"
     min_api_version: ClassVar[tuple[float, str]] = (35.0, "SetupAuditTrail.DelegateUser")
