@@ -185,3 +185,46 @@ def test_apps_are_listed_from_api_usage_when_elf_login_is_primary(tmp_path: Path
     assert set(APPS[:2]) <= set(apps.index)
     assert all(apps.loc[a, "api_requests"] > 0 for a in APPS[:2])
     assert all(apps.loc[a, "events"] == 0 for a in APPS[:2])  # no per-app logins from the Login file
+
+
+def test_a_wedged_file_over_https_is_quarantined_after_the_clients_retries(
+    make_local_org,  # noqa: F811
+    store_url: str,
+) -> None:
+    """The real client sees the size mismatch on the wire (LengthMismatch), retries it, and the
+    source then sets the file aside while the other files of the org are collected."""
+    from collectors.api.client import SalesforceClient
+    from collectors.auth import provider_for
+
+    org = make_local_org()
+    with org.db() as conn:
+        wedged = conn.execute(
+            "SELECT Id FROM EventLogFile WHERE EventType = 'Login' AND Interval = 'Daily' ORDER BY CreatedDate LIMIT 1"
+        ).fetchone()[0]
+        conn.execute("UPDATE EventLogFile SET LogFileLength = LogFileLength + 7 WHERE Id = ?", (wedged,))
+        daily = [r[0] for r in conn.execute("SELECT Id FROM EventLogFile WHERE Interval = 'Daily'")]
+    settings = load_settings(org.state_dir / "oauthwatch.toml")
+    settings = settings.model_copy(update={"store": settings.store.model_copy(update={"url": store_url})})
+
+    def quick(o: Any, budget: Any, timeout: float) -> SalesforceClient:
+        return SalesforceClient(
+            provider_for(o, timeout=timeout),
+            budget=budget,
+            timeout=timeout,
+            retries=2,
+            backoff=0.01,
+            max_backoff=0.01,
+        )
+
+    (result,) = collect_once(settings, sources=["event_log_files"], client_factory=quick)
+    assert result.outcome == "partial"
+    assert any(f"file {wedged} quarantined" in n for n in result.notes)
+    engine = open_store(store_url)
+    try:
+        elf = schema.event_log_files.c
+        with engine.connect() as conn:
+            done = {r.file_id: r.processed_at for r in conn.execute(select(elf.file_id, elf.processed_at))}
+    finally:
+        engine.dispose()
+    assert done[wedged] is None
+    assert all(done[f] is not None for f in daily if f != wedged)

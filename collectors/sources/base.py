@@ -7,8 +7,13 @@ shapes that exist, each owning cursor, paging, checkpoints and coverage:
   ``(timestamp, Id)`` cursor (LoginHistory, SetupAuditTrail, LoginEvent);
 - :class:`collectors.sources.snapshot.DailySnapshotSource`: a whole reading each run, one
   consistent snapshot per day (OauthToken, connected apps, limits);
+- :class:`collectors.sources.bigobject.BigObjectStream`: an incremental event object stored as a
+  big object (time windows, the index's order, deduplicated: LoginEvent);
 - :class:`collectors.sources.parent_child.ParentChildSource`: parent records found by a cursor,
-  each with children stored with it (EventLogFile and the rows of its CSV).
+  each with children stored with it; :class:`collectors.sources.files.FileSource` is the one for
+  Event Log Files (download, length check, quarantine; one ``FileType`` per event type);
+- :class:`collectors.sources.streams.StreamGroupSource`: several objects under one licence, one
+  declaration each, each object's failure isolated (LoginEvent and the Threat Detection stores).
 
 This module holds what they share: the run :class:`Context` the runner builds, the
 :class:`Source` declaration, and the split of records into rows and quarantined records.
