@@ -228,3 +228,26 @@ def test_a_wedged_file_over_https_is_quarantined_after_the_clients_retries(
         engine.dispose()
     assert done[wedged] is None
     assert all(done[f] is not None for f in daily if f != wedged)
+
+
+def test_check_says_the_org_has_no_event_monitoring(make_local_org, tmp_path: Path) -> None:  # noqa: F811
+    """``check`` describes EventLogFile: without the licence it says only daily files exist, kept
+    one day, and warns when the configuration asks for hourly ones."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.auth_helpers import org_settings, write_config
+
+    org = make_local_org("--no-event-monitoring")
+    entry = org_settings(org, tmp_path, "jwt", event_log_interval="Hourly", sources=["event_log_files"])
+    cfg = write_config(tmp_path / "oauthwatch.toml", [entry])
+    r = subprocess.run(
+        [sys.executable, "-m", "oauthwatch", "check", "--config", str(cfg), "--format", "json"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    rep = json.loads(r.stdout)["orgs"][0]
+    found = {f["code"]: f["severity"] for f in rep["findings"]}
+    assert found["event_log_files_no_event_monitoring"] == "info"
+    assert found["event_log_files_hourly_unavailable"] == "warning"
+    assert rep["facts"]["sources"]["event_log_files"] == "ok"

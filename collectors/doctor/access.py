@@ -117,4 +117,12 @@ def probe_sources(provider: TokenProvider, report: OrgReport) -> None:
                 )
             continue
         readable[source] = "ok"
+        if cls.describes:  # what the object looks like in this org (e.g. without a licence)
+            try:
+                desc = sf.restful(f"sobjects/{cls.object}/describe")
+            except Exception as exc:  # noqa: BLE001 - the probe above already said whether it is readable
+                log.info("org %s: describing %s failed (%s)", provider.org.name, cls.object, _error_code(exc))
+                continue
+            for severity, code, cause, fix in cls.shape_notes(desc, provider.org):
+                report.add(severity, code, cause, fix)
     report.facts["sources"] = readable

@@ -140,6 +140,13 @@ class Source:
         """The ``LIMIT 1`` query ``check`` runs to learn whether the object is readable at all."""
         return f"SELECT {cls.probe_field} FROM {cls.object} LIMIT 1" if cls.object else None
 
+    describes: ClassVar[bool] = False  # ``check`` describes the object and reports :meth:`shape_notes`
+
+    @classmethod
+    def shape_notes(cls, describe: dict[str, Any], org: OrgSettings) -> list[tuple[str, str, str, str]]:
+        """What ``check`` says about the object's shape in this org: (severity, code, cause, fix)."""
+        return []
+
     def run(self, ctx: Context) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 

@@ -47,6 +47,8 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Connection
 
+    from oauthwatch.config import OrgSettings
+
 log = logging.getLogger(__name__)
 
 LATE_AFTER = {"Hourly": timedelta(hours=12), "Daily": timedelta(days=1, hours=12)}
@@ -119,6 +121,27 @@ class FileSource(ParentChildSource):
         "LogFileFieldNames",
     )  # fmt: skip
     download_attempts: ClassVar[int] = 2  # each with the client's own bounded retries
+    describes: ClassVar[bool] = True
+
+    @classmethod
+    def shape_notes(cls, describe: dict[str, Any], org: OrgSettings) -> list[tuple[str, str, str, str]]:
+        """Without the Event Monitoring licence: daily files only, kept one day (docs/salesforce-behaviour.md §7)."""
+        shape = Shape.from_describe(describe)
+        if shape.has_interval:
+            return []
+        notes = [
+            ("info", f"{cls.name}_no_event_monitoring",
+             "EventLogFile has no Interval field: this org has no Event Monitoring licence, so only "
+             "daily files of the free event types exist, each kept one day",
+             "collect at least once a day, or files are gone before they are read"),
+        ]  # fmt: skip
+        if org.event_log_interval == "Hourly":
+            notes.append(
+                ("warning", f"{cls.name}_hourly_unavailable",
+                 "event_log_interval is Hourly but hourly files need the Event Monitoring licence",
+                 f'set event_log_interval = "Daily" for org {org.name} (daily files are read meanwhile)')
+            )  # fmt: skip
+        return notes
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """The ``event_log_files`` ledger plus what each declared file type writes: declared once."""
