@@ -251,3 +251,38 @@ def test_check_says_the_org_has_no_event_monitoring(make_local_org, tmp_path: Pa
     assert found["event_log_files_no_event_monitoring"] == "info"
     assert found["event_log_files_hourly_unavailable"] == "warning"
     assert rep["facts"]["sources"]["event_log_files"] == "ok"
+
+
+class _CutClient(OrgDbClient):
+    """Cuts the first downloads of one file short, by a different amount each time (a flaky wire)."""
+
+    def __init__(self, *args: Any, cut: str, cuts: list[int], **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.cut, self.cuts = cut, cuts
+
+    def download(self, relative_url: str, dest: Path, *, expected_size: int | None = None) -> int:
+        size = super().download(relative_url, dest, expected_size=expected_size)
+        if self.cut in relative_url and self.cuts:
+            size -= self.cuts.pop(0)
+            dest.write_bytes(dest.read_bytes()[:size])
+        return size
+
+
+def test_a_file_cut_short_differently_each_time_is_read_again_not_quarantined(tmp_path: Path, store) -> None:
+    db, blobs, metadata = build_org(tmp_path, logins=100, tokens_per_user=1, malformed=False)
+    with sqlite3.connect(db) as conn:
+        first = conn.execute("SELECT Id FROM EventLogFile ORDER BY CreatedDate, Id LIMIT 1").fetchone()[0]
+    client = _CutClient(db, blobs=blobs, metadata=metadata, cut=first, cuts=[5, 9])
+    settings = settings_for(tmp_path, str(store.url))
+    (result,) = run(settings, client, ["event_log_files"], store)
+    assert result.outcome == "failed"
+    assert "DOWNLOAD_UNSTABLE" in (result.error or "")
+    (again,) = run(settings, client, ["event_log_files"], store)  # the wire is fine now
+    assert again.outcome == "ok", again.error
+    q = schema.quarantine.c
+    with store.connect() as conn:
+        assert conn.execute(select(func.count()).where(q.natural_id == first)).scalar_one() == 0
+        done = conn.execute(
+            select(schema.event_log_files.c.processed_at).where(schema.event_log_files.c.file_id == first)
+        ).scalar_one()
+    assert done is not None

@@ -12,10 +12,11 @@ cursor) does the rest:
 - **Listing:** the declared event types the org has, in the org's one interval (Hourly or Daily,
   never both: they hold the same events twice), from the checkpoint on.
 - **Download and length check:** each file is streamed to disk and its size compared with
-  ``LogFileLength``. A file that still differs after :attr:`FileSource.download_attempts` attempts
-  (each with the client's own retries) is quarantined with its reason, listed in
-  ``event_log_files`` as not processed, its day marked ``partial``, and the cursor moves on: one
-  bad file never wedges the files after it. ``collect --since`` reads it again.
+  ``LogFileLength``. A file that comes back with the same wrong size on each of
+  :attr:`FileSource.download_attempts` attempts (each with the client's own retries) is
+  quarantined with its reason, listed in ``event_log_files`` as not processed, its day marked
+  ``partial``, and the cursor moves on: one bad file never wedges the files after it.
+  ``collect --since`` reads it again. A different size each time is the wire: the run fails.
 - **Per-file checkpoint:** the file's rows, its ``event_log_files`` row and the cursor are stored in
   ONE transaction, so a crash re-reads at most one file; a file already processed with the same
   length is skipped.
@@ -264,21 +265,27 @@ class FileSource(ParentChildSource):
         """Stream one file to ``path``; None when it is whole, else why it is not after every attempt.
 
         A size that differs from ``LogFileLength`` is retried (the client retries each attempt
-        too); any other failure is the run's (the file is read again next run).
+        too). Only a file that comes back with the same wrong size every time is given up on: a
+        different size each time is the wire, not the file, and fails the run (the file is read
+        again next run), as any other failure does.
         """
-        why = ""
+        seen: list[str] = []
+        last: RetriableError | None = None
         for _attempt in range(self.download_attempts):
             try:
                 size = ctx.client.download(url, path, expected_size=length)
             except RetriableError as exc:
                 if not isinstance(exc.__cause__, LengthMismatch):
                     raise
-                why = str(exc.__cause__)
+                seen.append(str(exc.__cause__))
+                last = exc
                 continue
             if length is None or size == length:
                 return None
-            why = f"got {size} of {length} bytes"
-        return f"size differs from LogFileLength after {self.download_attempts} attempts ({why})"
+            seen.append(f"got {size} of {length} bytes")
+        if len(set(seen)) > 1:
+            raise last or RetriableError("DOWNLOAD_UNSTABLE", f"{url}: " + "; ".join(seen))
+        return f"size differs from LogFileLength on each of {self.download_attempts} attempts ({seen[-1]})"
 
     def set_aside(self, ctx: Context, conn: Connection, rec: Record, meta: dict[str, Any], why: str) -> None:
         """Quarantine a file that cannot be read whole; listed as not processed, its day partial."""
