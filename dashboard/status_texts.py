@@ -162,6 +162,7 @@ SOURCE_VIEWS: tuple[tuple[str, str, str], ...] = (
 )  # fmt: skip
 ELF_LOGIN_NO_APP = (
     "This org's primary login source is the Event Log Files Login file, which has no connected-app "
-    "column, so logins cannot be counted per app from it. Enable `login_history` (or `login_events`) "
-    "for per-app logins and users; API usage per app comes from ApiTotalUsage (tab API usage)."
+    "column, so logins cannot be counted per app from it. Per-app logins and users need LoginHistory "
+    "or LoginEvent as the primary login source (`primary_login_source`); API usage per app comes "
+    "from ApiTotalUsage (tab API usage)."
 )
