@@ -69,7 +69,7 @@ def _first_event(engine, app: str) -> datetime:
 def test_token_theft_alerts_on_the_vendor_app_within_one_cycle(campaign) -> None:
     _org, settings, engine, truths = campaign
     truth = truths["token_theft"]
-    assert "api_calls_staged: false" in truth["description"]
+    assert "api_calls_staged: true" in truth["description"]
     lg = schema.logins
     with engine.connect() as conn:
         rows = conn.execute(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from oauthwatch.simulator.api import admin, bulk, metadata, rest
+from oauthwatch.simulator.api import admin, bulk, bulk_jobs, metadata, rest
 from oauthwatch.simulator.api.context import OrgContext
 from oauthwatch.simulator.api.faults import FaultMiddleware
 from oauthwatch.simulator.oauth import token
@@ -20,6 +20,7 @@ def build_app(ctx: OrgContext) -> Starlette:
     routes = [
         *token.routes(ctx),
         *rest.routes(ctx),
+        *bulk_jobs.routes(ctx),  # before bulk's: the job resource answers for staged jobs first
         *bulk.routes(ctx),
         *metadata.routes(ctx),
         *admin.routes(ctx),

@@ -21,7 +21,7 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from oauthwatch.simulator.data import elfformat
+from oauthwatch.simulator.data import elfformat, staged
 from oauthwatch.simulator.data.clock import DAY_MS, HOUR_MS, day_floor, get_state, hour_floor, set_state
 from oauthwatch.simulator.data.ids import make_id
 
@@ -128,6 +128,8 @@ def body(
         for row in conn.execute(_API_SQL, (start_ms, end_ms)):
             for values in elfformat.api_values(row, org15, hour_floor(row[2]) + HOUR_MS):
                 yield elfformat.line(values)
+        for values in staged.api_rows(conn, start_ms, end_ms, org15):  # scenarios' calls (data.staged)
+            yield elfformat.line(values)
 
 
 def render_csv(conn: sqlite3.Connection, file_id: str) -> Iterator[bytes]:

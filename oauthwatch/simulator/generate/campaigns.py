@@ -10,9 +10,12 @@
   "Data Loader" that is not Salesforce's (another id, never installed by an admin) through the
   device flow, and it pulls data from a VPN exit.
 
-The addresses are the public indicators in oauthwatch/hunt/lists/campaigns-2025.ioc. What the
-local org does not stage yet: the API calls themselves (``/sobjects``, describe, ``SELECT COUNT()``,
-Bulk job create/delete); the ground truth says so (``api_calls_staged: false``).
+The addresses are the public indicators in oauthwatch/hunt/lists/campaigns-2025.ioc. The theft's
+API calls are staged too (:mod:`oauthwatch.simulator.generate.theft_calls`): reconnaissance
+(``/sobjects``, describe, ``SELECT COUNT()``, ``/limits``), Bulk API 2.0 export jobs and one job
+deleted right after it finished, in the ApiTotalUsage event log files and the Bulk job listings;
+the ground truth counts them (``api_calls_staged: true``, ``api_calls``, ``bulk_jobs``,
+``deleted_jobs``).
 """
 
 from __future__ import annotations
@@ -22,11 +25,13 @@ import random
 import sqlite3
 from collections.abc import Callable
 
+from oauthwatch.simulator.data import staged
 from oauthwatch.simulator.data.clock import HOUR_MS
 from oauthwatch.simulator.data.ids import make_id, to15
 from oauthwatch.simulator.generate.incidents import MIN, Incident, NotApplicable
 from oauthwatch.simulator.generate.names import full_name
 from oauthwatch.simulator.generate.plan import Plan, opaque
+from oauthwatch.simulator.generate.theft_calls import theft_calls
 from oauthwatch.simulator.generate.traffic import REMOTE, SUB_REFRESH
 
 RECON_IP = "44.215.108.109"  # AWS
@@ -77,13 +82,25 @@ def token_theft(plan: Plan, rng: random.Random, at: int) -> Incident:
         )
         t += rng.randrange(3 * MIN, 7 * MIN)
     ips = sorted({e[5] for e in events})
+    theft = theft_calls(rng, app_id=app.id, app_name=app.label, users=[(u.id, u.username) for u in victims],
+                        recon=(at, RECON_IP), exports=(at + 22 * MIN, (EXFIL_IP, *TOR_IPS)))  # fmt: skip
+    end = max(t, *(c.t for c in theft.calls))
+
+    def configure(conn: sqlite3.Connection) -> None:
+        staged.stage(conn, theft.calls, theft.jobs)
+
     return Incident(
-        "token_theft", at, t, app.label, [u.username for u in victims], ips, None, None, "app_risky_network",
+        "token_theft", at, end, app.label, [u.username for u in victims], ips, None, None, "app_risky_network",
         f"{app.label}'s refresh tokens, stolen from the vendor, replayed for {len(victims)} grant holder(s) "
-        f"({', '.join(u.username for u in victims)}): reconnaissance from AWS {RECON_IP} with {UA_RECON}, then "
-        f"{len(events) - len(victims)} refreshes from DigitalOcean {EXFIL_IP} and Tor exits with {UA_FETCH}. "
-        "api_calls_staged: false (the recon queries and Bulk jobs are not in the local org's API logs).",
-        events,
+        f"({', '.join(u.username for u in victims)}): reconnaissance from AWS {RECON_IP} with {UA_RECON} "
+        f"({theft.recon_calls} API calls: /sobjects, describe, SELECT COUNT(), /limits), then "
+        f"{len(events) - len(victims)} refreshes from DigitalOcean {EXFIL_IP} and Tor exits with {UA_FETCH} "
+        f"and {len(theft.jobs)} Bulk API export jobs ({theft.export_calls} calls), the last one deleted two "
+        "minutes after it finished. api_calls_staged: true.",
+        events, configure,
+        extra={"api_calls": len(theft.calls), "recon_calls": theft.recon_calls, "export_calls": theft.export_calls,
+               "bulk_jobs": [j.id for j in theft.jobs], "bulk_rows": sum(j.records for j in theft.jobs),
+               "deleted_jobs": theft.deleted, "app_id": app.id},
     )  # fmt: skip
 
 

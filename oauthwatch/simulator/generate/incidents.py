@@ -48,6 +48,7 @@ class Incident:
     configure: Callable[[sqlite3.Connection], None] | None = None
     replaces: tuple[str, int, int] | None = None  # (app label, start, end): generated logins it supersedes
     follow_up: tuple[str, int] | None = None  # (internal action, when)
+    extra: dict = field(default_factory=dict)  # more ground truth (e.g. the API calls a theft staged)
 
     def truth(self) -> dict:
         from oauthwatch.simulator.data.clock import iso
@@ -64,6 +65,7 @@ class Incident:
             "expected_detector": self.detector,
             "description": self.description,
             "events": len(self.events),
+            **self.extra,
         }
 
 
