@@ -142,6 +142,30 @@ class OrgDbClient:
         self.budget.charge(3)
         yield dest
 
+    def bulk_get(self, path: str) -> Any:
+        """Bulk job listings and a job's own resource, from the org database's staged jobs, as the
+        local org answers them (:mod:`oauthwatch.simulator.data.staged`)."""
+        from oauthwatch.simulator.data import staged
+
+        self.budget.charge()
+        now = ms(datetime.now(UTC))
+        conn = sqlite3.connect(self.svc.db_path)
+        try:
+            kind, _, job_id = path.partition("?")[0].partition("/")
+            if job_id:
+                row = staged.find_job(conn, job_id, now)
+                if row is None:
+                    raise SalesforceCallError("NOT_FOUND", "The requested resource does not exist", 404)
+                return staged.job_info(row, now, detail=True)
+            rows = staged.visible_jobs(conn, now, ingest=kind == "ingest")
+            return {
+                "done": True,
+                "records": [staged.job_info(r, now, detail=False) for r in rows],
+                "nextRecordsUrl": None,
+            }
+        finally:
+            conn.close()
+
     def list_metadata(self, metadata_type: str) -> list[Any]:
         if self.metadata is None:
             raise SalesforceCallError("INSUFFICIENT_ACCESS", "no Metadata API access")
@@ -169,6 +193,21 @@ ELF_API_HEADER = (
     "EVENT_TYPE,TIMESTAMP,REQUEST_ID,ORGANIZATION_ID,USER_ID,API_FAMILY,CLIENT_NAME,CONNECTED_APP_ID,"
     "CONNECTED_APP_NAME,STATUS_CODE,TIMESTAMP_DERIVED"
 )
+
+
+def _bulk_jobs(conn: sqlite3.Connection) -> None:
+    """Bulk jobs of the last hours (listings show a job for seven days): three query jobs, one of
+    them still running, one deleted, and an ingest job."""
+    from oauthwatch.simulator.data import staged
+
+    now = ms(datetime.now(UTC))
+    user = "005000000000001AAA"
+    staged.stage(conn, [], [
+        staged.BulkJob("750000000000001AAA", "query", "Account", user, now - 3_600_000, now - 3_500_000, 48_210),
+        staged.BulkJob("750000000000002AAA", "query", "Contact", user, now - 1_800_000, now + 3_600_000, 0),
+        staged.BulkJob("750000000000003AAA", "query", "Lead", user, now - 900_000, now - 800_000, 77, deleted_ms=now - 700_000),
+        staged.BulkJob("750000000000004AAA", "insert", "Case", user, now - 600_000, now - 500_000, 10, job_type="V2Ingest"),
+    ])  # fmt: skip
 
 
 def build_org(
@@ -404,6 +443,7 @@ def build_org(
                 for i in range(5)
             ],
         )
+    _bulk_jobs(conn)
     conn.commit()
     conn.close()
     metadata = [

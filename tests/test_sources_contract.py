@@ -176,6 +176,12 @@ def test_exact_against_the_org(org, tmp_path: Path, sqlite_store) -> None:
         assert [p["kind"] for p in apps["Mobile"].permitted_parents] == ["permission_set", "profile"]
         users = conn.execute(select(func.count()).select_from(schema.users)).scalar_one()
         assert users == 60
+        jobs = {r.job_id: (r.job_type, r.state, r.records) for r in conn.execute(select(schema.bulk_jobs))}
+        assert jobs == {  # the deleted job is not listed; only complete query jobs have rows
+            "750000000000001AAA": ("V2Query", "JobComplete", 48_210),
+            "750000000000002AAA": ("V2Query", "InProgress", None),
+            "750000000000004AAA": ("V2Ingest", "JobComplete", None),
+        }
     assert BASE.tzinfo is UTC
 
 

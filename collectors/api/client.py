@@ -322,7 +322,7 @@ class SalesforceClient:
             job_id = self.bulk_query_start(soql)
         delay = poll
         while True:
-            state = self._get_json_bulk(f"query/{job_id}")
+            state = self.bulk_get(f"query/{job_id}")
             if state.get("state") == "JobComplete":
                 break
             if state.get("state") in ("Failed", "Aborted"):
@@ -358,9 +358,10 @@ class SalesforceClient:
             if locator is None:
                 return
 
-    def _get_json_bulk(self, path: str) -> Any:
+    def bulk_get(self, path: str) -> Any:
+        """GET a Bulk API 2.0 resource under ``jobs/`` (a job's info, a job listing page) as JSON."""
         return self._with_retries(
-            "polling a bulk job", lambda sf: orjson.loads(self._call(sf, "GET", sf.bulk2_url + path).content)
+            f"reading jobs/{path}", lambda sf: orjson.loads(self._call(sf, "GET", sf.bulk2_url + path).content)
         )
 
     def read_metadata(self, metadata_type: str, full_names: list[str]) -> list[Any]:

@@ -9,6 +9,7 @@ classes to run, and the contract tests the tables and natural keys to hold each 
 from __future__ import annotations
 
 from collectors.sources.base import Source
+from collectors.sources.bulk_jobs import BulkJobsSource
 from collectors.sources.connected_apps import ConnectedAppsSource
 from collectors.sources.event_log_files import EventLogFilesSource
 from collectors.sources.login_events import LoginEventsSource
@@ -28,6 +29,7 @@ SOURCES: dict[str, type[Source]] = {
         EventLogFilesSource,
         SetupAuditTrailSource,
         LoginEventsSource,
+        BulkJobsSource,
     )
 }
 SOURCE_NAMES: tuple[str, ...] = tuple(SOURCES)

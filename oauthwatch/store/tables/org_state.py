@@ -1,4 +1,4 @@
-"""What the org holds and did besides logins: grants, connected apps, API usage, event log files, the Setup Audit Trail, limits, security events and the grant holders' power.
+"""What the org holds and did besides logins: grants, connected apps, API usage, Bulk API jobs, event log files, the Setup Audit Trail, limits, security events and the grant holders' power.
 
 Part of the store schema (:mod:`oauthwatch.store.schema`); see its docstring for the key rules."""
 
@@ -134,6 +134,28 @@ api_usage_hourly = Table(
         "user_id",
         name="uq_api_usage_hourly_cell",
     ),
+)
+
+
+bulk_jobs = Table(
+    "bulk_jobs",
+    metadata,
+    _org(),
+    Column("job_id", String(18), nullable=False),
+    Column("job_type", String(20), nullable=False, server_default="", doc="V2Query, V2Ingest, Classic"),
+    Column("operation", String(20), nullable=False, server_default=""),
+    Column("object", String(255), nullable=False, server_default=""),
+    Column("created_by", String(18), nullable=False, server_default=""),
+    Column("created_date", UTCDateTime, nullable=False),
+    Column("system_modstamp", UTCDateTime),
+    Column("state", String(20), nullable=False, server_default=""),
+    Column("records", BigInteger, doc="numberRecordsProcessed, read from the job once it is complete"),
+    Column("processing_ms", BigInteger),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False),
+    Column("gone_at", UTCDateTime, doc="first listing without it while younger than 7 days: deleted"),
+    UniqueConstraint("org", "job_id", name="uq_bulk_jobs_org_job"),
+    Index("ix_bulk_jobs_org_created", "org", "created_date"),
 )
 
 
