@@ -166,6 +166,16 @@ def show_movement(orgs: tuple[str, ...], app: str, start: object, end: object) -
                 ("Bulk calls", f"{m.by_family.get('Bulk', 0):,}", None, "off"),
             ]
         )
+        if m.bulk_jobs or m.baseline_bulk_rows:
+            ui.metric_row(
+                [
+                    ("Bulk jobs", f"{m.bulk_jobs:,}", None, "off"),
+                    ("Rows they processed", f"{m.bulk_rows:,}", None, "off"),
+                    ("Baseline rows (avg of 7 before)", f"{m.baseline_bulk_rows:,.0f}", None, "off"),
+                    ("Deleted jobs", f"{m.bulk_deleted:,}", None, "off"),
+                ]
+            )
+            st.dataframe(pd.DataFrame(m.jobs), key=f"move_jobs_{m.org}", hide_index=True)
         st.dataframe(pd.DataFrame(m.by_resource), key=f"move_res_{m.org}", hide_index=True)
         c1, c2 = st.columns(2)
         c1.dataframe(pd.DataFrame(m.by_user), key=f"move_users_{m.org}", hide_index=True)

@@ -852,6 +852,113 @@ CASES += [
 ]  # fmt: skip
 
 
+# exfiltration: ApiTotalUsage calls and Bulk job listings, as oauthwatch.detect.exfil_data loads them
+VENDOR, VENDOR_ID, JOB = "Slack for Salesforce", "0H4000000000009", "750000000000123"
+
+
+def call(
+    t: datetime, resource: str, method: str = "GET", entity: str = "", app: str = VENDOR_ID
+) -> dict[str, object]:
+    return {"event_time": t, "app": app, "app_name": VENDOR, "user_id": "005000000000001AAA", "api_family": "REST",
+            "api_resource": resource, "http_method": method, "entity_name": entity, "client_ip": "208.68.36.90"}  # fmt: skip
+
+
+def recon(at: datetime) -> list[dict[str, object]]:
+    rows = [call(at, "/v62.0/sobjects"), call(at, "/v62.0/limits")]
+    rows += [
+        call(at + timedelta(seconds=5 * i), f"/v62.0/sobjects/{o}/describe", entity=o)
+        for i, o in enumerate(("Account", "Contact"))
+    ]
+    return [*rows, call(at + timedelta(seconds=30), "/v62.0/query", entity="Contact")]
+
+
+def export(at: datetime, job: str = JOB) -> list[dict[str, object]]:
+    return [
+        call(at, "/v62.0/jobs/query", "POST", "Contact"),
+        call(at + timedelta(minutes=2), f"/v62.0/jobs/query/{job}/results", entity="Contact"),
+    ]
+
+
+def exfil_frames(
+    calls: list[dict[str, object]] = (), jobs: list[dict[str, object]] = (), hourly: list[float] = ()
+) -> Frames:  # type: ignore[assignment]
+    f = frames()
+    df = pd.DataFrame(list(calls), columns=["event_time", "app", "app_name", "user_id", "api_family", "api_resource",
+                                            "http_method", "entity_name", "client_ip"])  # fmt: skip
+    df["event_time"] = pd.to_datetime(df["event_time"], utc=True)
+    is_job = df["api_resource"].astype(str).str.contains("/jobs/")
+    jb = pd.DataFrame(list(jobs), columns=["job_id", "job_type", "operation", "object", "created_by", "created_date",
+                                           "system_modstamp", "state", "records", "gone_at"])  # fmt: skip
+    for c in ("created_date", "system_modstamp", "gone_at"):
+        jb[c] = pd.to_datetime(jb[c], utc=True)
+    grid = pd.date_range(
+        pd.Timestamp(NOW).floor("h") - pd.Timedelta(hours=len(hourly)), periods=len(hourly), freq="h"
+    )
+    hours = pd.DataFrame({"hour": grid, "app": VENDOR_ID, "app_name": VENDOR, "calls": list(hourly)})
+    span = (grid[0], grid[-1]) if len(grid) else None
+    f.extra.update(api_job_calls=df[is_job], api_recon_calls=df[~is_job], api_query_hourly=hours,
+                   api_known_span=span, api_loaded_until=pd.Timestamp(NOW), bulk_jobs=jb)  # fmt: skip
+    return f
+
+
+def job(finished: datetime, gone: datetime | None, rows: int = 161_873) -> dict[str, object]:
+    return {"job_id": JOB + "AAA", "job_type": "V2Query", "operation": "query", "object": "Contact",
+            "created_by": "005000000000001AAA", "created_date": finished - timedelta(minutes=2),
+            "system_modstamp": finished, "state": "JobComplete", "records": rows, "gone_at": gone}  # fmt: skip
+
+
+QUIET_READS = [float(3 + (h % 24 >= 8) * 4 + h % 3) for h in range(24 * 21)]
+EARLIER_EXPORTS = [
+    r
+    for d in range(4, 8)
+    for r in recon(NOW - timedelta(days=d)) + export(NOW - timedelta(days=d, minutes=-20))
+]
+CASES += [
+    Case(
+        "recon_then_export",
+        "describe, count and limits, then a Bulk query job",
+        lambda: exfil_frames(recon(NOW - timedelta(minutes=50)) + export(NOW - timedelta(minutes=30))),
+        (VENDOR,),
+        _explains("list_objects", "Contact", "208.68.36.90"),
+    ),
+    Case("recon_then_export", "a Bulk export without reconnaissance", lambda: exfil_frames(export(NOW - timedelta(minutes=30))), ()),
+    Case(
+        "recon_then_export",
+        "an app that exports every day",
+        lambda: exfil_frames(EARLIER_EXPORTS + recon(NOW - timedelta(minutes=50)) + export(NOW - timedelta(minutes=30))),
+        (),
+    ),
+    Case(
+        "export_volume",
+        "a burst of Bulk result pages",
+        lambda: exfil_frames(hourly=[*QUIET_READS, 120.0]),
+        (VENDOR,),
+        _explains("120 data-reading API calls"),
+    ),
+    Case("export_volume", "the usual reading", lambda: exfil_frames(hourly=[*QUIET_READS, 9.0]), ()),
+    Case(
+        "bulk_job_deleted",
+        "deleted two minutes after its results were read",
+        lambda: exfil_frames([*export(NOW - timedelta(minutes=40)), call(NOW - timedelta(minutes=36), f"/v62.0/jobs/query/{JOB}", "DELETE", "Contact")]),
+        (VENDOR,),
+        lambda fs: (fs[0].evidence["seen_by"] == "DELETE call" and fs[0].evidence["minutes_after_finish"] == 2.0) or pytest.fail(str(fs)),
+    ),
+    Case(
+        "bulk_job_deleted",
+        "gone from the listing right after it finished",
+        lambda: exfil_frames(export(NOW - timedelta(minutes=40)), [job(NOW - timedelta(minutes=35), NOW - timedelta(minutes=20))]),
+        (VENDOR,),
+        _explains("161,873 rows of Contact", "no longer listed"),
+    ),
+    Case(
+        "bulk_job_deleted",
+        "deleted days after it finished",
+        lambda: exfil_frames(jobs=[job(NOW - timedelta(days=3), NOW - timedelta(minutes=20))]),
+        (),
+    ),
+]  # fmt: skip
+
+
 def run_detector(detector_id: str, f: Frames) -> list:
     d = get_detector(detector_id)
     return d.run(f, Context(org=ORG, now=NOW, window=timedelta(hours=1), thresholds=d.thresholds()))

@@ -18,6 +18,7 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from oauthwatch.detect.allowlist import AllowEntry, entries_for
+from oauthwatch.detect.exfil_data import load_exfil_frames
 from oauthwatch.detect.store_read import as_date, first_col, read_frame, time_col
 from oauthwatch.intel.networks import network_index
 from oauthwatch.store import schema
@@ -321,6 +322,7 @@ def load_frames(
         extra={
             "_full": logins,
             "networks": network_index(engine),  # hosting / VPN / Tor classes (oauthwatch.intel)
+            **load_exfil_frames(engine, org, start - history, end),  # API calls, Bulk jobs (exfil_data)
             "self_user_ids": set(users.loc[users["username"] == self_username, "user_id"])
             if self_username
             else set(),

@@ -7,8 +7,9 @@ family, with the app's baseline: its average calls per span over the ``baseline_
 the same length before it, so "4,000 queries" reads against "usually 300". Apps are matched by
 their id where the store knows it (``CONNECTED_APP_ID``), else by name.
 
-Not covered here: rows moved per Bulk job (Bulk API job listings are not collected) and the
-licensed Bulk API / API event types.
+Bulk API jobs come from the job listings (the ``bulk_jobs`` source), attributed to the app by its
+calls (:mod:`oauthwatch.movement.bulk_jobs`): how many, the rows they processed, how many were
+deleted, with the same baseline. Not covered: the licensed Bulk API / API event types.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, or_, select
 
+from oauthwatch.movement.bulk_jobs import app_jobs
 from oauthwatch.store import schema
 
 if TYPE_CHECKING:
@@ -39,6 +41,11 @@ class Movement:
     by_resource: list[dict[str, Any]] = field(default_factory=list)
     by_user: list[dict[str, Any]] = field(default_factory=list)
     by_client_ip: list[dict[str, Any]] = field(default_factory=list)
+    bulk_jobs: int = 0
+    bulk_rows: int = 0
+    bulk_deleted: int = 0
+    baseline_bulk_rows: float = 0.0
+    jobs: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ratio(self) -> float | None:
@@ -101,6 +108,9 @@ def app_movement(
             )
         ).scalar()
         out.baseline_calls = int(prior or 0) / baseline_spans
+        jobs = app_jobs(conn, org, match, start, end)
+        out.bulk_jobs, out.bulk_rows, out.bulk_deleted, out.jobs = jobs.jobs, jobs.rows, jobs.deleted, jobs.listed
+        out.baseline_bulk_rows = app_jobs(conn, org, match, before, start).rows / baseline_spans
     return out
 
 
@@ -114,6 +124,9 @@ class AppDay:
     bulk_calls: int
     query_calls: int
     top_objects: str
+    bulk_jobs: int = 0
+    bulk_rows: int = 0
+    baseline_bulk_rows: float = 0.0
 
 
 def day_movement(
@@ -143,6 +156,7 @@ def day_movement(
             select(t.c.entity_name, func.count()).where(*mine, t.c.entity_name != "").group_by(t.c.entity_name)
             .order_by(func.count().desc()).limit(3)
         ).all()  # fmt: skip
+        jobs, before = app_jobs(conn, org, name == app, start, end), app_jobs(conn, org, name == app, baseline_start, start)
         out.append(
             AppDay(
                 app,
@@ -151,6 +165,9 @@ def day_movement(
                 int(bulk or 0),
                 int(query or 0),
                 ", ".join(f"{e} {n:,}" for e, n in objects),
+                jobs.jobs,
+                jobs.rows,
+                before.rows / days,
             )
         )
     return out
