@@ -3,7 +3,7 @@
 ``GET jobs/query`` lists the org's query jobs (Bulk API 2.0 and classic Bulk API), ``GET
 jobs/ingest`` its ingest jobs, up to 1,000 per answer with a ``nextRecordsUrl``; a job stays
 listed until it is deleted or seven days old, and only the job's own resource (``GET
-jobs/query/<id>``) gives ``numberRecordsProcessed`` (docs/salesforce-behaviour.md §7). Each run
+jobs/query/<id>``) gives ``numberRecordsProcessed`` (docs/salesforce-behaviour.md §8). Each run
 stores every listed job (its state moves on), reads the rows of complete query jobs it has not
 counted yet, and marks ``gone_at`` on the jobs the reading no longer lists although they are
 younger than seven days: deleted, the way an export's traces are hidden. A job created and deleted

@@ -1,7 +1,7 @@
 """A Bulk job deleted soon after it finished: an export whose traces were cleaned up.
 
 Why it matters: deleting a Bulk API job removes its data and metadata, and it no longer shows in
-Setup's Bulk Data Load Jobs page (docs/salesforce-behaviour.md §7); Salesforce deletes jobs by
+Setup's Bulk Data Load Jobs page (docs/salesforce-behaviour.md §8); Salesforce deletes jobs by
 itself after seven days, so a job gone within minutes of finishing was deleted by someone. The
 2025 token thieves deleted their export jobs right after downloading them.
 

@@ -4,7 +4,7 @@ Salesforce's job listings say who created a job (``createdById``) but not throug
 app's own ApiTotalUsage calls do: a job belongs to the app whose calls name it
 (``…/jobs/query/<id>``), or whose ``POST …/jobs/query`` by the same user came within two minutes of
 the job's creation. A job deleted before the listings saw it is known only by its calls; it counts
-as a job without rows (docs/salesforce-behaviour.md §7).
+as a job without rows (docs/salesforce-behaviour.md §8).
 """
 
 from __future__ import annotations

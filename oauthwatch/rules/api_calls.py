@@ -1,7 +1,7 @@
 """What an API call did, from its ApiTotalUsage resource and method: reconnaissance, export, deletion.
 
 ApiTotalUsage logs each call's ``API_RESOURCE`` (``/v62.0/sobjects``, ``/v62.0/sobjects/Account/describe``,
-``/v62.0/jobs/query/750…``), ``HTTP_METHOD`` and ``API_FAMILY`` (docs/salesforce-behaviour.md §7).
+``/v62.0/jobs/query/750…``), ``HTTP_METHOD`` and ``API_FAMILY`` (docs/salesforce-behaviour.md §8).
 The 2025 token-theft campaigns read like this in it: listing the objects, describing them, counting
 their rows (a ``/query`` call on the object) and reading the limits, then creating Bulk API query
 jobs, downloading their results, and deleting the job. The detectors, the per-app data movement

@@ -4,7 +4,7 @@ Its routes come before :mod:`.bulk`'s: a job's resource (``jobs/query/<id>``) an
 scenario staged and hands every other job to :func:`oauthwatch.simulator.api.bulk.job_info`.
 
 The listings show every job of the org younger than seven days and not deleted, up to 1,000 per
-answer with a ``nextRecordsUrl`` carrying a ``queryLocator`` (docs/salesforce-behaviour.md §7):
+answer with a ``nextRecordsUrl`` carrying a ``queryLocator`` (docs/salesforce-behaviour.md §8):
 the jobs scenarios staged (:mod:`oauthwatch.simulator.data.staged`) and the query jobs clients
 created in this process (:mod:`oauthwatch.simulator.api.bulk`). Listing records carry no record
 counts; the per-job resource adds ``numberRecordsProcessed`` once the job is complete.

@@ -4,7 +4,7 @@ A campaign's reconnaissance and export are not logins: Salesforce shows them as 
 rows in the Event Log Files (one per call, with ``CONNECTED_APP_ID``, ``CLIENT_NAME``,
 ``API_RESOURCE``, ``HTTP_METHOD``…) and as Bulk API jobs in the job listings
 (``GET /services/data/vXX.X/jobs/query`` and ``…/jobs/ingest``) until the job is deleted or ages
-out (docs/salesforce-behaviour.md §7). Scenarios write both here, in two internal tables:
+out (docs/salesforce-behaviour.md §8). Scenarios write both here, in two internal tables:
 
 - ``_ApiCall``: one row per call; :mod:`oauthwatch.simulator.data.eventlog` renders them into the
   ApiTotalUsage file of their hour, after the calls derived from logins;
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from oauthwatch.simulator.data import elfformat
 from oauthwatch.simulator.data.clock import DAY_MS, from_ms
 
-LIFESPAN_MS = 7 * DAY_MS  # jobs older than seven days are deleted (docs/salesforce-behaviour.md §7)
+LIFESPAN_MS = 7 * DAY_MS  # jobs older than seven days are deleted (docs/salesforce-behaviour.md §8)
 _DDL = (
     'CREATE TABLE IF NOT EXISTS "_ApiCall" (RequestId TEXT PRIMARY KEY, T INTEGER NOT NULL, UserId TEXT,'
     " Username TEXT, Family TEXT, Resource TEXT, Method TEXT, Status TEXT, Entity TEXT, ClientName TEXT,"
