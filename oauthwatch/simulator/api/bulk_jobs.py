@@ -12,8 +12,6 @@ counts; the per-job resource adds ``numberRecordsProcessed`` once the job is com
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -29,14 +27,6 @@ if TYPE_CHECKING:
     from oauthwatch.simulator.api.context import OrgContext
 
 PAGE = 1000  # "Get All Jobs returns up to 1000 result rows per request"
-
-
-def _offset(locator: str) -> int | None:
-    try:
-        raw = base64.b64decode(locator + "=" * (-len(locator) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return int(raw) if raw.isdigit() else None
 
 
 def _live_jobs(ctx: OrgContext) -> list[dict[str, Any]]:
@@ -63,7 +53,7 @@ async def _listing(request: Request, version: str, *, ingest: bool) -> Response:
         records = [r for r in records if r["jobType"] == job_type]
     start = 0
     if request.query_params.get("queryLocator"):
-        found = _offset(request.query_params["queryLocator"])
+        found = bulk._offset(request.query_params["queryLocator"])  # the locator form of Bulk results
         if found is None or found > len(records):
             return sf_error(400, "INVALID_LOCATOR", "Invalid queryLocator")
         start = found
@@ -71,8 +61,7 @@ async def _listing(request: Request, version: str, *, ingest: bool) -> Response:
     kind = "ingest" if ingest else "query"
     nxt = None
     if end < len(records):
-        loc = base64.b64encode(str(end).encode()).decode().rstrip("=")
-        nxt = f"/services/data/v{version}/jobs/{kind}?queryLocator={loc}"
+        nxt = f"/services/data/v{version}/jobs/{kind}?queryLocator={bulk._locator(end)}"
     return json_response({"done": nxt is None, "records": records[start:end], "nextRecordsUrl": nxt})
 
 
