@@ -159,6 +159,7 @@ SOURCE_VIEWS: tuple[tuple[str, str, str], ...] = (
     ("connected_apps", "posture and policy per app, policy changes", "logins"),
     ("setup_audit_trail", "audit trail per app", "logins"),
     ("org_limits", "the API budget (Collection page)", "logins"),
+    ("bulk_jobs", "Bulk jobs and their rows per app (data movement), deleted jobs", "logins"),
 )  # fmt: skip
 ELF_LOGIN_NO_APP = (
     "This org's primary login source is the Event Log Files Login file, which has no connected-app "

@@ -89,6 +89,7 @@ class BulkJobsSource(DailySnapshotSource[JobsRead]):
         "ViewSetup", "View Setup and Configuration", "the org's Bulk API job listings"
     )
     writes: ClassVar[tuple[Writes, ...]] = (("bulk_jobs", tuple(KEY)),)
+    counted: ClassVar[tuple[str, ...]] = ("bulk_jobs",)
 
     @classmethod
     def probe(cls) -> str | None:
