@@ -15,10 +15,12 @@ from __future__ import annotations
 from oauthwatch.store.tables.base import BigId, metadata
 from oauthwatch.store.tables.detection import alert_findings, alert_outbox, detect_marks, login_import_spans
 from oauthwatch.store.tables.logins import (
+    login_app_hourly,
     login_ip_daily,
     login_origin_first_seen,
     login_rollup_daily,
     login_rollup_hourly,
+    login_seen_daily,
     login_user_daily,
     logins,
     orgs,
@@ -70,11 +72,13 @@ __all__ = [
     "detect_marks",
     "digests_sent",
     "event_log_files",
+    "login_app_hourly",
     "login_import_spans",
     "login_ip_daily",
     "login_origin_first_seen",
     "login_rollup_daily",
     "login_rollup_hourly",
+    "login_seen_daily",
     "login_user_daily",
     "logins",
     "metadata",

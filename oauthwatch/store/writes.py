@@ -35,7 +35,11 @@ def hour_floor(ts: datetime) -> datetime:
 
 
 def refresh_login_rollup(conn: Connection, org: str, source: str, hours: Iterable[datetime]) -> None:
-    """Recompute ``login_rollup_hourly`` for ``org`` over the given hours from ``logins``.
+    """Recompute every login rollup of ``org`` over the given hours (and their days) from ``logins``.
+
+    The one function every write path (collection, the Bulk backfill, ``import-csv``, Event Log
+    Files) calls after writing logins: the hourly and daily rollups, and the detectors' hourly
+    counts and sightings (:mod:`oauthwatch.store.rollups_detect`).
 
     Only the org's primary login source feeds the rollup (docs/architecture.md, decision 5), so a login seen in
     LoginHistory and again in an ELF file is counted once.
@@ -80,6 +84,10 @@ def refresh_login_rollup(conn: Connection, org: str, source: str, hours: Iterabl
     from oauthwatch.store.rollups_daily import refresh_daily_rollups
 
     refresh_daily_rollups(conn, org, source, {h.date() for h in hours})
+    # And what the detectors read instead of raw history (hourly per app, sightings per day).
+    from oauthwatch.store.rollups_detect import refresh_detect_rollups
+
+    refresh_detect_rollups(conn, org, source, hours)
 
 
 def _hour_trunc(conn: Connection, col: Any) -> Any:

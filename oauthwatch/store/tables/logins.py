@@ -205,3 +205,48 @@ login_origin_first_seen = Table(
     PrimaryKeyConstraint("org", "kind", "origin", name="pk_login_origin_first_seen"),
     Index("ix_origin_first_seen_org_day", "org", "first_day"),
 )
+
+
+# What the detectors read instead of weeks of raw rows (docs/architecture.md, "Detection data").
+# Both are recomputed per touched hour / day by writes.refresh_login_rollup (through
+# store.rollups_detect), from the primary login source only, so re-collecting or re-importing the
+# same events never double counts.
+login_app_hourly = Table(
+    "login_app_hourly",
+    metadata,
+    _org(),
+    Column("hour", UTCDateTime, nullable=False),
+    Column("application", String(255), nullable=False, server_default=""),
+    Column("success", Boolean, nullable=False),
+    Column("status", String(255), nullable=False, server_default=""),
+    Column("events", Integer, nullable=False),
+    PrimaryKeyConstraint("org", "hour", "application", "success", "status", name="pk_login_app_hourly"),
+    sqlite_with_rowid=False,
+)
+
+
+# One row per (kind, group, value, UTC day, success): when the value was first and last seen
+# that day for the group (an app, or a user for ``user_country``) and how often. "Was this
+# network seen for this app between two instants" is then exact (the edge days keep their first
+# and last sighting) and reads a few rows per pair, whatever the store holds.
+login_seen_daily = Table(
+    "login_seen_daily",
+    metadata,
+    _org(),
+    Column(
+        "kind",
+        String(16),
+        nullable=False,
+        doc="app | app_user | app_country | app_network | app_ip | app_flow | app_type | app_agent | user_country",
+    ),
+    Column("grp", String(255), nullable=False, server_default=""),
+    Column("value", String(255), nullable=False, server_default=""),
+    Column("day", Date, nullable=False),
+    Column("success", Boolean, nullable=False),
+    Column("first_at", UTCDateTime, nullable=False),
+    Column("last_at", UTCDateTime, nullable=False),
+    Column("events", Integer, nullable=False),
+    PrimaryKeyConstraint("org", "kind", "grp", "value", "day", "success", name="pk_login_seen_daily"),
+    Index("ix_login_seen_daily_org_day", "org", "day"),
+    sqlite_with_rowid=False,
+)
