@@ -104,12 +104,12 @@ def test_migration_backfills_the_detect_rollups(store_url):
     from oauthwatch.store.engine import make_engine
 
     engine = make_engine(store_url)
-    upgrade(engine, "0007_api_usage_detail")
+    upgrade(engine, "0008_bulk_jobs")
     rows = _logins()
     with engine.begin() as conn:
         ensure_org(conn, "acme")
         upsert(conn, schema.logins, rows, key=["org", "source", "natural_id"])
-        # What 0007's refresh left: the hourly rollup only (the new tables do not exist yet).
+        # What the refresh before this revision left: the hourly rollup only (the new tables do not exist yet).
         lg, h = schema.logins, schema.login_rollup_hourly
         for t in sorted({r["login_time"].replace(minute=0) for r in rows}):  # type: ignore[attr-defined]
             n = conn.execute(

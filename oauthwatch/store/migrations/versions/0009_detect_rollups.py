@@ -1,7 +1,7 @@
 """detection rollups: hourly counts per app and status, per-day sightings per app and user
 
-Revision ID: 0008_detect_rollups
-Revises: 0007_api_usage_detail
+Revision ID: 0009_detect_rollups
+Revises: 0008_bulk_jobs
 
 Creates ``login_app_hourly`` and ``login_seen_daily`` and fills them from what the store holds:
 the hourly counts from ``login_rollup_hourly``, the sightings day by day from ``logins`` of the
@@ -16,8 +16,8 @@ from alembic import op
 
 import oauthwatch.store.types
 
-revision = "0008_detect_rollups"
-down_revision = "0007_api_usage_detail"
+revision = "0009_detect_rollups"
+down_revision = "0008_bulk_jobs"
 branch_labels = None
 depends_on = None
 
