@@ -217,3 +217,17 @@ def quarantine(w: Window) -> tuple[pd.DataFrame, pd.DataFrame]:
 def heartbeats() -> pd.DataFrame:
     """Service heartbeats."""
     return ops.heartbeats(engine())
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def fleet() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The workers, and per org its holder and lag, failing orgs first (docs/deploy.md, "Workers")."""
+    from datetime import UTC, datetime, timedelta
+
+    from oauthwatch.store.queries_fleet import fleet_orgs, fleet_workers
+
+    now = datetime.now(UTC)
+    ttl = timedelta(seconds=settings().lease_seconds())
+    workers = pd.DataFrame(fleet_workers(engine(), now=now, ttl=ttl))
+    orgs = pd.DataFrame(fleet_orgs(engine(), now=now, lag_after=thresholds().lag))
+    return workers, orgs

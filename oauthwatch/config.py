@@ -32,7 +32,15 @@ from pydantic import (
 )
 
 from collectors.sources.registry import SOURCE_NAMES, api_version_problem
-from oauthwatch.config_file import check_shape, check_store_url, read_toml
+from oauthwatch.config_file import (
+    apply_env_overrides,
+    check_shape,
+    check_store_url,
+    explain,
+    read_org_dir,
+    read_toml,
+    resolve_paths,
+)
 from oauthwatch.errors import ConfigError
 from oauthwatch.notify.webhook_target import WebhookUrl
 from oauthwatch.secret_settings import EnvName, masked_dump, read_secret_file, register_setting_secrets
@@ -66,7 +74,9 @@ class _Strict(BaseModel):
 class StoreSettings(_Strict):
     """Where oauthwatch keeps what it collects."""
 
-    url: str = Field(DEFAULT_STORE_URL, description="SQLAlchemy URL: sqlite:///file.db or postgresql+psycopg://…")
+    url: str = Field(
+        DEFAULT_STORE_URL, description="SQLAlchemy URL: sqlite:///file.db or postgresql+psycopg://…"
+    )
 
 
 class CollectSettings(_Strict):
@@ -91,10 +101,21 @@ class CollectSettings(_Strict):
         60.0, gt=0, description="timeout of every HTTP request to Salesforce"
     )
     query_batch_size: int = Field(
-        2000, ge=200, le=2000, description="rows per page asked of Salesforce (Sforce-Query-Options batchSize)"
+        2000,
+        ge=200,
+        le=2000,
+        description="rows per page asked of Salesforce (Sforce-Query-Options batchSize)",
     )
     token_snapshot_minutes: int = Field(
-        360, ge=0, description="refresh the day's OauthToken snapshot at most this often (the day's last one wins)"
+        360,
+        ge=0,
+        description="refresh the day's OauthToken snapshot at most this often (the day's last one wins)",
+    )
+    lease_seconds: int | None = Field(
+        None,
+        ge=3,
+        description="how long a worker's hold on an org outlives its last renewal (docs/deploy.md, Workers): "
+        "a dead worker's orgs are taken over after it; default a third of the shortest interval, at most 60",
     )
 
 
@@ -173,6 +194,13 @@ class OrgSettings(_Strict):
     primary_login_source: Literal["login_history", "login_event", "elf_login"] = "login_history"
     digest_to: list[str] = Field(default_factory=list)
     enabled: bool = True
+    interval_seconds: int | None = Field(
+        None, ge=10, description="this org's collection interval (default: [collect] interval_seconds)"
+    )
+    detect: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="this org's detector thresholds over [detect.<id>]: [orgs.detect.<id>]",
+    )
 
     @field_validator("login_url")
     @classmethod
@@ -241,6 +269,9 @@ class Settings(_Strict):
     hunt: HuntSettings = Field(default_factory=HuntSettings)
     response: ResponseSettings = Field(default_factory=ResponseSettings)
     orgs: list[OrgSettings] = Field(default_factory=list)
+    orgs_dir: Path | None = Field(
+        None, description="a folder of per-org files (one org per *.toml), added to orgs"
+    )
     source_path: Path | None = Field(None, exclude=True)
 
     @field_validator("orgs")
@@ -251,6 +282,31 @@ class Settings(_Strict):
         if dupes:
             raise ValueError(f"org names must be unique; repeated: {dupes}")
         return v
+
+    @model_validator(mode="after")
+    def _lease_below_interval(self) -> Settings:  # else a dead worker's orgs wait longer than an interval
+        lease, shortest = self.collect.lease_seconds, self._shortest_interval()
+        if lease is not None and lease * 2 > shortest:
+            raise ValueError(
+                f"collect.lease_seconds ({lease}) must be at most half the shortest collection interval "
+                f"({shortest} s), so that a dead worker's orgs are taken over within one interval"
+            )
+        return self
+
+    def _shortest_interval(self) -> int:
+        return min([self.interval(o) for o in self.orgs] or [self.collect.interval_seconds])
+
+    def lease_seconds(self) -> int:
+        """The lease time of a worker's hold on an org: the configured one, else a third of the shortest interval (3-60 s)."""
+        return self.collect.lease_seconds or max(3, min(60, self._shortest_interval() // 3))
+
+    def interval(self, org: OrgSettings) -> int:
+        """Seconds between collections of ``org`` (its own interval, else ``[collect]``'s)."""
+        return org.interval_seconds or self.collect.interval_seconds
+
+    def only(self, names: set[str]) -> Settings:
+        """The same settings with only the orgs named (a worker's share, or the orgs due now)."""
+        return self.model_copy(update={"orgs": [o for o in self.orgs if o.name in names]})
 
     def org(self, name: str) -> OrgSettings:
         """The org called ``name``, or a ConfigError listing the configured names."""
@@ -264,11 +320,15 @@ class Settings(_Strict):
         """Every enabled org, or just the one named."""
         return [self.org(name)] if name else [o for o in self.orgs if o.enabled]
 
-    def detector(self, name: str) -> dict[str, Any]:
-        """The ``[detect.<name>]`` table (threshold overrides) or an empty dict."""
+    def detector(self, name: str, org: str | None = None) -> dict[str, Any]:
+        """The ``[detect.<name>]`` table (threshold overrides), with ``org``'s own over it, or {}."""
         extra = self.detect.model_extra or {}
         value = extra.get(name, {})
-        return dict(value) if isinstance(value, dict) else {}
+        out = dict(value) if isinstance(value, dict) else {}
+        for o in self.orgs:
+            if o.name == org:
+                out.update(o.detect.get(name, {}))
+        return out
 
 
 def _read_secret(key: str, env: str | None, file: Path | None, required: bool) -> SecretStr | None:
@@ -280,7 +340,9 @@ def _read_secret(key: str, env: str | None, file: Path | None, required: bool) -
             return SecretStr(value.strip())
         if not file:
             if required:
-                raise ConfigError(f"{key}: the environment variable named by {name}_env is not set (export it)")
+                raise ConfigError(
+                    f"{key}: the environment variable named by {name}_env is not set (export it)"
+                )
             return None
     if file:
         try:
@@ -312,85 +374,21 @@ def load_settings(path: Path | str | None = None, *, must_exist: bool = False) -
     if p.exists():
         raw = read_toml(p, EXAMPLE)
         check_shape(p, raw)
+        raw = read_org_dir(p, raw)
     elif must_exist or path is not None or os.environ.get("OAUTHWATCH_CONFIG"):
         raise ConfigError(
             f"configuration file {p} does not exist. Create it, for example:\n\n{EXAMPLE}\n"
             "or try the local org first: `oauthwatch simulate --state-dir demo-org` writes a ready one."
         )
-    raw = _apply_env_overrides(raw)
+    raw = apply_env_overrides(raw)
     check_store_url(p, raw)
-    _resolve_paths(raw, p.parent if p.exists() else Path.cwd())
+    resolve_paths(raw, p.parent if p.exists() else Path.cwd())
     register_setting_secrets(raw)  # before validation: its errors and any later log stay masked
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_explain(p, raw, exc)) from None
+        raise ConfigError(explain(p, raw, exc, EXAMPLE)) from None
     return settings.model_copy(update={"source_path": p if p.exists() else None})
-
-
-def _apply_env_overrides(raw: dict[str, Any]) -> dict[str, Any]:
-    raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
-    url = os.environ.get("OAUTHWATCH_STORE_URL")
-    if url:
-        raw.setdefault("store", {})["url"] = url
-    orgs = [dict(o) for o in raw.get("orgs", []) if isinstance(o, dict)]
-    for org in orgs:
-        prefix = (
-            "OAUTHWATCH_ORG_" + str(org.get("name", "")).upper().replace("-", "_").replace(".", "_") + "_"
-        )
-        for env_key, value in os.environ.items():
-            if env_key.startswith(prefix):
-                org[env_key[len(prefix) :].lower()] = value
-    if orgs:
-        raw["orgs"] = orgs
-    return raw
-
-
-_PATH_KEYS = (
-    "private_key_file",
-    "certificate_file",
-    "client_secret_file",
-    "password_file",
-    "refresh_token_file",
-    "ca_bundle",
-)
-
-
-def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
-    for org in raw.get("orgs", []):
-        for key in _PATH_KEYS:
-            if isinstance(org.get(key), str) and org[key] and not Path(org[key]).is_absolute():
-                org[key] = str(base / org[key])
-    store = raw.get("store")
-    if isinstance(store, dict) and isinstance(store.get("url"), str):
-        url: str = store["url"]
-        prefix = "sqlite:///"
-        if (
-            url.startswith(prefix)
-            and not url.startswith(prefix + "/")
-            and url != "sqlite://"
-            and ":memory:" not in url
-        ):
-            store["url"] = prefix + str((base / url[len(prefix) :]).resolve())
-
-
-def _explain(path: Path, raw: dict[str, Any], exc: ValidationError) -> str:
-    lines = [f"{path}: the configuration has {exc.error_count()} problem(s):"]
-    for err in exc.errors():
-        loc = list(err["loc"])
-        if len(loc) >= 2 and loc[0] == "orgs" and isinstance(loc[1], int):
-            orgs = raw.get("orgs", [])
-            name = orgs[loc[1]].get("name") if loc[1] < len(orgs) and isinstance(orgs[loc[1]], dict) else None
-            loc[1] = f"[{name or loc[1]}]"
-        key = ".".join(str(x) for x in loc).replace(".[", "[")
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "is not a known key (check the spelling)"
-        elif err["type"] == "missing":
-            msg = "is required"
-        lines.append(f"  - {key}: {msg}")
-    lines.append("\nA correct file looks like:\n\n" + EXAMPLE)
-    return "\n".join(lines)
 
 
 def masked(settings: Settings) -> dict[str, Any]:

@@ -1,10 +1,15 @@
 """The long-running service behind ``oauthwatch run``: collect, detect, alert, digest, in one process.
 
-One cycle = collect every enabled org (``collectors.run.runner.collect_once``), run the detectors
-(``oauthwatch.detect.run_all``), deliver pending alerts (``notify.alert_delivery.deliver_pending``).
-Cycles repeat every ``collect.interval_seconds`` plus a random jitter. Between cycles the service
-wakes every few seconds to write its heartbeat and to send the daily digest once the configured
-local time has passed (once per org and day, recorded in the store).
+One cycle = collect the orgs that are due (``collectors.run.runner.collect_once``), run their
+detectors (``oauthwatch.detect.run_all``) and saved hunts, deliver pending alerts
+(``notify.alert_delivery.deliver_pending``). Each org is due every ``collect.interval_seconds``
+(or its own ``interval_seconds``) plus a random jitter. Between cycles the service wakes every few
+seconds to write its heartbeat and to send the daily digest once the configured local time has
+passed (once per org and day, recorded in the store).
+
+With a :class:`oauthwatch.fleet.Fleet` the service is one worker among several: it works only on
+the orgs it holds a lease on, balances its share at each wake-up, and resumes a claimed org's
+schedule from the store (its last run), so a takeover keeps the org's interval.
 
 Shutdown is graceful: SIGTERM/SIGINT set a stop :class:`threading.Event` that is handed to the
 collectors, which finish the batch they are writing (rows and checkpoint commit together) and
@@ -22,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from oauthwatch.secrets import redact
+from oauthwatch.service_schedule import Schedule
 from oauthwatch.store import schema as s
 from oauthwatch.store.writes import upsert
 
@@ -39,6 +44,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from oauthwatch.config import Settings
+    from oauthwatch.fleet import Fleet
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +54,35 @@ DIGEST_RETRY = timedelta(minutes=5)
 STALE_AFTER = timedelta(seconds=60)
 
 
+class LeaseStop(threading.Event):
+    """The stop the stages get: the service's, and per org (:meth:`for_org`) one that also fires
+    when this worker no longer holds the org's lease, so a collection stops at its next page
+    rather than overlap with the worker that took the org over."""
+
+    def __init__(self, base: threading.Event, fleet: Fleet | None = None, org: str | None = None) -> None:
+        super().__init__()
+        self.base, self.fleet, self.org = base, fleet, org
+
+    def is_set(self) -> bool:
+        lost = self.fleet is not None and self.org is not None and not self.fleet.holds(self.org)
+        return self.base.is_set() or lost
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self.base.wait(timeout)
+
+    def set(self) -> None:
+        self.base.set()
+
+    def for_org(self, org: str) -> threading.Event:
+        """The stop of one org's collection."""
+        return LeaseStop(self.base, self.fleet, org) if self.fleet is not None else self.base
+
+
 def _collect(settings: Settings, engine: Engine, stop: threading.Event) -> Any:
     from collectors.run.runner import collect_once
 
-    return collect_once(settings, stop=stop, engine=engine)
+    per_org = stop.for_org if isinstance(stop, LeaseStop) else None
+    return collect_once(settings, stop=stop, engine=engine, stop_for=per_org)
 
 
 def _detect(settings: Settings, engine: Engine, stop: threading.Event) -> Any:
@@ -63,7 +94,7 @@ def _detect(settings: Settings, engine: Engine, stop: threading.Event) -> Any:
 def _hunt(settings: Settings, engine: Engine, stop: threading.Event) -> Any:
     from oauthwatch.hunt.lists import match_saved_lists
 
-    return match_saved_lists(engine, settings)
+    return match_saved_lists(engine, settings, orgs={o.name for o in settings.orgs} or None)
 
 
 def _deliver(settings: Settings, engine: Engine, stop: threading.Event) -> Any:
@@ -115,10 +146,14 @@ class ServiceState:
     stages: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     digests: list[dict[str, Any]] = field(default_factory=list)
+    worker: str | None = None
+    held: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         iso = lambda v: v.isoformat() if v else None  # noqa: E731 - local one-liner
         return {
+            "worker": self.worker,
+            "held": self.held,
             "cycles": self.cycles,
             "last_cycle_started": iso(self.last_cycle_started),
             "last_cycle_finished": iso(self.last_cycle_finished),
@@ -143,6 +178,7 @@ class Service:
         max_cycles: int | None = None,
         pause_seconds: float | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        fleet: Fleet | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -154,14 +190,28 @@ class Service:
         self.clock = clock
         self.state = ServiceState()
         self.started_at = clock()
-        self._digest_done: date | None = None
+        self.fleet = fleet
+        self._stage_stop = LeaseStop(self.stop, fleet)
+        self.schedule = Schedule(settings, engine, pause_seconds=pause_seconds)
+        self.tick = min(TICK_SECONDS, settings.lease_seconds() / 3) if fleet else TICK_SECONDS
+        self._digest_done: dict[str, date] = {}
         self._digest_retry_at: datetime | None = None
+        if fleet is not None:
+            self.state.worker = fleet.worker
 
     # -- heartbeat ---------------------------------------------------------------------------
     def beat(self, state: str) -> None:
         """Write this process's heartbeat row (component ``service``)."""
+        if self.fleet is not None and state != "stopped":
+            try:
+                self.fleet.renew(state)
+            except Exception as exc:  # noqa: BLE001 - retried at the next beat, before the lease runs out
+                log.warning("leases not renewed: %s", redact(str(exc)))
+            self.state.held = sorted(self.fleet.held)
         row = {
-            "component": COMPONENT,
+            "component": COMPONENT
+            if self.fleet is None or self.fleet.single
+            else f"{COMPONENT}@{self.fleet.tag}",
             "pid": os.getpid(),
             "started_at": self.started_at,
             "beat_at": self.clock(),
@@ -175,14 +225,16 @@ class Service:
             log.warning("heartbeat not written: %s", redact(str(exc)))
 
     # -- work --------------------------------------------------------------------------------
-    def cycle(self) -> None:
-        """One collect → detect → deliver pass; each stage's failure is recorded, not raised."""
+    def cycle(self, orgs: set[str] | None = None) -> None:
+        """One collect → detect → deliver pass over ``orgs`` (default: every configured org); each
+        stage's failure is recorded, not raised."""
         self.state.last_cycle_started = self.clock()
+        settings = self.settings if orgs is None else self.settings.only(orgs)
         for name, stage in self.stages:
             if self.stop.is_set():
                 return  # an interrupted cycle is not counted as done
             try:
-                self.state.stages[name] = summarize(stage(self.settings, self.engine, self.stop))
+                self.state.stages[name] = summarize(stage(settings, self.engine, self._stage_stop))
                 self.state.errors.pop(name, None)
             except Exception as exc:  # noqa: BLE001 - one failing stage must not kill the service
                 msg = redact(f"{type(exc).__name__}: {exc}")[:1000]
@@ -192,19 +244,23 @@ class Service:
         self.state.last_cycle_finished = self.clock()
 
     def maybe_send_digests(self) -> None:
-        """Send the due digests once per local day (retrying after failures)."""
+        """Send the due digests of the orgs this worker holds, once per local day (retrying after failures)."""
         if not self.digests:
             return
         from oauthwatch.notify.digest_send import digest_due, send_due_digests
 
         now = self.clock()
         day = digest_due(self.settings, now)
-        if day is None or day == self._digest_done:
+        if day is None:
             return
-        if self._digest_retry_at and now < self._digest_retry_at:
+        mine = {o.name for o in self.settings.selected_orgs()}
+        if self.fleet is not None:
+            mine &= self.fleet.held
+        todo = {o for o in mine if self._digest_done.get(o) != day}
+        if not todo or (self._digest_retry_at and now < self._digest_retry_at):
             return
         try:
-            outcomes = send_due_digests(self.engine, self.settings, now)
+            outcomes = send_due_digests(self.engine, self.settings.only(todo), now)
         except Exception as exc:  # noqa: BLE001 - retried later; the service keeps collecting
             self.state.errors["digest"] = redact(f"{type(exc).__name__}: {exc}")[:1000]
             log.error("digest failed: %s", self.state.errors["digest"])
@@ -214,22 +270,33 @@ class Service:
             self.state.digests.append(
                 {"org": o.org, "day": o.day.isoformat(), "status": o.status, "error": o.error}
             )
-        if any(o.status == "failed" for o in outcomes):
+        failed = {o.org for o in outcomes if o.status == "failed"}
+        self._digest_done.update({o: day for o in todo - failed})
+        if failed:
             self.state.errors["digest"] = "; ".join(o.error or "" for o in outcomes if o.status == "failed")
             self._digest_retry_at = now + DIGEST_RETRY
         else:
             self.state.errors.pop("digest", None)
-            self._digest_done = day
             self._digest_retry_at = None
 
-    def _pause(self) -> float:
-        if self.pause_seconds is not None:
-            return self.pause_seconds
-        c = self.settings.collect
-        return c.interval_seconds + (random.uniform(0, c.jitter_seconds) if c.jitter_seconds else 0.0)
+    def _mine(self) -> set[str]:
+        """The orgs this worker works on now: its leases after balancing, or every enabled org."""
+        if self.fleet is None:
+            return {o.name for o in self.settings.orgs if o.enabled}
+        try:
+            claimed, released = self.fleet.balance()
+        except Exception as exc:  # noqa: BLE001 - the store is away: keep what is held, retry next tick
+            log.warning("leases not balanced: %s", redact(str(exc)))
+            claimed, released = [], []
+        if claimed or released:
+            log.info("worker %s claimed %s, released %s", self.fleet.worker, claimed or "-", released or "-")
+        self.schedule.claimed(claimed, self.clock())
+        self.schedule.released(released)
+        self.state.held = sorted(self.fleet.held)
+        return set(self.fleet.held)
 
     def _beat_loop(self, done: threading.Event) -> None:
-        while not done.wait(TICK_SECONDS):
+        while not done.wait(self.tick):
             self.beat("stopping" if self.stop.is_set() else "running")
 
     def run(self) -> None:
@@ -242,27 +309,39 @@ class Service:
             os.getpid(),
             self.settings.collect.interval_seconds,
         )
+        if self.fleet is not None:
+            self.fleet.start()  # a second worker on SQLite stops here, with the reason
+            self.stop.wait(self.tick)  # workers started together see each other before claiming
         self.beat("running")
         done = threading.Event()
         beater = threading.Thread(target=self._beat_loop, args=(done,), name="heartbeat", daemon=True)
         beater.start()
         try:
             while not self.stop.is_set():
-                self.cycle()
+                mine = self._mine()
+                due = self.schedule.due(mine, self.clock(), every_org=self.fleet is None)
+                if due is not None:
+                    self.cycle(None if self.fleet is None and due == mine else due)
+                    self.schedule.done(due, self.clock())
                 self.maybe_send_digests()
                 if self.max_cycles is not None and self.state.cycles >= self.max_cycles:
                     break
-                due = self.clock() + timedelta(seconds=self._pause())
-                self.state.next_cycle_at = due
-                while not self.stop.is_set() and self.clock() < due:
-                    left = (due - self.clock()).total_seconds()
-                    if self.stop.wait(min(TICK_SECONDS, max(0.0, left))):
+                wake = self.schedule.next_at(mine, self.clock())
+                self.state.next_cycle_at = wake
+                if self.fleet is not None:
+                    wake = min(wake, self.clock() + timedelta(seconds=self.tick))  # claim promptly
+                while not self.stop.is_set() and self.clock() < wake:
+                    left = (wake - self.clock()).total_seconds()
+                    if self.stop.wait(min(self.tick, max(0.0, left))):
                         break
                     self.maybe_send_digests()
         finally:
             done.set()
-            beater.join(timeout=TICK_SECONDS * 2)
+            beater.join(timeout=self.tick * 2)
             self.state.next_cycle_at = None
+            if self.fleet is not None:
+                self.fleet.stop()
+                self.state.held = []
             self.beat("stopped")
             log.info("service stopped after %d cycle(s)", self.state.cycles)
 
@@ -271,6 +350,13 @@ def heartbeats(engine: Engine) -> list[dict[str, Any]]:
     """Every heartbeat row, for ``oauthwatch status`` and the dashboard's Collection page."""
     with engine.connect() as conn:
         return [dict(r) for r in conn.execute(select(s.service_heartbeats)).mappings()]
+
+
+def own_heartbeat(rows: list[dict[str, Any]], host: str) -> dict[str, Any] | None:
+    """The freshest ``run`` heartbeat of this host (a container's own worker), else of any host."""
+    runs = [r for r in rows if r["component"] == COMPONENT or r["component"].startswith(COMPONENT + "@")]
+    here = [r for r in runs if str((r.get("detail") or {}).get("worker") or "").startswith(host + ":")]
+    return max(here or runs, key=lambda r: r["beat_at"], default=None)
 
 
 def service_health(row: dict[str, Any], now: datetime | None = None) -> str:

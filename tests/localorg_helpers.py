@@ -4,6 +4,9 @@ tests share them)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -49,3 +52,17 @@ def inject_campaign(org: LocalOrg) -> dict[str, Any]:
         )  # fmt: skip
     conn.commit()
     return {"app": app, "user": user, "ids": ids}
+
+
+def start_run(cfg: Path, log: Path, store_url: str | None = None) -> subprocess.Popen:
+    """``oauthwatch run --config cfg`` as a process group of its own, its output appended to ``log``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OAUTHWATCH_")}
+    if store_url:
+        env["OAUTHWATCH_STORE_URL"] = store_url  # as compose.yaml sets it
+    return subprocess.Popen(
+        [sys.executable, "-m", "oauthwatch", "run", "--config", str(cfg)],
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env=env,
+    )

@@ -11,7 +11,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +21,7 @@ from sqlalchemy import func, select
 
 from oauthwatch.store import open_store
 from oauthwatch.store import schema as s
+from tests.localorg_helpers import start_run
 from tests.simorg import local_org, make_local_org, org_template  # noqa: F401 - fixtures
 from tests.smtp_helpers import SmtpSink, free_port
 
@@ -42,16 +42,7 @@ def _config(org, smtp_port: int, *, live_sources: bool = True) -> Path:
 
 
 def _start(cfg: Path, log: Path, store_url: str | None = None) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OAUTHWATCH_")}
-    if store_url:
-        env["OAUTHWATCH_STORE_URL"] = store_url  # as compose.yaml sets it
-    return subprocess.Popen(
-        [sys.executable, "-m", "oauthwatch", "run", "--config", str(cfg)],
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        env=env,
-    )
+    return start_run(cfg, log, store_url)
 
 
 def _wait(cond, timeout: float, proc: subprocess.Popen, log: Path, what: str):

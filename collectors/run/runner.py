@@ -96,8 +96,12 @@ def collect_once(
     progress: bool = False,
     client_factory: Any = None,
     engine: Engine | None = None,
+    stop_for: Callable[[str], threading.Event] | None = None,
 ) -> list[RunResult]:
-    """Run every selected source of every selected org once; one :class:`RunResult` per source run."""
+    """Run every selected source of every selected org once; one :class:`RunResult` per source run.
+
+    ``stop_for(org)``, when given, is that org's stop (the service's worker stops an org whose
+    lease it lost); else ``stop`` stops them all."""
     from oauthwatch.store import open_store
 
     unknown = sorted(set(sources or []) - set(SOURCES))
@@ -114,12 +118,15 @@ def collect_once(
     eng = engine or open_store(settings.store.url)
     factory = client_factory or _default_client
     try:
+        stops = {o.name: stop_for(o.name) if stop_for else stop for o in orgs}
         if len(orgs) == 1:
-            return _collect_org(settings, eng, orgs[0], sources, since, stop, progress, factory)
+            return _collect_org(
+                settings, eng, orgs[0], sources, since, stops[orgs[0].name], progress, factory
+            )
         results: list[RunResult] = []
         with ThreadPoolExecutor(max_workers=min(8, len(orgs)), thread_name_prefix="collect") as pool:
             futures = [
-                pool.submit(_collect_org, settings, eng, o, sources, since, stop, False, factory)
+                pool.submit(_collect_org, settings, eng, o, sources, since, stops[o.name], False, factory)
                 for o in orgs
             ]
             for o, fut in zip(orgs, futures, strict=True):

@@ -7,6 +7,24 @@ import streamlit as st
 from dashboard import charts, data, filters, status_texts, ui
 
 
+def _fleet() -> None:
+    """Which worker holds which org, and each org's lag, failing orgs first."""
+    workers, orgs = data.fleet()
+    if workers.empty:
+        return
+    st.subheader("Fleet")
+    alive = int((workers["health"] == "running").sum())
+    st.caption(
+        f"{alive} worker(s) running; each holds its share of the orgs and collects, detects and sends "
+        "the digest for those (docs/deploy.md, Workers). Failing orgs first, then the most lagging."
+    )
+    st.dataframe(workers[["worker", "health", "orgs", "beat_at"]], key="col_fleet_workers", hide_index=True)
+    if not orgs.empty:
+        orgs = orgs.assign(lag_minutes=(orgs["lag_seconds"].astype("float") / 60).round(1))
+        cols = ["org", "failing", "lease", "worker", "lag_minutes", "problems"]
+        st.dataframe(orgs[cols], key="col_fleet_orgs", hide_index=True)
+
+
 @ui.page
 def main() -> None:
     ctx = filters.current()
@@ -31,6 +49,7 @@ def main() -> None:
                 f"{icon} **{ui.esc(beat['component'])}** (pid {beat['pid']}) {ui.esc(beat['state'])}, "
                 f"last heartbeat {int(beat['seconds_ago'])} s ago"
             )
+    _fleet()
     st.subheader("Lag per source")
     st.caption(
         "Minutes since the last successful run of each source; lagging after "

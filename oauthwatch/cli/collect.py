@@ -7,7 +7,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -16,6 +16,8 @@ from oauthwatch.cli.options import ConfigOpt, FormatOpt, OneOrgOpt, OrgOpt, Outp
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
+
+    from oauthwatch.config import Settings
 
 app = typer.Typer()
 
@@ -74,14 +76,19 @@ def status(
     org: OrgOpt = None,
     fmt: FormatOpt = OutputFormat.table,
 ) -> None:
-    """Per org and source: rows stored, cursor, last run, lag, coverage, API budget used."""
+    """The workers and the org each holds (failing orgs first), then per org and source: rows
+    stored, cursor, last run, lag, coverage, API budget used."""
     from collectors.run.status import render_table, status_rows
 
-    engine = runtime(ctx).store
+    rt = runtime(ctx)
+    engine = rt.store
     rows = [r for r in status_rows(engine) if org is None or r["org"] == org]
     service = _service_lines(engine)
+    workers, orgs = _fleet(rt.settings, engine)
+    orgs = [o for o in orgs if org is None or o["org"] == org]
     if fmt == OutputFormat.json:
-        typer.echo(json.dumps({"sources": rows, "service": service}, indent=2, default=str))
+        fleet = {"workers": workers, "orgs": orgs}
+        typer.echo(json.dumps({"fleet": fleet, "sources": rows, "service": service}, indent=2, default=str))
     elif fmt == OutputFormat.csv:
         import csv
 
@@ -93,6 +100,8 @@ def status(
                         r["outcome"], r["why"], r["lag_seconds"], json.dumps(r["coverage_7d"]),
                         r["api_calls_today"], r["org_api_usage"]])  # fmt: skip
     else:
+        for line in _fleet_lines(workers, orgs):
+            typer.echo(line)
         typer.echo(render_table(rows) if rows else "nothing collected yet: run `oauthwatch collect --once`")
         for svc in service:
             typer.echo(
@@ -160,3 +169,34 @@ def _service_lines(engine: Engine) -> list[dict[str, object]]:
         }
         for row in heartbeats(engine)
     ]
+
+
+def _fleet(settings: Settings, engine: Engine) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The workers and, per org, its holder and lag (failing first): docs/deploy.md, "Workers"."""
+    from datetime import timedelta
+
+    from oauthwatch.rules.thresholds import Thresholds
+    from oauthwatch.store.queries_fleet import fleet_orgs, fleet_workers
+
+    now = datetime.now(UTC)
+    ttl = timedelta(seconds=settings.lease_seconds())
+    lag = Thresholds.from_settings(settings.detector).lag
+    return fleet_workers(engine, now=now, ttl=ttl), fleet_orgs(engine, now=now, lag_after=lag)
+
+
+def _fleet_lines(workers: list[dict[str, Any]], orgs: list[dict[str, Any]]) -> list[str]:
+    if not workers:
+        return []
+    lines = [f"workers ({sum(w['health'] == 'running' for w in workers)} running):"]
+    for w in workers:
+        lines.append(
+            f"  {w['worker']:<40} {w['health']:<8} {w['orgs']:>4} org(s), last beat {w['beat_at']:%H:%M:%S}"
+        )
+    lines.append("orgs (failing first):")
+    for o in orgs:
+        lag = "never" if o["lag_seconds"] is None else f"{o['lag_seconds'] // 60} min"
+        mark = "FAILING" if o["failing"] else "ok"
+        lines.append(
+            f"  {o['org']:<24} {mark:<8} {o['lease']:<8} {o['worker'] or '-':<40} lag {lag:<10} {o['problems']}"
+        )
+    return [*lines, ""]

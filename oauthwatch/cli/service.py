@@ -25,6 +25,8 @@ def run(
 ) -> None:
     """Collect on the interval, detect, deliver alerts and send the daily digest, until SIGTERM/Ctrl-C.
 
+    On PostgreSQL, start as many as you like: the workers divide the orgs between them (docs/deploy.md).
+
     The first signal finishes the write in progress (checkpoints are kept) and exits cleanly;
     a second one exits at once.
     """
@@ -67,7 +69,10 @@ def run(
             f"cannot open the store at {where}: {redact(str(getattr(exc, 'orig', None) or exc))[:300]}; "
             "check [store] url (or $OAUTHWATCH_STORE_URL) and that the database is reachable"
         ) from None
-    Service(settings, engine, stop=stop, digests=not no_digest, max_cycles=cycles).run()
+    from oauthwatch.fleet import Fleet
+
+    fleet = Fleet(engine, settings)
+    Service(settings, engine, stop=stop, digests=not no_digest, max_cycles=cycles, fleet=fleet).run()
 
 
 @app.command("health")
@@ -80,12 +85,12 @@ def health(
     ] = 120,
 ) -> None:
     """Exit 0 when `oauthwatch run` is beating (the container's healthcheck), else 1 with the reason."""
+    import socket
     from datetime import UTC, datetime
 
-    from oauthwatch.service import COMPONENT, heartbeats
+    from oauthwatch.service import heartbeats, own_heartbeat
 
-    rows = {r["component"]: r for r in heartbeats(runtime(ctx).store)}
-    row = rows.get(COMPONENT)
+    row = own_heartbeat(heartbeats(runtime(ctx).store), socket.gethostname())
     if row is None:
         typer.echo("unhealthy: no heartbeat yet (is `oauthwatch run` started?)")
         raise typer.Exit(1)

@@ -81,6 +81,16 @@ def simulate(
             "there, so the same flags give the same org whatever the wall clock says.",
         ),
     ] = None,
+    orgs: Annotated[
+        int,
+        typer.Option(
+            "--orgs",
+            min=1,
+            max=200,
+            help="Serve this many orgs from one process (DIR/orgs/org01 …, seeds SEED, SEED+1 …), each on "
+            "its own port from --port up (any free ports with --port 0), with a fleet configuration.",
+        ),
+    ] = 1,
     integration_permissions: Annotated[
         str | None,
         typer.Option(
@@ -106,29 +116,45 @@ def simulate(
         raise typer.BadParameter(str(exc)) from None
     injections = _parse_scenarios(scenario or [])
     anchor = _parse_now(now) if now else None
-    state_dir.mkdir(parents=True, exist_ok=True)
-    if not orgdb.db_path(state_dir).exists():
-        from oauthwatch.simulator.generate.build import build_org
 
-        typer.echo(
-            f"building the org in {state_dir} (seed {seed}, {days} days, {users} users, {apps} apps)…",
-            err=True,
-        )
-        build_org(state_dir, seed=seed, days=days, users=users, apps=apps, licensed=licensed, now=anchor)
-    if injections:
-        from oauthwatch.simulator.generate.scenarios import inject_scenarios
+    def prepare(folder: Path, org_seed: int) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not orgdb.db_path(folder).exists():
+            from oauthwatch.simulator.generate.build import build_org
 
-        inject_scenarios(state_dir, injections)
-    from oauthwatch.simulator.data import clock, eventlog
-    from oauthwatch.simulator.generate.access import grant_integration
+            typer.echo(
+                f"building the org in {folder} (seed {org_seed}, {days} days, {users} users, {apps} apps)…",
+                err=True,
+            )
+            build_org(folder, seed=org_seed, days=days, users=users, apps=apps, licensed=licensed, now=anchor)
+        if injections:
+            from oauthwatch.simulator.generate.scenarios import inject_scenarios
 
-    conn = orgdb.connect(orgdb.db_path(state_dir))
-    try:
-        grant_integration(conn, granted)
-        eventlog.set_event_monitoring(conn, not no_event_monitoring, clock.org_now_ms(conn))
-        conn.commit()
-    finally:
-        conn.close()
+            inject_scenarios(folder, injections)
+        from oauthwatch.simulator.data import clock, eventlog
+        from oauthwatch.simulator.generate.access import grant_integration
+
+        conn = orgdb.connect(orgdb.db_path(folder))
+        try:
+            grant_integration(conn, granted)
+            eventlog.set_event_monitoring(conn, not no_event_monitoring, clock.org_now_ms(conn))
+            conn.commit()
+        finally:
+            conn.close()
+
+    if orgs > 1:
+        from oauthwatch.simulator.serve_many import org_names, serve_many
+
+        names = org_names(orgs)
+        for i, name in enumerate(names):
+            prepare(state_dir / "orgs" / name, seed + i)
+        ports = {name: (port + i if port else free_port()) for i, name in enumerate(names)}
+        serve_many(
+            state_dir, ports, live=live, say=typer.echo, profile=faults, fault_seed=fault_seed,
+            licensed=licensed, token_ttl=token_ttl, api_limit=api_limit,
+        )  # fmt: skip
+        return
+    prepare(state_dir, seed)
     serve(
         state_dir,
         port or free_port(),

@@ -79,9 +79,10 @@ class DetectReport:
 
 
 def enabled_detectors(
-    settings: Settings, only: list[str] | None = None
+    settings: Settings, only: list[str] | None = None, org: str | None = None
 ) -> list[tuple[Detector, dict[str, Any]]]:
-    """Detectors to run with their thresholds (configuration errors surface here, before any run)."""
+    """Detectors to run with their thresholds, ``org``'s own over the common ones (configuration
+    errors surface here, before any run)."""
     from oauthwatch.detect.settings_check import check_detect_settings
 
     check_detect_settings(settings)
@@ -89,7 +90,7 @@ def enabled_detectors(
     for d in all_detectors():
         if d.id in settings.detect.disabled or (only and d.id not in only):
             continue
-        out.append((d, d.thresholds(settings.detector(d.id))))
+        out.append((d, d.thresholds(settings.detector(d.id, org))))
     return out
 
 
@@ -158,15 +159,16 @@ def run_all(
     now = now or utcnow()
     if now.tzinfo is None or (since is not None and since.tzinfo is None):
         raise ValueError("now and since must be tz-aware (UTC)")
-    detectors = enabled_detectors(settings, only)
+    enabled_detectors(settings, only)  # a configuration error stops the run before any org
     window = timedelta(minutes=settings.detect.window_minutes)
     history = timedelta(days=settings.detect.history_days)
     lookback = timedelta(hours=settings.detect.lookback_hours)
     settle = timedelta(seconds=settings.collect.settle_seconds)
-    replay = [(d, t) for d, t in detectors if d.replayable]
-    state = [(d, t) for d, t in detectors if not d.replayable]
     report = DetectReport(now=now)
     for name in _orgs(engine, settings, org):
+        detectors = enabled_detectors(settings, only, name)
+        replay = [(d, t) for d, t in detectors if d.replayable]
+        state = [(d, t) for d, t in detectors if not d.replayable]
         source = _primary(settings, name)
         with engine.connect() as conn:
             plan = plan_windows(

@@ -35,7 +35,15 @@ def check_detect_settings(settings: Settings) -> None:
         if key not in ids:
             raise ConfigError(f"[detect] {key!r} is not a setting or a detector id{closest(key, own | ids)}")
         if not isinstance(value, Mapping):
-            raise ConfigError(f"[detect] {key} must be a table of thresholds: write [detect.{key}] above them")
+            raise ConfigError(
+                f"[detect] {key} must be a table of thresholds: write [detect.{key}] above them"
+            )
+    for org in settings.orgs:
+        for key, value in org.detect.items():
+            if key not in ids:
+                raise ConfigError(f"orgs {org.name}: detect.{key} is not a detector id{closest(key, ids)}")
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"orgs {org.name}: detect.{key} must be a table of thresholds")
     for name in settings.detect.disabled:
         if name not in ids:
             raise ConfigError(

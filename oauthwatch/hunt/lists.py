@@ -108,12 +108,16 @@ def findings_for(org: str, entry: HuntList, matches: list[Match]) -> list[Findin
     return out
 
 
-def match_saved_lists(engine: Engine, settings: Settings, *, now: datetime | None = None) -> ListReport:
-    """Match every enabled saved list against the logins stored since its last pass, per org."""
+def match_saved_lists(
+    engine: Engine, settings: Settings, *, now: datetime | None = None, orgs: set[str] | None = None
+) -> ListReport:
+    """Match every enabled saved list against the logins stored since its last pass, per org
+    (every stored org, or those of ``orgs``: the service's worker passes the orgs it holds)."""
     now = now or utcnow()
     report = ListReport()
     with engine.connect() as conn:
-        orgs = [r[0] for r in conn.execute(select(schema.orgs.c.name).order_by(schema.orgs.c.name))]
+        known = [r[0] for r in conn.execute(select(schema.orgs.c.name).order_by(schema.orgs.c.name))]
+    orgs_here = [o for o in known if orgs is None or o in orgs]
     for entry in settings.hunt.lists:
         if not entry.enabled:
             continue
@@ -131,7 +135,7 @@ def match_saved_lists(engine: Engine, settings: Settings, *, now: datetime | Non
                 "; ".join(iocs.errors[:3]),
             )
         source = f"hunt:{entry.name}"[:40]
-        for org in orgs:
+        for org in orgs_here:
             after = _cursor(engine, org, source)
             upto = max_login_id(engine, org)
             if upto <= after:

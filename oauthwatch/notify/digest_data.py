@@ -183,8 +183,6 @@ def page_url(dashboard_url: str, page: str, **params: str) -> str:
     return f"{dashboard_url.rstrip('/')}/{page}{query}"
 
 
-
-
 def collect_digest_data(
     engine: Engine, settings: Settings, org: OrgSettings, day: date, *, now: datetime | None = None
 ) -> DigestData:
@@ -201,7 +199,7 @@ def collect_digest_data(
         _volumes(conn, d)
         _firsts(conn, d)
         _alerts(conn, d, settings.notify.dashboard_url)
-        posture_findings(conn, d, Thresholds.from_settings(settings.detector))
+        posture_findings(conn, d, Thresholds.from_settings(lambda n: settings.detector(n, org.name)))
         collection_health(conn, d, org, settings)
         d.data_movement = day_movement(conn, org.name, w.start, w.end, w.baseline_start)
     return d

@@ -41,11 +41,13 @@ def collection_health(conn: Connection, d: DigestData, org: OrgSettings, setting
     """Per source: the day's coverage, the last run, whether it lags; and the API budget used."""
     cov, runs, w = s.coverage, s.collector_runs, d.window
     days = sorted({w.start.date(), (w.end - timedelta(microseconds=1)).date()})
-    lag_after = Thresholds.from_settings(settings.detector).lag
+    lag_after = Thresholds.from_settings(lambda n: settings.detector(n, org.name)).lag
     statuses: list[str] = []
     for source in org.sources:
         rows = conn.execute(
-            select(cov.c.status, cov.c.note).where(cov.c.org == d.org, cov.c.source == source, cov.c.day.in_(days))
+            select(cov.c.status, cov.c.note).where(
+                cov.c.org == d.org, cov.c.source == source, cov.c.day.in_(days)
+            )
         ).all()
         cells = [str(r.status) for r in rows]
         own_rows = any((r.note or "").startswith("own rows only") for r in rows)

@@ -24,7 +24,7 @@ CONFIG = "oauthwatch.toml"
 SECRET_FILE = "client_secret.txt"  # noqa: S105 - a file name
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -95,9 +95,9 @@ def config_text(creds: dict[str, Any]) -> str:
 def write_all(ctx: OrgContext, tls: TlsFiles) -> dict[str, Any]:
     """Write the secret file and config first, then ``credentials.json`` (the "ready" signal)."""
     creds = org_credentials(ctx, tls)
-    _write_private(ctx.state_dir / SECRET_FILE, creds["client_secret"] + "\n")
+    write_private(ctx.state_dir / SECRET_FILE, creds["client_secret"] + "\n")
     (ctx.state_dir / CONFIG).write_text(config_text(creds))
-    _write_private(ctx.state_dir / CREDENTIALS, json.dumps(creds, indent=2) + "\n")
+    write_private(ctx.state_dir / CREDENTIALS, json.dumps(creds, indent=2) + "\n")
     return creds
 
 

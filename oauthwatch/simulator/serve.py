@@ -12,6 +12,11 @@ import signal
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from oauthwatch.simulator.api.context import OrgContext
+    from oauthwatch.simulator.tls import TlsFiles
 
 
 def free_port() -> int:
@@ -62,38 +67,16 @@ async def _serve(
     api_limit: int,
     say: Callable[[str], object],
 ) -> None:
-    import uvicorn
-
     from oauthwatch.simulator import credentials, tls
-    from oauthwatch.simulator.api import faults
-    from oauthwatch.simulator.api.context import OrgContext
     from oauthwatch.simulator.server import build_app
 
     files = tls.ensure_tls(state_dir)
-    prof = faults.profile_from({"profile": profile, "seed": fault_seed})
-    ctx = OrgContext(
-        state_dir=state_dir,
-        port=port,
-        token_ttl_s=token_ttl,
+    ctx = org_context(
+        state_dir, port, profile=profile, fault_seed=fault_seed, licensed=licensed, token_ttl=token_ttl,
         api_limit=api_limit,
-        licensed=licensed,
-        faults=faults.Faults(prof),
-    )
+    )  # fmt: skip
     (state_dir / credentials.CREDENTIALS).unlink(missing_ok=True)
-    config = uvicorn.Config(
-        build_app(ctx),
-        host="127.0.0.1",
-        port=port,
-        ssl_certfile=str(files.server_cert),
-        ssl_keyfile=str(files.server_key),
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        h11_max_incomplete_event_size=64 * 1024,
-        timeout_keep_alive=30,
-        timeout_graceful_shutdown=1,
-    )
-    server = _server_class()(config)
+    server = _server_class()(server_config(build_app(ctx), files, host="127.0.0.1", port=port))
     ticker = None
     task = asyncio.create_task(server.serve())
     while not server.started and not task.done():
@@ -114,6 +97,49 @@ async def _serve(
         ctx.pages.close()
         ctx.query.close()
         (state_dir / credentials.CREDENTIALS).unlink(missing_ok=True)
+
+
+def org_context(
+    state_dir: Path,
+    port: int,
+    *,
+    profile: str,
+    fault_seed: int,
+    licensed: bool,
+    token_ttl: int,
+    api_limit: int,
+) -> OrgContext:
+    """The shared state of one org's request handlers, with its own fault stream."""
+    from oauthwatch.simulator.api import faults
+    from oauthwatch.simulator.api.context import OrgContext
+
+    prof = faults.profile_from({"profile": profile, "seed": fault_seed})
+    return OrgContext(
+        state_dir=state_dir,
+        port=port,
+        token_ttl_s=token_ttl,
+        api_limit=api_limit,
+        licensed=licensed,
+        faults=faults.Faults(prof),
+    )
+
+
+def server_config(app: Any, files: TlsFiles, **where: Any) -> Any:
+    """uvicorn's configuration for the org(s): HTTPS with the org's certificate, quiet, quick to stop."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        **where,
+        ssl_certfile=str(files.server_cert),
+        ssl_keyfile=str(files.server_key),
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        h11_max_incomplete_event_size=64 * 1024,
+        timeout_keep_alive=30,
+        timeout_graceful_shutdown=1,
+    )
 
 
 def _server_class() -> type:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from starlette.applications import Starlette
 
 from oauthwatch.simulator.api import admin, bulk, bulk_jobs, metadata, rest
+from oauthwatch.simulator.api.calls import CallLogMiddleware
 from oauthwatch.simulator.api.context import OrgContext
 from oauthwatch.simulator.api.faults import FaultMiddleware
 from oauthwatch.simulator.oauth import token
@@ -28,5 +29,6 @@ def build_app(ctx: OrgContext) -> Starlette:
     ]
     app = Starlette(routes=routes)
     app.add_middleware(FaultMiddleware, ctx=ctx)
+    app.add_middleware(CallLogMiddleware, ctx=ctx)  # outermost: a faulted call is a call too
     app.state.ctx = ctx
     return app

@@ -6,7 +6,7 @@ crash, an overlap window) without storing anything twice. Text columns that are 
 
 Changing a table means a new Alembic revision in ``store/migrations/versions``; a test compares
 this module with the migrations and fails when they drift. The tables are defined by subject in
-:mod:`oauthwatch.store.tables` (``logins``, ``org_state``, ``operations``, ``detection``); add a new one there and
+:mod:`oauthwatch.store.tables` (``logins``, ``org_state``, ``operations``, ``detection``, ``fleet``); add a new one there and
 name it here.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from oauthwatch.store.tables.base import BigId, metadata
 from oauthwatch.store.tables.detection import alert_findings, alert_outbox, detect_marks, login_import_spans
+from oauthwatch.store.tables.fleet import fleet_workers, org_leases
 from oauthwatch.store.tables.logins import (
     login_app_hourly,
     login_ip_daily,
@@ -72,6 +73,7 @@ __all__ = [
     "detect_marks",
     "digests_sent",
     "event_log_files",
+    "fleet_workers",
     "login_app_hourly",
     "login_import_spans",
     "login_ip_daily",
@@ -84,6 +86,7 @@ __all__ = [
     "metadata",
     "network_ranges",
     "oauth_token_snapshots",
+    "org_leases",
     "org_limits",
     "orgs",
     "quarantine",

@@ -7,7 +7,8 @@ Authenticated by the admin token from ``credentials.json`` (``Authorization: Bea
   "seed": 3, "error_rate": 0.2, …}``; ``{}`` resets to ``none``);
 - ``POST /_admin/scenario``: inject a named scenario now (``{"name": "...", "params": {...}}``);
 - ``POST /_admin/expire-locators``: close every open query locator;
-- ``POST /_admin/revoke-tokens``: revoke every access token (sessions die; refresh tokens live).
+- ``POST /_admin/revoke-tokens``: revoke every access token (sessions die; refresh tokens live);
+- ``GET /_admin/calls``: the API call log, one entry per call (session digest, start, end, path).
 """
 
 from __future__ import annotations
@@ -128,6 +129,13 @@ async def revoke_tokens(request: Request) -> Response:
     return json_response({"revoked": n})
 
 
+async def calls(request: Request) -> Response:
+    if not _authorized(request):
+        return _denied()
+    ctx: OrgContext = request.app.state.ctx
+    return json_response({"calls": [c._asdict() for c in list(ctx.calls)]})
+
+
 def routes(ctx: OrgContext) -> list[Route]:
     """The admin routes."""
     return [
@@ -136,4 +144,5 @@ def routes(ctx: OrgContext) -> list[Route]:
         Route("/_admin/scenario", scenario, methods=["POST"]),
         Route("/_admin/expire-locators", expire_locators, methods=["POST"]),
         Route("/_admin/revoke-tokens", revoke_tokens, methods=["POST"]),
+        Route("/_admin/calls", calls, methods=["GET"]),
     ]

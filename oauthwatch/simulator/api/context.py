@@ -1,6 +1,7 @@
 """The state every request handler of the local org shares: ``OrgContext``.
 
-One process serves one org (one SQLite file). Handlers are ``async`` but do their SQLite work on
+One context is one org (one SQLite file); a process serves one org, or several on distinct ports
+(``oauthwatch simulate --orgs N``, :mod:`oauthwatch.simulator.serve_many`), one context each. Handlers are ``async`` but do their SQLite work on
 the event loop's thread with one shared connection: requests are short, SQLite answers in
 microseconds, and a single writer keeps the API counter and token table free of races. Long
 streams (query pages, event log files, Bulk results) are produced by the query layer, which the
@@ -12,10 +13,12 @@ from __future__ import annotations
 import secrets
 import sqlite3
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from oauthwatch.simulator.api.calls import Call, new_log
 from oauthwatch.simulator.api.paging import PagePipeline
 from oauthwatch.simulator.data import clock, orgdb, sessions
 from oauthwatch.simulator.soql.service import QueryService
@@ -41,6 +44,7 @@ class OrgContext:
     lock: threading.RLock = field(default_factory=threading.RLock)
     query: QueryService = field(init=False)
     pages: PagePipeline = field(init=False)
+    calls: deque[Call] = field(default_factory=new_log)
 
     def __post_init__(self) -> None:
         self.conn = orgdb.connect(self.db_path)
