@@ -107,7 +107,7 @@ def test_status_cli_reads_the_store_only(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "oauthwatch", "status", "-c", str(cfg), "--format", "json"],
                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == {"sources": [], "service": []}
+    assert json.loads(out.stdout) == {"fleet": {"workers": [], "orgs": []}, "sources": [], "service": []}
     out = subprocess.run([sys.executable, "-m", "oauthwatch", "status", "-c", str(cfg)], capture_output=True,
                          text=True, timeout=120, check=False)  # fmt: skip
     assert "nothing collected yet" in out.stdout
