@@ -219,3 +219,66 @@ def test_a_missing_list_file_is_reported_not_fatal(sqlite_store, tmp_path: Path)
     settings = Settings(hunt=HuntSettings(lists=[HuntList(name="gone", file=tmp_path / "nope.ioc")]))
     report = match_saved_lists(sqlite_store, settings)
     assert "cannot read the IOC file" in report.errors["gone"]
+
+
+def test_saved_lists_rematch_api_calls_audit_trail_grants_and_security_events(store, tmp_path: Path) -> None:
+    """Each new batch of every source is matched once; late rows are still found, grants count once."""
+    from datetime import date, timedelta
+
+    from oauthwatch.config import Settings
+    from oauthwatch.hunt.lists import match_saved_lists
+    from oauthwatch.settings_threat import HuntList, HuntSettings
+    from oauthwatch.store.writes import ensure_org, upsert
+
+    ioc = tmp_path / "campaign.ioc"
+    ioc.write_text("185.220.101.0/24\nua:python-requests\napp:Evil Portal\n")
+    settings = Settings(hunt=HuntSettings(lists=[HuntList(name="campaign", file=ioc, severity="high")]))
+    t0 = datetime(2026, 11, 20, 10, tzinfo=UTC)
+
+    def call(n: int, t: datetime, ip: str = "198.51.100.9", client: str = "", app: str = "Drift") -> dict[str, Any]:
+        return {"org": "acme", "request_id": f"req{n}", "event_time": t, "connected_app_id": "", "connected_app_name": app,
+                "client_name": client, "api_family": "REST", "status_code": "200", "user_id": "005000000000001AAA",
+                "api_resource": "/v62.0/query", "entity_name": "Account", "http_method": "GET", "client_ip": ip}  # fmt: skip
+
+    def grant(day: date) -> dict[str, Any]:
+        return {"org": "acme", "snapshot_day": day, "user_id": "005000000000002AAA", "app_name": "Evil Portal",
+                "created_date": t0 - timedelta(days=3), "seen_at": datetime.combine(day, datetime.min.time(), UTC)}  # fmt: skip
+
+    with store.begin() as conn:
+        ensure_org(conn, "acme")
+        upsert(conn, schema.api_usage_events, [call(1, t0, ip="185.220.101.33"), call(2, t0, client="python-requests/2.32"),
+               call(3, t0, app="Evil Portal"), call(4, t0)], key=["org", "request_id"])  # fmt: skip
+        upsert(conn, schema.audit_events, [
+            {"org": "acme", "event_id": "0Ym000000000001AAA", "created_date": t0, "action": "connectedAppCreated",
+             "section": "Connected Apps", "display": "Installed connected app Evil Portal", "created_by": "admin@acme.com"},
+            {"org": "acme", "event_id": "0Ym000000000002AAA", "created_date": t0, "action": "changedPassword",
+             "section": "Manage Users", "display": "Changed password for int@acme.com", "created_by": "admin@acme.com"},
+        ], key=["org", "event_id"])  # fmt: skip
+        upsert(conn, schema.oauth_token_snapshots, [grant(date(2026, 11, 19)), grant(date(2026, 11, 20))],
+               key=["org", "snapshot_day", "user_id", "app_name", "created_date"])  # fmt: skip
+        upsert(conn, schema.security_events, [{"org": "acme", "store": "ApiAnomalyEventStore", "event_id": "ev1",
+               "event_date": t0, "source_ip": "185.220.101.40", "username": "int@acme.com"}],
+               key=["org", "store", "event_id"])  # fmt: skip
+    now = t0 + timedelta(hours=2)
+    first = match_saved_lists(store, settings, now=now)
+    assert first.matched == {"acme:campaign": 6}, "API ip, API client, API app, audit entry, grant, security event"
+    assert first.alerts_opened == 3, "one alert per indicator"
+    with store.connect() as conn:
+        alerts = {r["evidence"]["indicator"]: r for r in conn.execute(select(schema.alerts)).mappings()}
+    assert alerts["app:Evil Portal"]["evidence"]["sources"] == "api_usage, audit_trail, grant"
+    assert alerts["185.220.101.0/24"]["evidence"]["sources"] == "api_usage, security:ApiAnomalyEventStore"
+
+    with store.begin() as conn:  # the next day's snapshot of the same grant is not a new event
+        upsert(conn, schema.oauth_token_snapshots, [grant(date(2026, 11, 21))],
+               key=["org", "snapshot_day", "user_id", "app_name", "created_date"])  # fmt: skip
+    assert match_saved_lists(store, settings, now=now + timedelta(hours=1)).matched == {}
+
+    with store.begin() as conn:  # an Event Log File arriving late, with a call from before the last pass
+        upsert(conn, schema.api_usage_events, [call(5, t0 - timedelta(hours=5), ip="185.220.101.34")],
+               key=["org", "request_id"])  # fmt: skip
+    late = match_saved_lists(store, settings, now=now + timedelta(hours=2))
+    assert late.matched == {"acme:campaign": 1}
+    assert late.alerts_opened == 0
+    with store.connect() as conn:
+        alerts = {r["evidence"]["indicator"]: r for r in conn.execute(select(schema.alerts)).mappings()}
+    assert alerts["185.220.101.0/24"]["count"] == 2, "the late call updates the indicator's alert"

@@ -1,9 +1,12 @@
-"""Saved IOC lists (``[[hunt.lists]]``): matched against each new batch of logins, alert on a hit.
+"""Saved IOC lists (``[[hunt.lists]]``): matched against each new batch of events of every source,
+alert on a hit.
 
-Each list keeps a cursor per org (the newest login row id it has judged, in ``checkpoints`` as
-source ``hunt:<list>``), so each row is judged once; a list added later starts from the oldest
-stored row, so its first run is a full hunt. One alert per (org, list, indicator): later hits
-update it (count, last seen, evidence) instead of opening new ones, and a person closes it.
+Each list keeps a cursor per org (in ``checkpoints`` as source ``hunt:<list>``): for logins the
+newest login row id it has judged, so each row is judged once; for API calls, audit trail, grants
+and security events a re-read window and the hits already reported
+(:mod:`oauthwatch.hunt.other_sources`). A list added later starts from the oldest stored row, so
+its first run is a full hunt. One alert per (org, list, indicator): later hits update it (count,
+last seen, evidence) instead of opening new ones, and a person closes it.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -21,6 +24,7 @@ from oauthwatch.detect.base import Finding, fmt_time
 from oauthwatch.detect.lifecycle import apply_findings
 from oauthwatch.hunt.indicators import IocFileError, read_iocs
 from oauthwatch.hunt.matcher import Match, Scope, hunt, max_login_id
+from oauthwatch.hunt.other_sources import new_matches
 from oauthwatch.store import schema
 from oauthwatch.store.writes import upsert, utcnow
 
@@ -57,11 +61,11 @@ def list_path(settings: Settings, entry: HuntList) -> Path:
     return settings.source_path.parent / entry.file
 
 
-def _cursor(engine: Engine, org: str, source: str) -> int:
+def _cursor(engine: Engine, org: str, source: str) -> dict[str, Any]:
     t = schema.checkpoints
     with engine.connect() as conn:
         row = conn.execute(select(t.c.cursor).where(t.c.org == org, t.c.source == source)).first()
-    return int((row[0] or {}).get("login_id", 0)) if row else 0
+    return dict(row[0] or {}) if row else {}
 
 
 def findings_for(org: str, entry: HuntList, matches: list[Match]) -> list[Finding]:
@@ -111,7 +115,7 @@ def findings_for(org: str, entry: HuntList, matches: list[Match]) -> list[Findin
 def match_saved_lists(
     engine: Engine, settings: Settings, *, now: datetime | None = None, orgs: set[str] | None = None
 ) -> ListReport:
-    """Match every enabled saved list against the logins stored since its last pass, per org
+    """Match every enabled saved list against the events stored since its last pass, per org
     (every stored org, or those of ``orgs``: the service's worker passes the orgs it holds)."""
     now = now or utcnow()
     report = ListReport()
@@ -136,27 +140,41 @@ def match_saved_lists(
             )
         source = f"hunt:{entry.name}"[:40]
         for org in orgs_here:
-            after = _cursor(engine, org, source)
+            cursor = _cursor(engine, org, source)
+            after = int(cursor.get("login_id", 0))
             upto = max_login_id(engine, org)
-            if upto <= after:
-                continue
-            matches = hunt(engine, iocs, Scope(org=org, after_login_id=after, until_login_id=upto))
-            report.matched[f"{org}:{entry.name}"] = len(matches)
+            matches = (
+                hunt(engine, iocs, Scope(org=org, after_login_id=after, until_login_id=upto))
+                if upto > after
+                else []
+            )
+            others, other_cursor = new_matches(engine, iocs, org, cursor.get("others", {}), now)
+            matches = sorted([*matches, *others], key=lambda m: (m.time, m.source, m.id))
+            if upto > after or others:
+                report.matched[f"{org}:{entry.name}"] = len(matches)
             with engine.begin() as conn:
-                result = apply_findings(
-                    conn,
-                    findings_for(org, entry, matches),
-                    org=org,
-                    clears_after={},
-                    now=now,
-                    correlate=False,  # one alert per indicator
-                )
-                report.alerts_opened += len(result.opened) + len(result.reopened)
+                if matches:
+                    result = apply_findings(
+                        conn,
+                        findings_for(org, entry, matches),
+                        org=org,
+                        clears_after={},
+                        now=now,
+                        correlate=False,  # one alert per indicator
+                    )
+                    report.alerts_opened += len(result.opened) + len(result.reopened)
                 # apply_findings wrote the alert outbox rows; deliver_pending drains and sends them
                 upsert(
                     conn,
                     schema.checkpoints,
-                    [{"org": org, "source": source, "cursor": {"login_id": upto}, "updated_at": now}],
+                    [
+                        {
+                            "org": org,
+                            "source": source,
+                            "cursor": {"login_id": max(upto, after), "others": other_cursor},
+                            "updated_at": now,
+                        }
+                    ],
                     key=["org", "source"],
                     update=["cursor", "updated_at"],
                 )

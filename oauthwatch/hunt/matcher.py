@@ -62,7 +62,8 @@ class Scope:
     until_login_id: int = 0
 
 
-def _ip_hits(ips: Iterable[str], indicators: list[Indicator]) -> dict[str, list[Indicator]]:
+def ip_hits(ips: Iterable[str], indicators: list[Indicator]) -> dict[str, list[Indicator]]:
+    """Each address of ``ips`` that an IP or CIDR indicator matches, with those indicators."""
     exact = {i.value: i for i in indicators if i.kind == "ip"}
     nets = [(ipaddress.ip_network(i.value), i) for i in indicators if i.kind == "cidr"]
     out: dict[str, list[Indicator]] = {}
@@ -78,7 +79,7 @@ def _ip_hits(ips: Iterable[str], indicators: list[Indicator]) -> dict[str, list[
     return out
 
 
-def _app_names(conn: Connection, indicators: list[Indicator]) -> dict[str, Indicator]:
+def app_names(conn: Connection, indicators: list[Indicator]) -> dict[str, Indicator]:
     """casefolded app name → indicator; ids are resolved to names through what the store knows."""
     names: dict[str, Indicator] = {}
     for ind in indicators:
@@ -148,7 +149,7 @@ def _login_matches(conn: Connection, iocs: IocList, scope: Scope) -> dict[int, t
                 select(t.c.source_ip).where(and_(*base, t.c.source_ip.is_not(None))).distinct()
             )
         ]
-        hits = _ip_hits(ips, net_inds)
+        hits = ip_hits(ips, net_inds)
         keys = sorted(hits)
         for i in range(0, len(keys), CHUNK):
             rows = conn.execute(select(*cols).where(and_(*base, t.c.source_ip.in_(keys[i : i + CHUNK]))))
@@ -160,7 +161,7 @@ def _login_matches(conn: Connection, iocs: IocList, scope: Scope) -> dict[int, t
             )
         )
         add(rows, lambda r, ind=ind: [ind])
-    names = _app_names(conn, iocs.indicators)
+    names = app_names(conn, iocs.indicators)
     if names:
         keys = sorted(names)
         for i in range(0, len(keys), CHUNK):
@@ -184,7 +185,7 @@ def _security_matches(conn: Connection, iocs: IocList, scope: Scope) -> list[tup
     if scope.end:
         conds.append(t.c.event_date < scope.end)
     ips = [ip for (ip,) in conn.execute(select(t.c.source_ip).where(and_(*conds)).distinct())]
-    hits = _ip_hits(ips, net_inds)
+    hits = ip_hits(ips, net_inds)
     keys = sorted(hits)
     out = []
     for i in range(0, len(keys), CHUNK):
