@@ -118,6 +118,19 @@ def test_each_exfiltration_detector_alerts_on_the_vendor_app_within_one_cycle(th
     assert not others, f"only the vendor app: {others}"
 
 
+def test_the_week_before_the_theft_stays_quiet(theft) -> None:
+    """Replayed hourly over the org's API history before the theft, the three detectors say nothing."""
+    from oauthwatch.detect.runner import backtest
+
+    _org, settings, engine, truth = theft
+    start = datetime.fromisoformat(truth["start"].replace("Z", "+00:00"))
+    quiet = backtest(engine, settings, start=start - timedelta(days=7), end=start - timedelta(hours=1),
+                     step=timedelta(hours=1), only=EXFIL)  # fmt: skip
+    assert quiet.steps >= 24 * 7 - 1
+    assert sum(r.errors for r in quiet.rows.values()) == 0
+    assert [f.title for _, f in quiet.fired] == []
+
+
 def test_a_job_deleted_between_two_readings_is_marked_gone_and_alerted(theft) -> None:
     from collectors.run.runner import collect_once
     from oauthwatch.simulator.data import staged

@@ -45,7 +45,8 @@ def _deletions(frames: Frames, ctx: Context) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if calls is not None and not calls.empty:
         calls = calls[calls["event_time"] < now]
-        calls = calls.assign(kind=kinds_of(calls), job=[job_id_of(str(r)) for r in calls["api_resource"]])
+        jobs_named = calls["job"] if "job" in calls else [job_id_of(str(r)) for r in calls["api_resource"]]
+        calls = calls.assign(kind=kinds_of(calls), job=jobs_named)
     if calls is not None and not calls.empty:
         for d in calls[calls["kind"] == "bulk_job_delete"].itertuples():
             mine = calls[

@@ -17,6 +17,7 @@ import pandas as pd
 from sqlalchemy import func, or_, select
 
 from oauthwatch.detect.store_read import read_frame, time_col
+from oauthwatch.rules.api_calls import call_kind, job_id_of
 from oauthwatch.store import schema
 from oauthwatch.store.writes import _hour_trunc
 
@@ -40,6 +41,14 @@ def _empty(columns: tuple[str, ...]) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
 
 
+def _classified(calls: pd.DataFrame) -> pd.DataFrame:
+    """The calls with their kind and job id (:mod:`oauthwatch.rules.api_calls`), computed once per load."""
+    kinds = [call_kind(str(r), str(m), str(e or "")) for r, m, e in
+             zip(calls["api_resource"], calls["http_method"], calls["entity_name"], strict=True)]  # fmt: skip
+    return calls.assign(kind=pd.Series(kinds, index=calls.index, dtype=object),
+                        job=pd.Series([job_id_of(str(r)) for r in calls["api_resource"]], index=calls.index, dtype=object))  # fmt: skip
+
+
 def _calls(conn: Connection, org: str, *conds: Any) -> pd.DataFrame:
     t = schema.api_usage_events
     app = _app_key()
@@ -59,8 +68,8 @@ def load_exfil_frames(engine: Engine, org: str, start: datetime, end: datetime) 
     t, b = schema.api_usage_events, schema.bulk_jobs
     with engine.connect() as conn:
         span = (t.c.event_time >= start, t.c.event_time < end)
-        jobs = _calls(conn, org, *span, t.c.api_resource.contains("/jobs/"))
-        creators = jobs[jobs["http_method"].astype(str).str.upper() == "POST"]
+        jobs = _classified(_calls(conn, org, *span, t.c.api_resource.contains("/jobs/")))
+        creators = jobs[jobs["kind"] == "bulk_query_create"]
         recon = _empty(CALL_COLUMNS)
         if not creators.empty:
             apps = sorted(set(creators["app"]))
@@ -93,7 +102,7 @@ def load_exfil_frames(engine: Engine, org: str, start: datetime, end: datetime) 
         )  # fmt: skip
     return {
         "api_job_calls": jobs,
-        "api_recon_calls": recon,
+        "api_recon_calls": _classified(recon),
         "api_query_hourly": hourly,
         "api_loaded_until": pd.Timestamp(end),
         "api_known_span": tuple(pd.to_datetime(list(known), utc=True))

@@ -29,7 +29,9 @@ RUNBOOK = (
 
 
 def kinds_of(calls: pd.DataFrame) -> pd.Series:
-    """Each call's kind (:func:`oauthwatch.rules.api_calls.call_kind`)."""
+    """Each call's kind (:func:`oauthwatch.rules.api_calls.call_kind`), as loaded when it was."""
+    if "kind" in calls:
+        return calls["kind"]
     return pd.Series(
         [call_kind(str(r), str(m), str(e or "")) for r, m, e in
          zip(calls["api_resource"], calls["http_method"], calls["entity_name"], strict=True)],
