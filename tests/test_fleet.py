@@ -242,3 +242,20 @@ def test_status_and_the_collection_page_show_the_fleet_failing_orgs_first(
     assert list(orgs["failing"]) == [True, True, False]
     workers = next(d.value for d in at.dataframe if "health" in d.value.columns)
     assert list(workers["health"]) == ["running", "stale"]
+
+
+def test_a_misspelt_detector_in_an_org_file_is_refused_with_the_closest_id(tmp_path: Path) -> None:
+    from oauthwatch.detect.settings_check import check_detect_settings
+
+    (tmp_path / "orgs.d").mkdir()
+    (tmp_path / "orgs.d" / "uat.toml").write_text(
+        'login_url = "https://x.example.com"\nclient_id = "c"\nflow = "client_credentials"\n'
+        'client_secret_env = "UNUSED"\n\n[detect.password_spary]\nmin_failures = 5\n'
+    )
+    cfg = tmp_path / "oauthwatch.toml"
+    cfg.write_text('orgs_dir = "orgs.d"\n')
+    with pytest.raises(
+        ConfigError,
+        match=r"orgs uat: detect.password_spary is not a detector id; did you mean 'password_spray'",
+    ):
+        check_detect_settings(load_settings(cfg))

@@ -186,6 +186,8 @@ def test_three_workers_share_twenty_orgs_exactly_once(tmp_path: Path, pg_databas
         resumed = _wait(taken_over, 3 * INTERVAL, survivors, "the killed worker's orgs collected again", logs)
         late = {o: (t - killed_at).total_seconds() for o, t in resumed.items()}
         assert max(late.values()) <= INTERVAL, f"taken over later than one interval: {late}"
+        print(f"shares {sorted(shares.values())}; killed worker's {len(late)} orgs collected again after "
+              f"{min(late.values()):.1f}-{max(late.values()):.1f} s (interval {INTERVAL} s, lease {LEASE} s)")  # fmt: skip
         assert victim_id not in holders().values()
         time.sleep(INTERVAL / 2)  # the survivors go on collecting (and would resend a digest now)
         for w in survivors:
