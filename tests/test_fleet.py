@@ -110,10 +110,13 @@ def test_a_second_worker_on_sqlite_is_refused(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'store.db'}"
     engine = open_store(url)
     settings = _settings(url)
-    first = Fleet(engine, settings, worker="first")
+    clock = Clock()
+    first = Fleet(engine, settings, worker="first", clock=clock)
     first.start()
     first.balance()
     assert first.held == set(ORGS), "the one SQLite worker holds every org"
+    clock.advance(60)
+    assert first.holds("org1"), "and trusts its hold even when its renewals are late"
     with pytest.raises(FleetError, match=r"SQLite allows one worker.*PostgreSQL"):
         Fleet(engine, settings, worker="second").start()
     first.stop()
