@@ -1,10 +1,12 @@
-"""The SOAP Metadata API calls simple-salesforce's ``sf.mdapi`` sends for ``ConnectedApp``.
+"""The SOAP Metadata API calls simple-salesforce's ``sf.mdapi`` sends for the org's apps.
 
-Only ``listMetadata`` and ``readMetadata`` of type ``ConnectedApp`` are answered (what a
-monitor needs: scopes, callback URL, certificate, admin approval, consumer key, IP relaxation,
-refresh token policy, session policy, assigned profiles and permission sets). The consumer
-secret is never returned, as in Salesforce. Anything else gets a SOAP fault. Requests are parsed
-with the standard library's expat parser, which refuses entity expansion attacks.
+Only ``listMetadata`` and ``readMetadata`` of type ``ConnectedApp`` (what a monitor needs: scopes,
+callback URL, certificate, admin approval, consumer key, IP relaxation, refresh token policy,
+session policy, assigned profiles and permission sets) and of the External Client App types
+(:mod:`oauthwatch.simulator.api.metadata_eca`) are answered. The consumer secret is never
+returned, as in Salesforce. Only a user with Modify Metadata Through Metadata API Functions or
+Modify All Data may call it (docs/salesforce-behaviour.md, 1.1). Anything else gets a SOAP fault.
+Requests are parsed with the standard library's expat parser, which refuses entity expansion attacks.
 """
 
 from __future__ import annotations
@@ -19,7 +21,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from oauthwatch.simulator.api import metadata_eca
+from oauthwatch.simulator.api.metadata_xml import assignments
+from oauthwatch.simulator.api.metadata_xml import el as _el
 from oauthwatch.simulator.data import sessions
+from oauthwatch.simulator.data.permissions import METADATA_API
 
 if TYPE_CHECKING:
     from oauthwatch.simulator.api.context import OrgContext
@@ -50,12 +56,6 @@ def _ok(body: str) -> Response:
     return Response(_envelope(body), media_type="text/xml; charset=utf-8")
 
 
-def _el(name: str, value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        value = "true" if value else "false"
-    return f"<{name}>{escape(str(value))}</{name}>"
 
 
 def _iso(ms: int | None) -> str:
@@ -64,18 +64,9 @@ def _iso(ms: int | None) -> str:
 
 
 def _assigned(ctx: OrgContext, app_id: str) -> tuple[list[str], list[str]]:
-    profiles, permsets = [], []
-    for name, owned, profile in ctx.conn.execute(
-        """SELECT ps.Name, ps.IsOwnedByProfile, p.Name FROM "SetupEntityAccess" sea
-           JOIN "PermissionSet" ps ON ps.Id = sea.ParentId LEFT JOIN "Profile" p ON p.Id = ps.ProfileId
-           WHERE sea.SetupEntityId = ? ORDER BY 1""",
-        (app_id,),
-    ):
-        if owned and profile:
-            profiles.append(profile)
-        elif name:
-            permsets.append(name)
-    return profiles, permsets
+    """(profile names, permission set names) the app is assigned to."""
+    pairs = assignments(ctx.conn, app_id)
+    return [p for _, _, p in pairs if p], [n for _, n, p in pairs if not p and n]
 
 
 def connected_app_xml(ctx: OrgContext, app: dict[str, Any]) -> str:
@@ -113,19 +104,25 @@ def connected_app_xml(ctx: OrgContext, app: dict[str, Any]) -> str:
 
 def _read(ctx: OrgContext, op: ET.Element) -> Response:
     kind = op.findtext("m:type", default="", namespaces=_NS)
-    if kind != "ConnectedApp":
+    full_names = [e.text or "" for e in op.findall("m:fullNames", _NS)]
+    if kind in metadata_eca.TYPES:
+        records = metadata_eca.read(ctx, kind, full_names)
+    elif kind != "ConnectedApp":
         return fault("INVALID_TYPE", f"This type of metadata is not available for this organization: {kind}")
-    records = []
-    for full_name in [e.text or "" for e in op.findall("m:fullNames", _NS)]:
-        app = sessions.one(ctx.conn, "SELECT * FROM _AppConfig WHERE FullName = ?", (full_name,))
-        if app is not None:
-            records.append(connected_app_xml(ctx, app))
+    else:
+        records = []
+        for full_name in full_names:
+            app = sessions.one(
+                ctx.conn, "SELECT * FROM _AppConfig WHERE FullName = ? AND Model = 'ConnectedApp'", (full_name,)
+            )
+            if app is not None:
+                records.append(connected_app_xml(ctx, app))
     return _ok(f"<readMetadataResponse><result>{''.join(records)}</result></readMetadataResponse>")
 
 
 def _list(ctx: OrgContext, op: ET.Element) -> Response:
     kinds = [q.findtext("m:type", default="", namespaces=_NS) for q in op.findall("m:queries", _NS)]
-    out = []
+    out = [r for kind in kinds if kind in metadata_eca.TYPES for r in metadata_eca.listed(ctx, kind)]
     if "ConnectedApp" in kinds:
         for app in sessions.rows(
             ctx.conn,
@@ -133,7 +130,7 @@ def _list(ctx: OrgContext, op: ET.Element) -> Response:
                       cu.Name AS CreatedByName, mu.Name AS ModifiedByName
                FROM _AppConfig a LEFT JOIN "ConnectedApplication" c ON c.Id = a.AppId
                LEFT JOIN "User" cu ON cu.Id = c.CreatedById LEFT JOIN "User" mu ON mu.Id = c.LastModifiedById
-               ORDER BY a.FullName""",
+               WHERE a.Model = 'ConnectedApp' ORDER BY a.FullName""",
         ):
             out.append(
                 "<result>"
@@ -154,7 +151,7 @@ def _list(ctx: OrgContext, op: ET.Element) -> Response:
 
 
 async def soap(request: Request) -> Response:
-    """POST /services/Soap/m/<version>[/<orgId>]: listMetadata / readMetadata for ConnectedApp."""
+    """POST /services/Soap/m/<version>[/<orgId>]: listMetadata / readMetadata for the org's apps."""
     from oauthwatch.simulator.api.budget import count_call
 
     ctx: OrgContext = request.app.state.ctx
@@ -172,6 +169,11 @@ async def soap(request: Request) -> Response:
             return fault("API_CURRENTLY_DISABLED", "API is disabled for this User")
         if count_call(ctx, sess.app_label) is None:
             return fault("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+        if not sess.permissions & set(METADATA_API):
+            return fault(
+                "INSUFFICIENT_ACCESS",
+                "use of the Metadata API requires a user with the ModifyAllData or ModifyMetadata permissions",
+            )
         op = body[0] if body is not None and len(body) else None
         if op is not None and op.tag == f"{{{MD}}}readMetadata":
             return _read(ctx, op)

@@ -226,8 +226,11 @@ async def query_more(request: Request, sess: sessions.Session, version: str) -> 
 
 @rest
 async def limits(request: Request, sess: sessions.Session, version: str) -> Response:
-    """GET limits/: the org's limits; DailyApiRequests nests one entry per connected app."""
+    """GET limits/: the org's limits (View Setup and Configuration needed, docs/salesforce-behaviour.md
+    1.1; the refusal's wording is UNCONFIRMED, §6); DailyApiRequests nests one entry per app."""
     ctx: OrgContext = request.app.state.ctx
+    if "ViewSetup" not in sess.permissions:
+        return sf_error(403, "INSUFFICIENT_ACCESS", "View Setup and Configuration is required")
     data, limit = usage(ctx), api_limit(ctx)
     daily: dict[str, Any] = {"Max": limit, "Remaining": max(0, limit - data["total"])}
     for (label,) in ctx.conn.execute("SELECT Label FROM _AppConfig ORDER BY Label"):

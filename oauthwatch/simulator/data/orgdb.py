@@ -17,7 +17,9 @@ from oauthwatch.simulator.data import catalog, schema
 DB_NAME = "org.sqlite3"
 
 PRIVATE_DDL = (
-    # One row per connected app: the Metadata API's ConnectedApp oauthConfig / oauthPolicy.
+    # One row per app: the Metadata API's ConnectedApp oauthConfig / oauthPolicy, or (Model) an
+    # External Client App's OAuth settings and policies; an External Client App has no
+    # ConnectedApplication row.
     """CREATE TABLE IF NOT EXISTS _AppConfig (
         AppId TEXT PRIMARY KEY,            -- ConnectedApplication.Id (0H4…)
         Label TEXT NOT NULL,               -- = ConnectedApplication.Name = LoginHistory.Application
@@ -36,7 +38,8 @@ PRIVATE_DDL = (
         IsSecretRequiredForRefreshToken INTEGER NOT NULL DEFAULT 1,
         ClientCredentialUserId TEXT,       -- run-as user for client credentials
         SessionLevel TEXT,                 -- NULL or 'HIGH_ASSURANCE'
-        Kind TEXT                          -- generator's role for the app: integration, user, mobile, legacy, oauthwatch
+        Kind TEXT,                         -- generator's role for the app: integration, user, mobile, legacy, oauthwatch
+        Model TEXT NOT NULL DEFAULT 'ConnectedApp'  -- or ExternalClientApplication: Metadata API only
     )""",
     """CREATE TABLE IF NOT EXISTS _UserSecret (
         UserId TEXT PRIMARY KEY,

@@ -33,6 +33,8 @@ LABELS: dict[str, str] = {
     "AuthorApex": "Author Apex",
     "ApproveUninstalledApps": "Approve Uninstalled Connected Apps",
     "UseAnyApiClient": "Use Any API Client",
+    # the Metadata API (connected apps' and External Client Apps' policies) needs it or Modify All Data
+    "ModifyMetadata": "Modify Metadata Through Metadata API Functions",
 }
 POWER = (
     "ModifyAllData", "ViewAllData", "ManageUsers", "CustomizeApplication", "AuthorApex", "ApiEnabled",
@@ -48,7 +50,10 @@ PRODUCT_NEEDS = (
     "CustomizeApplication",
     "ViewEventLogFiles",
     "ViewDataLeakageEvents",
+    "ModifyMetadata",
 )
+# The Metadata API answers only users holding one of these (docs/salesforce-behaviour.md, 1.1).
+METADATA_API = ("ModifyMetadata", "ModifyAllData")
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ MONITORING_SET = "OAuthwatch_Event_Monitoring"
 SET_POWER = {"Integration_Apps": {"ApiEnabled", "ViewAllData"}, "Data_Loader_Users": {"ApiEnabled"}}
 # where each permission the product needs comes from for the integration user
 _FROM_PROFILE = {"ApiEnabled"}
-_FROM_SET = {"ViewSetup", "ManageUsers", "MonitorLoginHistory", "CustomizeApplication"}
+_FROM_SET = {"ViewSetup", "ManageUsers", "MonitorLoginHistory", "CustomizeApplication", "ModifyMetadata"}
 _FROM_GROUP = {"ViewEventLogFiles", "ViewDataLeakageEvents"}
 _GROUP_ID = make_id("0PG", 1)
 _GROUP_PS_ID = make_id("0PS", 1800)

@@ -228,7 +228,7 @@ def _write_grants(conn: sqlite3.Connection, plan: Plan, uses: dict[tuple[int, in
             (
                 None,
                 g.access_token,
-                app.menu_item_id,
+                None if app.spec.external else app.menu_item_id,  # UNCONFIRMED for External Client Apps
                 app.label,
                 g.created_ms,
                 g.delete_token,

@@ -231,6 +231,7 @@ class AppSpec:
     cert_days_left: int | None = None  # JWT apps: days until the uploaded certificate expires
     contact: str = "it-ops"
     start_url: str | None = None
+    external: bool = False  # an External Client App: Metadata API only, no ConnectedApplication row
 
 
 APPS: tuple[AppSpec, ...] = (
@@ -265,6 +266,7 @@ APPS: tuple[AppSpec, ...] = (
         rate=10.0,
         admin_approved=True,
         permission_set="Integration_Apps",
+        external=True,
     ),
     AppSpec(
         "Jira Cloud Connector",
@@ -314,6 +316,7 @@ APPS: tuple[AppSpec, ...] = (
         rate=0.12,
         adoption=0.5,
         refresh_policy="specific_lifetime:90:DAYS",
+        external=True,
     ),
     AppSpec(
         "DocuSign eSignature",

@@ -15,7 +15,7 @@ from oauthwatch.simulator.data.clock import DAY_MS, HOUR_MS
 from oauthwatch.simulator.data.ids import make_id, to15
 from oauthwatch.simulator.generate import names
 from oauthwatch.simulator.generate.access import write_access
-from oauthwatch.simulator.generate.plan import Plan, opaque, rng_for
+from oauthwatch.simulator.generate.plan import App, Plan, opaque, rng_for
 
 
 def insert(conn: sqlite3.Connection, table: str, rows: list[tuple], *, ignore: bool = False) -> None:
@@ -109,6 +109,9 @@ def _write_apps(conn: sqlite3.Connection, plan: Plan) -> None:
         s = app.spec
         metric, period = _refresh_fields(s.refresh_policy)
         mobile = s.kind == "mobile"
+        configs.append(_config_row(plan, app))
+        if s.external:  # an External Client App: no ConnectedApplication row, no App Launcher item
+            continue
         rows.append(
             (
                 app.id,
@@ -134,29 +137,6 @@ def _write_apps(conn: sqlite3.Connection, plan: Plan) -> None:
                 int(mobile or s.kind == "dataloader"),
             )
         )
-        run_as = app.service_users[0] if "client_credentials" in s.flows and app.service_users else None
-        configs.append(
-            (
-                app.id,
-                s.label,
-                names.full_name(s.label),
-                f"{s.contact}@{plan.email_domain}",
-                app.consumer_key,
-                app.consumer_secret,
-                app.callback,
-                app.cert_pem,
-                json.dumps(list(s.scopes)),
-                json.dumps(list(s.flows)),
-                int(s.admin_approved),
-                s.ip_relaxation,
-                s.refresh_policy,
-                int(s.pkce),
-                1,
-                plan.users[run_as].id if run_as is not None else None,
-                "HIGH_ASSURANCE" if s.high_assurance else None,
-                s.kind,
-            )
-        )
         menu.append(
             (
                 app.menu_item_id,
@@ -176,16 +156,48 @@ def _write_apps(conn: sqlite3.Connection, plan: Plan) -> None:
     insert(conn, "AppMenuItem", menu)
 
 
+def _config_row(plan: Plan, app: App) -> tuple:
+    """The private ``_AppConfig`` row of one app (connected app or External Client App)."""
+    s = app.spec
+    run_as = app.service_users[0] if "client_credentials" in s.flows and app.service_users else None
+    return (
+        app.id,
+        s.label,
+        names.full_name(s.label),
+        f"{s.contact}@{plan.email_domain}",
+        app.consumer_key,
+        app.consumer_secret,
+        app.callback,
+        app.cert_pem,
+        json.dumps(list(s.scopes)),
+        json.dumps(list(s.flows)),
+        int(s.admin_approved),
+        s.ip_relaxation,
+        s.refresh_policy,
+        int(s.pkce),
+        1,
+        plan.users[run_as].id if run_as is not None else None,
+        "HIGH_ASSURANCE" if s.high_assurance else None,
+        s.kind,
+        "ExternalClientApplication" if s.external else "ConnectedApp",
+    )
+
+
 def _write_access(conn: sqlite3.Connection, plan: Plan) -> None:
     """SetupEntityAccess: which permission sets (named or profile-owned) may use admin-approved apps."""
     rows: list[tuple] = []
     seen: set[tuple[str, str]] = set()
     admin_profile_ps = plan.profile_permset_ids[plan.users[plan.admin].profile]
 
+    external = {app.id for app in plan.apps if app.spec.external}
+
     def grant(parent: str, app_id: str) -> None:
         if (parent, app_id) not in seen:
             seen.add((parent, app_id))
-            rows.append((make_id("0J0", 2000 + len(rows)), parent, app_id, "ConnectedApplication"))
+            # UNCONFIRMED (docs/salesforce-behaviour.md §6): the type an External Client App's
+            # assignment carries; never ConnectedApplication, so connected-app readers skip it.
+            kind = "ExternalClientApplication" if app_id in external else "ConnectedApplication"
+            rows.append((make_id("0J0", 2000 + len(rows)), parent, app_id, kind))
 
     for app in plan.apps:
         s = app.spec

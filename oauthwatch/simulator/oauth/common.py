@@ -108,12 +108,19 @@ def check_secret(app: dict[str, Any], secret: str | None) -> None:
 
 
 def check_user(app: dict[str, Any], user: dict[str, Any], ip: str, *, refresh: bool = False) -> None:
-    """Inactive users and profile IP ranges (unless the app relaxes them) refuse any flow."""
+    """Inactive users and profile IP ranges (unless the app relaxes them) refuse any flow.
+
+    ``BYPASS_2FACTOR`` is no bypass: Salesforce relaxes the ranges only for a web-server or
+    user-agent login whose user completed identity confirmation with a second factor (or from the
+    app's own allowlisted ranges), never for JWT bearer, client credentials, password or refresh
+    (docs/salesforce-behaviour.md, "IP relaxation"). The local org's login form has no second-factor
+    step, so no login of it qualifies and the ranges apply to every flow.
+    """
     if not user["IsActive"]:
         # UNCONFIRMED: the exact pair for an inactive user; the code is documented, the text is not.
         raise Refused("inactive_user", "user is inactive", "User is Inactive", user["Id"])
     relax = app["IpRelaxation"]
-    enforce = relax == "ENFORCE" or (relax == "ENFORCE_RELAXREFRESH" and not refresh)
+    enforce = relax in ("ENFORCE", "BYPASS_2FACTOR") or (relax == "ENFORCE_RELAXREFRESH" and not refresh)
     if enforce and not sessions.ip_allowed(user, ip):
         raise Refused("invalid_grant", "IP restricted or invalid login hours", "Restricted IP", user["Id"])
 
