@@ -84,7 +84,7 @@ def show_inventory(orgs: tuple[str, ...], app: str | None, key: str) -> None:
         inv,
         key=key,
         hide_index=True,
-        column_order=["score", "app", "user", "profile", "state", "permissions", "scopes", "refresh_policy",
+        column_order=["score", "app", "app_kind", "user", "profile", "state", "permissions", "scopes", "refresh_policy",
                       "ip_relaxation", "installed", "last_used", "use_count", "reason"],
     )  # fmt: skip
 

@@ -236,6 +236,7 @@ def _seed_apps(conn: Any, org: str, now: datetime) -> None:
                 "org": org,
                 "app_id": app_id,
                 "name": name,
+                "kind": "external_client_app" if name == "Tableau CRM" else "connected_app",
                 "admin_approved_only": name != "Data Loader",
                 "ip_relaxation": "BYPASS" if name == "Data Loader" else "ENFORCE",
                 "refresh_token_policy": "infinite" if name == "Mulesoft Sync" else "zero",

@@ -169,11 +169,12 @@ class OrgDbClient:
     def list_metadata(self, metadata_type: str) -> list[Any]:
         if self.metadata is None:
             raise SalesforceCallError("INSUFFICIENT_ACCESS", "no Metadata API access")
-        return [{"fullName": m["fullName"]} for m in self.metadata]
+        mine = [m for m in self.metadata if m.get("_type", "ConnectedApp") == metadata_type]
+        return [{"fullName": m["fullName"], "id": m.get("_id")} for m in mine]
 
     def read_metadata(self, metadata_type: str, names: list[str]) -> list[Any]:
         assert self.metadata is not None
-        return [m for m in self.metadata if m["fullName"] in names]
+        return [m for m in self.metadata if m.get("_type", "ConnectedApp") == metadata_type and m["fullName"] in names]
 
 
 def _path(rec: dict[str, Any], path: str) -> Any:
@@ -459,7 +460,17 @@ def build_org(
             "oauthConfig": {"scopes": ["Full"], "isAdminApproved": True},
             "oauthPolicy": {"ipRelaxation": "BYPASS", "refreshTokenPolicy": "specific_lifetime:1:DAYS"},
         },
-    ]
+        # an External Client App: four components joined on externalClientApplication
+        {"_type": "ExternalClientApplication", "_id": "0xI000000000001AAA", "fullName": "Partner_Portal",
+         "label": "Partner Portal", "distributionState": "Local"},
+        {"_type": "ExtlClntAppOauthSettings", "fullName": "Partner_Portal_oauth",
+         "externalClientApplication": "Partner_Portal", "commaSeparatedOauthScopes": "RefreshToken,Api"},
+        {"_type": "ExtlClntAppGlobalOauthSettings", "fullName": "Partner_Portal_glbloauth",
+         "externalClientApplication": "Partner_Portal", "callbackUrl": "https://portal.example/cb"},
+        {"_type": "ExtlClntAppOauthConfigurablePolicies", "fullName": "Partner_Portal_oauthPlcy",
+         "externalClientApplication": "Partner_Portal", "permittedUsersPolicyType": "AllSelfAuthorized",
+         "ipRelaxationPolicyType": "Bypass_2factor", "refreshTokenPolicyType": "Infinite"},
+    ]  # fmt: skip
     return db, blobs, metadata
 
 

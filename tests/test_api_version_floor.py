@@ -39,12 +39,14 @@ def test_too_old_for_the_default_sources_names_the_field(tmp_path: Path) -> None
     with pytest.raises(ConfigError) as err:
         load_settings(write(tmp_path, "58.0"))
     msg = str(err.value)
-    assert "api_version 58.0 is below 59.0" in msg
-    assert "ConnectedApplication.OptionsAppIssueJwtTokenEnabled" in msg
+    assert "api_version 58.0 is below 60.0" in msg
+    assert "ExtlClntAppGlobalOauthSettings.certificate" in msg
     assert 'set api_version = "62.0"' in msg
 
 
 def test_the_floor_follows_the_configured_sources(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"api_version 58\.0 is below 59\.0.*OptionsAppIssueJwtTokenEnabled"):
+        load_settings(write(tmp_path, "58.0", ["connected_apps"]))
     sources = ["login_history", "oauth_tokens"]
     assert min_api_version(sources)[0] == 45.0  # check's own permission query is the highest here
     assert load_settings(write(tmp_path, "45.0", sources)).orgs[0].api_version == "45.0"
@@ -58,4 +60,4 @@ def test_check_refuses_to_run_on_a_too_old_version(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "api_version 40.0 is below 59.0" in proc.stderr
+    assert "api_version 40.0 is below 60.0" in proc.stderr

@@ -175,3 +175,18 @@ def test_page_loads_without_errors(dashboard_url: str, driver, path: str, tmp_pa
             "return Array.from(document.querySelectorAll('.geo path')).map(p => (p.getAttribute('d') || '').length)"
         )
         assert max(lengths, default=0) > 10_000, f"the map drew no geometry: path lengths {lengths}"
+
+
+def test_external_client_app_page_names_its_kind(dashboard_url: str, driver) -> None:
+    """Tableau CRM is an External Client App in the seeded store: its page says so, in the browser."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{dashboard_url}/apps?app=Tableau+CRM")
+    _wait(
+        driver,
+        lambda d: "External Client App" in d.find_element(By.TAG_NAME, "body").text,
+        what="the app's kind on its page",
+    )
+    body = driver.find_element(By.TAG_NAME, "body").text
+    assert "Kind: External Client App" in body
+    assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')

@@ -109,7 +109,8 @@ def ground_truth(db: Path, interval: str) -> dict[str, Any]:
                     "SELECT UserId, AppName, CreatedDate, UseCount FROM OauthToken"
                 )
             },
-            "connected_apps": {r[0] for r in conn.execute("SELECT Id FROM ConnectedApplication")},
+            "connected_apps": {r[0] for r in conn.execute("SELECT Id FROM ConnectedApplication")}
+            | {r[0] for r in conn.execute("SELECT AppId FROM _AppConfig WHERE Model = 'ExternalClientApplication'")},
             "elf_files": {r[0] for r in files},
             "elf_login": elf_ids,
             "api_rows": api_rows,
@@ -221,8 +222,8 @@ def test_store_equals_org_after_faults_and_kills(make_local_org, tmp_path: Path)
     try:
         cfg = write_config(quiet.state_dir, store, quiet.creds)
         final_log = tmp_path / "final.log"
-        final_sources = ("org_limits", "login_history", "oauth_tokens", "connected_apps", "event_log_files",
-                         "setup_audit_trail")  # fmt: skip
+        final_sources = ("org_limits", "login_history", "oauth_tokens", "connected_apps", "external_client_apps",
+                         "event_log_files", "setup_audit_trail")  # fmt: skip
         rc = run_collect(cfg, *(f"--source={s}" for s in final_sources), log=final_log)
         assert rc == 0, final_log.read_text()[-3000:]
         final_lines = [ln for ln in final_log.read_text().splitlines() if "oauthwatch.collect:" in ln]

@@ -57,6 +57,31 @@ def _generic_host(org: OrgSettings) -> bool:
     return login_host_kind(org.login_url) in ("production", "sandbox")
 
 
+def _explain_app_not_found(org: OrgSettings, where: str) -> Explanation:
+    """``app_not_found`` / "External client app is not installed in this org": the consumer key
+    names an External Client App the org that received the request does not have
+    (docs/salesforce-behaviour.md, section 9)."""
+    deploy = (
+        "deploy the app to that org: `oauthwatch keygen --org "
+        f"{org.name} --package DIR`, then `sf project deploy start --source-dir DIR --target-org <alias>`"
+    )
+    if is_sandbox_host(org.login_url):
+        return Explanation(
+            "the External Client App is not installed in this sandbox: a sandbox copied or refreshed "
+            "before the app was created lacks it, and an app with distribution state Local exists only "
+            f"in the org that created it, while {org.login_url} (the JWT audience) sends the login to a sandbox",
+            f"{deploy}, or create the app in the sandbox and put its consumer key in {where}; set "
+            "login_url to the sandbox's My Domain (https://<MyDomain>--<sandbox>.sandbox.my.salesforce.com)",
+        )
+    return Explanation(
+        "the consumer key names an External Client App that is not installed in the org "
+        f"{org.login_url} leads to: the app was created in another org (a sandbox, or another "
+        "production org) and apps with distribution state Local are not shared",
+        f"{deploy}; or point login_url at the org that owns the app (for a sandbox: "
+        f"https://test.salesforce.com or its My Domain) in {where}",
+    )
+
+
 def explain_token_error(org: OrgSettings, code: str, description: str) -> Explanation:
     """Cause and fix for a failed ``/services/oauth2/token`` answer, for this org's flow and host."""
     desc = (description or "").strip().lower()
@@ -77,6 +102,8 @@ def explain_token_error(org: OrgSettings, code: str, description: str) -> Explan
             "Consumer Key, check login_url points at the org that owns the app, and retry in a few "
             "minutes if the app is new",
         )
+    if code == "app_not_found" or "external client app is not installed" in desc:
+        return _explain_app_not_found(org, where)
     if code in ("invalid_client", "invalid_client_credentials"):
         return Explanation(
             "the consumer secret does not match the consumer key",

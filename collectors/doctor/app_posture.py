@@ -1,4 +1,6 @@
-"""How oauthwatch's own Connected App is set up, judged against the admin guide's pitfalls.
+"""How oauthwatch's own Connected App (or External Client App) is set up, judged against the admin
+guide's pitfalls. An External Client App is found by :mod:`collectors.doctor.eca_posture` and judged
+with the same findings.
 
 Two views of the app exist and neither is complete (docs/architecture.md, "Salesforce facts the code relies on"): the ConnectedApplication
 sObject (admin-approved only, refresh-token validity, session policy; no consumer key, scopes or
@@ -93,6 +95,11 @@ def read_app_metadata(sf: Any, org: OrgSettings, report: OrgReport) -> dict[str,
                 meta = _serialize(item)
                 if ((meta.get("oauthConfig") or {}).get("consumerKey") or "") == org.client_id:
                     return meta
+        from collectors.doctor.eca_posture import find_external_client_app
+
+        eca = find_external_client_app(mdapi, org.client_id, _serialize)
+        if eca is not None:
+            return eca
     except Exception as exc:
         log.debug("org %s: metadata read failed", org.name, exc_info=True)
         report.add(
@@ -107,7 +114,7 @@ def read_app_metadata(sf: Any, org: OrgSettings, report: OrgReport) -> dict[str,
     report.add(
         "info",
         "app_not_found",
-        f"no Connected App with consumer key {org.client_id[:8]}… is visible in the metadata",
+        f"no Connected App or External Client App with consumer key {org.client_id[:8]}… is visible in the metadata",
         "an app installed from another org (managed package) is not listed; check it in Setup",
     )
     return None
@@ -202,6 +209,7 @@ def judge_metadata(org: OrgSettings, meta: dict[str, Any], report: OrgReport) ->
         **report.facts.get("app", {}),
         "full_name": meta.get("fullName"),
         "label": meta.get("label"),
+        "kind": "External Client App" if meta.get("kind") == "external_client_app" else "Connected App",
         "scopes": scopes,
         "admin_approved": bool(oauth.get("isAdminApproved")),
         "ip_relaxation": policy.get("ipRelaxation"),

@@ -182,6 +182,7 @@ class ConnectedAppsSource(DailySnapshotSource[AppsRead]):
         "connected apps, who may use them (SetupEntityAccess) and their policies (Metadata API)",
     )  # UNCONFIRMED: the object reference states no access rule for ConnectedApplication
     writes: ClassVar[tuple[Writes, ...]] = (("connected_apps", ("org", "app_id")),)
+    app_kind: ClassVar[str] = "connected_app"  # connected_apps.kind of the rows this source owns
 
     def read(self, ctx: Context) -> AppsRead:
         """Apps, who may use them, and their policies (or why the policies could not be read)."""
@@ -193,8 +194,17 @@ class ConnectedAppsSource(DailySnapshotSource[AppsRead]):
     def store(self, ctx: Context, conn: Connection, data: AppsRead) -> Reading:
         """Upsert every app, record each changed field (apps appearing or disappearing included)."""
         rows = app_rows(ctx, data.apps, data.access, data.policies)
+        return self.store_rows(ctx, conn, rows, data.why, len(data.apps) + len(data.access))
+
+    def store_rows(
+        self, ctx: Context, conn: Connection, rows: list[dict[str, Any]], why: str | None, read: int
+    ) -> Reading:
+        """Store one reading of this source's kind of app; the other kind's rows are left alone."""
         t = schema.connected_apps
-        stored = {r["app_id"]: dict(r) for r in conn.execute(select(t).where(t.c.org == ctx.org)).mappings()}
+        for row in rows:
+            row["kind"] = self.app_kind
+        mine = select(t).where(t.c.org == ctx.org, t.c.kind == self.app_kind)
+        stored = {r["app_id"]: dict(r) for r in conn.execute(mine).mappings()}
         now = utcnow()
         changes = []
         for row in rows:
@@ -203,7 +213,7 @@ class ConnectedAppsSource(DailySnapshotSource[AppsRead]):
                 if stored:  # not the first reading: a new app is a change worth keeping
                     changes.append(self._change(ctx, row["app_id"], now, "present", False, True))
                 continue
-            if data.why:  # policies unknown this time: keep what we knew
+            if why:  # policies unknown this time: keep what we knew
                 for k in POLICY_FIELDS:
                     row[k] = old.get(k)
                 row["fingerprint"] = _policy_fingerprint(row)
@@ -226,15 +236,15 @@ class ConnectedAppsSource(DailySnapshotSource[AppsRead]):
         upsert(conn, t, rows, key=["org", "app_id"], update=update)
         if changes:
             conn.execute(insert(schema.connected_app_changes), changes)
-        notes = [data.why] if data.why else []
+        notes = [why] if why else []
         if changes:
             notes.append(f"{len(changes)} app change(s) recorded")
         return Reading(
-            {"read_at": now.isoformat(), "apps": len(rows), "policies": not data.why},
-            read=len(data.apps) + len(data.access),
+            {"read_at": now.isoformat(), "apps": len(rows), "policies": not why},
+            read=read,
             written=len(rows) + len(changes),
             covered=len(rows),
-            complete=not data.why,
+            complete=not why,
             gap="policies missing",
             notes=notes,
         )

@@ -12,6 +12,7 @@ from collectors.sources.base import Source
 from collectors.sources.bulk_jobs import BulkJobsSource
 from collectors.sources.connected_apps import ConnectedAppsSource
 from collectors.sources.event_log_files import EventLogFilesSource
+from collectors.sources.external_client_apps import ExternalClientAppsSource
 from collectors.sources.login_events import LoginEventsSource
 from collectors.sources.login_history import LoginHistorySource
 from collectors.sources.oauth_tokens import OauthTokensSource
@@ -26,6 +27,7 @@ SOURCES: dict[str, type[Source]] = {
         LoginHistorySource,
         OauthTokensSource,
         ConnectedAppsSource,
+        ExternalClientAppsSource,
         EventLogFilesSource,
         SetupAuditTrailSource,
         LoginEventsSource,

@@ -1,4 +1,5 @@
-"""Apps: every connected app with usage, flows, users, grants, posture and allowlisting; one app in detail.
+"""Apps: every connected app and External Client App (its kind in a column) with usage, flows, users,
+grants, posture and allowlisting; one app in detail.
 
 The detail view is the same page with ``?app=<name>`` in the URL, so it can be linked to.
 """
@@ -17,10 +18,14 @@ def _list(ctx: filters.Context) -> None:
     if apps.empty:
         if ui.has_data(ctx):
             st.info(
-                "No connected apps seen yet: run `oauthwatch collect` with the connected_apps source enabled."
+                "No apps seen yet: run `oauthwatch collect` with the connected_apps and "
+                "external_client_apps sources enabled."
             )
         return
-    st.caption("Select a row to open the app. Posture lists risky policy settings in plain words.")
+    st.caption(
+        "Connected Apps and External Client Apps alike (kind). Select a row to open the app. "
+        "Posture lists risky policy settings in plain words."
+    )
     view = apps.drop(columns=["app_id"])
     picked = st.dataframe(
         view,
@@ -64,6 +69,7 @@ def _detail(ctx: filters.Context, app: str) -> None:
             ("API requests", f"{info.get('api_requests', 0):,}", None, "off"),
         ]
     )
+    st.markdown(f"**Kind:** {ui.esc(info.get('kind') or 'unknown (policy not collected)')}")
     st.markdown(f"**Posture:** {ui.esc(info.get('posture') or 'no risky setting found')}")
     _allowlist(ctx, app, bool(info.get("allowlisted")))
     hourly = data.rollup(ctx.window, ("login_subtype", "status", "success"), by_hour=True, application=app)
@@ -98,7 +104,8 @@ def _detail(ctx: filters.Context, app: str) -> None:
         pol = pol[pol["name"] == app]
         if pol.empty:
             st.info(
-                "Policy not collected yet: enable the connected_apps source and run `oauthwatch collect`."
+                "Policy not collected yet: enable the connected_apps and external_client_apps sources "
+                "and run `oauthwatch collect`."
             )
         else:
             st.dataframe(pol.drop(columns=["details"]).T.astype(str), key="app_policy")

@@ -1,4 +1,5 @@
-"""Tokens: OAuth grants (OauthToken) by app and user; new, stale, dormant, of inactive users; how to revoke.
+"""Tokens: OAuth grants (OauthToken) by app and user, each app marked Connected App or External Client
+App; new, stale, dormant, of inactive users; how to revoke.
 
 The risk ranking joins each grant to its user's power and its app's policy (oauthwatch.grants).
 oauthwatch stores only a hash of each grant's DeleteToken; revoking reads the live grants from the
@@ -26,7 +27,9 @@ REVOKE = """
 **How to revoke a grant.** In Salesforce: *Setup → Connected Apps OAuth Usage*, click the app's
 **User Count**, then **Revoke** on the user's row (or **Revoke All**). A user can also revoke their
 own grants under *Settings → Connected Apps*. For a script, query `OauthToken` for the user and app
-and POST its `DeleteToken` to `/services/oauth2/revoke` on your My Domain. To stop an app entirely,
+and POST its `DeleteToken` to `/services/oauth2/revoke` on your My Domain. An External Client App's
+grants (kind in the table) are revoked the same way, or through the Connect REST API's OAuth Usage
+resources (`/apps/oauth/usage/…/tokens`). To stop an app entirely,
 **Block** it on the same Setup page. oauthwatch can do the same for you: `oauthwatch revoke --app APP`,
 or the app's page here (both need `[response] allow_revoke = true`; a dry run comes first).
 """
@@ -74,6 +77,7 @@ def main() -> None:
             column_order=[
                 "org",
                 "app_name",
+                "app_kind",
                 "username",
                 "user_id",
                 "is_active",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -17,6 +18,7 @@ from oauthwatch.cli.options import ConfigOpt, OneOrgOpt, OrgOpt, VerboseOpt
 
 if TYPE_CHECKING:
     from collectors.doctor import OrgReport
+    from oauthwatch.config import OrgSettings
 
 
 app = typer.Typer()
@@ -143,22 +145,65 @@ def keygen(
     config_path: ConfigOpt = None,
     days: Annotated[int, typer.Option("--days", min=1, max=3650, help="certificate validity")] = 730,
     force: Annotated[bool, typer.Option("--force", help="replace an existing key and certificate")] = False,
+    package: Annotated[
+        Path | None,
+        typer.Option(
+            "--package",
+            help="also write a deployable External Client App and permission set for oauthwatch to DIR",
+            metavar="DIR",
+        ),
+    ] = None,
+    contact_email: Annotated[
+        str | None, typer.Option("--contact-email", help="the app's contact (required with --package)")
+    ] = None,
 ) -> None:
-    """Make the JWT bearer key pair: a private key (mode 0600) and the certificate to upload."""
-    from collectors.auth.keygen import UPLOAD_HINT, KeygenError, generate
+    """Make the JWT bearer key pair: a private key (mode 0600) and the certificate to upload; with
+    --package, the External Client App that carries the certificate, ready to deploy."""
+    from collectors.auth.keygen import UPLOAD_HINT, KeygenError, generate, key_paths
 
     settings = runtime(ctx).settings
+    org_settings = settings.org(org)
+    if package is not None and not contact_email:
+        typer.echo("keygen: --package needs --contact-email (the app's admin contact)", err=True)
+        raise typer.Exit(2)
     try:
-        pair = generate(settings.org(org), days=days, force=force)
+        cert_file = key_paths(org_settings)[1]
+        reuse = package is not None and cert_file.is_file() and not force
+        pair = None if reuse else generate(org_settings, days=days, force=force)
     except KeygenError as exc:
         typer.echo(f"keygen: {exc}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(f"private key  {pair.private_key_file}  (mode 0600; never leaves this machine)")
-    typer.echo(f"certificate  {pair.certificate_file}")
-    typer.echo(f"expires      {pair.not_after:%Y-%m-%d %H:%M} UTC ({days} days): renew before then")
-    typer.echo(f"sha256       {pair.fingerprint_sha256}")
-    typer.echo("\nUpload the certificate: " + UPLOAD_HINT.format(cert=pair.certificate_file))
-    typer.echo(f"Then run: oauthwatch check --org {org}")
+    if pair is not None:
+        typer.echo(f"private key  {pair.private_key_file}  (mode 0600; never leaves this machine)")
+        typer.echo(f"certificate  {pair.certificate_file}")
+        typer.echo(f"expires      {pair.not_after:%Y-%m-%d %H:%M} UTC ({days} days): renew before then")
+        typer.echo(f"sha256       {pair.fingerprint_sha256}")
+    else:
+        typer.echo(f"certificate  {cert_file}  (existing; pass --force for a new key pair)")
+    if package is None:
+        typer.echo("\nUpload the certificate: " + UPLOAD_HINT.format(cert=cert_file))
+        typer.echo(f"Then run: oauthwatch check --org {org}")
+        return
+    _write_package(package, org_settings, cert_file, contact_email or "")
+
+
+def _write_package(root: Path, org: OrgSettings, cert_file: Path, contact_email: str) -> None:
+    from collectors.doctor.eca_package import PackageError, write_package
+
+    try:
+        pkg = write_package(root, org, cert_file, contact_email)
+    except PackageError as exc:
+        typer.echo(f"keygen: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"\npackage      {pkg.root}  ({len(pkg.files)} files)")
+    typer.echo(f"scopes       {', '.join(pkg.scopes)}")
+    typer.echo(f"permissions  {', '.join(pkg.permissions)}")
+    typer.echo(
+        f"Deploy it:   cd {pkg.root} && sf project deploy start --source-dir force-app --target-org <alias>\n"
+        "Then assign the OAuthwatch_Integration permission set to the integration user, copy the app's "
+        "consumer key (Setup → External Client App Manager → OAuthwatch → Settings → OAuth Settings → "
+        f"Consumer Key and Secret) into client_id, and run: oauthwatch check --org {org.name}"
+    )
 
 
 @app.command("login")

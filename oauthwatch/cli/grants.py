@@ -13,8 +13,8 @@ from oauthwatch.cli.output import emit
 
 app = typer.Typer()
 
-TABLE = ("score", "app", "user", "profile", "state", "scopes", "refresh_policy", "last_used", "reason")
-CSV = ("score", "org", "app", "app_id", "user", "user_id", "profile", "state", "permissions", "scopes",
+TABLE = ("score", "app", "app_kind", "user", "profile", "state", "scopes", "refresh_policy", "last_used", "reason")
+CSV = ("score", "org", "app", "app_id", "app_kind", "user", "user_id", "profile", "state", "permissions", "scopes",
        "refresh_policy", "ip_relaxation", "installed", "created", "last_used", "use_count", "reason")  # fmt: skip
 
 
@@ -27,7 +27,8 @@ def grants_cmd(
     org: OrgOpt = None,
     fmt: FormatOpt = OutputFormat.table,
 ) -> None:
-    """Every live OAuth grant (latest token snapshot) with its blast radius: the user's profile,
+    """Every live OAuth grant (latest token snapshot) of connected apps and External Client Apps
+    (app_kind) with its blast radius: the user's profile,
     permissions and state, the app's scopes, refresh-token policy, IP relaxation and install
     state, last use and use count; ranked by risk, with the reason in words."""
     from oauthwatch.grants.inventory import inventory

@@ -1,4 +1,5 @@
-"""Every live grant of every connected app (the latest OAuth token snapshot of each org), joined to
+"""Every live grant of every connected app and External Client App (the latest OAuth token snapshot
+of each org; each marked by its app's kind), joined to
 its user's power (``user_power``, read with the snapshot) and its app's policy (``connected_apps``),
 ranked by :mod:`oauthwatch.grants.risk`.
 
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import and_, func, select
 
 from oauthwatch.grants.risk import Grant, RankedGrant, rank
+from oauthwatch.rules.posture import app_kind_label
 from oauthwatch.store import schema
 
 if TYPE_CHECKING:
@@ -67,6 +69,7 @@ def inventory(
                     ip_relaxation=(a.ip_relaxation or "") if a else "", installed=a is not None,
                     admin_approved_only=a.admin_approved_only if a else None, created=r["created_date"],
                     last_used=r["last_used_date"], use_count=r["use_count"], snapshot_day=str(day),
+                    app_kind=app_kind_label(a.kind) if a else "",
                 )  # fmt: skip
                 by_id = bool(g.app_id) and app is not None and app[:15].casefold() == g.app_id[:15].casefold()
                 if app and not by_id and app.casefold() != g.app_name.casefold():

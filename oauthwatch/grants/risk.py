@@ -52,6 +52,7 @@ class Grant:
     last_used: datetime | None
     use_count: int | None
     snapshot_day: str
+    app_kind: str = ""  # 'Connected App' or 'External Client App' ('' when the app is not stored)
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,8 @@ class RankedGrant:
             else ("active" if g.is_active else "inactive" if g.is_active is False else "unknown")
         )
         return {
-            "score": self.score, "org": g.org, "app": g.app_name, "app_id": g.app_id, "user": g.username or g.user_id,
+            "score": self.score, "org": g.org, "app": g.app_name, "app_id": g.app_id, "app_kind": g.app_kind,
+            "user": g.username or g.user_id,
             "user_id": g.user_id, "profile": g.profile, "state": state, "permissions": ", ".join(g.permissions),
             "scopes": " ".join(g.scopes), "refresh_policy": g.refresh_token_policy or "unknown",
             "ip_relaxation": g.ip_relaxation or "unknown", "installed": g.installed, "created": g.created,

@@ -98,6 +98,7 @@ class AlertLine:
 class Finding:
     app: str
     finding: str
+    kind: str = ""  # Connected App / External Client App
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,15 @@ class DigestData:
     api_remaining: int | None = None
     api_read_at: datetime | None = None
     data_movement: list[Any] = field(default_factory=list)  # movement.app_usage.AppDay per app
+    app_kinds: dict[str, str] = field(default_factory=dict)  # app name → Connected App / External Client App
+
+    def kinded(self, name: str) -> str:
+        """An app's name with its kind, as every app the digest lists is shown."""
+        kind = self.app_kinds.get(name)
+        return f"{name} ({kind})" if kind else name
+
+    def kinded_list(self, names: list[str]) -> list[str]:
+        return [self.kinded(n) for n in names]
 
     @property
     def failure_rate(self) -> float:

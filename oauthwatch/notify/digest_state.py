@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 
 from oauthwatch.notify.digest_data import DigestData, Finding, SourceHealth, _utc
-from oauthwatch.rules.posture import judge_app
+from oauthwatch.rules.posture import app_kind_label, judge_app
 from oauthwatch.rules.thresholds import SUCCESS_OUTCOMES, Thresholds, is_lagging
 from oauthwatch.store import schema as s
 
 # Sources that record the org's current state rather than the day's events.
-SNAPSHOT_SOURCES = frozenset({"oauth_tokens", "connected_apps", "org_limits", "bulk_jobs"})
+SNAPSHOT_SOURCES = frozenset({"oauth_tokens", "connected_apps", "external_client_apps", "org_limits", "bulk_jobs"})
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -26,15 +26,18 @@ if TYPE_CHECKING:
 
 
 def posture_findings(conn: Connection, d: DigestData, thresholds: Thresholds) -> None:
-    """Risky app policies, from the connected_apps columns as last collected.
+    """Risky app policies (connected apps and External Client Apps, each with its kind), from the
+    connected_apps columns as last collected.
 
     The posture detector's own judgement (:func:`oauthwatch.rules.posture.judge_app`) with the
     configured ``cert_days``, so the digest lists exactly what the detector reports.
     """
     ca = s.connected_apps
     for r in conn.execute(select(ca).where(ca.c.org == d.org).order_by(ca.c.name)).mappings():
+        kind = app_kind_label(r["kind"])
+        d.app_kinds.setdefault(r["name"], kind)
         for check in judge_app(dict(r), d.generated_at, thresholds.cert_days):
-            d.posture.append(Finding(r["name"], check.label))
+            d.posture.append(Finding(r["name"], check.label, kind))
 
 
 def collection_health(conn: Connection, d: DigestData, org: OrgSettings, settings: Settings) -> None:

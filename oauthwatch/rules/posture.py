@@ -1,4 +1,8 @@
-"""Posture: which connected-app settings widen the blast radius of a stolen token, and how much.
+"""Posture: which app settings widen the blast radius of a stolen token, and how much.
+
+Connected apps and External Client Apps are judged alike: the External Client App source stores
+its policies in the connected-app spelling (``ipRelaxationPolicyType`` ``Bypass_2factor`` is
+``BYPASS_2FACTOR``, ``permittedUsersPolicyType`` ``AllSelfAuthorized`` is self-authorization).
 
 One judgement for every reader: the posture detector raises alerts from it, the dashboard's Apps
 page and the digest list its short labels, and ``oauthwatch check`` judges oauthwatch's own app
@@ -24,6 +28,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from oauthwatch.rules.times import as_utc
+
+# connected_apps.kind: an app read from ConnectedApplication (+ its ConnectedApp metadata), or an
+# External Client App read from its Metadata API components; both are judged by the rules below.
+APP_KINDS = {"connected_app": "Connected App", "external_client_app": "External Client App"}
+
+
+def app_kind_label(kind: Any) -> str:
+    """How every page, the digest and ``grants`` name an app's kind ('' when its policy is unknown)."""
+    return APP_KINDS.get(str(kind), "") if not _blank(kind) else ""
+
 
 IP_RELAXATION_LABELS = {
     "ENFORCE": "Enforce IP restrictions",

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from sqlalchemy import func, select
 
-from oauthwatch.rules.posture import judge_app
+from oauthwatch.rules.posture import app_kind_label, judge_app
 from oauthwatch.rules.thresholds import (
     CERT_WARNING_DAYS,
     DEFAULTS,
@@ -86,6 +86,10 @@ def latest_grants(engine: Engine, orgs: tuple[str, ...] = ()) -> pd.DataFrame:
     df = _frame(engine, stmt)
     for col in ("created_date", "last_used_date"):
         df[col] = pd.to_datetime(df[col], utc=True)
+    kinds: dict[tuple[str, str], str] = {}  # (org, app name) → kind, as pages name it
+    for org, name, kind in connected_apps(engine, orgs)[["org", "name", "kind"]].itertuples(index=False):
+        kinds.setdefault((str(org), str(name)), app_kind_label(kind))
+    df["app_kind"] = [kinds.get((o, a), "") for o, a in zip(df["org"], df["app_name"], strict=True)]
     return df
 
 
@@ -109,6 +113,10 @@ def classify_grants(
     g["dormant"] = dormant_grants(last, created, now, thresholds)
     g["inactive_user"] = g["is_active"].eq(False)
     return g
+
+
+OVERVIEW_COLUMNS = ["app", "kind", "events", "failures", "failure_rate", "flows", "users", "last_use", "grants",
+                    "api_requests", "posture", "allowlisted", "app_id"]  # fmt: skip
 
 
 def apps_overview(
@@ -162,25 +170,10 @@ def apps_overview(
                 else "policy not collected",
                 "allowlisted": name in allow,
                 "app_id": policy.get("app_id"),
+                "kind": app_kind_label(policy.get("kind")),
             }
         )
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "app",
-            "events",
-            "failures",
-            "failure_rate",
-            "flows",
-            "users",
-            "last_use",
-            "grants",
-            "api_requests",
-            "posture",
-            "allowlisted",
-            "app_id",
-        ],
-    )
+    return pd.DataFrame(rows, columns=OVERVIEW_COLUMNS)
 
 
 def last_login_by_app(engine: Engine, orgs: tuple[str, ...], apps: list[str]) -> dict[str, datetime]:

@@ -1,7 +1,7 @@
 """The Metadata API types of an External Client App, as ``listMetadata`` and ``readMetadata`` answer.
 
 Since Spring '26 an org's new apps are External Client Apps: no ``ConnectedApplication`` row, no
-``ConnectedApp`` metadata, but four Metadata API types (docs/salesforce-behaviour.md, section 7):
+``ConnectedApp`` metadata, but four Metadata API types (docs/salesforce-behaviour.md, section 9):
 the header ``ExternalClientApplication``, its OAuth plugin settings ``ExtlClntAppOauthSettings``
 (scopes), the global OAuth settings ``ExtlClntAppGlobalOauthSettings`` (consumer key, callback,
 JWT certificate; the consumer secret is never returned) and the admin's policies

@@ -50,6 +50,13 @@ connected_apps = Table(
     _org(),
     Column("app_id", String(18), nullable=False),
     Column("name", String(255), nullable=False),
+    Column(
+        "kind",
+        String(24),
+        nullable=False,
+        server_default="connected_app",
+        doc="connected_app (ConnectedApplication) or external_client_app (External Client App metadata)",
+    ),
     Column("admin_approved_only", Boolean),
     Column("ip_relaxation", String(40)),
     Column("refresh_token_policy", String(64)),
