@@ -157,6 +157,7 @@ SOURCE_VIEWS: tuple[tuple[str, str, str], ...] = (
      "logins"),
     ("oauth_tokens", "grants, users holding them, per-app grants", "logins"),
     ("connected_apps", "posture and policy per app, policy changes", "logins"),
+    ("external_client_apps", "posture and policy per External Client App, policy changes", "logins"),
     ("setup_audit_trail", "audit trail per app", "logins"),
     ("org_limits", "the API budget (Collection page)", "logins"),
     ("bulk_jobs", "Bulk jobs and their rows per app (data movement), deleted jobs", "logins"),

@@ -39,6 +39,9 @@ def _stored(conn: Connection) -> dict[tuple[str, str], int]:
         for name in cls.counted:
             t = schema.metadata.tables[name].c
             q = select(t.org, func.count()).group_by(t.org)
+            kind = getattr(cls, "app_kind", None)  # connected_apps holds two sources' rows, by kind
+            if kind and "kind" in t:
+                q = q.where(t.kind == kind)
             if "snapshot_day" in t:
                 latest = select(t.org, func.max(t.snapshot_day).label("day")).group_by(t.org).subquery()
                 q = q.join(latest, (latest.c.org == t.org) & (latest.c.day == t.snapshot_day))

@@ -242,22 +242,14 @@ async def limits(request: Request, sess: sessions.Session, version: str) -> Resp
 
     return json_response(
         {
-            "ConcurrentAsyncGetReportInstances": lim(200),
-            "ConcurrentSyncReportRuns": lim(20),
-            "DailyApiRequests": daily,
-            "DailyAsyncApexExecutions": lim(250000),
-            "DailyBulkApiBatches": lim(15000),
-            "DailyBulkV2QueryFileStorageMB": lim(976562),
-            "DailyBulkV2QueryJobs": lim(10000),
-            "DailyGenericStreamingApiEvents": lim(10000),
-            "DailyStreamingApiEvents": lim(10000),
-            "DataStorageMB": lim(5),
-            "FileStorageMB": lim(20),
-            "HourlyDashboardRefreshes": lim(200),
-            "HourlyPublishedPlatformEvents": lim(50000),
-            "SingleEmail": lim(15),
+            "ConcurrentAsyncGetReportInstances": lim(200), "ConcurrentSyncReportRuns": lim(20),
+            "DailyApiRequests": daily, "DailyAsyncApexExecutions": lim(250000), "DailyBulkApiBatches": lim(15000),
+            "DailyBulkV2QueryFileStorageMB": lim(976562), "DailyBulkV2QueryJobs": lim(10000),
+            "DailyGenericStreamingApiEvents": lim(10000), "DailyStreamingApiEvents": lim(10000),
+            "DataStorageMB": lim(5), "FileStorageMB": lim(20), "HourlyDashboardRefreshes": lim(200),
+            "HourlyPublishedPlatformEvents": lim(50000), "SingleEmail": lim(15),
         }
-    )
+    )  # fmt: skip
 
 
 def _object_urls(version: str, name: str) -> dict[str, str]:
