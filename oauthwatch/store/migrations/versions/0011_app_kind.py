@@ -1,7 +1,7 @@
 """app kind: connected apps and External Client Apps side by side in connected_apps
 
-Revision ID: 0008_app_kind
-Revises: 0007_api_usage_detail
+Revision ID: 0011_app_kind
+Revises: 0010_fleet_leases
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008_app_kind"
-down_revision = "0007_api_usage_detail"
+revision = "0011_app_kind"
+down_revision = "0010_fleet_leases"
 branch_labels = None
 depends_on = None
 
