@@ -919,7 +919,7 @@ CASES += [
         "describe, count and limits, then a Bulk query job",
         lambda: exfil_frames(recon(NOW - timedelta(minutes=50)) + export(NOW - timedelta(minutes=30))),
         (VENDOR,),
-        _explains("list_objects", "Contact", "208.68.36.90"),
+        _explains("listed the objects", "objects Account, Contact", "208.68.36.90"),
     ),
     Case("recon_then_export", "a Bulk export without reconnaissance", lambda: exfil_frames(export(NOW - timedelta(minutes=30))), ()),
     Case(
@@ -948,7 +948,7 @@ CASES += [
         "gone from the listing right after it finished",
         lambda: exfil_frames(export(NOW - timedelta(minutes=40)), [job(NOW - timedelta(minutes=35), NOW - timedelta(minutes=20))]),
         (VENDOR,),
-        _explains("161,873 rows of Contact", "no longer listed"),
+        _explains("161,873 rows of Contact", "gone from the job listings 15 minutes later"),
     ),
     Case(
         "bulk_job_deleted",

@@ -21,7 +21,7 @@ import pandas as pd
 
 from oauthwatch.detect.base import Context, Detector, Finding, fmt_int, fmt_time
 from oauthwatch.detect.data import Frames
-from oauthwatch.detect.recon_then_export import kinds_of
+from oauthwatch.detect.recon_then_export import kinds_of, usernames
 from oauthwatch.rules.api_calls import job_id_of
 
 RUNBOOK = (
@@ -94,7 +94,8 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
         who = d["app"] or d["user"]
         if after > soon or len(usual.get(who, ())) >= int(ctx.get("usual_days")):
             continue
-        name = str(d["name"] or f"user {d['user']}")
+        who_name = usernames(frames, [str(d["user"])])[0] if d["user"] else ""
+        name = str(d["name"] or f"user {who_name}")
         rows = f"{fmt_int(d['rows'])} rows of " if d["rows"] is not None and not pd.isna(d["rows"]) else ""
         minutes = max(after.total_seconds() / 60, 0)
         out.append(
@@ -107,8 +108,18 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
                 title=f"{name}: Bulk job {d['job']} deleted {minutes:.0f} min after it finished",
                 explanation=(
                     f"The Bulk API job {d['job']} ({rows}{d['object'] or 'an object'}) finished at "
-                    f"{fmt_time(pd.Timestamp(d['finished']).to_pydatetime())} and was deleted {minutes:.0f} minutes later "
-                    f"({d['how']}{', by user ' + str(d['user']) if d['user'] else ''}{', from ' + str(d['ip']) if d['ip'] else ''}). "
+                    f"{fmt_time(pd.Timestamp(d['finished']).to_pydatetime())} and "
+                    + (
+                        f"was deleted {minutes:.0f} minutes later"
+                        if d["how"] == "DELETE call"
+                        else f"was gone from the job listings {minutes:.0f} minutes later"
+                    )
+                    + (
+                        f" (created by {who_name}" + (f", from {d['ip']}" if d["ip"] else "") + ")"
+                        if who_name
+                        else ""
+                    )
+                    + ". "
                     "Salesforce keeps jobs for seven days; deleting one right after downloading it hides an export."
                 ),
                 evidence={
@@ -120,7 +131,7 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
                     "deleted": pd.Timestamp(d["at"]).isoformat(),
                     "minutes_after_finish": round(minutes, 1),
                     "seen_by": d["how"],
-                    "user": str(d["user"] or ""),
+                    "user": who_name,
                     "ip": str(d["ip"] or ""),
                 },
                 runbook=RUNBOOK,

@@ -39,6 +39,16 @@ def kinds_of(calls: pd.DataFrame) -> pd.Series:
     )  # fmt: skip
 
 
+WORDS = {"list_objects": "listed the objects", "describe": "described objects", "count_query": "counted rows",
+         "limits": "read the limits"}  # fmt: skip
+
+
+def usernames(frames: Frames, ids: list[str]) -> list[str]:
+    """The users' names where the store knows them, else their ids."""
+    known = dict(zip(frames.users["user_id"].astype(str), frames.users["username"].astype(str), strict=True))
+    return [known.get(i, i) for i in ids]
+
+
 def _who(rows: pd.DataFrame) -> str:
     return str(rows["app"].iloc[0]) or f"user {rows['user_id'].iloc[0]}"
 
@@ -78,7 +88,9 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
         name = str(recent["app_name"].iloc[0] or _who(recent))
         objects = sorted({str(e) for e in recent["entity_name"] if e})
         described = sorted({str(e) for e in mine["entity_name"] if e})
-        users = sorted({str(u) for u in pd.concat([mine["user_id"], recent["user_id"]]) if u})
+        users = usernames(
+            frames, sorted({str(u) for u in pd.concat([mine["user_id"], recent["user_id"]]) if u})
+        )
         ips = sorted({str(i) for i in pd.concat([mine["client_ip"], recent["client_ip"]]) if i})
         out.append(
             Finding(
@@ -89,8 +101,8 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
                 subject=name,
                 title=f"{name}: reconnaissance then a Bulk export of {', '.join(objects[:4]) or 'data'}",
                 explanation=(
-                    f"{name} made {fmt_int(len(mine))} reconnaissance calls ({', '.join(seen)}"
-                    + (f" on {', '.join(described[:5])}" if described else "")
+                    f"{name} made {fmt_int(len(mine))} reconnaissance calls ({', '.join(WORDS[k] for k in seen)}"
+                    + (f"; objects {', '.join(described[:5])}" if described else "")
                     + f") from {fmt_time(mine['event_time'].min().to_pydatetime())}, then created "
                     f"{fmt_int(len(recent))} Bulk API query job(s) ({', '.join(objects[:5]) or 'objects not logged'}) "
                     f"from {fmt_time(first.to_pydatetime())}, as {', '.join(users[:3])} from {', '.join(ips[:4])}. "
