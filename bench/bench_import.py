@@ -1,31 +1,41 @@
-"""``import-csv`` into SQLite: oauthwatch vs the naive way, on the same files, in the same run.
+"""``import-csv`` into SQLite and PostgreSQL: oauthwatch vs the naive way, same files, same run.
 
 The naive way is what a user would write: ``pandas.read_csv(path).to_sql(...)`` into a table of
 its own (no ids, no dedupe, no quarantine, no rollups). Ours is ``collectors.imports.importer.import_csv``
-(stable ids, "already there" checks, quarantine, rollups caught up at the end, progress reported).
+(stable ids, "already there" counts, quarantine, rollups refreshed once, progress reported), then
+the same file imported a second time (it must add nothing: the ``again`` column).
 Each side runs in its own process, so its peak RSS (``ru_maxrss``) is its own; two file sizes
 show whether memory grows with the file. Files are generated once per run, deterministically:
 
 - ``setup``: a Setup → Login History download (UI labels, ``MM/dd/yyyy hh:mm AM`` times, no Id),
   the kind that imported at ~290 rows/s before;
+- ``elf-login``: a Login Event Log File (codes, REQUEST_ID, ``TIMESTAMP_DERIVED``);
 - ``elf-api``: an ApiTotalUsage Event Log File (one call per row, keyed by REQUEST_ID).
+
+On PostgreSQL every import gets a database of its own, dropped afterwards (``--pg`` is a server
+URL whose user may create databases).
 
 Usage::
 
-    python bench/bench_import.py                         # 300,000 and 50,000 rows
-    python bench/bench_import.py --rows 1000000          # the big size
+    python bench/bench_import.py                                   # 300,000 and 50,000 rows, SQLite
+    python bench/bench_import.py --backends sqlite,postgresql      # both stores
+    python bench/bench_import.py --rows 1000000                    # the big size
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
+import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -37,6 +47,11 @@ UI_HEADER = ["Username", "Login Time", "Source IP", "Login Type", "Status", "Bro
 API_HEADER = ["EVENT_TYPE", "TIMESTAMP", "REQUEST_ID", "ORGANIZATION_ID", "USER_ID", "USER_NAME", "API_FAMILY",
               "API_VERSION", "API_RESOURCE", "HTTP_METHOD", "STATUS_CODE", "ENTITY_NAME", "CLIENT_NAME", "CLIENT_IP",
               "CONNECTED_APP_ID", "CONNECTED_APP_NAME", "COUNTS_AGAINST_API_LIMIT", "TIMESTAMP_DERIVED"]  # fmt: skip
+LOGIN_HEADER = ["EVENT_TYPE", "TIMESTAMP", "REQUEST_ID", "ORGANIZATION_ID", "USER_ID", "USER_NAME", "RUN_TIME", "CPU_TIME",
+                "URI", "SESSION_KEY", "LOGIN_KEY", "USER_TYPE", "REQUEST_STATUS", "DB_TOTAL_TIME", "LOGIN_TYPE",
+                "BROWSER_TYPE", "API_TYPE", "API_VERSION", "USER_INITIATED_LOGOUT", "SOURCE_IP", "TLS_PROTOCOL",
+                "CIPHER_SUITE", "CLIENT_IP", "LOGIN_STATUS", "LOGIN_SUB_TYPE", "TIMESTAMP_DERIVED", "USER_ID_DERIVED",
+                "CONNECTED_APP_NAME"]  # fmt: skip
 APPS = ["Data Loader", "Integration A", "Mobile", "Browser", "Workbench", "Salesforce CLI"]
 START = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -68,45 +83,93 @@ def write_api(path: Path, rows: int) -> None:
                         t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"])  # fmt: skip
 
 
-WRITERS = {"setup": write_setup, "elf-api": write_api}
+def write_login(path: Path, rows: int) -> None:
+    """One day of logins, a few per second, in time order, as the daily Login file holds them."""
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh, quoting=csv.QUOTE_ALL)
+        w.writerow(LOGIN_HEADER)
+        for i in range(rows):
+            t = START + timedelta(milliseconds=(i * 86_400_000) // rows)
+            ok = i % 11 != 0
+            w.writerow(["Login", t.strftime("%Y%m%d%H%M%S.") + f"{t.microsecond // 1000:03d}", f"3Lg{i:019d}",
+                        "00D000000000001", f"0050000000{i % 500:05d}", f"user{i % 500}@example.com", "41", "",
+                        "/services/oauth2/token", "", f"Lk{i:014d}", "Standard", "" if ok else "F", "", "i",
+                        "Unknown", "", "62.0", "0", f"198.51.{i % 251}.{i % 199}", "TLSv1.3",
+                        "TLS_AES_256_GCM_SHA384", f"198.51.{i % 251}.{i % 199}",
+                        "LOGIN_NO_ERROR" if ok else "LOGIN_ERROR_INVALID_PASSWORD", "oauthcode",
+                        t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z",
+                        f"0050000000{i % 500:05d}AAA", APPS[i % len(APPS)]])  # fmt: skip
+
+
+WRITERS = {"setup": write_setup, "elf-login": write_login, "elf-api": write_api}
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def worker_ours(path: str, store: str) -> dict:
     from collectors.imports.importer import import_csv
     from oauthwatch.store import open_store
 
-    engine = open_store(f"sqlite:///{store}")
+    engine = open_store(store)
     ticks: list[int] = []
     t0 = time.perf_counter()
     report = import_csv(engine, "acme", Path(path), progress=lambda done, total: ticks.append(done))
     seconds = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    again = import_csv(engine, "acme", Path(path))
+    again_seconds = time.perf_counter() - t1
     engine.dispose()
     return {"rows": report.imported, "quarantined": report.quarantined, "seconds": seconds,
-            "progress_updates": len(ticks), "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # fmt: skip
+            "progress_updates": len(ticks), "rss_mb": _rss_mb(), "again_new": again.new,
+            "again_seconds": again_seconds}  # fmt: skip
 
 
 def worker_naive(path: str, store: str) -> dict:
     import pandas as pd
     from sqlalchemy import create_engine
 
-    engine = create_engine(f"sqlite:///{store}")
+    engine = create_engine(store)
     t0 = time.perf_counter()
     df = pd.read_csv(path)
     df.to_sql("naive_import", engine, if_exists="append", index=False)
     seconds = time.perf_counter() - t0
-    return {"rows": len(df), "quarantined": 0, "seconds": seconds, "progress_updates": 0,
-            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # fmt: skip
+    engine.dispose()
+    return {"rows": len(df), "quarantined": 0, "seconds": seconds, "progress_updates": 0, "rss_mb": _rss_mb()}
 
 
-def run_worker(who: str, path: Path, store: Path) -> dict:
+@contextlib.contextmanager
+def store_for(backend: str, tmp: Path, name: str, pg: str) -> Iterator[str]:
+    """An empty store URL: a SQLite file, or a PostgreSQL database created for it and dropped after."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp / name}.db"
+        return
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(pg, isolation_level="AUTOCOMMIT")
+    db = f"bench_import_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{db}"'))
+    try:
+        yield pg.rsplit("/", 1)[0] + "/" + db
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def run_worker(who: str, path: Path, store: str) -> dict:
     out = subprocess.run(
-        [sys.executable, __file__, "--worker", who, "--file", str(path), "--store", str(store)],
+        [sys.executable, __file__, "--worker", who, "--file", str(path), "--store", store],
         capture_output=True,
         text=True,
         check=False,
     )
     if out.returncode != 0:
-        return {"failed": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"}
+        return {
+            "failed": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"
+        }
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -114,7 +177,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=300_000, help="rows of the big file")
     ap.add_argument("--small", type=int, default=50_000, help="rows of the small file (flat-memory check)")
-    ap.add_argument("--kinds", default="setup,elf-api", help="file kinds, comma-separated: setup, elf-api")
+    ap.add_argument(
+        "--kinds", default="setup,elf-login,elf-api", help="file kinds: setup, elf-login, elf-api"
+    )
+    ap.add_argument("--backends", default="sqlite", help="stores, comma-separated: sqlite, postgresql")
+    ap.add_argument(
+        "--pg",
+        default=os.environ.get("OAUTHWATCH_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+        help="PostgreSQL server URL (its user creates and drops one database per import)",
+    )
     ap.add_argument("--worker", choices=["ours", "naive"], help=argparse.SUPPRESS)
     ap.add_argument("--file", help=argparse.SUPPRESS)
     ap.add_argument("--store", help=argparse.SUPPRESS)
@@ -124,32 +195,39 @@ def main() -> None:
         print(json.dumps(fn(args.file, args.store)))
         return
     print(
-        f"\n{'file':8}  {'rows':>9}  {'MB':>6}  {'who':6}  {'rows/s':>9}  {'seconds':>8}  {'peak RSS MB':>11}  "
-        f"{'progress':>8}  {'ours ÷ naive':>12}"
+        f"\n{'store':10}  {'file':9}  {'rows':>9}  {'MB':>6}  {'who':6}  {'rows/s':>9}  {'seconds':>8}  "
+        f"{'peak RSS MB':>11}  {'progress':>8}  {'speed vs naive':>14}  {'again: new, s':>13}"
     )
     with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:
         for kind in args.kinds.split(","):
             for rows in (args.small, args.rows):
                 path = Path(tmp) / f"{kind}-{rows}.csv"
                 WRITERS[kind](path, rows)
-                res = {who: run_worker(who, path, Path(tmp) / f"{kind}-{rows}-{who}.db") for who in ("naive", "ours")}
-                for who in ("naive", "ours"):
-                    x = res[who]
-                    if "failed" in x:
-                        print(f"{kind:8}  {rows:>9}  {who:6}  failed: {x['failed']}")
-                        continue
-                    assert x["rows"] + x["quarantined"] == rows, f"{who} accounted for {x['rows']} of {rows} rows"
-                    ratio = (
-                        f"{res['naive']['seconds'] / x['seconds']:.2f}x"
-                        if who == "ours" and "failed" not in res["naive"]
-                        else ""
-                    )
-                    print(
-                        f"{kind:8}  {rows:>9}  {path.stat().st_size / 1e6:>6.1f}  {who:6}  "
-                        f"{x['rows'] / x['seconds']:>9,.0f}  {x['seconds']:>8.1f}  {x['rss_mb']:>11.0f}  "
-                        f"{x['progress_updates']:>8}  {ratio:>12}",
-                        flush=True,
-                    )
+                for backend in args.backends.split(","):
+                    res = {}
+                    for who in ("naive", "ours"):
+                        with store_for(backend, Path(tmp), f"{kind}-{rows}-{who}", args.pg) as url:
+                            res[who] = run_worker(who, path, url)
+                    for who in ("naive", "ours"):
+                        x = res[who]
+                        if "failed" in x:
+                            print(f"{backend:10}  {kind:9}  {rows:>9}  {who:6}  failed: {x['failed']}")
+                            continue
+                        assert x["rows"] + x["quarantined"] == rows, (
+                            f"{who} accounted for {x['rows']} of {rows}"
+                        )
+                        ratio = again = ""
+                        if who == "ours":
+                            again = f"{x['again_new']}, {x['again_seconds']:.1f}"
+                            if "failed" not in res["naive"]:
+                                ratio = f"{res['naive']['seconds'] / x['seconds']:.2f}x"
+                        print(
+                            f"{backend:10}  {kind:9}  {rows:>9}  {path.stat().st_size / 1e6:>6.1f}  {who:6}  "
+                            f"{x['rows'] / x['seconds']:>9,.0f}  {x['seconds']:>8.1f}  {x['rss_mb']:>11.0f}  "
+                            f"{x['progress_updates']:>8}  {ratio:>14}  {again:>13}",
+                            flush=True,
+                        )
+                path.unlink()
 
 
 if __name__ == "__main__":

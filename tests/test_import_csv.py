@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -126,29 +127,53 @@ def test_unknown_file_and_ui_times() -> None:
         parse_ui_time("11/29/2026 1:30 PM PST", utc)
 
 
+def _cli(tmp_path: Path, f: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """``oauthwatch import-csv f`` into a store of its own (an org created for it)."""
+    cfg = tmp_path / "oauthwatch.toml"
+    cfg.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "s.db"}"\n')
+    cmd = [
+        sys.executable,
+        "-m",
+        "oauthwatch",
+        "import-csv",
+        str(f),
+        "--org",
+        "acme",
+        "--create-org",
+        "-c",
+        str(cfg),
+    ]
+    return subprocess.run([*cmd, *extra], capture_output=True, text=True, timeout=300, check=False)
+
+
 def test_cli_reports(tmp_path: Path) -> None:
     f = tmp_path / "ui.csv"
     f.write_text(UI)
-    cfg = tmp_path / "oauthwatch.toml"
-    cfg.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "s.db"}"\n')
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "oauthwatch",
-            "import-csv",
-            str(f),
-            "--org",
-            "acme",
-            "--create-org",
-            "-c",
-            str(cfg),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    out = _cli(tmp_path, f)
     assert out.returncode == 2, out.stderr  # a row was quarantined: the caller must know
     assert "read 4 rows: imported 3 (3 new, 0 already there), quarantined 1" in out.stdout
     assert "1 × unreadable Login Time" in out.stdout
+
+
+def test_cli_json_summary_and_progress_on_stderr(tmp_path: Path) -> None:
+    """``--format json`` prints the summary alone on stdout (no bar, even asked for); ``--progress``
+    draws the bar on stderr when stderr is not a terminal, and stdout keeps only the summary."""
+    from tests.import_files import elf_login_file, write
+
+    f = write(tmp_path / "elf.csv", elf_login_file(12_000))
+    out = _cli(tmp_path, f, "--format", "json", "--progress")
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    assert (summary["read"], summary["new"], summary["already_there"], summary["quarantined"]) == (
+        12_000,
+        12_000,
+        0,
+        0,
+    )
+    assert "importing" not in out.stderr
+    again = _cli(tmp_path, f, "--progress")
+    assert again.returncode == 0, again.stderr
+    assert "importing elf.csv" in again.stderr
+    assert again.stdout.splitlines()[0].endswith("imported 12000 (0 new, 12000 already there), quarantined 0")
+    quiet = _cli(tmp_path, f)
+    assert "importing" not in quiet.stderr  # not a terminal, not asked: no bar

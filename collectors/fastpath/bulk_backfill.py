@@ -24,8 +24,6 @@ import csv
 import gc
 import logging
 import math
-import sqlite3
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from collectors.api.client import SalesforceCallError
 from collectors.fastpath.csv_converters import FastConverter, csv_converter
+from collectors.fastpath.stage import Stage, conflict_clause, move_sql
 from collectors.run import ledger
 from collectors.sources.base import BackfillRefused, Bad, Context, split_records
 from collectors.sources.paging import prefetch
@@ -115,7 +114,7 @@ def run_bulk_backfill(src: IncrementalSource, ctx: Context, start: datetime | No
     cuts = slice_bounds(lo, ctx.run_start, total, SLICE_ROWS) if lo is not None else []
     queries = sliced_soql(src, start, cuts)
     sqlite = ctx.engine.dialect.name == "sqlite"
-    stage = _Stage.create(ctx.work_dir, len(src.row_columns)) if sqlite else None
+    stage = Stage.create(ctx.work_dir, len(src.row_columns)) if sqlite else None
     files = prefetch(_result_files(ctx, queries), depth=10_000)  # paths on disk: no memory held
     chunks = prefetch(_parse(src, ctx, files, sqlite, stage), depth=2)
     top: tuple[str, str] | None = None
@@ -125,8 +124,7 @@ def run_bulk_backfill(src: IncrementalSource, ctx: Context, start: datetime | No
     gc.set_threshold(max(gc_was[0], GC_YOUNG), *gc_was[1:])
     try:
         if stage is not None:
-            conn.exec_driver_sql(f"ATTACH DATABASE '{stage.path}' AS bulk_stage")
-            conn.commit()
+            stage.attach(conn)
         for chunk in chunks:
             ctx.check_stop()
             conn.begin()
@@ -144,7 +142,7 @@ def run_bulk_backfill(src: IncrementalSource, ctx: Context, start: datetime | No
             conn.rollback()  # an uncommitted group is dropped; the cursor has not moved past it
         if stage is not None:
             with contextlib.suppress(Exception):
-                conn.exec_driver_sql("DETACH DATABASE bulk_stage")
+                stage.detach(conn)
         conn.close()
         for leftover in [*ctx.work_dir.glob("bulk-*.csv"), *ctx.work_dir.glob("bulk-stage-*")]:
             leftover.unlink(missing_ok=True)
@@ -192,46 +190,8 @@ def _result_files(ctx: Context, queries: list[str]) -> Iterator[Path]:
             yield from pages
 
 
-class _Stage:
-    """A scratch SQLite file the parsing thread fills with finished store tuples.
-
-    The writer then moves each group with one ``INSERT … SELECT … ON CONFLICT`` that runs wholly
-    inside SQLite, with the GIL released: parsing (Python, holding the GIL) and index maintenance
-    (C) really run on two cores, where an ``executemany`` of Python tuples made each wait for the
-    other at every row. Values keep their SQLite types (the staging columns have no affinity), so
-    what lands is what binding the same tuples directly would store.
-    """
-
-    def __init__(self, path: Path, width: int) -> None:
-        self.path, self.width = path, width
-        self.insert = f"INSERT INTO rows VALUES ({', '.join('?' * width)})"
-        self.last = 0
-
-    @classmethod
-    def create(cls, work_dir: Path, width: int) -> _Stage:
-        path = work_dir / f"bulk-stage-{uuid.uuid4().hex}.sqlite3"
-        conn = sqlite3.connect(path)
-        conn.execute("PRAGMA journal_mode=WAL")  # the writer reads committed groups while more arrive
-        conn.execute(f"CREATE TABLE rows ({', '.join(f'c{i}' for i in range(width))})")
-        conn.commit()
-        conn.close()
-        return cls(path, width)
-
-    def connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path)
-        conn.execute("PRAGMA synchronous=OFF")  # scratch: a crash restarts the backfill anyway
-        return conn
-
-    def add(self, conn: sqlite3.Connection, params: list[tuple[Any, ...]]) -> tuple[int, int]:
-        """Append ``params``; their rowid range (rows are only appended, never deleted)."""
-        conn.executemany(self.insert, params)
-        conn.commit()
-        first, self.last = self.last + 1, self.last + len(params)
-        return first, self.last
-
-
 def _parse(
-    src: IncrementalSource, ctx: Context, files: Iterator[Path], sqlite: bool, stage: _Stage | None
+    src: IncrementalSource, ctx: Context, files: Iterator[Path], sqlite: bool, stage: Stage | None
 ) -> Iterator[Chunk]:
     """Result files → groups of about ``GROUP_ROWS`` records, parsed ``src.commit_rows`` at a time;
     with a stage, the tuples go there and a group carries only their rowid range."""
@@ -335,14 +295,8 @@ def _write(src: IncrementalSource, ctx: Context, conn: Connection, chunk: Chunk,
         return
     update = [c for c in cols if c not in src.key and c not in src.keep_on_update]
     if chunk.staged is not None:
-        q = conn.dialect.identifier_preparer.quote
-        conflict = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in update)
         conn.exec_driver_sql(
-            f"INSERT INTO {q(src.table.name)} ({', '.join(q(c) for c in cols)}) "
-            f"SELECT {', '.join(f'c{i}' for i in range(len(cols)))} FROM bulk_stage.rows "
-            f"WHERE rowid BETWEEN ? AND ? ORDER BY rowid "
-            f"ON CONFLICT ({', '.join(q(k) for k in src.key)}) DO UPDATE SET {conflict}",
-            chunk.staged,
+            move_sql(conn, src.table.name, cols, conflict_clause(conn, src.key, update)), chunk.staged
         )
     elif sqlite:
         keys_only = [dict.fromkeys(cols)] * len(chunk.params)  # names the columns; values are the tuples

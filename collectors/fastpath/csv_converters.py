@@ -28,14 +28,16 @@ FastConverter = Callable[[list[str]], tuple[Any, ...]]
 _SQLITE = _sqlite_dialect.dialect()
 
 
+_BIND_TIME = schema.logins.c.login_time.type._cached_bind_processor(_SQLITE)
+
+
 def stored_utc(when: datetime) -> str:
     """An aware datetime as the SQLite store writes it (UTCDateTime + SQLAlchemy's DATETIME)."""
-    bind = schema.logins.c.login_time.type._cached_bind_processor(_SQLITE)
-    assert bind is not None  # UTCDateTime always has one
-    return str(bind(when))
+    assert _BIND_TIME is not None  # UTCDateTime always has one
+    return str(_BIND_TIME(when))
 
 
-class _BulkTimes:
+class BulkTimes:
     """Bulk CSV datetimes (``2024-06-05T05:41:17.937Z``) → the stored text, without a datetime.
 
     Each minute prefix is checked once with ``datetime.fromisoformat`` (so an impossible date is
@@ -75,7 +77,7 @@ def login_history_csv_converter(
      i_apitype, i_apiver, i_iso, i_geoid, i_tls, i_cipher, i_city, i_country, i_giso, i_subdiv, i_postal,
      i_lat, i_lon) = (at[f] for f in LoginHistorySource.fields)  # fmt: skip
     ingested = stored_utc(now)
-    times = _BulkTimes()
+    times = BulkTimes()
 
     def convert(c: list[str]) -> tuple[Any, ...]:
         rid = c[i_id]

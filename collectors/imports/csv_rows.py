@@ -78,8 +78,9 @@ class CsvFile:
             except csv.Error as exc:
                 yield CsvRecord(reader.line_num, [], f"unreadable CSV record: {exc}")
                 continue
-            if values and any(v.strip() for v in values):
-                if any("\x00" in v for v in values):  # PostgreSQL text cannot hold NUL
+            joined = "".join(values)  # one C-speed pass instead of two Python loops over the values
+            if joined.strip():
+                if "\x00" in joined:  # PostgreSQL text cannot hold NUL
                     values = [v.replace("\x00", "\ufffd") for v in values]
                 yield CsvRecord(reader.line_num, values)
 

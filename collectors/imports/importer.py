@@ -18,17 +18,20 @@ docs/import.md for the limits and the exit codes). Memory stays flat whatever th
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from collectors.fastpath.csv_converters import FastConverter
+from collectors.fastpath.import_converters import elf_login_converter, setup_download_converter
 from collectors.imports.csv_rows import CsvFile, CsvRecord, file_digest
-from collectors.imports.setup_download import UI_LABELS, SetupRows, delivered_by_api, parse_ui_time
-from collectors.imports.writer import API_USAGE, ImportReport, ImportWriter
+from collectors.imports.setup_download import UI_LABELS, SetupRows, parse_ui_time
+from collectors.imports.writer import API_USAGE, BATCH, Batch, ImportReport, ImportWriter
 from collectors.sources import elf_csv
 from collectors.sources.login_history import GEO, login_row
+from collectors.sources.paging import prefetch
 from collectors.sources.values import Malformed
-from oauthwatch.store.writes import ensure_org
+from oauthwatch.store.writes import ensure_org, utcnow
 from oauthwatch.time_bounds import OutOfRange, check_in_range, zone
 
 if TYPE_CHECKING:
@@ -97,6 +100,12 @@ def _raw(values: list[str] | dict[str, Any]) -> Any:
     return [v[:_RAW_VALUE] for v in values]
 
 
+Progress = Callable[[int, int], None]
+# A declared mapping: one record to a store row (or Malformed / OutOfRange, and the record's raw
+# values and natural id for the quarantine).
+Declared = Callable[[CsvRecord], dict[str, Any]]
+
+
 def import_csv(
     engine: Engine,
     org: str,
@@ -104,13 +113,15 @@ def import_csv(
     *,
     timezone: str = "UTC",
     primary_source: str = "login_history",
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
+    fast: bool = True,
 ) -> ImportReport:
     """Import one CSV file into ``org``'s store; see the module docstring for the kinds.
 
     Raises :class:`Malformed` (nothing stored) when the file as a whole cannot be imported: an
     unknown zone, a header of no known kind, an event type oauthwatch does not store.
-    ``progress(bytes_read, bytes_total)`` is called after every batch.
+    ``progress(bytes_read, bytes_total)`` is called every few thousand rows. ``fast=False`` takes
+    the declared mapping for every record (the fast converters are held equal to it by a test).
     """
     try:
         tz = zone(timezone)
@@ -124,25 +135,14 @@ def import_csv(
         kind = detect_kind(f.header)
         records = f.records()
         if kind == "elf":
-            return _import_elf(engine, org, f, records, primary_source, progress)
+            return _import_elf(engine, org, f, records, primary_source, progress, fast)
         with engine.begin() as conn:
             ensure_org(conn, org)
         report = ImportReport(KIND_LABELS[kind])
-        writer = ImportWriter(
-            engine,
-            org,
-            report,
-            target="login_history",
-            rollup=primary_source == "login_history",
-            skip=(lambda conn, rows: delivered_by_api(conn, org, rows)) if kind == "ui" else None,
-        )
         mapping = _mapping(f.header, kind)
         setup = SetupRows(tz) if kind == "ui" else None
-        for n, rec in enumerate(records, 1):
-            report.read += 1
-            if rec.error:
-                writer.reject(f"{rec.error} (line {rec.line})", _raw(rec.values))
-                continue
+
+        def declared(rec: CsvRecord) -> dict[str, Any]:
             fields = {mapping[i]: (v.strip() or None) for i, v in enumerate(rec.values) if i in mapping}
             try:
                 if setup is not None:
@@ -150,15 +150,85 @@ def import_csv(
                 row = login_row(org, "login_history", fields.get("Id"), fields)
                 check_in_range(row["login_time"], "Login Time")
             except (Malformed, OutOfRange) as exc:
-                writer.reject(f"{exc} (line {rec.line})", _raw(fields), fields.get("Id"))
-                continue
-            writer.add(row)
-            if progress and n % 5_000 == 0:
-                progress(f.position(), f.size)
-        writer.finish()
-        if progress:
-            progress(f.size, f.size)
+                raise _Bad(f"{exc} (line {rec.line})", _raw(fields), fields.get("Id")) from None
+            return row
+
+        converter = None
+        if fast and setup is not None:
+            converter = setup_download_converter(
+                org, mapping, len(f.header), lambda raw: parse_ui_time(raw, tz), setup.natural_id, utcnow()
+            )
+        with ImportWriter(
+            engine,
+            org,
+            report,
+            target="login_history",
+            rollup=primary_source == "login_history",
+            skip_via_api=kind == "ui",
+        ) as writer:
+            _pump(writer, f, records, converter, declared, lambda rec: (f"line {rec.line}", None), progress)
         return report
+
+
+class _Bad(Exception):
+    """A record the declared mapping refused: the reason, its raw values, its natural id."""
+
+    def __init__(self, reason: str, raw: Any, natural_id: str | None) -> None:
+        super().__init__(reason)
+        self.reason, self.raw, self.natural_id = reason, raw, natural_id
+
+
+def _pump(
+    writer: ImportWriter,
+    f: CsvFile,
+    records: Iterable[CsvRecord],
+    fast: FastConverter | None,
+    declared: Declared,
+    where: Callable[[CsvRecord], tuple[str, str | None]],
+    progress: Progress | None,
+) -> None:
+    """Every record into ``writer``: read and converted in a thread (the fast converter first, the
+    declared mapping for the rest and for every record a fast converter refuses, each bad one kept
+    with its reason), stored a batch at a time in this one."""
+    report = writer.report
+    row_tuple = writer.row_tuple
+
+    def batches() -> Iterator[Batch]:
+        params: list[tuple[Any, ...]] = []
+        bad: list[tuple[str, Any, str | None]] = []
+        try:
+            for n, rec in enumerate(records, 1):
+                report.read += 1
+                if n % 5_000 == 0:
+                    if progress:
+                        progress(f.position(), f.size)
+                    if len(params) + len(bad) >= BATCH:
+                        yield writer.pack(params, bad)
+                        params, bad = [], []
+                if rec.error:
+                    at, nid = where(rec)
+                    bad.append((f"{rec.error} ({at})", _raw(rec.values), nid))
+                    continue
+                if fast is not None:
+                    try:
+                        params.append(fast(rec.values))
+                        continue
+                    except Exception:  # noqa: BLE001, S110 - the declared mapping decides, and quarantines with a reason
+                        pass
+                try:
+                    params.append(row_tuple(declared(rec)))
+                except _Bad as exc:
+                    bad.append((exc.reason, exc.raw, exc.natural_id))
+            if params or bad:
+                yield writer.pack(params, bad)
+        finally:
+            writer.done_packing()
+
+    for batch in prefetch(batches(), depth=2):
+        writer.store(batch)
+    writer.finish()
+    if progress:
+        progress(f.size, f.size)
 
 
 def _import_elf(
@@ -167,7 +237,8 @@ def _import_elf(
     f: CsvFile,
     records: Any,
     primary: str,
-    progress: Callable[[int, int], None] | None,
+    progress: Progress | None,
+    fast: bool,
 ) -> ImportReport:
     header = [h.strip().upper() for h in f.header]
     first: CsvRecord | None = next(records, None)
@@ -187,23 +258,9 @@ def _import_elf(
     # Rows without REQUEST_ID are keyed by file and line; the file is named by its content.
     file_id = "imp" + file_digest(f.path)[:15]
     api = event_type == "ApiTotalUsage"
-    writer = ImportWriter(
-        engine,
-        org,
-        report,
-        target=API_USAGE if api else "elf_login",
-        rollup=True if api else primary == "elf_login",
-    )
     make = elf_csv.api_event if api else elf_csv.login_row
-    n = 0
-    for rec in _chain(first, records):
-        n += 1
-        report.read += 1
-        if rec.error:
-            writer.reject(
-                f"{rec.error} (file {file_id} line {rec.line})", _raw(rec.values), f"{file_id}:{rec.line}"
-            )
-            continue
+
+    def declared(rec: CsvRecord) -> dict[str, Any]:
         row = dict(zip(header, rec.values, strict=False))
         if len(rec.values) > len(header):
             row["__extra__"] = "|".join(rec.values[len(header) :])
@@ -212,14 +269,26 @@ def _import_elf(
             check_in_range(out["event_time" if api else "login_time"], "event time")
         except (Malformed, OutOfRange) as exc:
             nid = (row.get("REQUEST_ID") or "")[:64] or f"{file_id}:{rec.line}"
-            writer.reject(f"{exc} (file {file_id} line {rec.line})", _raw(row), nid)
-            continue
-        writer.add(out)
-        if progress and n % 5_000 == 0:
-            progress(f.position(), f.size)
-    writer.finish()
-    if progress:
-        progress(f.size, f.size)
+            raise _Bad(f"{exc} (file {file_id} line {rec.line})", _raw(row), nid) from None
+        return out
+
+    converter = elf_login_converter(org, header, utcnow()) if fast and not api else None
+    with ImportWriter(
+        engine,
+        org,
+        report,
+        target=API_USAGE if api else "elf_login",
+        rollup=True if api else primary == "elf_login",
+    ) as writer:
+        _pump(
+            writer,
+            f,
+            _chain(first, records),
+            converter,
+            declared,
+            lambda rec: (f"file {file_id} line {rec.line}", f"{file_id}:{rec.line}"),
+            progress,
+        )
     return report
 
 

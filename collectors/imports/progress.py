@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 
-def import_progress(file: Path) -> tuple[Any, Callable[[int, int], None] | None]:
-    """A rich progress bar over the file's bytes on a terminal; ``(None, None)`` when not a terminal."""
-    if not sys.stderr.isatty():
-        return None, None
+def import_progress(file: Path, *, force: bool = False) -> tuple[Any, Callable[[int, int], None]]:
+    """A rich progress bar on stderr over the file's bytes (stdout keeps the summary alone).
+
+    The caller decides when to show one (a terminal, or ``--progress``, which ``force``-s it onto a
+    stderr that is not a terminal); returns the bar, to stop, and the callback the importer calls
+    with ``(bytes read, bytes total)``.
+    """
+    from rich.console import Console
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -29,6 +32,7 @@ def import_progress(file: Path) -> tuple[Any, Callable[[int, int], None] | None]
         TransferSpeedColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
+        console=Console(stderr=True, force_terminal=force or None),
         transient=True,
     )
     task = bar.add_task("import", total=None)

@@ -4,7 +4,8 @@ The reference marks the download's exact headers UNCONFIRMED, so labels are matc
 spaces and punctuation ignored). Login Time is read in the UI's date formats, in ``--timezone``
 unless the value names its zone. The rows carry no Id, so each gets one from its content
 (identical rows in one file are numbered), which makes re-importing the file add nothing; a row
-the API already delivered (same minute, IP, status and application) is not stored twice.
+the API already delivered (same minute, IP, status and application) is not stored twice
+(:mod:`collectors.imports.writer` leaves it out).
 """
 
 from __future__ import annotations
@@ -14,16 +15,10 @@ import re
 from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-
 from collectors.sources.values import Malformed, parse_dt
-from oauthwatch.store import schema
-
-if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
 
 UI_LABELS = {
     "username": "Username", "logintime": "LoginTime", "sourceip": "SourceIp", "logintype": "LoginType",
@@ -125,57 +120,14 @@ class SetupRows:
         rec["LoginTime"] = when.isoformat()
         if rec.get("Location") and not rec.get("LoginGeo.Country"):
             rec["LoginGeo.Country"] = str(rec["Location"]).split(",")[-1].strip()
-        basis = "|".join(str(rec.get(k) or "") for k in _ID_BASIS)
-        n = self.seen.pop(basis, 0) + 1  # identical rows in one file are distinct logins: number them
+        rec["Id"] = self.natural_id("|".join(str(rec.get(k) or "") for k in _ID_BASIS))
+        return rec
+
+    def natural_id(self, basis: str) -> str:
+        """The stable id of the next row with this content (identical rows in one file are distinct
+        logins: they are numbered); the fast converter names its rows through it too."""
+        n = self.seen.pop(basis, 0) + 1
         self.seen[basis] = n
         if len(self.seen) > _NUMBERING_WINDOW:
             self.seen.popitem(last=False)
-        rec["Id"] = "csv:" + hashlib.sha256(f"{basis}#{n}".encode()).hexdigest()[:40]
-        return rec
-
-
-def delivered_by_api(conn: Connection, org: str, rows: list[dict[str, Any]]) -> list[bool]:
-    """For each ``logins`` row from the download, whether the API already delivered that login.
-
-    A match is a LoginHistory row (a real Id, not ``csv:``) in the same minute with the same IP,
-    status and application (each compared only when the download has it). One query per UTC day
-    of the batch, never one per row.
-    """
-    lg = schema.logins.c
-    by_day: dict[datetime, list[dict[str, Any]]] = {}
-    for r in rows:
-        t = r["login_time"]
-        by_day.setdefault(t.replace(hour=0, minute=0, second=0, microsecond=0), []).append(r)
-    minutes: dict[datetime, list[tuple[datetime, Any, Any, Any]]] = {}
-    for day in by_day:
-        q = select(lg.login_time, lg.source_ip, lg.status, lg.application).where(
-            lg.org == org,
-            lg.source == "login_history",
-            lg.login_time >= day,
-            lg.login_time < day + timedelta(days=1, minutes=1),
-            ~lg.natural_id.startswith("csv:"),
-        )
-        for t, ip, status, app in conn.execute(q):
-            t = t.astimezone(UTC)
-            minutes.setdefault(t.replace(second=0, microsecond=0), []).append((t, ip, status, app))
-    out = []
-    for r in rows:
-        when = r["login_time"]
-        floor = when.replace(second=0, microsecond=0)
-        found = False
-        for minute in (floor, floor + timedelta(minutes=1)):
-            for t, ip, status, app in minutes.get(minute, ()):
-                if not when <= t < when + timedelta(minutes=1):
-                    continue
-                if r["source_ip"] and ip != r["source_ip"]:
-                    continue
-                if r["status"] and status != r["status"]:
-                    continue
-                if r["application"] and app != r["application"]:
-                    continue
-                found = True
-                break
-            if found:
-                break
-        out.append(found)
-    return out
+        return "csv:" + hashlib.sha256(f"{basis}#{n}".encode()).hexdigest()[:40]

@@ -1,36 +1,46 @@
-"""Where ``import-csv`` rows go: batched, counted as new or already there, rollups caught up once.
+"""Where ``import-csv`` rows go: staged, moved a batch at a time, counted new or already there.
 
-Rows are committed a batch at a time. Each batch asks once which of its rows are stored already
-(one ``IN (…)`` query, never a SELECT per row) and inserts the rest, ignoring conflicts. Rollups
-are not refreshed per batch (that re-aggregated whole days a hundred times in a big file): the
-days a batch touched are written, with the batch, into the ``import_csv`` checkpoint as behind,
-and recomputed every :data:`ROLLUP_EVERY` rows and at the end. An import killed midway leaves that
-note, and the next import of the org finishes the job first, so rollups are never left wrong.
+Rows arrive as stage tuples (:mod:`collectors.fastpath.stage`): from a fast converter, or from the
+declared mapping through the columns' bind processors. Every :data:`BATCH` rows they are staged
+and moved into the store by one ``INSERT … SELECT … ON CONFLICT DO NOTHING``, in one transaction
+with the batch's quarantined records; the statement's row count is what was new, the rest was
+already there: no SELECT per row, no per-row round trip. A Setup download's rows that the API
+delivered already are left out by the same statement (a ``NOT EXISTS`` on the store's time index).
+
+Rollups are refreshed once, at the end, for the days the import wrote (refreshing per batch
+re-aggregated whole days a hundred times in a big file). Meanwhile those days are noted in the
+``import_csv`` checkpoint, in the transaction of the batch that wrote them, so an import killed
+midway leaves the note and the next import of the org finishes the job first.
 """
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
+import tempfile
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
+from collectors.fastpath.stage import PgStage, Stage, conflict_clause, move_sql, stage_tuples, staged_rows
 from collectors.run import ledger
+from collectors.sources.login_history import LOGIN_COLUMNS
 from oauthwatch.store import schema
-from oauthwatch.store.api_usage import refresh_api_usage, store_api_events
-from oauthwatch.store.inserts import split_new
-from oauthwatch.store.upsert import upsert
+from oauthwatch.store.api_usage import refresh_api_usage
+from oauthwatch.store.upsert import tune_for_backfill
 from oauthwatch.store.writes import refresh_login_rollup, utcnow
 
 if TYPE_CHECKING:
+    from sqlalchemy import Table
     from sqlalchemy.engine import Connection, Engine
 
 SOURCE = "import_csv"
-BATCH = 5_000
-ROLLUP_EVERY = 250_000
+BATCH = 20_000  # rows staged and moved per transaction
+ANALYZE_AFTER = 10_000  # new rows after which PostgreSQL re-reads the table's statistics
 API_USAGE = "api_usage"  # the pseudo-source whose rollup is api_usage_hourly
 _REASONS_KEPT = 12
 
@@ -61,6 +71,15 @@ class ImportReport:
         else:
             self.reasons["other reasons"] += 1
 
+    def summary(self) -> dict[str, Any]:
+        """The report as plain values (``import-csv --format json``)."""
+        return {
+            "kind": self.kind, "read": self.read, "imported": self.imported, "new": self.new,
+            "already_there": self.already, "collected_through_api": self.via_api,
+            "quarantined": self.quarantined, "quarantined_before": self.requarantined,
+            "reasons": dict(self.reasons.most_common()),
+        }  # fmt: skip
+
     def lines(self) -> list[str]:
         out = [
             f"{self.kind}: read {self.read} rows: imported {self.imported} "
@@ -75,20 +94,65 @@ class ImportReport:
         return out
 
 
-def _days_of(times: list[datetime]) -> set[date]:
-    return {t.astimezone(UTC).date() for t in times}
+@dataclass(frozen=True)
+class Target:
+    """Where one kind of row goes: its table, stage columns (in tuple order), key and time column."""
+
+    table: Table
+    cols: tuple[str, ...]
+    key: tuple[str, ...]
+    time: str
+
+    @property
+    def time_at(self) -> int:
+        return self.cols.index(self.time)
 
 
-def _hours_of(days: set[date]) -> list[datetime]:
-    return [
-        datetime(d.year, d.month, d.day, tzinfo=UTC) + timedelta(hours=h)
-        for d in sorted(days)
-        for h in range(24)
-    ]
+LOGINS = Target(schema.logins, tuple(LOGIN_COLUMNS), ("org", "source", "natural_id"), "login_time")
+API_COLUMNS = ("org", "request_id", "event_time", "connected_app_id", "connected_app_name", "client_name",
+               "api_family", "status_code", "user_id", "api_resource", "entity_name", "http_method", "client_ip")  # fmt: skip
+API_EVENTS = Target(schema.api_usage_events, API_COLUMNS, ("org", "request_id"), "event_time")
+
+
+def _via_api_match(conn: Connection) -> str:
+    """A staged download row (``s``) the API delivered already: a LoginHistory row with a real Id in
+    the same minute, with the same IP, status and application (each compared only when the download
+    has it). Index range on ``(org, login_time)``, one probe per staged row, inside the database."""
+    c = {name: f"s.c{i}" for i, name in enumerate(LOGIN_COLUMNS)}
+    t = c["login_time"]
+    if conn.dialect.name == "sqlite":
+        until, csv_ids = f"strftime('%Y-%m-%d %H:%M:%f', {t}, '+1 minute')", "'csv:%'"
+    else:
+        until, csv_ids = f"{t} + interval '1 minute'", "'csv:%%'"
+    same = " AND ".join(f"({c[k]} IS NULL OR l.{k} = {c[k]})" for k in ("source_ip", "status", "application"))
+    return (
+        f"SELECT 1 FROM logins l WHERE l.org = {c['org']} AND l.source = 'login_history' "
+        f"AND l.login_time >= {t} AND l.login_time < {until} AND l.natural_id NOT LIKE {csv_ids} AND {same}"
+    )
+
+
+@dataclass
+class Batch:
+    """Up to :data:`BATCH` records, packed by the reading thread: staged rows and quarantined ones."""
+
+    rows: int = 0
+    bad: list[tuple[str, Any, str | None]] = field(default_factory=list)
+    staged: tuple[int, int] | None = None  # SQLite: the rows' range in the stage
+    params: list[tuple[Any, ...]] = field(default_factory=list)  # PostgreSQL: the rows, for COPY
+    lo: str = ""  # stored forms of the oldest and newest time (lexical order is time order)
+    hi: str = ""
+    days: set[str] = field(default_factory=set)
 
 
 class ImportWriter:
-    """Stores one file's rows into ``org``: logins (one source) or ApiTotalUsage calls."""
+    """Stores one file's rows into ``org``: logins (one source) or ApiTotalUsage calls.
+
+    Two sides, as in the Bulk backfill: :meth:`pack` runs in the thread that reads and converts the
+    file (it fills the SQLite stage through a connection of its own), :meth:`store` in the caller's
+    thread (one transaction per batch: quarantine, then one move), so the file is converted while
+    the database indexes the previous batch. ``skip_via_api`` leaves out the Setup-download rows the
+    API already delivered. Use it as a context manager: the stage is removed whatever happens.
+    """
 
     def __init__(
         self,
@@ -98,97 +162,161 @@ class ImportWriter:
         *,
         target: str,
         rollup: bool,
-        skip: Callable[[Connection, list[dict[str, Any]]], list[bool]] | None = None,
+        skip_via_api: bool = False,
     ) -> None:
         self.engine, self.org, self.report = engine, org, report
-        self.target, self.rollup, self.skip = target, rollup, skip
-        self.rows: list[dict[str, Any]] = []
-        self.bad: list[tuple[str, Any, str | None]] = []
-        self.behind: set[date] = set()
-        self.since_rollup = 0
-        self.span: tuple[datetime, datetime] | None = None  # first and last login time read
+        self.source, self.rollup, self.skip_via_api = target, rollup, skip_via_api
+        self.target = t = API_EVENTS if target == API_USAGE else LOGINS
+        self.behind: set[str] = set()  # UTC days (YYYY-MM-DD) written whose rollups are not refreshed yet
+        self.span: tuple[str, str] | None = None  # stored forms of the first and last login time
         self.span_rows = 0
         catch_up(engine, org)
+        self.work = Path(tempfile.mkdtemp(prefix="oauthwatch-import-"))
+        self.conn = conn = engine.connect()
+        self.stage: Stage | None = None
+        self.sconn: sqlite3.Connection | None = None  # the reading thread's connection to the stage
+        self.pg: PgStage | None = None
+        if conn.dialect.name == "sqlite":
+            self.stage = Stage.create(self.work, len(t.cols))
+            self.stage.attach(conn)
+            tune_for_backfill(conn)
+        else:
+            self.pg = PgStage(conn, t.table.name, t.cols)
+        conn.commit()
+        nothing = conflict_clause(conn, t.key, [])
+        self.move = move_sql(conn, t.table.name, t.cols, nothing)
+        self.match = _via_api_match(conn) if skip_via_api else ""
+        self.move_new = move_sql(conn, t.table.name, t.cols, nothing, where=f"NOT EXISTS ({self.match})")
 
-    def add(self, row: dict[str, Any]) -> None:
-        self.rows.append(row)
-        if len(self.rows) + len(self.bad) >= BATCH:
-            self.flush()
+    def __enter__(self) -> ImportWriter:
+        return self
 
-    def reject(self, reason: str, raw: Any, natural_id: str | None = None) -> None:
-        self.bad.append((reason, raw, natural_id))
-        if len(self.rows) + len(self.bad) >= BATCH:
-            self.flush()
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
-    def flush(self) -> None:
-        rows, bad = self.rows, self.bad
-        self.rows, self.bad = [], []
-        if not rows and not bad:
-            return
-        with self.engine.begin() as conn:
-            for reason, raw, nid in bad:
+    def row_tuple(self, row: dict[str, Any]) -> tuple[Any, ...]:
+        """A declared mapping's row as the stage tuple a fast converter makes."""
+        return stage_tuples(self.target.table, self.target.cols, [row])[0]
+
+    def pack(self, params: list[tuple[Any, ...]], bad: list[tuple[str, Any, str | None]]) -> Batch:
+        """Reading thread: stage ``params`` (SQLite) or keep them for COPY (PostgreSQL)."""
+        batch = Batch(rows=len(params), bad=bad)
+        if params:
+            at = self.target.time_at
+            times = [p[at] for p in params]
+            batch.lo, batch.hi, batch.days = min(times), max(times), {x[:10] for x in times}
+            if self.stage is not None:
+                if self.sconn is None:
+                    self.sconn = self.stage.connect()
+                batch.staged = self.stage.add(self.sconn, params)
+            else:
+                batch.params = params
+        return batch
+
+    def done_packing(self) -> None:
+        """Reading thread, at the end: its stage connection is closed where it was opened."""
+        if self.sconn is not None:
+            self.sconn.close()
+            self.sconn = None
+
+    def store(self, batch: Batch) -> None:
+        """Caller's thread: the batch's quarantined records and rows, in one transaction."""
+        conn = self.conn
+        with conn.begin():
+            for reason, raw, nid in batch.bad:
                 self.report.note_bad(reason, ledger.quarantine(conn, self.org, SOURCE, reason, raw, nid))
-            if rows:
-                self._store(conn, rows)
-                days = _days_of([r["event_time" if self.target == API_USAGE else "login_time"] for r in rows])
-                if self.rollup and not days <= self.behind:
-                    self.behind |= days
-                    _mark_behind(conn, self.org, self.target, self.behind)
-        self.since_rollup += len(rows)
-        if self.since_rollup >= ROLLUP_EVERY:
-            self.catch_up()
+            if batch.rows:
+                self._move(conn, batch)
 
-    def _store(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+    def _move(self, conn: Connection, batch: Batch) -> None:
+        if batch.staged is not None:
+            rng = batch.staged
+        else:
+            assert self.pg is not None
+            rng = self.pg.add(batch.params)
+        via = self._via_api(conn, rng, batch.lo, batch.hi) if self.skip_via_api else 0
+        new = conn.exec_driver_sql(self.move_new if via else self.move, rng).rowcount
+        if self.pg is not None:
+            self.pg.clear()
         report = self.report
-        if self.target == API_USAGE:
-            new, already = store_api_events(conn, self.org, rows)
-            report.new += new
-            report.already += already
-            return
-        times = [r["login_time"] for r in rows]
-        lo, hi = min(times), max(times)
-        self.span = (min(lo, self.span[0]), max(hi, self.span[1])) if self.span else (lo, hi)
-        self.span_rows += len(rows)
-        if self.skip is not None:
-            skipped = self.skip(conn, rows)
-            kept = [r for r, s in zip(rows, skipped, strict=True) if not s]
-            report.via_api += len(rows) - len(kept)
-            report.already += len(rows) - len(kept)
-            rows = kept
-        lg = schema.logins
-        fresh, already = split_new(
-            conn, lg, "natural_id", [lg.c.org == self.org, lg.c.source == self.target], rows
-        )
-        upsert(conn, lg, fresh, key=["org", "source", "natural_id"], update=[])
-        report.new += len(fresh)
-        report.already += already
+        report.new += new
+        report.via_api += via
+        report.already += batch.rows - new
+        if self.target is LOGINS:
+            lo, hi = batch.lo, batch.hi
+            self.span = (min(lo, self.span[0]), max(hi, self.span[1])) if self.span else (lo, hi)
+            self.span_rows += batch.rows
+        if new and self.rollup and not batch.days <= self.behind:
+            self.behind |= batch.days
+            _mark_behind(conn, self.org, self.source, {date.fromisoformat(d) for d in self.behind})
 
-    def catch_up(self) -> None:
-        """Recompute the rollups of the days written since the last catch-up, and clear the note."""
-        self.since_rollup = 0
-        if not self.behind:
-            return
-        with self.engine.begin() as conn:
-            _refresh(conn, self.org, self.target, self.behind)
-            _mark_behind(conn, self.org, self.target, set())
-        self.behind = set()
+    def _via_api(self, conn: Connection, rng: tuple[int, int], lo: str, hi: str) -> int:
+        """How many staged rows the API delivered already (none without a LoginHistory row nearby)."""
+        lg = schema.logins.c
+        near = select(lg.natural_id).where(
+            lg.org == self.org,
+            lg.source == "login_history",
+            lg.login_time >= _as_utc(lo),
+            lg.login_time < _as_utc(hi) + timedelta(minutes=1),
+            ~lg.natural_id.startswith("csv:"),
+        )
+        if conn.execute(near.limit(1)).first() is None:
+            return 0
+        src, seq, arg = staged_rows(conn)
+        sql = f"SELECT count(*) FROM {src} s WHERE s.{seq} BETWEEN {arg} AND {arg} AND EXISTS ({self.match})"
+        return int(conn.exec_driver_sql(sql, rng).scalar_one())
 
     def finish(self) -> None:
-        self.flush()
-        self.catch_up()
-        if self.span is not None and self.target != API_USAGE:
+        """Refresh the rollups of the days written (once), and note the span the file covered."""
+        if self.behind:
+            with self.engine.begin() as conn:
+                if conn.dialect.name == "postgresql" and self.report.new >= ANALYZE_AFTER:
+                    # Fresh statistics first: planned on the counts from before the import, the
+                    # refresh's per-day scans took 7x longer (measured), until autovacuum caught up.
+                    conn.exec_driver_sql(f"ANALYZE {self.target.table.name}")
+                _refresh(conn, self.org, self.source, {date.fromisoformat(d) for d in self.behind})
+                _mark_behind(conn, self.org, self.source, set())
+            self.behind = set()
+        if self.span is not None and self.target is LOGINS:
             # The file is the export of this span: detection may judge its hours (and only them).
             with self.engine.begin() as conn:
                 conn.execute(
                     insert(schema.login_import_spans).values(
                         org=self.org,
-                        source=self.target,
-                        span_start=self.span[0],
-                        span_end=self.span[1],
+                        source=self.source,
+                        span_start=_as_utc(self.span[0]),
+                        span_end=_as_utc(self.span[1]),
                         rows=self.span_rows,
                         imported_at=utcnow(),
                     )
                 )
+
+    def close(self) -> None:
+        """Drop the stage (a crash leaves at most a scratch directory behind)."""
+        try:
+            if self.conn.in_transaction():
+                self.conn.rollback()
+            if self.stage is not None:
+                self.stage.detach(self.conn)
+            elif self.pg is not None:
+                self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS {PgStage.NAME}")
+                self.conn.commit()
+        finally:
+            self.conn.close()
+            shutil.rmtree(self.work, ignore_errors=True)
+
+
+def _as_utc(stored: str) -> datetime:
+    """A stage time (UTC text) as an aware datetime."""
+    return datetime.fromisoformat(stored).replace(tzinfo=UTC)
+
+
+def _hours_of(days: set[date]) -> list[datetime]:
+    return [
+        datetime(d.year, d.month, d.day, tzinfo=UTC) + timedelta(hours=h)
+        for d in sorted(days)
+        for h in range(24)
+    ]
 
 
 def _refresh(conn: Connection, org: str, target: str, days: set[date]) -> None:

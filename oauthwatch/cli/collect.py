@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -112,6 +113,13 @@ def status(
             typer.echo("service: not running (start it with `oauthwatch run`)")
 
 
+class ReportFormat(StrEnum):
+    """How import-csv prints its summary."""
+
+    text = "text"
+    json = "json"
+
+
 @app.command("import-csv")
 def import_csv_cmd(
     ctx: typer.Context,
@@ -127,6 +135,14 @@ def import_csv_cmd(
     create_org: Annotated[
         bool, typer.Option("--create-org", help="Store under --org even though it is not configured.")
     ] = False,
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="text or json")] = ReportFormat.text,
+    progress: Annotated[
+        bool | None,
+        typer.Option(
+            "--progress/--no-progress",
+            help="Progress bar on stderr (default: only on a terminal; never with --format json).",
+        ),
+    ] = None,
 ) -> None:
     """Import Setup's Login History download, a Data Loader/Workbench LoginHistory export, or an ELF CSV."""
     from collectors.imports.importer import import_csv
@@ -139,7 +155,10 @@ def import_csv_cmd(
     primary = next((o.primary_login_source for o in rt.settings.orgs if o.name == org), "login_history")
     engine = rt.store
     started = datetime.now(UTC)
-    bar, update = import_progress(file)
+    show = progress if progress is not None else sys.stderr.isatty()
+    bar, update = (
+        import_progress(file, force=bool(progress)) if show and fmt is ReportFormat.text else (None, None)
+    )
     try:
         report = import_csv(engine, org, file, timezone=timezone, primary_source=primary, progress=update)
     except Malformed as exc:
@@ -148,9 +167,13 @@ def import_csv_cmd(
     finally:
         if bar is not None:
             bar.stop()
-    for line in report.lines():
-        typer.echo(line)
-    typer.echo(f"done in {(datetime.now(UTC) - started).total_seconds():.1f}s")
+    seconds = (datetime.now(UTC) - started).total_seconds()
+    if fmt is ReportFormat.json:
+        typer.echo(json.dumps(report.summary() | {"seconds": round(seconds, 3)}))
+    else:
+        for line in report.lines():
+            typer.echo(line)
+        typer.echo(f"done in {seconds:.1f}s")
     raise typer.Exit(2 if report.quarantined else 0)
 
 

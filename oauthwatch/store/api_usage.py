@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, delete, func, insert, select
 
+from oauthwatch.rules.times import as_utc as _as_utc
 from oauthwatch.store import schema
 from oauthwatch.store.inserts import insert_new, split_new
-from oauthwatch.store.writes import _as_utc, _hour_trunc, hour_floor
+from oauthwatch.store.writes import _hour_trunc, hour_floor
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, delete, func, insert, select
 
-from oauthwatch.rules.times import as_utc as _as_utc
 from oauthwatch.rules.times import utcnow as utcnow  # the store's one clock, imported from here by writers
 from oauthwatch.store import schema
 from oauthwatch.store.upsert import upsert
@@ -49,18 +48,15 @@ def refresh_login_rollup(conn: Connection, org: str, source: str, hours: Iterabl
     hours = sorted({hour_floor(h) for h in hours})
     if not hours:
         return
-    for start in range(0, len(hours), 200):
-        batch = hours[start : start + 200]
-        lo, hi = batch[0], batch[-1]
-        hi_end = hi + timedelta(hours=1)
-        conn.execute(
-            delete(r).where(and_(r.c.org == org, r.c.hour >= lo, r.c.hour < hi_end, r.c.hour.in_(batch)))
-        )
-        hour_expr = _hour_trunc(conn, t.c.login_time)
-        dims = [
-            func.coalesce(getattr(t.c, c), "").label(c)
-            for c in ("application", "login_type", "login_subtype", "status", "country_iso")
-        ]
+    hour_expr = _hour_trunc(conn, t.c.login_time)
+    dims = [
+        func.coalesce(getattr(t.c, c), "").label(c)
+        for c in ("application", "login_type", "login_subtype", "status", "country_iso")
+    ]
+    # One DELETE and one INSERT … SELECT per run of consecutive hours: the cells never travel
+    # through Python (an import of a month refreshes 720 hours at once).
+    for lo, hi_end in _runs(hours):
+        conn.execute(delete(r).where(and_(r.c.org == org, r.c.hour >= lo, r.c.hour < hi_end)))
         sel = (
             select(
                 t.c.org,
@@ -73,13 +69,8 @@ def refresh_login_rollup(conn: Connection, org: str, source: str, hours: Iterabl
             .where(t.c.org == org, t.c.source == source, t.c.login_time >= lo, t.c.login_time < hi_end)
             .group_by(t.c.org, hour_expr, *(d.element for d in dims), t.c.success)
         )
-        rows = [dict(m) for m in conn.execute(sel).mappings()]
-        keep = set(batch)
-        rows = [x for x in rows if _as_utc(x["hour"]) in keep]
-        for x in rows:
-            x["hour"] = _as_utc(x["hour"])
-        if rows:
-            conn.execute(insert(r), rows)
+        cols = ["org", "hour", *(d.name for d in dims), "success", "events", "users"]
+        conn.execute(insert(r).from_select(cols, sel))
     # The daily rollups (distinct users, origins per IP) follow the same touched hours.
     from oauthwatch.store.rollups_daily import refresh_daily_rollups
 
@@ -88,6 +79,17 @@ def refresh_login_rollup(conn: Connection, org: str, source: str, hours: Iterabl
     from oauthwatch.store.rollups_detect import refresh_detect_rollups
 
     refresh_detect_rollups(conn, org, source, hours)
+
+
+def _runs(hours: list[datetime]) -> list[tuple[datetime, datetime]]:
+    """Sorted hour starts as half-open ranges of consecutive hours."""
+    out: list[tuple[datetime, datetime]] = []
+    for h in hours:
+        if out and out[-1][1] == h:
+            out[-1] = (out[-1][0], h + timedelta(hours=1))
+        else:
+            out.append((h, h + timedelta(hours=1)))
+    return out
 
 
 def _hour_trunc(conn: Connection, col: Any) -> Any:

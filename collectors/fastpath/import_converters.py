@@ -1,0 +1,163 @@
+"""Fast paths for ``import-csv``: Setup-download and Event Log File Login records → stage tuples.
+
+Like :mod:`collectors.fastpath.csv_converters` for the Bulk backfill: the declared mapping says
+how a record becomes a row (``SetupRows.record`` + ``login_row`` for a Setup download,
+``elf_csv.login_row`` for an ELF Login file, each followed by the time-range check); a converter
+here produces the very same stored values from the CSV cells without the per-record dicts and
+datetimes, and raises on any record it is not sure of (a short record, a missing time or id, an
+unusual time format), which then takes the declared mapping and its quarantine instead.
+``tests/test_import_fastpath.py`` holds them equal on the external fixtures and generated files.
+
+The tuples are in :data:`collectors.sources.login_history.LOGIN_COLUMNS` order, in the SQLite
+bind form that :mod:`collectors.fastpath.stage` stages for either store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from collectors.fastpath.csv_converters import BulkTimes, FastConverter, stored_utc
+from collectors.sources import elf_csv
+from oauthwatch.rules.salesforce_values import id18, tls_protocol
+from oauthwatch.time_bounds import check_in_range
+
+_TIMES_KEPT = 100_000  # distinct Login Time texts remembered (a download repeats each minute's)
+# The Setup fields the converter reads, in this order; the first eight are the content id's basis
+# (collectors.imports.setup_download._ID_BASIS, same order).
+SETUP_FIELDS = (
+    "Username", "LoginTime", "SourceIp", "Status", "Application", "LoginType", "Browser", "Platform",
+    "UserId", "LoginSubType", "LoginUrl", "ClientVersion", "ApiType", "ApiVersion", "TlsProtocol", "CipherSuite",
+    "CountryIso", "LoginGeo.Country", "LoginGeo.City", "Location",
+)  # fmt: skip
+
+
+def _cut(v: str | None, n: int) -> str | None:
+    return v[:n] if v else None
+
+
+def setup_download_converter(
+    org: str,
+    mapping: dict[int, str],
+    width: int,
+    parse_time: Callable[[str], datetime],
+    natural_id: Callable[[str], str],
+    now: datetime,
+) -> FastConverter:
+    """Setup Login History download cells → a ``logins`` stage tuple (source ``login_history``).
+
+    ``mapping`` is the importer's column index → field; a field mapped twice takes its last column,
+    as the importer's record does. ``parse_time`` reads a Login Time in the import's zone;
+    ``natural_id`` numbers identical rows and names them (shared with the declared mapping, so the
+    two paths number one sequence). Records shorter than the header go the declared way.
+    """
+    last: dict[str, int] = {}
+    for i, name in sorted(mapping.items()):
+        last[name] = i
+    at = [last.get(name) for name in SETUP_FIELDS]
+    ingested = stored_utc(now)
+    times: dict[str, tuple[str, str]] = {}
+
+    def when(raw: str) -> tuple[str, str]:
+        hit = times.get(raw)
+        if hit is None:
+            t = check_in_range(parse_time(raw[:200]), "Login Time")
+            if len(times) >= _TIMES_KEPT:
+                times.clear()
+            hit = times[raw] = (t.isoformat(), stored_utc(t))
+        return hit
+
+    def convert(c: list[str]) -> tuple[Any, ...]:
+        if len(c) < width:
+            raise ValueError("short record")
+        (user, raw_time, ip, status, app, ltype, browser, platform, uid, sub, url, client, apitype, apiver, tls,
+         cipher, iso, country, city, location) = (
+            (c[i].strip() or None) if i is not None else None for i in at
+        )  # fmt: skip
+        if raw_time is None:
+            raise ValueError("no Login Time")
+        iso_time, stored = when(raw_time)
+        if location and not country:
+            country = location.split(",")[-1].strip()
+        basis = "|".join(x or "" for x in (user, iso_time, ip, status, app, ltype, browser, platform))
+        s = _cut(status, 255)
+        return (
+            org, "login_history", natural_id(basis)[:64], stored, _cut(uid, 18), _cut(user, 255), _cut(ltype, 64),
+            _cut(sub, 64), s, 1 if s is not None and s.strip().lower() == "success" else 0, _cut(app, 255),
+            _cut(ip, 64), _cut(url, 255), _cut(browser, 255), _cut(platform, 255), _cut(client, 64),
+            _cut(apitype, 64), _cut(apiver, 32), _cut(tls, 16), _cut(cipher, 64), _cut(iso, 3), _cut(country, 80),
+            None, _cut(city, 80), None, None, None, None, ingested,
+        )  # fmt: skip
+
+    return convert
+
+
+def elf_login_converter(org: str, header: list[str], now: datetime) -> FastConverter | None:
+    """ELF Login cells (``header`` upper-cased) → a ``logins`` stage tuple (source ``elf_login``).
+
+    None when the header repeats a column or is too short to be a Login file: the declared mapping
+    then takes every record. A record without REQUEST_ID, with another event type, or timed other
+    than by a ``TIMESTAMP_DERIVED`` of the form ``2024-06-05T05:41:17.937Z`` goes the declared way.
+    """
+    if len(set(header)) != len(header) or len(header) <= 3:
+        return None
+    at = {name: i for i, name in enumerate(header)}
+    width = len(header)
+
+    def cols(*names: str) -> tuple[int, ...]:
+        return tuple(at[n] for n in names if n in at)
+
+    i_type, i_req, i_derived = at.get("EVENT_TYPE"), at.get("REQUEST_ID"), at.get("TIMESTAMP_DERIVED")
+    if i_req is None or i_derived is None:
+        return None
+    i_status, i_rstatus = at.get("LOGIN_STATUS"), at.get("REQUEST_STATUS")
+    i_lt, i_lst, i_api = at.get("LOGIN_TYPE"), at.get("LOGIN_SUB_TYPE"), at.get("API_TYPE")
+    user, name, app = (
+        cols("USER_ID_DERIVED", "USER_ID"),
+        cols("USER_NAME"),
+        cols("CONNECTED_APP_NAME", "APPLICATION"),
+    )
+    ip, url, browser, platform = (
+        cols("SOURCE_IP", "CLIENT_IP"),
+        cols("LOGIN_URL"),
+        cols("BROWSER_TYPE"),
+        cols("PLATFORM_TYPE"),
+    )
+    client, apiver, tls, cipher = cols("CLIENT_VERSION"), cols("API_VERSION"), cols("TLS_PROTOCOL"), cols("CIPHER_SUITE")  # fmt: skip
+    ingested = stored_utc(now)
+    times = BulkTimes()
+    status_of, types, subtypes, api_types = elf_csv.LOGIN_STATUS, elf_csv.LOGIN_TYPES, elf_csv.LOGIN_SUB_TYPES, elf_csv.API_TYPES  # fmt: skip
+
+    def first(c: list[str], idx: tuple[int, ...], limit: int = 255) -> str | None:
+        for i in idx:
+            if c[i]:
+                return c[i][:limit]
+        return None
+
+    def get(c: list[str], i: int | None) -> str:
+        return c[i] if i is not None else ""
+
+    def convert(c: list[str]) -> tuple[Any, ...]:
+        if len(c) < width or get(c, i_type) not in ("", "Login"):
+            raise ValueError("not a plain Login record")
+        rid, derived = c[i_req], c[i_derived]
+        if not rid or not "1700" <= derived[:4] < "4000":
+            raise ValueError("no REQUEST_ID, or a time the declared mapping judges")
+        code = get(c, i_status)
+        status = status_of.get(code, code or get(c, i_rstatus) or None)
+        success = code == "LOGIN_NO_ERROR" if code else get(c, i_rstatus).lower() in ("success", "s")
+        lt, lst, api = get(c, i_lt), get(c, i_lst), get(c, i_api)
+        return (
+            org, "elf_login", rid[:64], times(derived), id18(first(c, user, 18)), first(c, name),
+            types.get(lt, lt) or None, subtypes.get(lst.lower(), lst) or None, status[:255] if status else None,
+            1 if success else 0, first(c, app), first(c, ip, 64), first(c, url), first(c, browser),
+            first(c, platform), first(c, client, 64), api_types.get(api, api) or None, first(c, apiver, 32),
+            tls_protocol(first(c, tls, 16)), first(c, cipher, 64), None, None, None, None, None, None, None, None,
+            ingested,
+        )  # fmt: skip
+
+    return convert
+
+
+__all__ = ["SETUP_FIELDS", "elf_login_converter", "setup_download_converter"]

@@ -1,0 +1,152 @@
+"""Staged inserts: finished store tuples go to a scratch table, then one ``INSERT … SELECT`` per group.
+
+Shared by the Bulk backfill and ``import-csv`` (docs/architecture.md, decision 11). Why a stage:
+
+- on SQLite the scratch table is a file of its own, attached to the store's connection: the parser
+  fills it through its own connection (in another thread, for the backfill), and each group moves
+  into the store with one statement that runs wholly inside SQLite, GIL released, where an
+  ``executemany`` of Python tuples made parsing and index maintenance wait for each other at every
+  row. The staging columns have no affinity, so values keep their SQLite types and what lands is
+  what binding the same tuples directly would store;
+- on PostgreSQL the scratch table is a temporary table of the store's column types, filled with
+  ``COPY`` (one round trip per group instead of one per row);
+- either way the move says how many rows it inserted (``ON CONFLICT DO NOTHING`` skips the rest),
+  so a writer learns what was new and what was already there without a SELECT per row.
+
+Stage tuples are the SQLite bind form of the row (:func:`collectors.fastpath.csv_converters.stored_utc`
+times, 0/1 booleans), so one fast converter serves both stores: the PostgreSQL session that moves a
+group reads those times as UTC.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.dialects import sqlite as _sqlite_dialect
+
+from oauthwatch.store.upsert import bind_params
+
+if TYPE_CHECKING:
+    from sqlalchemy import Table
+    from sqlalchemy.engine import Connection
+
+ALIAS = "bulk_stage"  # the schema name the SQLite stage file is attached under
+_SQLITE = _sqlite_dialect.dialect()
+
+
+def conflict_clause(conn: Connection, key: Sequence[str], update: Sequence[str]) -> str:
+    """``ON CONFLICT (key) DO UPDATE SET …`` (or ``DO NOTHING`` without columns to update)."""
+    q = conn.dialect.identifier_preparer.quote
+    action = (
+        "DO UPDATE SET " + ", ".join(f"{q(c)} = excluded.{q(c)}" for c in update) if update else "DO NOTHING"
+    )
+    return f"ON CONFLICT ({', '.join(q(k) for k in key)}) {action}"
+
+
+class Stage:
+    """A scratch SQLite file the parser fills with finished store tuples (see module docstring)."""
+
+    def __init__(self, path: Path, width: int) -> None:
+        self.path, self.width = path, width
+        self.insert = f"INSERT INTO rows VALUES ({', '.join('?' * width)})"
+        self.last = 0
+
+    @classmethod
+    def create(cls, work_dir: Path, width: int) -> Stage:
+        path = work_dir / f"bulk-stage-{uuid.uuid4().hex}.sqlite3"
+        conn = sqlite3.connect(path)
+        conn.execute("PRAGMA journal_mode=WAL")  # the writer reads committed groups while more arrive
+        conn.execute(f"CREATE TABLE rows ({', '.join(f'c{i}' for i in range(width))})")
+        conn.commit()
+        conn.close()
+        return cls(path, width)
+
+    def connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path)
+        conn.execute("PRAGMA synchronous=OFF")  # scratch: a crash restarts the work anyway
+        return conn
+
+    def add(self, conn: sqlite3.Connection, params: list[tuple[Any, ...]]) -> tuple[int, int]:
+        """Append ``params``; their rowid range (rows are only appended, never deleted)."""
+        conn.executemany(self.insert, params)
+        conn.commit()
+        first, self.last = self.last + 1, self.last + len(params)
+        return first, self.last
+
+    def attach(self, conn: Connection) -> None:
+        """Make the stage readable from the store's connection as ``bulk_stage.rows``."""
+        conn.exec_driver_sql(f"ATTACH DATABASE '{self.path}' AS {ALIAS}")
+        conn.commit()
+
+    def detach(self, conn: Connection) -> None:
+        conn.exec_driver_sql(f"DETACH DATABASE {ALIAS}")
+
+    def remove(self) -> None:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+
+
+def move_sql(conn: Connection, table: str, cols: Sequence[str], conflict: str, *, where: str = "") -> str:
+    """The one statement moving the staged rows ``BETWEEN`` two bounds (rowid / seq) into ``table``.
+
+    ``where`` adds conditions on the staged row, aliased ``s`` (its columns are ``c0``, ``c1``…).
+    """
+    q = conn.dialect.identifier_preparer.quote
+    src, seq, arg = staged_rows(conn)
+    return (
+        f"INSERT INTO {q(table)} ({', '.join(q(c) for c in cols)}) "
+        f"SELECT {', '.join(f's.c{i}' for i in range(len(cols)))} FROM {src} s "
+        f"WHERE s.{seq} BETWEEN {arg} AND {arg}{' AND ' + where if where else ''} ORDER BY s.{seq} {conflict}"
+    )
+
+
+def staged_rows(conn: Connection) -> tuple[str, str, str]:
+    """The stage's table, its order column and the driver's placeholder, for queries over a range."""
+    return (f"{ALIAS}.rows", "rowid", "?") if conn.dialect.name == "sqlite" else (PgStage.NAME, "seq", "%s")
+
+
+def stage_tuples(
+    table: Table, cols: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> list[tuple[Any, ...]]:
+    """Rows of a declared mapping as stage tuples: each value through its column's SQLite bind processor."""
+    return bind_params(_SQLITE, table, list(cols), rows)
+
+
+class PgStage:
+    """The PostgreSQL stage: a temporary table typed like the target's columns, filled by ``COPY``.
+
+    Staged times are UTC text; the store's sessions run in UTC (:mod:`oauthwatch.store.engine`),
+    so ``COPY`` reads them as the instants they are.
+    """
+
+    NAME = "oauthwatch_stage"
+
+    def __init__(self, conn: Connection, table: str, cols: Sequence[str]) -> None:
+        q = conn.dialect.identifier_preparer.quote
+        self.conn, self.width, self.last = conn, len(cols), 0
+        typed = ", ".join(f"{q(c)} AS c{i}" for i, c in enumerate(cols))
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self.NAME}")
+        conn.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE {self.NAME} AS SELECT 0::bigint AS seq, {typed} FROM {q(table)} WITH NO DATA"
+        )
+
+    def add(self, params: list[tuple[Any, ...]]) -> tuple[int, int]:
+        """Append ``params`` with ``COPY``; their ``seq`` range."""
+        first = self.last + 1
+        cols = ", ".join(["seq", *(f"c{i}" for i in range(self.width))])
+        cur = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        with cur.copy(f"COPY {self.NAME} ({cols}) FROM STDIN") as copy:
+            for n, p in enumerate(params, first):
+                copy.write_row((n, *p))
+        self.last += len(params)
+        return first, self.last
+
+    def clear(self) -> None:
+        self.conn.exec_driver_sql(f"TRUNCATE {self.NAME}")
+
+
+__all__ = ["ALIAS", "PgStage", "Stage", "conflict_clause", "move_sql", "stage_tuples", "staged_rows"]
