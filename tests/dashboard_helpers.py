@@ -1,19 +1,26 @@
 """Running the dashboard in tests: the app path, the pages, a seeded store (one template per
-session, copied per test), an empty store, and AppTest helpers (run a page, read its text and metrics)."""
+session, copied per test), an empty store, and AppTest helpers (run a page, read its text and metrics).
+
+The store is seeded up to a fixed reference time, :data:`NOW`, and every test that reads it runs
+with the clock travelled there (ticking): the pages' "last 24 hours" and the seeded days then line
+up the same way whenever the suite runs."""
 
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import streamlit as st
+import time_machine
 from streamlit.testing.v1 import AppTest
 
 from oauthwatch.store import open_store
 from tests.factories import seed_store
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
+NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)  # a Wednesday noon: the seeded history ends here
 PAGES = ["overview", "apps", "failures", "origins", "alerts", "investigate", "tokens", "collection"]
 
 
@@ -22,7 +29,7 @@ def seeded_template(tmp_path_factory):
     """One seeded store file per session; each test gets its own copy (seeding is the slow part)."""
     path = tmp_path_factory.mktemp("dash_template") / "store.db"
     engine = open_store(f"sqlite:///{path}")
-    facts = seed_store(engine, days=14)
+    facts = seed_store(engine, days=14, now=NOW)
     with engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     engine.dispose()
@@ -41,7 +48,8 @@ def store_env(seeded_template, tmp_path, monkeypatch):
     st.cache_data.clear()
     st.cache_resource.clear()
     engine = open_store(url)
-    yield engine, facts
+    with time_machine.travel(NOW, tick=True):
+        yield engine, facts
     engine.dispose()
     st.cache_data.clear()
     st.cache_resource.clear()
@@ -55,7 +63,8 @@ def empty_env(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     st.cache_data.clear()
     st.cache_resource.clear()
-    yield url
+    with time_machine.travel(NOW, tick=True):
+        yield url
     st.cache_data.clear()
     st.cache_resource.clear()
 

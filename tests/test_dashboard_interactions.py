@@ -8,7 +8,7 @@ import streamlit as st
 from sqlalchemy import select
 
 from oauthwatch.store import schema
-from tests.dashboard_helpers import APP, metric, run_page, seeded_template, store_env, texts
+from tests.dashboard_helpers import APP, NOW, metric, run_page, seeded_template, store_env, texts
 from tests.factories import seed_store
 
 __all__ = ["seeded_template", "store_env"]  # the fixtures, re-exported for pytest
@@ -27,7 +27,7 @@ def test_overview_numbers_match_the_store_and_follow_the_range(store_env):
 
 def test_org_filter_comes_from_the_url_and_filters(store_env):
     engine, facts = store_env
-    seed_store(engine, org="beta", days=3, per_hour=2, seed=3)
+    seed_store(engine, org="beta", days=3, per_hour=2, seed=3, now=NOW)
     st.cache_data.clear()
     both = run_page("overview", {"range": "90d"})
     only = run_page("overview", {"range": "90d", "org": "beta"})
