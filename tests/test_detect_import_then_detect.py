@@ -1,7 +1,8 @@
 """Import, then ``detect`` alone: every incident alerted once, on the right subject, like collection.
 
 The local org (a real ``oauthwatch simulate`` process, history ending at a fixed reference time
-that the test clock travels to) holds four incidents in its last 30 hours. Its LoginHistory is
+that the test clock travels to) holds five incidents in its last 30 hours, the legacy password
+flow among them. Its LoginHistory is
 exported through the REST API the way Workbench does (API names, ``LoginGeo.*`` columns) in two
 files: the weeks before (the baseline) and the last 30 hours. Store A imports the baseline, runs
 ``detect``, imports the last 30 hours and runs ``detect`` again, as a new user would; store B
@@ -39,6 +40,7 @@ INCIDENTS = [
     ("stolen_refresh_token", timedelta(hours=21)),
     ("runaway_integration", timedelta(hours=15)),
     ("unapproved_app", timedelta(hours=8)),
+    ("legacy_password_flow", timedelta(hours=4)),
 ]
 GEO = ("City", "Country", "CountryIso", "Subdivision", "PostalCode", "Latitude", "Longitude")
 FIELDS = (
@@ -145,6 +147,12 @@ def test_import_then_detect_raises_every_incident_once_like_collection(tmp_path:
         new = [a for a in alerts_a if a["id"] not in before]
 
     missed = [t["scenario"] for t in truths if not any(_matches(a, t) for a in new)]
+    legacy = next(t for t in truths if t["scenario"] == "legacy_password_flow")
+    on_app = [a for a in new if a["subject"] == legacy["app"]]
+    assert any("legacy_flow" in a["detector"] + json.dumps(a["evidence"] or {}) for a in on_app), (
+        legacy["app"],
+        _signature(new),
+    )
     assert not missed, (missed, _signature(new))
     assert len(new) <= len(INCIDENTS) + 2, _signature(new)
 

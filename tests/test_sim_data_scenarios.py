@@ -130,6 +130,17 @@ def test_each_scenario_writes_events_and_ground_truth(org: Path) -> None:
     ).fetchone()[0]
     assert n > 1000
 
+    legacy = truth["legacy_password_flow"]
+    flows = conn.execute(
+        'SELECT LoginTime >= ?, LoginSubType, Status, COUNT(*) FROM "LoginHistory" WHERE Application = ? '
+        "AND LoginSubType = 'OAuth Username-Password' GROUP BY 1, 2, 3",
+        (to_ms(AT), legacy["app"]),
+    ).fetchall()
+    # only the incident's logins use the flow, all of them successful: a first use, as the truth says
+    assert flows == [(1, "OAuth Username-Password", "Success", legacy["events"])]
+    assert legacy["app"] != runaway["app"]
+    assert legacy["users"]
+
     jwt = truth["expired_jwt_cert"]
     start, end = (to_ms(datetime.fromisoformat(jwt[k])) for k in ("start", "end"))
     statuses = {

@@ -21,7 +21,7 @@ from typing import Any
 
 from oauthwatch.simulator.data import eventlog, orgdb
 from oauthwatch.simulator.data.clock import from_ms, get_state, iso, org_now_ms, set_state, to_ms
-from oauthwatch.simulator.generate import campaigns, geo, incidents
+from oauthwatch.simulator.generate import campaigns, geo, incidents, legacy
 from oauthwatch.simulator.generate.build import plan_from_params, read_params
 from oauthwatch.simulator.generate.logins import SCENARIO, apply_grants, factory, write_rows
 from oauthwatch.simulator.generate.plan import Plan
@@ -29,7 +29,7 @@ from oauthwatch.simulator.generate.plan import Plan
 GROUND_TRUTH = "ground_truth.jsonl"
 PENDING_KEY, ACTIVE_KEY, SUPPRESS_KEY = "scenarios_pending", "scenarios_active", "scenarios_suppressed"
 APPLIED_KEY = "scenarios_applied"
-BUILDERS = {**incidents.BUILDERS, **campaigns.BUILDERS}
+BUILDERS = {**incidents.BUILDERS, **campaigns.BUILDERS, **legacy.BUILDERS}
 _NUMBER = {name: i + 1 for i, name in enumerate(BUILDERS)}
 _REL = re.compile(r"^([+-])(\d+)([smhd])$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -52,6 +52,7 @@ SCENARIOS: dict[str, Scenario] = {
     "policy_loosened": Scenario("policy_loosened", "posture", "a connected app's OAuth policies loosened (SetupAuditTrail + Metadata)"),
     "token_theft": Scenario("token_theft", "app_risky_network", "a vendor app's stolen refresh tokens replayed from AWS, DigitalOcean and Tor by scripts"),
     "fake_dataloader": Scenario("fake_dataloader", "app_imitation", "a lookalike 'Data Loader' authorised through the device flow, pulling data over a VPN"),
+    "legacy_password_flow": Scenario("legacy_password_flow", "legacy_flow", "an integration's fallback script logging in with the OAuth Username-Password flow"),
 }  # fmt: skip
 
 
