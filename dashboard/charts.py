@@ -15,7 +15,8 @@ import plotly.graph_objects as go
 
 FAIL = "#d62728"
 OK = "#2ca02c"
-COVERAGE_COLORS = {"complete": OK, "late": "#17becf", "partial": "#ff7f0e", "missing": FAIL}
+# "pruned": collected, then its raw rows removed by retention (totals still in the rollups)
+COVERAGE_COLORS = {"complete": OK, "late": "#17becf", "partial": "#ff7f0e", "missing": FAIL, "pruned": "#9e9e9e"}
 
 
 def _local(s: pd.Series, tz: str) -> pd.Series:
@@ -233,7 +234,7 @@ def timeline(events: pd.DataFrame, audit: pd.DataFrame, tz: str, title: str = "T
 
 
 def coverage_calendar(cov: pd.DataFrame, title: str = "Coverage by day") -> go.Figure:
-    """A calendar strip per source: complete / late / partial / missing per day."""
+    """A calendar strip per source: complete / late / partial / missing / pruned per day."""
     fig = go.Figure()
     if not cov.empty:
         for status, color in COVERAGE_COLORS.items():

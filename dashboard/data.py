@@ -202,6 +202,17 @@ def coverage(w: Window) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
+def pruned_before(orgs: tuple[str, ...]) -> pd.Timestamp | None:
+    """The newest retention horizon of these orgs' raw logins (None: nothing pruned yet)."""
+    from oauthwatch.store.retention import pruned_before as horizon
+
+    with engine().connect() as conn:
+        got = [horizon(conn, o) for o in orgs] if orgs else [horizon(conn, None)]
+    newest = max((g for g in got if g is not None), default=None)
+    return None if newest is None else pd.Timestamp(newest)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
 def api_budget(w: Window) -> pd.DataFrame:
     """DailyApiRequests readings."""
     return ops.api_budget(engine(), w)

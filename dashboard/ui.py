@@ -71,6 +71,20 @@ def has_data(ctx: Context) -> bool:
     return True
 
 
+def pruned_note(ctx: Context, *, rollups: bool = True) -> None:
+    """Say when the window reaches before the retention horizon: those days are pruned, not missing."""
+    horizon = data.pruned_before(ctx.orgs)
+    if horizon is None or ctx.window.start >= horizon:
+        return
+    day = horizon.tz_convert(ctx.tz).strftime("%Y-%m-%d %H:%M")
+    shown = (
+        "the charts show those days from the rollups, which are kept longer"
+        if rollups
+        else "their individual events are no longer stored; the Overview shows their totals from the rollups"
+    )
+    st.info(f"Raw events before {day} were pruned by retention (`[store.retention]`): {shown}.")
+
+
 def window_has_rows(df: pd.DataFrame, what: str, ctx: Context) -> bool:
     """True when ``df`` has rows; otherwise say nothing matched and what to try."""
     if df is None or df.empty:

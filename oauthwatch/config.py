@@ -44,10 +44,10 @@ from oauthwatch.config_file import (
 from oauthwatch.errors import ConfigError
 from oauthwatch.notify.webhook_target import WebhookUrl
 from oauthwatch.secret_settings import EnvName, masked_dump, read_secret_file, register_setting_secrets
+from oauthwatch.settings_store import StoreSettings
 from oauthwatch.settings_threat import HuntSettings, ResponseSettings
 
 DEFAULT_CONFIG = Path("oauthwatch.toml")
-DEFAULT_STORE_URL = "sqlite:///oauthwatch.db"
 
 Flow = Literal["jwt", "client_credentials", "web_server", "refresh_token", "password"]
 
@@ -69,14 +69,6 @@ private_key_file = "keys/prod.key"        # made by `oauthwatch keygen --org pro
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class StoreSettings(_Strict):
-    """Where oauthwatch keeps what it collects."""
-
-    url: str = Field(
-        DEFAULT_STORE_URL, description="SQLAlchemy URL: sqlite:///file.db or postgresql+psycopg://…"
-    )
 
 
 class CollectSettings(_Strict):

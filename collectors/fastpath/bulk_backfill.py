@@ -39,6 +39,7 @@ from collectors.sources.base import BackfillRefused, Bad, Context, split_records
 from collectors.sources.paging import prefetch
 from collectors.sources.values import parse_dt, soql_dt
 from oauthwatch.rules.times import as_utc as _aware
+from oauthwatch.store.partitions import conflict_target
 from oauthwatch.store.upsert import bind_params, tune_for_backfill, upsert
 
 if TYPE_CHECKING:
@@ -293,10 +294,11 @@ def _write(src: IncrementalSource, ctx: Context, conn: Connection, chunk: Chunk,
         ctx.quarantine(conn, src.name, reason, raw, nid)
     if not chunk.written:
         return
-    update = [c for c in cols if c not in src.key and c not in src.keep_on_update]
+    keys = conflict_target(src.table.name, src.key)
+    update = [c for c in cols if c not in keys and c not in src.keep_on_update]
     if chunk.staged is not None:
         conn.exec_driver_sql(
-            move_sql(conn, src.table.name, cols, conflict_clause(conn, src.key, update)), chunk.staged
+            move_sql(conn, src.table.name, cols, conflict_clause(conn, keys, update)), chunk.staged
         )
     elif sqlite:
         keys_only = [dict.fromkeys(cols)] * len(chunk.params)  # names the columns; values are the tuples

@@ -31,6 +31,7 @@ from collectors.run import ledger
 from collectors.sources.login_history import LOGIN_COLUMNS
 from oauthwatch.store import schema
 from oauthwatch.store.api_usage import refresh_api_usage
+from oauthwatch.store.partitions import conflict_target
 from oauthwatch.store.upsert import tune_for_backfill
 from oauthwatch.store.writes import refresh_login_rollup, utcnow
 
@@ -183,7 +184,7 @@ class ImportWriter:
         else:
             self.pg = PgStage(conn, t.table.name, t.cols)
         conn.commit()
-        nothing = conflict_clause(conn, t.key, [])
+        nothing = conflict_clause(conn, conflict_target(t.table.name, t.key), [])
         self.move = move_sql(conn, t.table.name, t.cols, nothing)
         self.match = _via_api_match(conn) if skip_via_api else ""
         self.move_new = move_sql(conn, t.table.name, t.cols, nothing, where=f"NOT EXISTS ({self.match})")

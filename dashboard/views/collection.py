@@ -62,6 +62,7 @@ def main() -> None:
         st.error(
             f"{ui.esc(row.org)} · {ui.esc(row.source)}: last run {row.outcome}: {ui.esc(row.error or 'no error text')}"
         )
+    ui.pruned_note(ctx)
     cov = data.coverage(ctx.window)
     if not cov.empty:
         own = cov[cov["note"].fillna("").astype(str).str.startswith("own rows only")]

@@ -68,6 +68,7 @@ def _scope(ctx: filters.Context) -> tuple[Window, dict[str, str], dict | None]:
 def main() -> None:
     ctx = filters.current()
     st.title("Investigate")
+    ui.pruned_note(ctx, rollups=False)
     if not ui.has_data(ctx):
         return
     w, flt, alert = _scope(ctx)

@@ -12,6 +12,7 @@ def main() -> None:
     ctx = filters.current()
     st.title("Overview")
     st.caption(ctx.label())
+    ui.pruned_note(ctx)
     if not ui.has_data(ctx):
         return
     now, before = data.kpis(ctx.window), data.kpis(ctx.window.previous())

@@ -21,6 +21,7 @@ from oauthwatch.config import ConfigError
 from oauthwatch.rules.network import network_of
 from oauthwatch.rules.times import as_utc as _utc
 from oauthwatch.store import schema as s
+from oauthwatch.store.retention import pruned_before
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -154,6 +155,12 @@ class DigestData:
 
     def kinded_list(self, names: list[str]) -> list[str]:
         return [self.kinded(n) for n in names]
+    pruned_before: datetime | None = None  # raw logins before this were pruned (store.retention)
+
+    @property
+    def from_rollups(self) -> bool:
+        """The day or its baseline reaches before the pruned horizon: the counts come from the rollups."""
+        return self.pruned_before is not None and self.window.baseline_start < self.pruned_before
 
     @property
     def failure_rate(self) -> float:
@@ -206,8 +213,10 @@ def collect_digest_data(
         org=org.name, window=w, login_source=org.primary_login_source, generated_at=now or datetime.now(UTC)
     )
     with engine.connect() as conn:
+        d.pruned_before = pruned_before(conn, org.name)
         _volumes(conn, d)
-        _firsts(conn, d)
+        if not d.from_rollups:  # first sightings need the raw history, gone before the horizon
+            _firsts(conn, d)
         _alerts(conn, d, settings.notify.dashboard_url)
         posture_findings(conn, d, Thresholds.from_settings(lambda n: settings.detector(n, org.name)))
         collection_health(conn, d, org, settings)
@@ -221,31 +230,38 @@ def _logins_in(d: DigestData, start: datetime, end: datetime) -> Any:
 
 
 def _volumes(conn: Connection, d: DigestData) -> None:
-    t = s.logins
+    """The day's and the baseline's counts: from the raw logins, or from the hourly rollup (same
+    primary source, same counts) when the raw logins of those days were pruned."""
     w = d.window
-    fail = func.coalesce(func.sum(case((t.c.success.is_(False), 1), else_=0)), 0)
+    if d.from_rollups:
+        t: Any = s.login_rollup_hourly
+        at, weight, scope = t.c.hour, t.c.events, [t.c.org == d.org]
+    else:
+        t = s.logins
+        at, weight, scope = t.c.login_time, 1, [t.c.org == d.org, t.c.source == d.login_source]
+
+    def within(lo: datetime, hi: datetime) -> Any:
+        return and_(*scope, at >= lo, at < hi)
+
+    count = func.coalesce(func.sum(weight), 0) if d.from_rollups else func.count()
+    fail = func.coalesce(func.sum(case((t.c.success.is_(False), weight), else_=0)), 0)
     for back in range(BASELINE_DAYS, -1, -1):
         dw = w.shifted(-back)
-        ev, fl = conn.execute(select(func.count(), fail).where(_logins_in(d, dw.start, dw.end))).one()
+        ev, fl = conn.execute(select(count, fail).where(within(dw.start, dw.end))).one()
         d.daily.append(DayCount(dw.day, int(ev), int(fl)))
     d.events, d.failures = d.daily[-1].events, d.daily[-1].failures
     base = d.daily[:-1]
     d.baseline_events_avg = sum(x.events for x in base) / BASELINE_DAYS
     d.baseline_failures_avg = sum(x.failures for x in base) / BASELINE_DAYS
-    d.has_history = (
-        conn.execute(
-            select(t.c.login_time)
-            .where(t.c.org == d.org, t.c.source == d.login_source, t.c.login_time < w.start)
-            .limit(1)
-        ).first()
-        is not None
+    d.has_history = d.from_rollups or (
+        conn.execute(select(at).where(*scope, at < w.start).limit(1)).first() is not None
     )
 
     def grouped(col: Any, *extra: Any) -> tuple[dict[str, int], dict[str, int]]:
         out: list[dict[str, int]] = []
         for lo, hi in ((w.start, w.end), (w.baseline_start, w.start)):
             key = func.coalesce(col, "")
-            q = select(key, func.count()).where(_logins_in(d, lo, hi), *extra).group_by(key)
+            q = select(key, count).where(within(lo, hi), *extra).group_by(key)
             out.append({str(k): int(n) for k, n in conn.execute(q)})
         return out[0], out[1]
 

@@ -64,6 +64,8 @@ def collection_health(conn: Connection, d: DigestData, org: OrgSettings, setting
             # A snapshot (the state now) taken only since first_day cannot cover an earlier day.
             coverage = f"collected since {first_day}"
             counted = False
+        elif len(cells) < len(days) and d.pruned_before is not None and w.end <= d.pruned_before:
+            coverage = "pruned"  # retention removed the day's raw rows; its totals come from the rollups
         elif len(cells) < len(days):
             coverage = "missing"
         elif all(c == "complete" for c in cells):
@@ -97,7 +99,8 @@ def collection_health(conn: Connection, d: DigestData, org: OrgSettings, setting
                 error=last.error if last and last.outcome not in ("ok", "running") else None,
             )
         )
-    d.coverage_complete = bool(statuses) and all(x == "complete" for x in statuses)
+    # a pruned day was collected (its totals are in the rollups): not an incomplete one
+    d.coverage_complete = bool(statuses) and all(x in ("complete", "pruned") for x in statuses)
     lim = s.org_limits
     row = conn.execute(
         select(lim.c.max, lim.c.remaining, lim.c.read_at)

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from oauthwatch.store.partitions import conflict_target
+
 if TYPE_CHECKING:
     from sqlalchemy import Table
     from sqlalchemy.engine import Connection
@@ -40,7 +42,9 @@ def insert_new(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
     if not rows:
         return
     ins = postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
-    conn.execute(ins.on_conflict_do_nothing(index_elements=list(key)), [dict(r) for r in rows])
+    conn.execute(
+        ins.on_conflict_do_nothing(index_elements=conflict_target(table.name, key)), [dict(r) for r in rows]
+    )
 
 
 def split_new(

@@ -12,7 +12,10 @@ millions):
   SQLAlchemy would write; a caller may build those tuples itself, off the writing thread, and pass
   them as ``params``.
 
-Rows later in the same call win over earlier ones with the same key.
+Rows later in the same call win over earlier ones with the same key. On the event tables that are
+partitioned on PostgreSQL the conflict target also names the event time
+(:func:`oauthwatch.store.partitions.conflict_target`), on both backends, since that is the unique
+constraint that exists.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.dialects import postgresql
+
+from oauthwatch.store.partitions import conflict_target
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -52,7 +57,8 @@ def upsert(
     if not rows:
         return 0
     cols = list(rows[0].keys())
-    upd = [c for c in cols if c not in key] if update is None else list(update)
+    key = conflict_target(table.name, key)
+    upd = [c for c in cols if c not in key] if update is None else [c for c in update if c not in key]
     dialect = conn.dialect.name
     if dialect == "sqlite":
         q = conn.dialect.identifier_preparer.quote

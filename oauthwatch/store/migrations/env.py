@@ -15,6 +15,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, Engine, create_engine, text
 
+from oauthwatch.store.partitions import is_partition_name
 from oauthwatch.store.schema import metadata
 
 # Any constant: the advisory lock that serialises schema upgrades on PostgreSQL.
@@ -35,10 +36,16 @@ _given: Engine | None = config.attributes.get("engine")
 engine: Engine = _given if _given is not None else _cli_engine()
 
 
+def include_name(name: str | None, type_: str, _parents: object) -> bool:
+    """Compare the partitioned tables, never their monthly partitions (store/partitions.py)."""
+    return not (type_ == "table" and is_partition_name(name))
+
+
 def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,
+        include_name=include_name,
         render_as_batch=engine.dialect.name == "sqlite",
         compare_type=True,
         transaction_per_migration=False,

@@ -87,7 +87,8 @@ logins = Table(
     Column("longitude", Float),
     Column("login_geo_id", String(18)),
     Column("ingested_at", UTCDateTime, nullable=False),
-    UniqueConstraint("org", "source", "natural_id", name="uq_logins_natural"),
+    # the event time is part of every key of a partitioned table (store.partitions)
+    UniqueConstraint("org", "source", "natural_id", "login_time", name="uq_logins_natural"),
     Index("ix_logins_org_time", "org", "login_time"),
     Index("ix_logins_org_app_time", "org", "application", "login_time"),
     Index("ix_logins_org_ip_time", "org", "source_ip", "login_time"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -65,6 +66,22 @@ coverage = Table(
     Column("note", Text),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("org", "source", "day", name="uq_coverage_org_source_day"),
+)
+
+
+# The ledger of what retention removed (oauthwatch.store.retention): per org and table, every row
+# older than ``pruned_before`` is gone. The dashboard and the digest read it to say "pruned" for
+# those days, and to show them from the rollups (which are kept longer) instead of as missing.
+pruned_ranges = Table(
+    "pruned_ranges",
+    metadata,
+    _org(),
+    Column("table_name", String(40), nullable=False),
+    Column("kind", String(10), nullable=False, doc="raw | rollup"),
+    Column("pruned_before", UTCDateTime, nullable=False, doc="every row older than this was pruned"),
+    Column("rows", BigInteger, nullable=False, server_default="0", doc="rows pruned in all, over every prune"),
+    Column("pruned_at", UTCDateTime, nullable=False),
+    UniqueConstraint("org", "table_name", name="uq_pruned_ranges_org_table"),
 )
 
 

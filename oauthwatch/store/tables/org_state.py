@@ -108,7 +108,7 @@ api_usage_events = Table(
     Column("entity_name", String(255), nullable=False, server_default=""),
     Column("http_method", String(10), nullable=False, server_default=""),
     Column("client_ip", String(64), nullable=False, server_default=""),
-    UniqueConstraint("org", "request_id", name="uq_api_usage_events_org_request"),
+    UniqueConstraint("org", "request_id", "event_time", name="uq_api_usage_events_org_request"),
     Index("ix_api_usage_events_org_time", "org", "event_time"),
 )
 
@@ -194,7 +194,7 @@ audit_events = Table(
     Column("display", Text),
     Column("created_by", String(255)),
     Column("delegate_user", String(255)),
-    UniqueConstraint("org", "event_id", name="uq_audit_events_org_event"),
+    UniqueConstraint("org", "event_id", "created_date", name="uq_audit_events_org_event"),
     Index("ix_audit_org_time", "org", "created_date"),
 )
 
@@ -225,7 +225,7 @@ security_events = Table(
     Column("score", Float),
     Column("summary", Text),
     Column("details", JSON),
-    UniqueConstraint("org", "store", "event_id", name="uq_security_events_natural"),
+    UniqueConstraint("org", "store", "event_id", "event_date", name="uq_security_events_natural"),
 )
 
 
