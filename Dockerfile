@@ -34,7 +34,8 @@ RUN groupadd --system --gid 10001 oauthwatch \
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /var/lib/oauthwatch
 USER 10001:10001
-EXPOSE 8501
+# 8501: the dashboard; 9464: `run --metrics-port 9464` (Prometheus, compose.yaml)
+EXPOSE 8501 9464
 # The service's heartbeat must be fresh; the dashboard container overrides this (compose.yaml).
 HEALTHCHECK --interval=60s --timeout=15s --start-period=120s --retries=3 CMD ["oauthwatch", "health"]
 ENTRYPOINT ["oauthwatch"]

@@ -2,7 +2,8 @@
 
 One cycle = collect the orgs that are due (``collectors.run.runner.collect_once``), run their
 detectors (``oauthwatch.detect.run_all``) and saved hunts, deliver pending alerts
-(``notify.alert_delivery.deliver_pending``). Each org is due every ``collect.interval_seconds``
+(``notify.alert_delivery.deliver_pending``), apply retention (``store.retention.prune``: small
+batches, one pruner per store, a no-op once the day's prune is done). Each org is due every ``collect.interval_seconds``
 (or its own ``interval_seconds``) plus a random jitter. Between cycles the service wakes every few
 seconds to write its heartbeat and to send the daily digest once the configured local time has
 passed (once per org and day, recorded in the store).
@@ -28,10 +29,11 @@ import dataclasses
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import select
 
@@ -103,12 +105,32 @@ def _deliver(settings: Settings, engine: Engine, stop: threading.Event) -> Any:
     return deliver_pending(engine, settings)
 
 
+def _prune(settings: Settings, engine: Engine, stop: threading.Event) -> Any:
+    """Retention, in small batches between the other stages' work (oauthwatch.store.retention)."""
+    from oauthwatch.store.retention import Policy, prune
+
+    r = settings.store.retention
+    policy = Policy(raw_days=r.raw_days, rollup_days=r.rollup_days, batch_rows=r.batch_rows)
+    return prune(engine, policy, datetime.now(UTC), stop=stop) if r.enabled else "disabled"
+
+
 Stage = Callable[["Settings", "Engine", threading.Event], Any]
+
+
+class Observer(Protocol):
+    """Told what each stage returned and how long it took (the metrics: oauthwatch.service_metrics)."""
+
+    def on_stage(self, name: str, result: Any, seconds: float, failed: bool) -> None: ...
+
+    def on_cycle(self, seconds: float) -> None: ...
+
+
 DEFAULT_STAGES: tuple[tuple[str, Stage], ...] = (
     ("collect", _collect),
     ("detect", _detect),
     ("hunt", _hunt),
     ("deliver", _deliver),
+    ("prune", _prune),
 )
 
 
@@ -179,6 +201,7 @@ class Service:
         pause_seconds: float | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         fleet: Fleet | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -188,6 +211,7 @@ class Service:
         self.max_cycles = max_cycles
         self.pause_seconds = pause_seconds
         self.clock = clock
+        self.observer = observer
         self.state = ServiceState()
         self.started_at = clock()
         self.fleet = fleet
@@ -230,18 +254,26 @@ class Service:
         stage's failure is recorded, not raised."""
         self.state.last_cycle_started = self.clock()
         settings = self.settings if orgs is None else self.settings.only(orgs)
+        cycle_t0 = time.monotonic()
         for name, stage in self.stages:
             if self.stop.is_set():
                 return  # an interrupted cycle is not counted as done
+            t0, result, failed = time.monotonic(), None, False
             try:
-                self.state.stages[name] = summarize(stage(settings, self.engine, self._stage_stop))
+                result = stage(settings, self.engine, self._stage_stop)
+                self.state.stages[name] = summarize(result)
                 self.state.errors.pop(name, None)
             except Exception as exc:  # noqa: BLE001 - one failing stage must not kill the service
                 msg = redact(f"{type(exc).__name__}: {exc}")[:1000]
                 self.state.errors[name] = msg
+                failed = True
                 log.error("%s failed: %s", name, msg)
+            if self.observer is not None:
+                self.observer.on_stage(name, result, time.monotonic() - t0, failed)
         self.state.cycles += 1
         self.state.last_cycle_finished = self.clock()
+        if self.observer is not None:
+            self.observer.on_cycle(time.monotonic() - cycle_t0)
 
     def maybe_send_digests(self) -> None:
         """Send the due digests of the orgs this worker holds, once per local day (retrying after failures)."""

@@ -54,7 +54,18 @@ def _models() -> dict[str, type[BaseModel]]:
 def test_every_setting_is_documented_and_nothing_else() -> None:
     docs = _sections(CONFIG_DOC.read_text())
     models = _models()
-    assert set(models) == {"store", "collect", "detect", "notify", "notify.smtp", "hunt", "hunt.lists", "response", "orgs"}
+    assert set(models) == {
+        "store",
+        "store.retention",
+        "collect",
+        "detect",
+        "notify",
+        "notify.smtp",
+        "hunt",
+        "hunt.lists",
+        "response",
+        "orgs",
+    }
     problems = []
     for section, model in models.items():
         documented = docs.get(section)
@@ -158,12 +169,15 @@ def _compose_services(text: str) -> dict[str, str]:
 
 
 def test_compose_runs_postgres_the_service_and_the_dashboard() -> None:
+    """And an optional Prometheus (a compose profile) scraping the service's metrics port."""
     text = (ROOT / "compose.yaml").read_text()
     services = _compose_services(text)
-    assert set(services) == {"db", "service", "dashboard"}
+    assert set(services) == {"db", "service", "dashboard", "prometheus"}
     assert re.search(r"image: postgres:\d+\.\d+", services["db"]), "PostgreSQL pinned to a minor version"
     assert "pg_isready" in services["db"]
-    assert 'command: ["run"]' in services["service"]
+    assert 'command: ["run", "--metrics-port", "9464"' in services["service"]
+    assert "profiles: [metrics]" in services["prometheus"], "the Prometheus example is optional"
+    assert 'targets: ["service:9464"]' in text
     assert '["CMD", "oauthwatch", "health"]' in services["service"]
     assert "stop_signal: SIGTERM" in services["service"]
     assert 'command: ["dashboard"' in services["dashboard"]

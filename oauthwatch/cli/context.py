@@ -88,13 +88,41 @@ def runtime(ctx: typer.Context) -> Runtime:
     return root.obj
 
 
-def setup_logging(verbose: bool) -> None:
-    """One log format for every verb; secrets are redacted by the logging filter."""
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, for log shippers (``run --log-format json``).
+
+    It formats records the redacting filter has already passed, so secrets stay masked; the
+    traceback, if any, is the filter's redacted ``exc_text``.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        import json
+        from datetime import UTC, datetime
+
+        out = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "pid": record.process,
+            "thread": record.threadName,
+        }
+        if record.exc_text:
+            out["exception"] = record.exc_text
+        return json.dumps(out, ensure_ascii=False, default=str)
+
+
+def setup_logging(verbose: bool, log_format: str = "text") -> None:
+    """One log format for every verb (``text``, or ``json`` lines); secrets are redacted by the logging filter."""
     from oauthwatch.secrets import RedactingFilter
 
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(
+        JsonFormatter()
+        if log_format == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -10,6 +11,11 @@ from oauthwatch.cli.context import runtime
 from oauthwatch.cli.options import ConfigOpt, VerboseOpt
 
 app = typer.Typer()
+
+
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
 
 
 @app.command("run")
@@ -21,6 +27,23 @@ def run(
         typer.Option("--cycles", help="Stop after this many cycles (default: run until stopped)."),
     ] = None,
     no_digest: Annotated[bool, typer.Option("--no-digest", help="Do not send the daily digest.")] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=0,
+            max=65535,
+            help="Serve Prometheus metrics (oauthwatch_…) on this port at /metrics (0: any free port).",
+        ),
+    ] = None,
+    metrics_address: Annotated[
+        str,
+        typer.Option("--metrics-address", help="Address the metrics listen on (0.0.0.0 in a container)."),
+    ] = "127.0.0.1",
+    log_format: Annotated[
+        LogFormat,
+        typer.Option("--log-format", help="text, or json: one JSON object per line for log shippers."),
+    ] = LogFormat.text,
     verbose: VerboseOpt = False,
 ) -> None:
     """Collect on the interval, detect, deliver alerts and send the daily digest, until SIGTERM/Ctrl-C.
@@ -36,9 +59,11 @@ def run(
 
     from sqlalchemy.exc import SQLAlchemyError
 
+    from oauthwatch.cli.context import setup_logging
     from oauthwatch.errors import ConfigError
     from oauthwatch.service import Service
 
+    setup_logging(verbose, log_format.value)
     stop = threading.Event()
     log = logging.getLogger("oauthwatch.service")
 
@@ -72,7 +97,26 @@ def run(
     from oauthwatch.fleet import Fleet
 
     fleet = Fleet(engine, settings)
-    Service(settings, engine, stop=stop, digests=not no_digest, max_cycles=cycles, fleet=fleet).run()
+    metrics = None
+    if metrics_port is not None:
+        from oauthwatch.service_metrics import ServiceMetrics
+
+        metrics = ServiceMetrics(engine)
+        try:
+            bound = metrics.serve(metrics_port, metrics_address)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot serve metrics on {metrics_address}:{metrics_port}: {exc.strerror or exc}; "
+                "choose a free --metrics-port"
+            ) from None
+        log.info("metrics on http://%s:%d/metrics", metrics_address, bound)
+    try:
+        Service(
+            settings, engine, stop=stop, digests=not no_digest, max_cycles=cycles, fleet=fleet, observer=metrics
+        ).run()
+    finally:
+        if metrics is not None:
+            metrics.close()
 
 
 @app.command("health")

@@ -13,6 +13,7 @@ detectors and counts what would have fired, without touching alert state.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -50,6 +51,7 @@ class DetectReport:
     queued: int = 0
     windows: int = 0
     errors: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # per detector, over every org and window
 
     @property
     def opened(self) -> int:
@@ -126,17 +128,23 @@ def run_detectors(
     now: datetime,
     *,
     covered: bool = True,
+    seconds: dict[str, float] | None = None,
 ) -> tuple[list[Finding], dict[str, str]]:
-    """Run ``detectors`` over one org's frames; returns the findings and the errors by detector id."""
+    """Run ``detectors`` over one org's frames; returns the findings and the errors by detector id.
+
+    ``seconds``, when given, accumulates each detector's run time (the service's metrics)."""
     findings: list[Finding] = []
     errors: dict[str, str] = {}
     for d, thresholds in detectors:
         ctx = Context(org=frames.org, now=now, window=window, thresholds=thresholds, covered=covered)
+        t0 = time.monotonic()
         try:
             findings.extend(d.run(frames, ctx))
         except Exception as exc:
             log.exception("detector %s failed for org %s", d.id, frames.org)
             errors[d.id] = redact(f"{type(exc).__name__}: {exc}")
+        if seconds is not None:
+            seconds[d.id] = seconds.get(d.id, 0.0) + time.monotonic() - t0
     return findings, errors
 
 
@@ -183,10 +191,12 @@ def run_all(
             primary_source=source,
             self_username=_self_user(settings, name),
         )
-        findings, errors = run_detectors(frames, state, window, now)
+        findings, errors = run_detectors(frames, state, window, now, seconds=report.seconds)
         for w in plan.windows:
             view = frames if w.end == now else frames.at(w.end)
-            found, failed = run_detectors(view, replay, window, w.end, covered=w.covered)
+            found, failed = run_detectors(
+                view, replay, window, w.end, covered=w.covered, seconds=report.seconds
+            )
             findings.extend(found)
             errors.update(failed)
         report.orgs.append(name)
