@@ -2,7 +2,7 @@
 
 For each size it builds two stores in separate databases on the same server, with the same rows:
 ``partitioned`` (the schema as migrated: ``logins`` and the other event tables partitioned by
-month) and ``plain`` (the same store migrated back to 0007, the last schema without partitions, with the same
+month) and ``plain`` (the same store migrated back to the revision before the partitions, with the same
 natural key on ``logins``).
 The events span 15.5 months ending ``END`` (2025-01-01 .. 2026-04-15), generated inside PostgreSQL
 (``INSERT … SELECT`` over ``generate_series`` with the keys and indexes built after the load; the shape of bench_dashboard.py's data: 20 apps with
@@ -52,7 +52,7 @@ START = datetime(2025, 1, 1, tzinfo=UTC)
 END = datetime(2026, 4, 15, tzinfo=UTC)
 ORG = bd.ORG
 WRITE_ROWS, WRITE_PAGE = 200_000, 2_000
-PLAIN_REVISION = "0007_api_usage_detail"
+PLAIN_REVISION = "0010_fleet_leases"  # the revision before the partitions
 ROLLUP_DAYS = 62
 
 # One row per generate_series value g: h is a 64-bit hash of g, its bit fields pick the app

@@ -8,8 +8,8 @@ Two kinds, as Prometheus exporters usually do it (docs/deploy.md, "Metrics and l
   rows pruned;
 - what the store *is* is read at scrape time (:class:`StoreCollector`), so every worker on one
   store reports the same truth, restarts included: lag and coverage per org and source, API budget
-  used per org, open alerts, deliveries failed, and which worker holds which lease when workers
-  share the fleet.
+  used per org, open alerts, deliveries failed, and which worker holds which org when workers
+  share the fleet (``org_leases``).
 
 Label values are org and source names from the configuration, never anything secret.
 """
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, select
 
 from oauthwatch.rules.thresholds import SUCCESS_OUTCOMES
 from oauthwatch.secrets import redact
@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 
 COVERAGE_DAYS = 7  # coverage gauges count the statuses of the last this many days
 CYCLE_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
-LEASE_TABLE = "worker_leases"  # written by the workers sharing a fleet, when present
 
 
 class StoreCollector(Collector):
@@ -138,23 +137,17 @@ class StoreCollector(Collector):
         yield failed
 
     def _leases(self, conn: Any) -> Iterator[Metric]:
-        """Who holds which (org, source) lease, when the fleet's workers keep leases in the store."""
-        if not inspect(conn).has_table(LEASE_TABLE):
-            return
+        """Which worker holds which org (workers sharing a fleet on PostgreSQL; oauthwatch.fleet)."""
+        lease = s.org_leases
         held = GaugeMetricFamily(
-            "oauthwatch_lease_held",
-            "1 per (org, source) lease and the worker holding it",
-            labels=["org", "source", "worker"],
+            "oauthwatch_lease_held", "1 per org lease and the worker holding it", labels=["org", "worker"]
         )
-        t = s.metadata.tables.get(LEASE_TABLE)
-        if t is None or not {"org", "source", "worker"} <= set(t.c.keys()):
-            return
-        expiry = next((t.c[c] for c in ("expires_at", "until") if c in t.c), None)
-        q = select(t.c.org, t.c.source, t.c.worker)
-        if expiry is not None:
-            q = q.where(expiry > self.clock())
-        for org, source, worker in conn.execute(q):
-            held.add_metric([str(org), str(source), str(worker)], 1)
+        for org, worker in conn.execute(
+            select(lease.c.org, lease.c.worker).where(
+                lease.c.worker.is_not(None), lease.c.expires_at > self.clock()
+            )
+        ):
+            held.add_metric([str(org), str(worker)], 1)
         yield held
 
 

@@ -1,7 +1,7 @@
 """event partitions: the big event tables partitioned by month on PostgreSQL; the retention ledger
 
-Revision ID: 0008_event_partitions
-Revises: 0007_api_usage_detail
+Revision ID: 0011_event_partitions
+Revises: 0010_fleet_leases
 
 Retention prunes raw events older than ``[store.retention] raw_days``. On PostgreSQL ``logins``,
 ``api_usage_events``, ``audit_events`` and ``security_events`` become tables partitioned by month of
@@ -22,8 +22,8 @@ from alembic import op
 import oauthwatch.store.types
 from oauthwatch.store.partitions import MONTHS_AHEAD, add_months, month_of, partition_name
 
-revision = "0008_event_partitions"
-down_revision = "0007_api_usage_detail"
+revision = "0011_event_partitions"
+down_revision = "0010_fleet_leases"
 branch_labels = None
 depends_on = None
 
