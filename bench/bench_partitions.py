@@ -52,7 +52,7 @@ START = datetime(2025, 1, 1, tzinfo=UTC)
 END = datetime(2026, 4, 15, tzinfo=UTC)
 ORG = bd.ORG
 WRITE_ROWS, WRITE_PAGE = 200_000, 2_000
-PLAIN_REVISION = "0010_fleet_leases"  # the revision before the partitions
+PLAIN_REVISION = "0011_app_kind"  # the revision before the partitions
 ROLLUP_DAYS = 62
 
 # One row per generate_series value g: h is a 64-bit hash of g, its bit fields pick the app

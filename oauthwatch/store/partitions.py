@@ -4,7 +4,7 @@ Why (docs/architecture.md, decision 11): a store that keeps every login of dozen
 than a year holds hundreds of millions of rows; pruning them by ``DELETE`` rewrites every index
 and leaves the tables bloated, while dropping a month's partition is one catalogue change. So on
 PostgreSQL ``logins``, ``api_usage_events``, ``audit_events`` and ``security_events`` are
-partitioned by month of their event time (migration ``0011_event_partitions``). SQLite has no
+partitioned by month of their event time (migration ``0012_event_partitions``). SQLite has no
 partitions; the same tables there are plain and pruned by batched deletes.
 
 PostgreSQL requires every unique constraint of a partitioned table to include the partition key,

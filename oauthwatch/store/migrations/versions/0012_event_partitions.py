@@ -1,7 +1,7 @@
 """event partitions: the big event tables partitioned by month on PostgreSQL; the retention ledger
 
-Revision ID: 0011_event_partitions
-Revises: 0010_fleet_leases
+Revision ID: 0012_event_partitions
+Revises: 0011_app_kind
 
 Retention prunes raw events older than ``[store.retention] raw_days``. On PostgreSQL ``logins``,
 ``api_usage_events``, ``audit_events`` and ``security_events`` become tables partitioned by month of
@@ -22,8 +22,8 @@ from alembic import op
 import oauthwatch.store.types
 from oauthwatch.store.partitions import MONTHS_AHEAD, add_months, month_of, partition_name
 
-revision = "0011_event_partitions"
-down_revision = "0010_fleet_leases"
+revision = "0012_event_partitions"
+down_revision = "0011_app_kind"
 branch_labels = None
 depends_on = None
 
