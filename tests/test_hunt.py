@@ -72,7 +72,6 @@ def test_the_shipped_example_list_parses_and_cites_its_sources() -> None:
     assert any(i.value == "208.68.36.90" for i in iocs.indicators)
 
 
-
 def _truth(conn: sqlite3.Connection, ips: list[str], cidr_prefix: str, uas: list[str]) -> set[str]:
     marks = ",".join("?" * len(ips))
     q = f'SELECT Id FROM "LoginHistory" WHERE SourceIp IN ({marks}) OR SourceIp LIKE ? ' + "".join(
@@ -235,7 +234,9 @@ def test_saved_lists_rematch_api_calls_audit_trail_grants_and_security_events(st
     settings = Settings(hunt=HuntSettings(lists=[HuntList(name="campaign", file=ioc, severity="high")]))
     t0 = datetime(2026, 11, 20, 10, tzinfo=UTC)
 
-    def call(n: int, t: datetime, ip: str = "198.51.100.9", client: str = "", app: str = "Drift") -> dict[str, Any]:
+    def call(
+        n: int, t: datetime, ip: str = "198.51.100.9", client: str = "", app: str = "Drift"
+    ) -> dict[str, Any]:
         return {"org": "acme", "request_id": f"req{n}", "event_time": t, "connected_app_id": "", "connected_app_name": app,
                 "client_name": client, "api_family": "REST", "status_code": "200", "user_id": "005000000000001AAA",
                 "api_resource": "/v62.0/query", "entity_name": "Account", "http_method": "GET", "client_ip": ip}  # fmt: skip
@@ -261,7 +262,9 @@ def test_saved_lists_rematch_api_calls_audit_trail_grants_and_security_events(st
                key=["org", "store", "event_id"])  # fmt: skip
     now = t0 + timedelta(hours=2)
     first = match_saved_lists(store, settings, now=now)
-    assert first.matched == {"acme:campaign": 6}, "API ip, API client, API app, audit entry, grant, security event"
+    assert first.matched == {"acme:campaign": 6}, (
+        "API ip, API client, API app, audit entry, grant, security event"
+    )
     assert first.alerts_opened == 3, "one alert per indicator"
     with store.connect() as conn:
         alerts = {r["evidence"]["indicator"]: r for r in conn.execute(select(schema.alerts)).mappings()}
@@ -282,3 +285,102 @@ def test_saved_lists_rematch_api_calls_audit_trail_grants_and_security_events(st
     with store.connect() as conn:
         alerts = {r["evidence"]["indicator"]: r for r in conn.execute(select(schema.alerts)).mappings()}
     assert alerts["185.220.101.0/24"]["count"] == 2, "the late call updates the indicator's alert"
+
+
+def _stored_truth(engine: Any, app: str, ips: set[str], uas: list[str]) -> dict[str, set[str]]:
+    """What the store holds for the indicators, per source, read back row by row in Python (not
+    through the matcher): logins and API calls by address, agent or app, audit entries naming the
+    app, grants of the app once each, security events by address."""
+    out: dict[str, set[str]] = {}
+    with engine.connect() as c:
+        for r in c.execute(select(schema.logins)):
+            if (
+                r.source_ip in ips
+                or any(u.lower() in (r.browser or "").lower() for u in uas)
+                or r.application == app
+            ):
+                out.setdefault(r.source, set()).add(r.natural_id)
+        for r in c.execute(select(schema.api_usage_events)):
+            if (
+                r.client_ip in ips
+                or any(u.lower() in r.client_name.lower() for u in uas)
+                or r.connected_app_name == app
+            ):
+                out.setdefault("api_usage", set()).add(r.request_id)
+        for r in c.execute(select(schema.audit_events)):
+            if app.lower() in (r.display or "").lower():
+                out.setdefault("audit_trail", set()).add(r.event_id)
+        t = schema.oauth_token_snapshots
+        for r in c.execute(select(t.c.user_id, t.c.app_name, t.c.created_date).where(t.c.app_name == app)):
+            out.setdefault("grant", set()).add(f"{r.user_id}:{r.app_name}:{r.created_date.isoformat()}")
+        for r in c.execute(select(schema.security_events)):
+            if r.source_ip in ips:
+                out.setdefault(f"security:{r.store}", set()).add(r.event_id)
+    return out
+
+
+def test_hunt_command_searches_every_source_of_collected_data(store_url: str, tmp_path: Path) -> None:
+    """The stolen-token scenario collected from the local org over HTTPS (all sources): `hunt`
+    finds exactly its indicators' events in logins, API calls, grants, audit trail and security
+    events, counted against the org's ground truth and against what the store holds."""
+    from collectors.run.runner import collect_once
+    from oauthwatch.config import load_settings
+    from tests.simorg import start_org
+
+    state = tmp_path / "org"
+    org = start_org(state, "--licensed", "--scenario", "token_theft@-30h")
+    try:
+        text = (
+            (state / "oauthwatch.toml")
+            .read_text()
+            .replace('url = "sqlite:///oauthwatch.db"', f'url = "{store_url}"')
+        )
+        lines = [ln for ln in text.splitlines() if not ln.startswith("login_url")]
+        lines.insert(lines.index("[[orgs]]") + 1, f'login_url = "{org.creds["login_url"]}"')
+        cfg = state / "hunt-all.toml"
+        cfg.write_text("\n".join(lines) + "\n")
+        for res in collect_once(load_settings(cfg)):
+            assert res.outcome in ("ok", "partial"), res
+        [truth] = [json.loads(ln) for ln in (state / "ground_truth.jsonl").read_text().splitlines()]
+        db = org.db()
+        ioc = tmp_path / "iocs.txt"
+        ioc.write_text(EXAMPLE.read_text() + f"\napp:{truth['app']}\n")
+        iocs = parse_iocs(ioc.read_text())
+        ips = {i.value for i in iocs.indicators if i.kind == "ip"}
+        uas = [i.value for i in iocs.indicators if i.kind == "ua"]
+        q = f'SELECT Id FROM "LoginHistory" WHERE SourceIp IN ({",".join("?" * len(ips))}) OR Application = ?'
+        q += "".join(" OR lower(Browser) LIKE ?" for _ in uas)
+        org_logins = {r[0] for r in db.execute(q, (*ips, truth["app"], *(f"%{u.lower()}%" for u in uas)))}
+        grants = db.execute(
+            'SELECT COUNT(*) FROM "OauthToken" WHERE AppName = ?', (truth["app"],)
+        ).fetchone()[0]
+        out = subprocess.run(
+            [sys.executable, "-m", "oauthwatch", "hunt", "--ioc", str(ioc), "--config", str(cfg), "--format", "json"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+    finally:
+        org.stop()
+    printed = json.loads(out.stdout)
+    assert f"{len(printed)} matching event(s)" in out.stderr
+    assert all({"indicator", "source", "time", "user", "app", "ip", "id"} <= set(m) for m in printed)
+    found: dict[str, list[str]] = {}
+    for m in printed:
+        found.setdefault(m["source"], []).append(m["id"])
+
+    engine = open_store(store_url)
+    try:
+        stored = _stored_truth(engine, truth["app"], ips, uas)
+    finally:
+        engine.dispose()
+    assert {s: sorted(v) for s, v in found.items()} == {s: sorted(v) for s, v in stored.items()}, (
+        "each event once"
+    )
+    # against the org itself: its LoginHistory rows, the staged theft calls, the app's grants
+    assert set(found["login_history"]) == org_logins
+    theft = [m for m in printed if m["source"] == "api_usage" and m["ip"] in ips]
+    # the staged recon and export calls, plus the calls the replayed sessions made from those addresses
+    assert len(theft) >= truth["api_calls"]
+    assert {m["app"] for m in theft} == {truth["app"]}
+    assert len(found["grant"]) == grants > 0
+    assert len(found["api_usage"]) > truth["api_calls"], "the app's own history matches app:NAME too"
+    assert found["security:ApiAnomalyEventStore"], "the licensed org's API anomaly event from the replay"

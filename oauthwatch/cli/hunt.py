@@ -33,9 +33,10 @@ def hunt_cmd(
     fmt: FormatOpt = OutputFormat.table,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Find every stored event (logins of all sources, collected or imported, and security events)
-    that matches an indicator. JSON prints one object per event: indicator, source, time, user,
-    app, ip, id (plus org and every indicator it matched)."""
+    """Find every stored event that matches an indicator: logins of all sources (collected or
+    imported), API calls, Setup Audit Trail entries, grants (once each) and security events. JSON
+    prints one object per event: indicator, source, time, user, app, ip, id (plus org and every
+    indicator it matched)."""
     from oauthwatch.hunt.indicators import IocFileError, read_iocs
     from oauthwatch.hunt.matcher import Scope, hunt
 

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from oauthwatch.detect.base import Finding, fmt_time
 from oauthwatch.detect.lifecycle import apply_findings
 from oauthwatch.hunt.indicators import IocFileError, read_iocs
-from oauthwatch.hunt.matcher import Match, Scope, hunt, max_login_id
+from oauthwatch.hunt.matcher import Match, Scope, login_matches, max_login_id
 from oauthwatch.hunt.other_sources import new_matches
 from oauthwatch.store import schema
 from oauthwatch.store.writes import upsert, utcnow
@@ -144,7 +144,7 @@ def match_saved_lists(
             after = int(cursor.get("login_id", 0))
             upto = max_login_id(engine, org)
             matches = (
-                hunt(engine, iocs, Scope(org=org, after_login_id=after, until_login_id=upto))
+                login_matches(engine, iocs, Scope(org=org, after_login_id=after, until_login_id=upto))
                 if upto > after
                 else []
             )
