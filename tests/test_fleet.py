@@ -62,9 +62,8 @@ def _holders(engine) -> dict[str, str | None]:
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)  # several workers: PostgreSQL only
 def test_workers_divide_the_orgs_rebalance_and_take_over(store, store_url) -> None:
-    if not store_url.startswith("postgresql"):
-        pytest.skip("several workers share a PostgreSQL store only")
     settings, clock = _settings(store_url), Clock()
     a, b = (Fleet(store, settings, worker=w, clock=clock) for w in ("a", "b"))
     a.start()
