@@ -1,8 +1,8 @@
 """Event objects stored as big objects: read in time windows, in index order, deduplicated.
 
 Salesforce accepts on a big object only filters on its index fields (in index order) and an
-``ORDER BY`` in the index's direction; no other sort, no aggregate (docs/salesforce-behaviour.md
-§2). So an :class:`IncrementalSource` declared on :class:`BigObjectStream` is read:
+``ORDER BY`` in the index's direction; no other sort, no aggregate
+(docs/salesforce-behaviour.md §2). So an :class:`IncrementalSource` declared on :class:`BigObjectStream` is read:
 
 - in windows of :attr:`BigObjectStream.window` of the cursor field (``>= lo AND < hi``) from the
   checkpoint to the signpost (the first run: everything the org keeps, in one window);

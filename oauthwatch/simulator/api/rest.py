@@ -226,8 +226,10 @@ async def query_more(request: Request, sess: sessions.Session, version: str) -> 
 
 @rest
 async def limits(request: Request, sess: sessions.Session, version: str) -> Response:
-    """GET limits/: the org's limits (View Setup and Configuration needed, docs/salesforce-behaviour.md
-    1.1; the refusal's wording is UNCONFIRMED, §6); DailyApiRequests nests one entry per app."""
+    """GET limits/: the org's limits; DailyApiRequests nests one entry per app.
+
+    Needs View Setup and Configuration (docs/salesforce-behaviour.md §1.1); the refusal's
+    wording is unconfirmed (docs/salesforce-behaviour.md §6)."""
     ctx: OrgContext = request.app.state.ctx
     if "ViewSetup" not in sess.permissions:
         return sf_error(403, "INSUFFICIENT_ACCESS", "View Setup and Configuration is required")
