@@ -125,7 +125,10 @@ def body(
         for row in conn.execute(_LOGIN_SQL, (start_ms, end_ms)):
             yield elfformat.line(elfformat.login_values(row, org15))
     else:
+        own = staged.staged_sessions(conn)  # a thief's refreshes: their calls are the staged ones
         for row in conn.execute(_API_SQL, (start_ms, end_ms)):
+            if row[0] in own:
+                continue
             for values in elfformat.api_values(row, org15, hour_floor(row[2]) + HOUR_MS):
                 yield elfformat.line(values)
         for values in staged.api_rows(conn, start_ms, end_ms, org15):  # scenarios' calls (data.staged)

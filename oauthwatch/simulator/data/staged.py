@@ -9,7 +9,10 @@ out (docs/salesforce-behaviour.md §8). Scenarios write both here, in two intern
 - ``_ApiCall``: one row per call; :mod:`oauthwatch.simulator.data.eventlog` renders them into the
   ApiTotalUsage file of their hour, after the calls derived from logins;
 - ``_BulkJob``: one row per job with its lifetime; the job listings show a job from its creation
-  until it is deleted (``DeletedMs``) or is seven days old, the per-job resource answers for it.
+  until it is deleted (``DeletedMs``) or is seven days old, the per-job resource answers for it;
+- ``_StagedSession``: the scenario logins whose calls are all staged (the token thief's refreshes).
+  Every other successful OAuth login gets a few calls of its app's usual kind in ApiTotalUsage;
+  these do not, so the org holds exactly the calls the scenario made, as its ground truth says.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ _DDL = (
     'CREATE TABLE IF NOT EXISTS "_BulkJob" (Id TEXT PRIMARY KEY, Operation TEXT, Object TEXT, CreatedById TEXT,'
     " CreatedMs INTEGER NOT NULL, DoneMs INTEGER NOT NULL, State TEXT, JobType TEXT, ApiVersion REAL,"
     " Records INTEGER, ProcessingMs INTEGER, DeletedMs INTEGER)",
+    'CREATE TABLE IF NOT EXISTS "_StagedSession" (LoginId TEXT PRIMARY KEY)',
 )
 
 
@@ -87,6 +91,19 @@ def stage(conn: sqlite3.Connection, calls: list[ApiCall], jobs: list[BulkJob]) -
         [(j.id, j.operation, j.object, j.created_by, j.created_ms, j.done_ms, j.state, j.job_type, j.api_version,
           j.records, j.done_ms - j.created_ms, j.deleted_ms) for j in jobs],
     )  # fmt: skip
+
+
+def mark_sessions(conn: sqlite3.Connection, login_ids: list[str]) -> None:
+    """Record LoginHistory ``login_ids`` as sessions whose API calls are all staged."""
+    ensure(conn)
+    conn.executemany('INSERT OR IGNORE INTO "_StagedSession" VALUES (?)', [(i,) for i in login_ids])
+
+
+def staged_sessions(conn: sqlite3.Connection) -> frozenset[str]:
+    """The LoginHistory Ids whose calls are staged: no calls are derived from these logins."""
+    if not _has(conn, "_StagedSession"):
+        return frozenset()
+    return frozenset(r[0] for r in conn.execute('SELECT LoginId FROM "_StagedSession"'))
 
 
 def _has(conn: sqlite3.Connection, table: str) -> bool:

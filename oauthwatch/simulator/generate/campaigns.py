@@ -15,7 +15,9 @@ API calls are staged too (:mod:`oauthwatch.simulator.generate.theft_calls`): rec
 (``/sobjects``, describe, ``SELECT COUNT()``, ``/limits``), Bulk API 2.0 export jobs and one job
 deleted right after it finished, in the ApiTotalUsage event log files and the Bulk job listings;
 the ground truth counts them (``api_calls_staged: true``, ``api_calls``, ``bulk_jobs``,
-``deleted_jobs``).
+``deleted_jobs``). They are all the calls the replayed sessions make: the org derives no calls of
+the vendor's usual kind from the thief's refreshes, so ``api_calls`` is every ApiTotalUsage row
+from the thief's addresses.
 """
 
 from __future__ import annotations
@@ -101,6 +103,7 @@ def token_theft(plan: Plan, rng: random.Random, at: int) -> Incident:
         extra={"api_calls": len(theft.calls), "recon_calls": theft.recon_calls, "export_calls": theft.export_calls,
                "bulk_jobs": [j.id for j in theft.jobs], "bulk_rows": sum(j.records for j in theft.jobs),
                "deleted_jobs": theft.deleted, "app_id": app.id},
+        calls_staged=True,
     )  # fmt: skip
 
 

@@ -49,6 +49,7 @@ class Incident:
     replaces: tuple[str, int, int] | None = None  # (app label, start, end): generated logins it supersedes
     follow_up: tuple[str, int] | None = None  # (internal action, when)
     extra: dict = field(default_factory=dict)  # more ground truth (e.g. the API calls a theft staged)
+    calls_staged: bool = False  # its logins' API calls are all staged (configure): none are derived
 
     def truth(self) -> dict:
         from oauthwatch.simulator.data.clock import iso

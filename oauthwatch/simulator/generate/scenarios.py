@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from oauthwatch.simulator.data import eventlog, orgdb
+from oauthwatch.simulator.data import eventlog, orgdb, staged
 from oauthwatch.simulator.data.clock import from_ms, get_state, iso, org_now_ms, set_state, to_ms
 from oauthwatch.simulator.generate import campaigns, geo, incidents, legacy
 from oauthwatch.simulator.generate.build import plan_from_params, read_params
@@ -226,6 +226,8 @@ def _write(conn: sqlite3.Connection, inc: incidents.Incident, after: int, until:
         keep = [i for i, r in enumerate(lh) if r[0] not in have]
         lh, gl = [lh[i] for i in keep], [gl[i] for i in keep]
     write_rows(conn, lh, gl)
+    if inc.calls_staged:
+        staged.mark_sessions(conn, [r[0] for r in lh])
     apply_grants(conn, lh)
     return len(lh)
 
