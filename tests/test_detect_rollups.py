@@ -6,6 +6,7 @@ reload; they must equal what the logins say, whatever was written twice, on both
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -60,7 +61,16 @@ def _seen(conn) -> pd.DataFrame:
 def _tuples(df: pd.DataFrame) -> list[tuple[object, ...]]:
     """Rows as plain comparable tuples (the databases hand back their own types)."""
     return sorted(
-        (k, g, v, str(d), bool(ok), pd.Timestamp(f).tz_convert("UTC"), pd.Timestamp(la).tz_convert("UTC"), int(n))
+        (
+            k,
+            g,
+            v,
+            str(d),
+            bool(ok),
+            pd.Timestamp(f).tz_convert("UTC"),
+            pd.Timestamp(la).tz_convert("UTC"),
+            int(n),
+        )
         for k, g, v, d, ok, f, la, n in df[SEEN_COLUMNS].itertuples(index=False, name=None)
     )
 
@@ -138,3 +148,58 @@ def test_migration_backfills_the_detect_rollups(store_url):
         refresh_login_rollup(conn, "acme", "login_history", [r["login_time"] for r in rows])
         assert _tuples(_seen(conn)) == _tuples(_expected(rows))
     engine.dispose()
+
+
+def _awkward_logins() -> list[dict[str, object]]:
+    """Logins over three UTC days whose values are missing, empty, not addresses, or differ only in case."""
+    rng = random.Random(13)
+    apps = ["Billing Sync", "billing sync", "Mobile ", "", None, "Données"]
+    ips = ["192.0.2.7", "192.0.2.200", "198.51.100.1", "2001:db8:1:2::7", "2001:db8:1:3::9", "Salesforce.com IP",
+           " ", "", None, "010.0.0.1"]  # fmt: skip
+    users = ["005A", "005B", "", None]
+    countries = ["US", "DE", "", None]
+    rows: list[dict[str, object]] = []
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    for i in range(400):
+        ok = rng.random() < 0.8
+        rows.append(
+            {
+                "org": "acme",
+                "source": "login_history",
+                "natural_id": f"0Yb{i:015d}",
+                # the first three open a day: a login at midnight belongs to the day it opens
+                "login_time": start + timedelta(days=i)
+                if i < 3
+                else start + timedelta(seconds=rng.randrange(3 * 86400)),
+                "user_id": rng.choice(users),
+                "application": rng.choice(apps),
+                "success": ok,
+                "status": "Success" if ok else "Invalid Password",
+                "login_type": rng.choice(["Remote Access 2.0", "Application", None]),
+                "login_subtype": rng.choice(["OAuth JWT Bearer", "", None]),
+                "source_ip": rng.choice(ips),
+                "country_iso": rng.choice(countries),
+                "browser": rng.choice(["Java (Salesforce.com)", "Chrome 131", None]),
+                "ingested_at": start,
+            }
+        )
+    # Neither another org's logins nor another source's are sightings of this org's primary source.
+    rows.append({**rows[0], "source": "elf_login", "natural_id": "elf-1"})
+    return rows
+
+
+def test_stored_sightings_equal_seen_cells_on_the_same_logins(store):
+    """The database computes the sightings in SQL; they are the rows ``seen_cells`` makes in memory."""
+    rows = _awkward_logins()
+    other = [{**r, "org": "other", "natural_id": f"o{n}"} for n, r in enumerate(rows[:50])]
+    with store.begin() as conn:
+        ensure_org(conn, "acme")
+        ensure_org(conn, "other")
+        upsert(conn, schema.logins, rows + other, key=["org", "source", "natural_id"])
+        refresh_login_rollup(conn, "acme", "login_history", [r["login_time"] for r in rows])
+        seen = _seen(conn)
+    expected = _expected(rows)
+    assert len(expected) > 300  # every kind, with many groups
+    assert _tuples(seen) == _tuples(expected)
+    nets = set(seen.loc[seen["kind"] == "app_network", "value"])
+    assert {"192.0.2.0/24", "2001:db8:1::/48", "Salesforce.com IP", "(unknown)", "", "010.0.0.1"} <= nets

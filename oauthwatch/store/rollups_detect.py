@@ -12,21 +12,23 @@ being judged (docs/architecture.md, "Detection data"):
   (only the edge days can hold sightings outside the span, and their first and last sightings
   say whether they do), and the first sighting ever is the smallest ``first_at``.
 
-Both are recomputed (delete, then insert) for the hours and days a write touched, from the org's
-primary login source only, like the other rollups: writing the same events twice leaves them as
-writing them once. :func:`oauthwatch.store.writes.refresh_login_rollup` calls
+Both are recomputed (delete, then ``INSERT … SELECT … GROUP BY`` inside the database) for the hours
+and days a write touched, from the org's primary login source only, like the other rollups:
+writing the same events twice leaves them as writing them once. :func:`oauthwatch.store.writes.refresh_login_rollup` calls
 :func:`refresh_detect_rollups`; every write path goes through it. :func:`seen_cells` is the one
-definition of the sightings, used on stored rows and on in-memory logins alike.
+definition of the sightings on in-memory logins; the stored path computes the same rows in SQL
+(``tests/test_detect_rollups.py`` holds the two equal on both databases).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
-from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy import Column, MetaData, String, Table, and_, delete, func, insert, literal, select
+from sqlalchemy import Date as SADate
 
 from oauthwatch.rules.network import network_label
 from oauthwatch.store import schema
@@ -61,7 +63,7 @@ def seen_cells(cells: pd.DataFrame, kinds: Iterable[str] = KINDS) -> pd.DataFram
         return pd.DataFrame({c: pd.Series(dtype=object) for c in SEEN_COLUMNS})
     cells = cells.assign(**{c: cells[c].astype(object).where(cells[c].notna(), "").astype(str) for c in DIMS})
     ips = cells["source_ip"].unique()
-    nets = {ip: network_label(ip) if ip else "" for ip in ips}
+    nets = {ip: _network(ip) for ip in ips}
     cells = cells.assign(network=cells["source_ip"].map(nets), success=cells["success"].astype(bool))
     parts = []
     for kind in kinds:
@@ -83,8 +85,7 @@ def refresh_detect_rollups(conn: Connection, org: str, source: str, hours: Itera
     if not hours:
         return
     _refresh_app_hourly(conn, org, hours)
-    for d in sorted({h.date() for h in hours}):
-        refresh_seen_day(conn, org, source, d)
+    refresh_seen_days(conn, org, source, {h.date() for h in hours})
 
 
 def _refresh_app_hourly(conn: Connection, org: str, hours: list[datetime]) -> None:
@@ -109,48 +110,105 @@ def _refresh_app_hourly(conn: Connection, org: str, hours: list[datetime]) -> No
 
 def refresh_seen_day(conn: Connection, org: str, source: str, d: date) -> None:
     """``login_seen_daily`` for one UTC day, from that day's logins of ``source``."""
+    refresh_seen_days(conn, org, source, [d])
+
+
+def refresh_seen_days(conn: Connection, org: str, source: str, days: Iterable[date]) -> None:
+    """``login_seen_daily`` for the given UTC days, from those days' logins of ``source``.
+
+    The sightings :func:`seen_cells` defines, computed inside the database: per day, one
+    ``INSERT … SELECT … GROUP BY`` per kind over the day's logins, then ``app_network`` from the
+    day's ``app_ip`` rows (a network's sightings are its addresses' sightings combined), through a
+    scratch table naming the network of each address seen (:func:`_network`, the rule's label).
+    No login travels through Python.
+    """
+    days = sorted(set(days))
+    if not days:
+        return
+    for start in range(0, len(days), DAYS_PER_CHUNK):
+        chunk = days[start : start + DAYS_PER_CHUNK]
+        for d in chunk:
+            _seen_day_from_logins(conn, org, source, d)
+        _networks_from_ips(conn, org, chunk)
+
+
+def _seen_day_from_logins(conn: Connection, org: str, source: str, d: date) -> None:
+    """Every kind but ``app_network`` for one day: one ``INSERT … SELECT … GROUP BY`` each."""
     t, s = schema.logins, schema.login_seen_daily
     lo = datetime(d.year, d.month, d.day, tzinfo=UTC)
     conn.execute(delete(s).where(and_(s.c.org == org, s.c.day == d)))
-    dims = [func.coalesce(t.c[c], "").label(c) for c in DIMS]
+    for kind, (grp, value) in KINDS.items():
+        if kind == "app_network":
+            continue
+        v = func.coalesce(t.c[value], "")
+        g = func.coalesce(t.c[grp], "") if grp else None
+        sel = (
+            select(
+                literal(org).label("org"),
+                literal(kind).label("kind"),
+                (g if g is not None else literal("")).label("grp"),
+                v.label("value"),
+                literal(d, SADate).label("day"),
+                t.c.success,
+                func.min(t.c.login_time).label("first_at"),
+                func.max(t.c.login_time).label("last_at"),
+                func.count().label("events"),
+            )
+            .where(
+                t.c.org == org,
+                t.c.source == source,
+                t.c.login_time >= lo,
+                t.c.login_time < lo + timedelta(days=1),
+            )
+            .group_by(*(x for x in (g, v) if x is not None), t.c.success)
+        )
+        conn.execute(insert(s).from_select(SEEN_INSERT, sel))
+
+
+DAYS_PER_CHUNK = 31  # days whose addresses are named at once (bounds the scratch table)
+SEEN_INSERT = ["org", *SEEN_COLUMNS]
+
+
+def _network(ip: str) -> str:
+    """The ``app_network`` value of an ``app_ip`` value ("" stays "", as a missing address)."""
+    return network_label(ip) if ip else ""
+
+
+def _networks_from_ips(conn: Connection, org: str, days: list[date]) -> None:
+    """``app_network`` rows of ``days`` from their ``app_ip`` rows, grouped by each address's network."""
+    s = schema.login_seen_daily
+    ip_rows = and_(s.c.org == org, s.c.kind == "app_ip", s.c.day >= days[0], s.c.day <= days[-1])
+    ips = [ip for (ip,) in conn.execute(select(s.c.value).where(ip_rows).distinct())]
+    if not ips:
+        return
+    nets = Table(
+        "oauthwatch_ip_networks",
+        MetaData(),
+        Column("ip", String(255), primary_key=True),
+        Column("network", String(255), nullable=False),
+        prefixes=["TEMPORARY"],
+    )
+    # A failed refresh rolls the table back with its transaction (DDL is transactional on both).
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {nets.name}")
+    nets.create(conn)
+    pairs = [{"ip": ip, "network": _network(ip)} for ip in ips]
+    for i in range(0, len(pairs), 5000):
+        conn.execute(insert(nets), pairs[i : i + 5000])
     sel = (
         select(
-            *dims,
-            t.c.success,
-            func.min(t.c.login_time).label("first_at"),
-            func.max(t.c.login_time).label("last_at"),
-            func.count().label("events"),
+            s.c.org,
+            literal("app_network").label("kind"),
+            s.c.grp,
+            nets.c.network.label("value"),
+            s.c.day,
+            s.c.success,
+            func.min(s.c.first_at).label("first_at"),
+            func.max(s.c.last_at).label("last_at"),
+            func.sum(s.c.events).label("events"),
         )
-        .where(
-            t.c.org == org,
-            t.c.source == source,
-            t.c.login_time >= lo,
-            t.c.login_time < lo + timedelta(days=1),
-        )
-        .group_by(*(x.element for x in dims), t.c.success)
+        .select_from(s.join(nets, nets.c.ip == s.c.value))
+        .where(ip_rows, s.c.day.in_(days))
+        .group_by(s.c.org, s.c.grp, nets.c.network, s.c.day, s.c.success)
     )
-    result = conn.execute(sel)
-    keys = list(result.keys())
-    rows = result.fetchall()
-    if not rows:
-        return
-    cells = pd.DataFrame(rows, columns=keys).assign(day=d)
-    seen = seen_cells(cells)
-    seen["org"] = org
-    records: list[dict[str, Any]] = [
-        {
-            **{str(k): v for k, v in r.items()},
-            "first_at": _utc(r["first_at"]),
-            "last_at": _utc(r["last_at"]),
-            "events": int(r["events"]),
-            "success": bool(r["success"]),
-        }
-        for r in seen.to_dict("records")
-    ]
-    for i in range(0, len(records), 5000):
-        conn.execute(insert(s), records[i : i + 5000])
-
-
-def _utc(v: object) -> datetime:
-    ts = pd.Timestamp(v)  # type: ignore[arg-type]
-    return (ts.tz_localize(UTC) if ts.tzinfo is None else ts.tz_convert(UTC)).to_pydatetime()
+    conn.execute(insert(s).from_select(SEEN_INSERT, sel))
+    nets.drop(conn)
