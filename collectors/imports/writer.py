@@ -271,6 +271,7 @@ class ImportWriter:
         """Refresh the rollups of the days written (once), and note the span the file covered."""
         if self.behind:
             with self.engine.begin() as conn:
+                tune_for_backfill(conn)  # the rollups' B-trees grow by as many rows as the import
                 if conn.dialect.name == "postgresql" and self.report.new >= ANALYZE_AFTER:
                     # Fresh statistics first: planned on the counts from before the import, the
                     # refresh's per-day scans took 7x longer (measured), until autovacuum caught up.

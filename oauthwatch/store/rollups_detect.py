@@ -191,9 +191,17 @@ def _networks_from_ips(conn: Connection, org: str, days: list[date]) -> None:
     # A failed refresh rolls the table back with its transaction (DDL is transactional on both).
     conn.exec_driver_sql(f"DROP TABLE IF EXISTS {nets.name}")
     nets.create(conn)
-    pairs = [{"ip": ip, "network": _network(ip)} for ip in ips]
-    for i in range(0, len(pairs), 5000):
-        conn.execute(insert(nets), pairs[i : i + 5000])
+    pairs = [(ip, _network(ip)) for ip in ips]
+    if conn.dialect.name == "postgresql":
+        # COPY, then statistics: 50,000 addresses took 3 s as an executemany, and without them
+        # the planner took the fresh table for empty.
+        cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        with cur.copy(f"COPY {nets.name} (ip, network) FROM STDIN") as copy:
+            for pair in pairs:
+                copy.write_row(pair)
+        conn.exec_driver_sql(f"ANALYZE {nets.name}")
+    else:
+        conn.exec_driver_sql(f"INSERT INTO {nets.name} (ip, network) VALUES (?, ?)", pairs)
     sel = (
         select(
             s.c.org,
