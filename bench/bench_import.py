@@ -9,6 +9,7 @@ show whether memory grows with the file. Files are generated once per run, deter
 
 - ``setup``: a Setup → Login History download (UI labels, ``MM/dd/yyyy hh:mm AM`` times, no Id),
   the kind that imported at ~290 rows/s before;
+- ``dataloader``: a Data Loader export of LoginHistory (API names, ISO times, real Ids);
 - ``elf-login``: a Login Event Log File (codes, REQUEST_ID, ``TIMESTAMP_DERIVED``);
 - ``elf-api``: an ApiTotalUsage Event Log File (one call per row, keyed by REQUEST_ID).
 
@@ -52,6 +53,9 @@ LOGIN_HEADER = ["EVENT_TYPE", "TIMESTAMP", "REQUEST_ID", "ORGANIZATION_ID", "USE
                 "BROWSER_TYPE", "API_TYPE", "API_VERSION", "USER_INITIATED_LOGOUT", "SOURCE_IP", "TLS_PROTOCOL",
                 "CIPHER_SUITE", "CLIENT_IP", "LOGIN_STATUS", "LOGIN_SUB_TYPE", "TIMESTAMP_DERIVED", "USER_ID_DERIVED",
                 "CONNECTED_APP_NAME"]  # fmt: skip
+DL_HEADER = ["ID", "USERID", "LOGINTIME", "LOGINTYPE", "LOGINSUBTYPE", "SOURCEIP", "LOGINURL", "STATUS", "APPLICATION",
+             "BROWSER", "PLATFORM", "CLIENTVERSION", "APITYPE", "APIVERSION", "COUNTRYISO", "TLSPROTOCOL",
+             "CIPHERSUITE", "LOGINGEOID", "LOGINGEO.COUNTRY", "LOGINGEO.CITY"]  # fmt: skip
 APPS = ["Data Loader", "Integration A", "Mobile", "Browser", "Workbench", "Salesforce CLI"]
 START = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -101,7 +105,27 @@ def write_login(path: Path, rows: int) -> None:
                         f"0050000000{i % 500:05d}AAA", APPS[i % len(APPS)]])  # fmt: skip
 
 
-WRITERS = {"setup": write_setup, "elf-login": write_login, "elf-api": write_api}
+def write_dataloader(path: Path, rows: int) -> None:
+    """A Data Loader export of LoginHistory (API names upper-cased, ISO times), oldest first; ~30 days."""
+    span = 30 * 86_400
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh, quoting=csv.QUOTE_ALL)
+        w.writerow(DL_HEADER)
+        for i in range(rows):
+            t = START + timedelta(seconds=(i * span) // rows)
+            w.writerow([f"0Ya{i:015d}", f"0050000000{i % 997:05d}AAA", t.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+                        "Remote Access 2.0" if i % 4 else "Application", "OAuth JWT Bearer" if i % 4 else "",
+                        f"198.51.{i % 251}.{i % 199}", "login.salesforce.com", "Success" if i % 9 else "Invalid Password",
+                        APPS[i % len(APPS)], "Unknown" if i % 4 else "Chrome 131", "Unknown", "N/A", "N/A", "62.0",
+                        "FR", "TLS 1.3", "TLS_AES_256_GCM_SHA384", f"0LG{i % 50:015d}", "France", "Paris"])  # fmt: skip
+
+
+WRITERS = {
+    "setup": write_setup,
+    "dataloader": write_dataloader,
+    "elf-login": write_login,
+    "elf-api": write_api,
+}
 
 
 def _rss_mb() -> float:

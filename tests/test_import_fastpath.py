@@ -24,17 +24,21 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from collectors.fastpath.import_converters import elf_login_converter, setup_download_converter
+from collectors.fastpath.import_converters import (
+    api_export_converter,
+    elf_login_converter,
+    setup_download_converter,
+)
 from collectors.fastpath.stage import stage_tuples
 from collectors.imports.csv_rows import CsvFile
-from collectors.imports.importer import _mapping, import_csv
+from collectors.imports.importer import _mapping, detect_kind, import_csv
 from collectors.imports.setup_download import SetupRows, parse_ui_time
 from collectors.sources import elf_csv
 from collectors.sources.login_history import LOGIN_COLUMNS, login_row
 from collectors.sources.values import Malformed
 from oauthwatch.store import schema
 from oauthwatch.time_bounds import OutOfRange, check_in_range
-from tests.import_files import elf_login_file, ui_file, write
+from tests.import_files import dl_file, elf_login_file, ui_file, write
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 EXTERNAL = "fixtures/external"
@@ -88,6 +92,30 @@ ELF_EDGE_ROWS = [
 ]  # fmt: skip
 
 
+# A Data Loader / Workbench export (API names, any case): padded values, a repeated column, geography
+# with and without LoginGeo columns, times the fast path leaves to the declared mapping.
+DL_EDGE_HEADER = ["Id", "UserId", "LoginTime", "LoginType", "SourceIp", "Status", "Application", "CountryIso",
+                  "LoginGeo.Country", "LoginGeo.City", "LoginGeo.Latitude", "LoginGeo.Longitude", "LoginGeoId",
+                  "Application", "Browser", "LoginGeo.CountryIso"]  # fmt: skip
+DL_EDGE_ROWS = [
+    ["0Ya000000000000001", "005000000000001AAA", "2026-11-29T08:00:00.000Z", "Remote Access 2.0", "192.0.2.1",
+     " Success ", "ignored", "", "France", "Paris", "48.85", "2.35", "0LG000000000000001", " Data Loader ", "", "FR"],
+    ["  0Ya000000000000002  ", "", "2026-11-29T08:00:01.500Z", "", "", "Invalid Password", "", "FR", "", "", "",
+     "", "", "", "Chrome", "DE"],
+    ["0Ya000000000000003", "", "2026-11-29T08:00:02.000+0000", "", "", "Success", "", "", "", "", "", "", "", "", "", ""],
+    ["", "", "2026-11-29T08:00:03.000Z", "", "", "Success", "", "", "", "", "", "", "", "", "", ""],
+    ["0Ya000000000000005", "", "", "", "", "Success", "", "", "", "", "", "", "", "", "", ""],
+    ["0Ya000000000000006", "", "1650-11-29T08:00:06.000Z", "", "", "Success", "", "", "", "", "", "", "", "", "", ""],
+    ["0Ya000000000000007", "", "2026-13-29T08:00:07.000Z", "", "", "Success", "", "", "", "", "", "", "", "", "", ""],
+    ["0Ya000000000000008", "", "2026-11-29T08:00:08.000Z", "", "", "Success", "", "", "", "", "north", "", "",
+     "", "", ""],
+    ["0Ya000000000000009", "", "2026-11-29T08:00:09.000Z"],
+    ["0Ya" + "9" * 80, "0" * 30, "2026-11-29T08:00:10.000Z", "T" * 70, "192.0.2.10", "S" * 300, "", "FRA1",
+     "C" * 90, "", "1e2", "-0", "G" * 20, "A" * 300, "", "ESP"],
+]  # fmt: skip
+DL_NO_GEO = "ID,USERID,LOGINTIME,STATUS,LOGINGEO.COUNTRYISO,COUNTRYISO\n0Ya1,005,2026-11-29T08:00:00.000Z,Success,DE,\n"
+
+
 def _csv(header: list[str], rows: list[list[str]]) -> str:
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerows([header, *rows])
@@ -124,6 +152,22 @@ def _external_setup(shared: Path) -> str:
     return _csv(header, out * 3)  # repeated rows are distinct logins: numbered
 
 
+def _external_dataloader(shared: Path) -> str:
+    """The public integration's LoginHistory records written out as a Data Loader export (upper-cased API names)."""
+    resp = shared / EXTERNAL / "rapid7-insightconnect-salesforce/get_login_history.json.resp"
+    recs = [
+        {**r, "Id": r["attributes"]["url"].rsplit("/", 1)[-1]}
+        for r in json.loads(resp.read_text())["records"]
+    ]
+    header = sorted({k for r in recs for k in r if not isinstance(r[k], dict)})
+    out = []
+    for r in recs:
+        t = datetime.fromisoformat(r["LoginTime"].replace("+0000", "+00:00"))
+        r = {**r, "LoginTime": t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"}
+        out.append(["" if r.get(k) is None else str(r[k]) for k in header])
+    return _csv([h.upper() for h in header], out)
+
+
 def _files(tmp: Path, shared: Path) -> dict[str, Path]:
     src = shared / EXTERNAL / "elastic-integrations-salesforce/deploy-config-extracts"
     return {
@@ -134,6 +178,10 @@ def _files(tmp: Path, shared: Path) -> dict[str, Path]:
         "generated-elf-login": write(tmp / "elf.csv", elf_login_file(600)),
         "edge-setup": write(tmp / "edge-setup.csv", UI_EDGE),
         "edge-elf-login": write(tmp / "edge-elf.csv", _csv(ELF_EDGE_HEADER, ELF_EDGE_ROWS)),
+        "external-dataloader": write(tmp / "rapid7-dataloader.csv", _external_dataloader(shared)),
+        "generated-dataloader": write(tmp / "dataloader.csv", dl_file(600)),
+        "edge-dataloader": write(tmp / "edge-dataloader.csv", _csv(DL_EDGE_HEADER, DL_EDGE_ROWS)),
+        "generated-dataloader-no-geo": write(tmp / "dataloader-no-geo.csv", DL_NO_GEO),
     }
 
 
@@ -146,12 +194,16 @@ def _pairs(path: Path) -> tuple[int, int]:
     taken = total = 0
     with CsvFile(path) as f:
         header = [h.strip().upper() for h in f.header]
-        elf = "EVENT_TYPE" in header or "TIMESTAMP_DERIVED" in header
+        kind = detect_kind(f.header)
+        elf, setup = kind == "elf", kind == "ui"
         tz = ZoneInfo("UTC")
         fast_rows, slow_rows = SetupRows(tz), SetupRows(tz)
         if elf:
             fast = elf_login_converter("acme", header, NOW)
             assert fast is not None
+        elif not setup:
+            mapping = _mapping(f.header, kind)
+            fast = api_export_converter("acme", mapping, len(f.header), NOW)
         else:
             mapping = _mapping(f.header, "ui")
             fast = setup_download_converter(
@@ -169,7 +221,8 @@ def _pairs(path: Path) -> tuple[int, int]:
                     fields = {
                         mapping[i]: (v.strip() or None) for i, v in enumerate(rec.values) if i in mapping
                     }
-                    fields = slow_rows.record(fields)
+                    if setup:
+                        fields = slow_rows.record(fields)
                     declared = login_row("acme", "login_history", fields.get("Id"), fields)
                 check_in_range(declared["login_time"])
                 expected: tuple[Any, ...] | None = _declared_tuple(declared | {"ingested_at": NOW})
@@ -178,7 +231,7 @@ def _pairs(path: Path) -> tuple[int, int]:
             try:
                 got = fast(rec.values)
             except Exception:  # noqa: BLE001 - refused: the declared mapping takes it
-                if not elf:  # the importer then numbers it through the declared path
+                if setup:  # the importer then numbers it through the declared path
                     with contextlib.suppress(Malformed):
                         fast_rows.record(
                             {

@@ -1,8 +1,9 @@
-"""Fast paths for ``import-csv``: Setup-download and Event Log File Login records → stage tuples.
+"""Fast paths for ``import-csv``: Setup-download, Data Loader and Event Log File Login records → stage tuples.
 
 Like :mod:`collectors.fastpath.csv_converters` for the Bulk backfill: the declared mapping says
 how a record becomes a row (``SetupRows.record`` + ``login_row`` for a Setup download,
-``elf_csv.login_row`` for an ELF Login file, each followed by the time-range check); a converter
+``login_row`` for a Data Loader / Workbench export of LoginHistory, ``elf_csv.login_row`` for an
+ELF Login file, each followed by the time-range check); a converter
 here produces the very same stored values from the CSV cells without the per-record dicts and
 datetimes, and raises on any record it is not sure of (a short record, a missing time or id, an
 unusual time format), which then takes the declared mapping and its quarantine instead.
@@ -93,6 +94,50 @@ def setup_download_converter(
     return convert
 
 
+def api_export_converter(org: str, mapping: dict[int, str], width: int, now: datetime) -> FastConverter:
+    """Data Loader / Workbench export cells (API names) → a ``logins`` stage tuple (``login_history``).
+
+    ``mapping`` is the importer's column index → LoginHistory field (a field mapped twice takes its
+    last column, as the importer's record does); every value is stripped, as there. Geography comes
+    from ``LoginGeo.*`` columns only when the file has a ``LoginGeo.City`` or ``LoginGeo.Country``
+    column (``login_row``'s rule for flat records). A record shorter than the header, without an
+    Id, or timed other than ``2024-06-05T05:41:17.000Z`` (year 1700 to 3999) goes the declared way.
+    """
+    last: dict[str, int] = {}
+    for i, name in sorted(mapping.items()):
+        last[name] = i
+    flat_geo = "LoginGeo.City" in last or "LoginGeo.Country" in last
+    fields = ("Id", "LoginTime", "UserId", "Username", "LoginType", "LoginSubType", "Status", "Application",
+              "SourceIp", "LoginUrl", "Browser", "Platform", "ClientVersion", "ApiType", "ApiVersion", "TlsProtocol",
+              "CipherSuite", "CountryIso", "LoginGeoId")  # fmt: skip
+    geo = ("CountryIso", "Country", "Subdivision", "City", "PostalCode", "Latitude", "Longitude")
+    at = [last.get(name) for name in fields] + [last.get(f"LoginGeo.{g}") if flat_geo else None for g in geo]
+    ingested = stored_utc(now)
+    times = BulkTimes()
+
+    def convert(c: list[str]) -> tuple[Any, ...]:
+        if len(c) < width:
+            raise ValueError("short record")
+        (rid, raw_time, uid, user, ltype, sub, status, app, ip, url, browser, platform, client, apitype, apiver,
+         tls, cipher, iso, geo_id, g_iso, g_country, g_subdiv, g_city, g_postal, lat, lon) = (
+            (c[i].strip() or None) if i is not None else None for i in at
+        )  # fmt: skip
+        if rid is None or raw_time is None or not "1700" <= raw_time[:4] < "4000":
+            raise ValueError("no Id, or a time the declared mapping judges")
+        s = _cut(status, 255)
+        return (
+            org, "login_history", rid[:64], times(raw_time), _cut(uid, 18), _cut(user, 255), _cut(ltype, 64),
+            _cut(sub, 64), s, 1 if s is not None and s.strip().lower() == "success" else 0, _cut(app, 255),
+            _cut(ip, 64), _cut(url, 255), _cut(browser, 255), _cut(platform, 255), _cut(client, 64),
+            _cut(apitype, 64), _cut(apiver, 32), _cut(tls, 16), _cut(cipher, 64), _cut(iso or g_iso, 3),
+            _cut(g_country, 80), _cut(g_subdiv, 80), _cut(g_city, 80), _cut(g_postal, 20),
+            float(lat) if lat is not None else None, float(lon) if lon is not None else None, _cut(geo_id, 18),
+            ingested,
+        )  # fmt: skip
+
+    return convert
+
+
 def elf_login_converter(org: str, header: list[str], now: datetime) -> FastConverter | None:
     """ELF Login cells (``header`` upper-cased) → a ``logins`` stage tuple (source ``elf_login``).
 
@@ -160,4 +205,4 @@ def elf_login_converter(org: str, header: list[str], now: datetime) -> FastConve
     return convert
 
 
-__all__ = ["SETUP_FIELDS", "elf_login_converter", "setup_download_converter"]
+__all__ = ["SETUP_FIELDS", "api_export_converter", "elf_login_converter", "setup_download_converter"]

@@ -23,7 +23,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from collectors.fastpath.csv_converters import FastConverter
-from collectors.fastpath.import_converters import elf_login_converter, setup_download_converter
+from collectors.fastpath.import_converters import (
+    api_export_converter,
+    elf_login_converter,
+    setup_download_converter,
+)
 from collectors.imports.csv_rows import CsvFile, CsvRecord, file_digest
 from collectors.imports.setup_download import UI_LABELS, SetupRows, parse_ui_time
 from collectors.imports.writer import API_USAGE, BATCH, Batch, ImportReport, ImportWriter
@@ -158,6 +162,8 @@ def import_csv(
             converter = setup_download_converter(
                 org, mapping, len(f.header), lambda raw: parse_ui_time(raw, tz), setup.natural_id, utcnow()
             )
+        elif fast:
+            converter = api_export_converter(org, mapping, len(f.header), utcnow())
         with ImportWriter(
             engine,
             org,
