@@ -18,10 +18,14 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/oauthwatch demo
 
+# The suite runs on TEST_WORKERS processes (pytest-xdist), a test module to a worker so that a
+# module's local org is built once; TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope --durations=20 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
