@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Date, and_, func, select, text, update
+from sqlalchemy import Date, func, select, text, update
 from sqlalchemy.exc import OperationalError
 
 from oauthwatch.store import schema
@@ -131,19 +131,24 @@ def _delete_batches(
     """Delete ``org``'s rows of ``t`` older than ``cut``, ``batch`` rows (about) per transaction.
 
     Each batch ends at the time of the batch-th oldest row, found along the (org, time) index; rows
-    sharing that one time go in the same batch, so a batch is never empty while rows remain.
+    sharing that one time go in the same batch, so a batch is never empty while rows remain. Each
+    batch starts where the previous one ended: on PostgreSQL a deleted row stays in the indexes
+    until vacuum, so searching from the oldest time again would walk every row deleted so far and
+    make the prune quadratic in the rows it removes.
     """
     done = 0
+    lo: date | datetime | None = None
     while not stop.is_set():
         with engine.begin() as conn:
-            older = and_(t.c.org == org, col < cut)
-            edge = conn.execute(select(col).where(older).order_by(col).offset(batch).limit(1)).scalar()
+            older = [t.c.org == org, col < cut] + ([col >= lo] if lo is not None else [])
+            edge = conn.execute(select(col).where(*older).order_by(col).offset(batch).limit(1)).scalar()
             if edge is None:
-                gone = conn.execute(t.delete().where(older)).rowcount
+                gone = conn.execute(t.delete().where(*older)).rowcount
                 return done + gone
-            first = conn.execute(select(func.min(col)).where(older)).scalar()
+            first = conn.execute(select(col).where(*older).order_by(col).limit(1)).scalar()
             upto = col <= edge if edge == first else col < edge
-            done += conn.execute(t.delete().where(t.c.org == org, upto)).rowcount
+            done += conn.execute(t.delete().where(*older, upto)).rowcount
+            lo = edge
     return done
 
 
