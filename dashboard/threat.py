@@ -176,6 +176,16 @@ def show_movement(orgs: tuple[str, ...], app: str, start: object, end: object) -
                 ]
             )
             st.dataframe(pd.DataFrame(m.jobs), key=f"move_jobs_{m.org}", hide_index=True)
+        if m.exported is not None:
+            ui.metric_row(
+                [
+                    ("Rows exported", f"{m.exported.rows:,}", None, "off"),
+                    ("Bytes exported", f"{m.exported.bytes:,}", None, "off"),
+                    ("Baseline rows (avg of 7 before)", f"{m.baseline_exported_rows:,.0f}", None, "off"),
+                ]
+            )
+            st.dataframe(pd.DataFrame(m.exported.by_user), key=f"move_export_users_{m.org}", hide_index=True)
+        st.caption("; ".join(f"{figure.replace('_', ' ')}: {src}" for figure, src in m.sources.items()))
         st.dataframe(pd.DataFrame(m.by_resource), key=f"move_res_{m.org}", hide_index=True)
         c1, c2 = st.columns(2)
         c1.dataframe(pd.DataFrame(m.by_user), key=f"move_users_{m.org}", hide_index=True)

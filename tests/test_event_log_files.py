@@ -154,9 +154,25 @@ def test_local_org_without_event_monitoring_over_https(make_local_org, store_url
     settings = settings.model_copy(update={"store": settings.store.model_copy(update={"url": store_url})})
     (result,) = collect_once(settings, sources=["event_log_files"])
     assert result.outcome == "ok", result.error
+    assert not {f[1] for f in files} & {"BulkApi2", "RestApi"}, "the data-movement types need the licence"
     engine = open_store(store_url)
     try:
         assert stored(engine) == (truth["Login"], truth["ApiTotalUsage"])
+        from oauthwatch.movement.app_usage import app_movement
+
+        with engine.connect() as conn:
+            app = conn.execute(
+                select(schema.api_usage_events.c.connected_app_name).where(
+                    schema.api_usage_events.c.connected_app_name != ""
+                )
+            ).scalar()
+        assert app, "the org's API calls name their apps"
+        m = app_movement(
+            engine, "local", app, datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+        )
+        assert m.calls > 0
+        assert m.exported is None, "no licence: no rows-exported figure rather than a false zero"
+        assert "exported_rows" not in m.sources
     finally:
         engine.dispose()
 

@@ -184,3 +184,37 @@ def test_data_movement_shows_the_apps_bulk_jobs_and_rows_against_its_baseline(th
         }
     assert days[truth["app"]].bulk_jobs == m.bulk_jobs
     assert days[truth["app"]].bulk_rows == m.bulk_rows
+
+
+def test_the_licensed_event_types_say_how_many_rows_each_user_exported(theft) -> None:
+    """BulkApi2 and RestApi event log files, collected with the others: the app's Bulk rows are the
+    ground truth's, the deleted job's included (the listings never saw it), each job counted once
+    however many steps it logged, and every figure names its source."""
+    from oauthwatch.movement.app_usage import app_movement
+
+    org, _settings, engine, truth = theft
+    start = datetime.fromisoformat(truth["start"].replace("Z", "+00:00"))
+    end = datetime.fromisoformat(truth["end"].replace("Z", "+00:00")) + timedelta(minutes=5)
+    with engine.connect() as conn:
+        kinds = dict(
+            conn.execute(
+                select(schema.api_data_events.c.event_type, func.count()).group_by(
+                    schema.api_data_events.c.event_type
+                )
+            ).all()
+        )
+    jobs = len(truth["bulk_jobs"])
+    assert kinds["BulkApi2"] == 3 * jobs + len(truth["deleted_jobs"]), (
+        "created, in progress, complete (+ deleted)"
+    )
+    assert kinds["RestApi"] > 0
+    m = app_movement(engine, "local", truth["app"], start, end)
+    assert m.exported is not None
+    assert m.exported.by_type["BulkApi2"] == truth["bulk_rows"]
+    assert m.exported.by_type["BulkApi2"] > m.bulk_rows, "the deleted job's rows, unlisted"
+    assert m.exported.rows == sum(u["rows"] for u in m.exported.by_user)
+    assert m.exported.bytes > 0
+    thieves = {r[0] for r in org.db().execute('SELECT DISTINCT CreatedById FROM "_BulkJob"')}
+    assert {u["user_id"] for u in m.exported.by_user if u["rows"]} >= thieves
+    assert m.sources["exported_rows"] == "Event Log Files (BulkApi2, RestApi)"
+    assert m.sources["calls"] == "ApiTotalUsage"

@@ -1,4 +1,4 @@
-"""EventLogFile Login and ApiTotalUsage: two file-type declarations on the file-based base.
+"""EventLogFile Login, ApiTotalUsage and the licensed data-movement types: file-type declarations.
 
 :class:`collectors.sources.files.FileSource` owns listing (by CreatedDate: files arrive up to 3
 days after their LogDate), download, the ``LogFileLength`` check, the per-file checkpoint and the
@@ -13,6 +13,10 @@ day coverage. Each event type here only says what its rows become:
   re-read, superseding or retransmitted file counts each call once), with the connected app of
   each call (``CONNECTED_APP_ID`` / ``CLIENT_NAME``); the ``api_usage_hourly`` cells of the hours
   a file touched are recomputed from them.
+- :class:`ElfDataEvents` for BulkApi2, BulkApi, RestApi and API (``DATA_FILE_TYPES``; Event
+  Monitoring only): how much each Bulk job step or API request moved → ``api_data_events``
+  (records or rows processed, result or response size; docs/salesforce-behaviour.md §8). An org
+  without the licence does not list these types, so they are never asked for there.
 """
 
 from __future__ import annotations
@@ -116,7 +120,65 @@ class ElfApiUsage(FileType):
         return read, stored
 
 
-FILE_TYPES: dict[str, type[FileType]] = {t.event_type: t for t in (ElfLogin, ElfApiUsage)}
+class ElfDataEvents(FileType):
+    """A licensed event type that says how much a request moved → ``api_data_events``.
+
+    The four types (docs/salesforce-behaviour.md §8) differ only in their names and columns, which
+    :func:`collectors.sources.elf_csv.data_event` reads; each is one line of ``DATA_FILE_TYPES``.
+    """
+
+    writes: ClassVar[tuple[Writes, ...]] = (
+        ("api_data_events", ("org", "event_type", "event_id", "event_time")),
+    )
+    batch: ClassVar[int] = 5000
+
+    def store(self, conn: Connection, f: FileRows) -> tuple[int, int]:
+        read = stored = 0
+        batch: list[dict[str, Any]] = []
+        key = list(self.writes[0][1])
+
+        def flush() -> None:
+            nonlocal stored
+            if batch:
+                upsert(conn, schema.api_data_events, batch, key=key, update=None)
+                stored += len(batch)
+                batch.clear()
+
+        for line, row in f.rows:
+            read += 1
+            try:
+                batch.append(elf_csv.data_event(f.org, self.event_type, row, file_id=f.file_id, line=line))
+            except Malformed as exc:
+                _bad(f.quarantine, conn, exc, f.file_id, line, row)
+            if len(batch) >= self.batch:
+                flush()
+        flush()
+        return read, stored
+
+
+def _data_type(event_type: str, name: str, what: str) -> type[FileType]:
+    """One licensed event type's declaration on :class:`ElfDataEvents`."""
+    attrs = {
+        "event_type": event_type,
+        "name": name,
+        "label": f"Event Log File: {event_type}",
+        "__doc__": what,
+    }
+    return type(f"Elf{event_type}", (ElfDataEvents,), attrs)
+
+
+DATA_FILE_TYPES: tuple[type[FileType], ...] = (
+    _data_type(
+        "BulkApi2", "elf_bulk_api2", "One event per Bulk API 2.0 job step: RECORDS_PROCESSED, RESULT_SIZE_MB."
+    ),
+    _data_type("BulkApi", "elf_bulk_api", "One event per classic Bulk API batch: ROWS_PROCESSED."),
+    _data_type(
+        "RestApi", "elf_rest_api", "One event per REST request: its app, ROWS_PROCESSED, RESPONSE_SIZE."
+    ),
+    _data_type("API", "elf_api", "One event per SOAP API request: ROWS_PROCESSED, RESPONSE_SIZE."),
+)
+ALL_FILE_TYPES: tuple[type[FileType], ...] = (ElfLogin, ElfApiUsage, *DATA_FILE_TYPES)
+FILE_TYPES: dict[str, type[FileType]] = {t.event_type: t for t in ALL_FILE_TYPES}
 
 
 def store_file_rows(
@@ -135,7 +197,8 @@ def store_file_rows(
 
 
 class EventLogFilesSource(FileSource):
-    """EventLogFile (Login, ApiTotalUsage) → ``event_log_files`` + what each file type writes."""
+    """EventLogFile (Login, ApiTotalUsage; with the licence BulkApi2, BulkApi, RestApi, API) →
+    ``event_log_files`` + what each file type writes."""
 
     name: ClassVar[str] = "event_log_files"
     label: ClassVar[str] = "EventLogFile"
@@ -147,6 +210,6 @@ class EventLogFilesSource(FileSource):
         "https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_objects_eventlogfile.htm",
     )
     licence: ClassVar[str | None] = "the Event Monitoring add-on"
-    file_types: ClassVar[tuple[type[FileType], ...]] = (ElfLogin, ElfApiUsage)
+    file_types: ClassVar[tuple[type[FileType], ...]] = ALL_FILE_TYPES
     login_source: ClassVar[str | None] = ElfLogin.name
     counted: ClassVar[tuple[str, ...]] = ("api_usage_hourly",)

@@ -9,7 +9,10 @@ their id where the store knows it (``CONNECTED_APP_ID``), else by name.
 
 Bulk API jobs come from the job listings (the ``bulk_jobs`` source), attributed to the app by its
 calls (:mod:`oauthwatch.movement.bulk_jobs`): how many, the rows they processed, how many were
-deleted, with the same baseline. Not covered: the licensed Bulk API / API event types.
+deleted, with the same baseline. Where the org has Event Monitoring, the rows and bytes the app
+exported, per user, come from the BulkApi2 / BulkApi / RestApi / API event types
+(:mod:`oauthwatch.movement.event_data`), which also count a job deleted before a listing saw it.
+``Movement.sources`` names the source of each figure, for the page and the digest to say.
 """
 
 from __future__ import annotations
@@ -21,10 +24,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, or_, select
 
 from oauthwatch.movement.bulk_jobs import app_jobs
+from oauthwatch.movement.event_data import Exports, app_exports
 from oauthwatch.store import schema
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
+
+CALLS_SOURCE = "ApiTotalUsage"
+JOBS_SOURCE = "Bulk API job listings, attributed by ApiTotalUsage"
 
 
 @dataclass
@@ -46,6 +53,16 @@ class Movement:
     bulk_deleted: int = 0
     baseline_bulk_rows: float = 0.0
     jobs: list[dict[str, Any]] = field(default_factory=list)
+    exported: Exports | None = None  # None: the org has no data events (no Event Monitoring)
+    baseline_exported_rows: float = 0.0
+
+    @property
+    def sources(self) -> dict[str, str]:
+        """Each figure and where it comes from."""
+        out = {"calls": CALLS_SOURCE, "bulk_jobs": JOBS_SOURCE, "bulk_rows": JOBS_SOURCE}
+        if self.exported is not None:
+            out["exported_rows"] = out["exported_bytes"] = self.exported.source
+        return out
 
     @property
     def ratio(self) -> float | None:
@@ -58,11 +75,27 @@ class Movement:
         return sum(r["calls"] for r in self.by_resource if "query" in r["api_resource"].lower())
 
 
-def _app_filter(conn: Connection, org: str, app: str) -> Any:
+def _app_ids(conn: Connection, org: str, app: str) -> list[str]:
+    """The app's 15-character ids: ``app`` itself when it is one, else those its name has in the
+    store (connected apps, and the ids ApiTotalUsage logged with the name)."""
+    if app[:3] == "0H4":
+        return [app[:15]]
     t, ca = schema.api_usage_events, schema.connected_apps
-    ids = [app[:15]] if app[:3] == "0H4" else [
-        r[0][:15] for r in conn.execute(select(ca.c.app_id).where(ca.c.org == org, func.lower(ca.c.name) == app.casefold()))
-    ]  # fmt: skip
+    named = [
+        r[0]
+        for r in conn.execute(
+            select(ca.c.app_id).where(ca.c.org == org, func.lower(ca.c.name) == app.casefold())
+        )
+    ]
+    logged = conn.execute(
+        select(t.c.connected_app_id).where(t.c.org == org, func.lower(t.c.connected_app_name) == app.casefold(),
+                                           t.c.connected_app_id != "").distinct()
+    ).scalars()  # fmt: skip
+    return sorted({i[:15] for i in (*named, *logged) if i})
+
+
+def _app_filter(ids: list[str], app: str) -> Any:
+    t = schema.api_usage_events
     by_name = func.lower(t.c.connected_app_name) == app.casefold()
     return or_(by_name, *(func.substr(t.c.connected_app_id, 1, 15) == i for i in ids)) if ids else by_name
 
@@ -74,7 +107,8 @@ def app_movement(
     t = schema.api_usage_events
     out = Movement(org, app, start, end)
     with engine.connect() as conn:
-        match = _app_filter(conn, org, app)
+        ids = _app_ids(conn, org, app)
+        match = _app_filter(ids, app)
         span = [t.c.org == org, match, t.c.event_time >= start, t.c.event_time < end]
         calls = func.count().label("calls")
         for fam, n in conn.execute(select(t.c.api_family, calls).where(*span).group_by(t.c.api_family)):
@@ -109,8 +143,18 @@ def app_movement(
         ).scalar()
         out.baseline_calls = int(prior or 0) / baseline_spans
         jobs = app_jobs(conn, org, match, start, end)
-        out.bulk_jobs, out.bulk_rows, out.bulk_deleted, out.jobs = jobs.jobs, jobs.rows, jobs.deleted, jobs.listed
-        out.baseline_bulk_rows = app_jobs(conn, org, match, before, start).rows / baseline_spans
+        out.bulk_jobs, out.bulk_rows, out.bulk_deleted, out.jobs = (
+            jobs.jobs,
+            jobs.rows,
+            jobs.deleted,
+            jobs.listed,
+        )
+        prior_jobs = app_jobs(conn, org, match, before, start)
+        out.baseline_bulk_rows = prior_jobs.rows / baseline_spans
+        out.exported = app_exports(conn, org, ids, jobs.job_ids, start, end)
+        if out.exported is not None:
+            earlier = app_exports(conn, org, ids, prior_jobs.job_ids, before, start)
+            out.baseline_exported_rows = (earlier.rows if earlier else 0) / baseline_spans
     return out
 
 
@@ -127,6 +171,9 @@ class AppDay:
     bulk_jobs: int = 0
     bulk_rows: int = 0
     baseline_bulk_rows: float = 0.0
+    exported_rows: int | None = None  # from the licensed event types; None without them
+    exported_bytes: int | None = None
+    exported_source: str = ""
 
 
 def day_movement(
@@ -156,7 +203,11 @@ def day_movement(
             select(t.c.entity_name, func.count()).where(*mine, t.c.entity_name != "").group_by(t.c.entity_name)
             .order_by(func.count().desc()).limit(3)
         ).all()  # fmt: skip
-        jobs, before = app_jobs(conn, org, name == app, start, end), app_jobs(conn, org, name == app, baseline_start, start)
+        jobs, before = (
+            app_jobs(conn, org, name == app, start, end),
+            app_jobs(conn, org, name == app, baseline_start, start),
+        )
+        exported = app_exports(conn, org, _app_ids(conn, org, app), jobs.job_ids, start, end)
         out.append(
             AppDay(
                 app,
@@ -168,6 +219,9 @@ def day_movement(
                 jobs.jobs,
                 jobs.rows,
                 before.rows / days,
+                exported.rows if exported else None,
+                exported.bytes if exported else None,
+                exported.source if exported else "",
             )
         )
     return out

@@ -32,6 +32,7 @@ class AppJobs:
     rows: int
     deleted: int
     listed: list[dict[str, Any]]
+    job_ids: frozenset[str] = frozenset()  # 15-character ids of every job known to be the app's
 
 
 def app_jobs(conn: Connection, org: str, match: Any, start: datetime, end: datetime) -> AppJobs:
@@ -73,4 +74,5 @@ def app_jobs(conn: Connection, org: str, match: Any, start: datetime, end: datet
         rows=sum(int(j.records or 0) for j in mine),
         deleted=sum(1 for j in listed if j["deleted"]) + len(unlisted),
         listed=listed,
+        job_ids=frozenset(named | seen | {j for j in unlisted if j}),
     )

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 RAW: tuple[tuple[Table, str], ...] = (
     (schema.logins, "login_time"),
     (schema.api_usage_events, "event_time"),
+    (schema.api_data_events, "event_time"),
     (schema.audit_events, "created_date"),
     (schema.security_events, "event_date"),
     (schema.oauth_token_snapshots, "snapshot_day"),

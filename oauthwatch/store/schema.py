@@ -42,6 +42,7 @@ from oauthwatch.store.tables.operations import (
     service_heartbeats,
 )
 from oauthwatch.store.tables.org_state import (
+    api_data_events,
     api_usage_events,
     api_usage_hourly,
     audit_events,
@@ -62,6 +63,7 @@ __all__ = [
     "alert_outbox",
     "alerts",
     "allowlist",
+    "api_data_events",
     "api_usage_events",
     "api_usage_hourly",
     "audit_events",

@@ -1,4 +1,5 @@
-"""EventLogFile rows (Login and ApiTotalUsage, Hourly and Daily) and their CSV content.
+"""EventLogFile rows (Login, ApiTotalUsage, and with the licence BulkApi2 and RestApi; Hourly and
+Daily) and their CSV content.
 
 Files are not stored: ``render_csv`` streams a file from the org's events in its window, the same
 bytes every time, so ELF Login rows match LoginHistory 1:1 and counts reconcile. A file row appears
@@ -10,7 +11,8 @@ it minutes so files show up while one watches. A file exists only if its window 
 Without the Event Monitoring licence (``simulate --no-event-monitoring``, ``_State`` key
 ``event_monitoring`` = ``0``; docs/salesforce-behaviour.md §7) the org has the shape Salesforce
 gives such orgs: no ``Interval`` field on EventLogFile (hidden from describe and SOQL), daily files
-only, only the free event types, each kept one day after its CreatedDate instead of 30.
+only, only the free event types (no BulkApi2 or RestApi files), each kept one day after its
+CreatedDate instead of 30.
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ from oauthwatch.simulator.data import elfformat, staged
 from oauthwatch.simulator.data.clock import DAY_MS, HOUR_MS, day_floor, get_state, hour_floor, set_state
 from oauthwatch.simulator.data.ids import make_id
 
-EVENT_TYPES = ("Login", "ApiTotalUsage")
+EVENT_TYPES = ("Login", "ApiTotalUsage", "BulkApi2", "RestApi")
+# the types only an org with the licence has files of: how much each Bulk job and REST call moved
+DATA_TYPES = ("BulkApi2", "RestApi")
 # The event types every org has, licence or not (docs/salesforce-behaviour.md §7), and a few of
 # those that need the licence: what describe lists as EventType's picklist values in each mode.
 FREE_TYPES = ("ApexUnexpectedException", "ApiTotalUsage", "CorsViolation", "HostnameRedirects",
               "InsecureExternalAssets", "Login", "Logout")  # fmt: skip
-LICENSED_TYPES = ("API", "BulkApi", "LoginAs", "Report", "ReportExport", "RestApi", "URI")
+LICENSED_TYPES = ("API", "BulkApi", "BulkApi2", "LoginAs", "Report", "ReportExport", "RestApi", "URI")
 EM_KEY = "event_monitoring"
 KEEP_DAYS = {True: 30, False: 1}
 API_VERSION = 62.0
@@ -70,11 +74,14 @@ def has_event_monitoring(conn: sqlite3.Connection) -> bool:
 
 
 def set_event_monitoring(conn: sqlite3.Connection, on: bool, now_ms: int) -> None:
-    """Give the org the licence or take it away; without it, hourly files and files older than a
-    day are gone, as in an org that never had the licence."""
+    """Give the org the licence or take it away; without it, hourly files, the licensed types' files
+    and files older than a day are gone, as in an org that never had the licence."""
     set_state(conn, EM_KEY, "1" if on else "0")
     if not on:
-        conn.execute("""DELETE FROM "EventLogFile" WHERE Interval = 'Hourly'""")
+        marks = ",".join("?" * len(DATA_TYPES))
+        conn.execute(
+            f"""DELETE FROM "EventLogFile" WHERE Interval = 'Hourly' OR EventType IN ({marks})""", DATA_TYPES
+        )
         expire_files(conn, now_ms)
 
 
@@ -124,15 +131,26 @@ def body(
     if event_type == "Login":
         for row in conn.execute(_LOGIN_SQL, (start_ms, end_ms)):
             yield elfformat.line(elfformat.login_values(row, org15))
-    else:
-        own = staged.staged_sessions(conn)  # a thief's refreshes: their calls are the staged ones
-        for row in conn.execute(_API_SQL, (start_ms, end_ms)):
-            if row[0] in own:
-                continue
-            for values in elfformat.api_values(row, org15, hour_floor(row[2]) + HOUR_MS):
-                yield elfformat.line(values)
-        for values in staged.api_rows(conn, start_ms, end_ms, org15):  # scenarios' calls (data.staged)
+    elif event_type == "BulkApi2":
+        for values in staged.bulk2_rows(conn, start_ms, end_ms, org15):
             yield elfformat.line(values)
+    elif event_type == "RestApi":  # the REST calls of ApiTotalUsage, with what each returned
+        for api in _api_values(conn, start_ms, end_ms, org15):
+            rest = elfformat.rest_values(api)
+            if rest is not None:
+                yield elfformat.line(rest)
+    else:
+        for values in _api_values(conn, start_ms, end_ms, org15):
+            yield elfformat.line(values)
+
+
+def _api_values(conn: sqlite3.Connection, start_ms: int, end_ms: int, org15: str) -> Iterator[list[str]]:
+    """ApiTotalUsage values in [start, end): the calls derived from logins, then the staged ones."""
+    own = staged.staged_sessions(conn)  # a thief's refreshes: their calls are the staged ones
+    for row in conn.execute(_API_SQL, (start_ms, end_ms)):
+        if row[0] not in own:
+            yield from elfformat.api_values(row, org15, hour_floor(row[2]) + HOUR_MS)
+    yield from staged.api_rows(conn, start_ms, end_ms, org15)  # scenarios' calls (data.staged)
 
 
 def render_csv(conn: sqlite3.Connection, file_id: str) -> Iterator[bytes]:
@@ -174,7 +192,8 @@ def create_due_files(
     file could have appeared, so collectors that page by CreatedDate never miss one.
     """
     lag = get_lag(conn)
-    intervals = ("Hourly", "Daily") if has_event_monitoring(conn) else ("Daily",)
+    licensed = has_event_monitoring(conn)
+    intervals = ("Hourly", "Daily") if licensed else ("Daily",)
     org15 = _org15(conn)
     existing = {
         (r[0], r[1], r[2])
@@ -195,6 +214,8 @@ def create_due_files(
 
     rows = []
     for event_type in EVENT_TYPES:
+        if event_type in DATA_TYPES and not licensed:
+            continue
         head = len(elfformat.header_line(event_type))
         hour = hour_floor(since_ms)
         while "Hourly" in intervals and hour + HOUR_MS <= now_ms:

@@ -10,6 +10,7 @@ out (docs/salesforce-behaviour.md §8). Scenarios write both here, in two intern
   ApiTotalUsage file of their hour, after the calls derived from logins;
 - ``_BulkJob``: one row per job with its lifetime; the job listings show a job from its creation
   until it is deleted (``DeletedMs``) or is seven days old, the per-job resource answers for it;
+  With Event Monitoring the BulkApi2 event log files show each job's steps (:func:`bulk2_rows`);
 - ``_StagedSession``: the scenario logins whose calls are all staged (the token thief's refreshes).
   Every other successful OAuth login gets a few calls of its app's usual kind in ApiTotalUsage;
   these do not, so the org holds exactly the calls the scenario made, as its ground truth says.
@@ -126,6 +127,31 @@ def api_rows(conn: sqlite3.Connection, start_ms: int, end_ms: int, org15: str) -
              entity or "", client or "", ip or "", (app_id or "")[:15], app or "", "true", ts_derived]
         )  # fmt: skip
     return out
+
+
+def bulk2_rows(conn: sqlite3.Connection, start_ms: int, end_ms: int, org15: str) -> list[list[str]]:
+    """BulkApi2 values (``elfformat.BULK2_FIELDS`` order) of the staged jobs' steps in [start, end):
+    created (``UploadComplete``), ``InProgress``, ``JobComplete`` with the records processed, and
+    ``Deleted`` for a job deleted (JOB_STATUS words UNCONFIRMED; docs/salesforce-behaviour.md §8).
+    The address is the one the job's own calls came from."""
+    if not _has(conn, "_BulkJob"):
+        return []
+    steps = []
+    for jid, op, obj, by, created, done, state, _jt, _v, records, _p, deleted in conn.execute(
+        'SELECT * FROM "_BulkJob" WHERE (CreatedMs >= ? AND CreatedMs < ?) OR (DoneMs >= ? AND DoneMs < ?)'
+        " OR (DeletedMs >= ? AND DeletedMs < ?)",
+        (start_ms, end_ms) * 3,
+    ):
+        ip = conn.execute(
+            'SELECT ClientIp FROM "_ApiCall" WHERE Resource LIKE ? ORDER BY T LIMIT 1', (f"%/jobs/%/{jid}%",)
+        ).fetchone() if _has(conn, "_ApiCall") else None  # fmt: skip
+        for t, status, rows in ((created, "UploadComplete", None), (created + 1000, "InProgress", None),
+                                (done, state, records), (deleted, "Deleted", None)):  # fmt: skip
+            if t is not None and start_ms <= t < end_ms:
+                rid = elfformat.token(elfformat.digest(f"bulk2:{jid}:{status}")[:16], 22)
+                steps.append((t, elfformat.bulk2_values(rid, t, org15, by or "", jid, status, op, obj, rows,
+                                                         ip[0] if ip else "")))  # fmt: skip
+    return [values for _t, values in sorted(steps, key=lambda s: (s[0], s[1][2]))]
 
 
 def format_datetime(ms: int) -> str:

@@ -166,6 +166,43 @@ bulk_jobs = Table(
 )
 
 
+api_data_events = Table(
+    "api_data_events",
+    metadata,
+    _org(),
+    Column(
+        "event_type",
+        String(40),
+        nullable=False,
+        doc="the Event Log File type: BulkApi2, BulkApi, RestApi, API",
+    ),
+    Column(
+        "event_id", String(64), nullable=False, doc="REQUEST_ID with a digest of the row's job, step and time"
+    ),
+    Column("event_time", UTCDateTime, nullable=False),
+    Column("user_id", String(18), nullable=False, server_default=""),
+    Column(
+        "connected_app_id",
+        String(18),
+        nullable=False,
+        server_default="",
+        doc="RestApi only; Bulk rows via job_id",
+    ),
+    Column("client_name", String(255), nullable=False, server_default=""),
+    Column("client_ip", String(64), nullable=False, server_default=""),
+    Column("entity", String(255), nullable=False, server_default=""),
+    Column(
+        "operation", String(40), nullable=False, server_default="", doc="OPERATION_TYPE, else the HTTP method"
+    ),
+    Column("job_id", String(18), nullable=False, server_default=""),
+    Column("status", String(40), nullable=False, server_default="", doc="JOB_STATUS, else STATUS_CODE"),
+    Column("rows", BigInteger, doc="RECORDS_PROCESSED / ROWS_PROCESSED"),
+    Column("bytes", BigInteger, doc="RESULT_SIZE_MB in bytes / RESPONSE_SIZE"),
+    UniqueConstraint("org", "event_type", "event_id", "event_time", name="uq_api_data_events_natural"),
+    Index("ix_api_data_events_org_time", "org", "event_time"),
+)
+
+
 event_log_files = Table(
     "event_log_files",
     metadata,
