@@ -8,7 +8,11 @@ configuration of many orgs: a folder of per-org files, per-org intervals, source
 
 from __future__ import annotations
 
+import itertools
 import textwrap
+import threading
+import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,6 +22,7 @@ import streamlit as st
 from oauthwatch.config import OrgSettings, Settings, StoreSettings, load_settings
 from oauthwatch.errors import ConfigError
 from oauthwatch.fleet import Fleet, FleetError
+from oauthwatch.service import Service
 from oauthwatch.store import leases, open_store
 from tests.dashboard_helpers import run_page  # imports AppTest, so the app is served on loopback
 
@@ -25,7 +30,7 @@ T0 = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
 ORGS = [f"org{i}" for i in range(1, 6)]
 
 
-def _settings(url: str, lease: int = 10) -> Settings:
+def _settings(url: str, lease: int = 10, interval: int = 60) -> Settings:
     orgs = [
         OrgSettings(
             name=n,
@@ -39,7 +44,7 @@ def _settings(url: str, lease: int = 10) -> Settings:
     return Settings.model_validate(
         {
             "store": StoreSettings(url=url),
-            "collect": {"interval_seconds": 60, "lease_seconds": lease},
+            "collect": {"interval_seconds": interval, "jitter_seconds": 0, "lease_seconds": lease},
             "orgs": orgs,
         }
     )
@@ -103,6 +108,93 @@ def test_workers_divide_the_orgs_rebalance_and_take_over(store, store_url) -> No
     assert set(_holders(store).values()) == {None, "c"}
     c.balance()
     assert c.held == set(ORGS)
+
+
+class _Worker:
+    """One in-process ``oauthwatch run`` worker whose collect stage only records what it collected."""
+
+    def __init__(
+        self, engine, settings: Settings, name: str, log: list[tuple[str, str, float, float]]
+    ) -> None:
+        self.name, self.log = name, log
+        self.fleet = Fleet(engine, settings, worker=name)
+        self.stop = threading.Event()
+        stages = (("collect", self._collect),)
+        self.service = Service(settings, engine, stop=self.stop, stages=stages, digests=False,
+                               pause_seconds=0.5, fleet=self.fleet)  # fmt: skip
+        self.thread = threading.Thread(target=self.service.run, name=f"worker-{name}", daemon=True)
+        self.thread.start()
+
+    def _collect(self, settings: Settings, engine, stop: threading.Event) -> None:
+        for org in settings.orgs:
+            started = time.monotonic()
+            time.sleep(0.05)
+            self.log.append((self.name, org.name, started, time.monotonic()))
+
+    def collected(self, since: float = 0.0) -> set[str]:
+        return {org for w, org, started, _ in list(self.log) if w == self.name and started >= since}
+
+    def kill(self) -> None:
+        """Gone without a word, as after SIGKILL: no lease given back, no last beat."""
+        self.fleet.stop = lambda: None  # type: ignore[method-assign]
+        self.stop.set()
+        self.thread.join(10)
+
+
+def _until(cond, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)  # several workers: PostgreSQL only
+def test_a_worker_joining_a_running_fleet_takes_a_share_and_a_dead_ones_share_is_taken_over(
+    store, store_url
+) -> None:
+    """Running services, not just their leases: in-process workers on one PostgreSQL store, a 3 s
+    lease and a 10 s interval, each org due every half second so that every worker collects often."""
+    settings = _settings(store_url, lease=3, interval=10)
+    log: list[tuple[str, str, float, float]] = []
+    a, b = _Worker(store, settings, "a", log), _Worker(store, settings, "b", log)
+    workers = [a, b]
+    try:
+        _until(lambda: a.collected() | b.collected() == set(ORGS), 15, "a and b to collect every org")
+
+        joined = time.monotonic()
+        c = _Worker(store, settings, "c", log)
+        workers.append(c)
+        shares = lambda: sorted(Counter(w for w in _holders(store).values() if w).items())  # noqa: E731
+        _until(lambda: shares() == [("a", 2), ("b", 2), ("c", 1)], 15, "the orgs spread over a, b and c")
+        _until(lambda: c.collected() == c.fleet.held, 10, "c to collect what it holds")
+        c_orgs = set(c.fleet.held)
+        first_by_c = min(t for w, org, t, _ in log if w == "c" and org in c_orgs)
+        assert first_by_c - joined < 10, "c collected its share within one interval of joining"
+        assert not (a.collected(since=first_by_c + 1) | b.collected(since=first_by_c + 1)) & c_orgs, (
+            "a and b left c's share to c"
+        )
+
+        b_orgs = set(b.fleet.held)
+        b.kill()
+        killed = time.monotonic()
+        _until(lambda: b_orgs <= a.collected(since=killed) | c.collected(since=killed), 10,
+               "b's orgs collected by the survivors")  # fmt: skip
+        taken = {org: min(t for w, o, t, _ in log if o == org and w != "b" and t >= killed) for org in b_orgs}
+        assert max(taken.values()) - killed < 10, f"taken over within one interval: {taken}"
+        assert max(taken.values()) - killed >= 2, "not before b's lease could have run out (3 s)"
+        assert set(_holders(store).values()) == {"a", "c"}
+    finally:
+        for w in workers:
+            w.stop.set()
+        for w in workers:
+            w.thread.join(10)
+
+    # never two workers on one org at once: each org's collections, in time order, never overlap
+    for org in ORGS:
+        runs = sorted((t0, t1, w) for w, o, t0, t1 in log if o == org)
+        for (_, end, w1), (start, _, w2) in itertools.pairwise(runs):
+            assert w1 == w2 or end <= start, f"{org} collected by {w1} and {w2} at once"
 
 
 def test_a_second_worker_on_sqlite_is_refused(tmp_path: Path) -> None:
