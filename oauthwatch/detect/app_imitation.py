@@ -19,6 +19,7 @@ import pandas as pd
 from oauthwatch.detect.base import Context, Detector, Finding
 from oauthwatch.detect.data import Frames
 from oauthwatch.detect.grants import latest_grants
+from oauthwatch.detect.needs import Data, needs
 
 RUNBOOK = (
     "Open Setup → Connected Apps OAuth Usage: compare the app's id with the real tool's, and see who authorised it.",
@@ -101,4 +102,5 @@ DETECTOR = Detector(
     runbook=RUNBOOK,
     fn=_detect,
     clears_after=timedelta(days=1),
+    needs=needs(Data.WINDOW_LOGINS, Data.POLICIES, Data.USERS, Data.GRANTS),
 )

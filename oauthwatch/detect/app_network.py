@@ -10,13 +10,12 @@ app: later logins update it.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-import numpy as np
-import pandas as pd
+from datetime import datetime, timedelta
 
 from oauthwatch.detect.base import Context, Detector, Finding, fmt_int
 from oauthwatch.detect.data import Frames
+from oauthwatch.detect.needs import Data, needs
+from oauthwatch.detect.sightings import Sightings
 from oauthwatch.intel.networks import NetworkIndex
 
 RUNBOOK = (
@@ -29,20 +28,16 @@ RUNBOOK = (
 SKIP_APPS = {"", "browser"}
 
 
-def _seen_index(frames: Frames) -> tuple[NetworkIndex, dict[tuple[str, str], np.ndarray]]:
-    """(app, class:provider) → sorted login times over everything loaded, built once per load
-    (shared by every backtest view through ``extra``) so each run only judges its window."""
-    index = frames.extra.get("networks") or NetworkIndex()
-    cached = frames.extra.get("app_network_seen")
-    if cached is None:
-        full = frames.extra.get("_full", frames.logins)
-        ok = full[full["success"].astype(bool)]
-        keys = {ip: _key(index, ip) for ip in ok["source_ip"].unique()}
-        groups = ok.assign(k=ok["source_ip"].map(keys)).groupby(["application", "k"], sort=False)[
-            "login_time"
-        ]
-        cached = frames.extra["app_network_seen"] = {k: v.to_numpy(dtype="datetime64[ns]") for k, v in groups}
-    return index, cached
+def _usual(index: NetworkIndex, seen: Sightings, app: str, lo: datetime, hi: datetime) -> dict[str, int]:
+    """The app's successful logins in ``[lo, hi)`` per class:provider, from its networks' sightings
+    (a /24 or /48 is classed by its first address: provider ranges are not cut finer)."""
+    out: dict[str, int] = {}
+    for net in seen.values(app):
+        n = seen.count(app, net, lo, hi)
+        if n:
+            k = _key(index, net.split("/")[0])
+            out[k] = out.get(k, 0) + n
+    return out
 
 
 def _key(index: NetworkIndex, ip: str) -> str:
@@ -50,22 +45,14 @@ def _key(index: NetworkIndex, ip: str) -> str:
     return f"{c.kind}:{c.provider}"
 
 
-def _seen(times: np.ndarray | None, lo: pd.Timestamp, hi: pd.Timestamp) -> int:
-    if times is None:
-        return 0
-    a, b = np.searchsorted(times, [lo.to_datetime64(), hi.to_datetime64()])
-    return int(b - a)
-
-
 def _detect(frames: Frames, ctx: Context) -> list[Finding]:
-    if frames.logins.empty:
-        return []
-    index, seen = _seen_index(frames)
     win = frames.recent(ctx.window)
     win = win[win["success"].astype(bool) & ~win["application"].str.casefold().isin(SKIP_APPS)]
     if win.empty:
         return []
-    ws, lo = pd.Timestamp(ctx.window_start), pd.Timestamp(ctx.now - frames.history)
+    index = frames.extra.get("networks") or NetworkIndex()
+    seen = frames.sightings("app_network", successes_only=True)
+    ws, lo = ctx.window_start, ctx.now - frames.history
     classes = {ip: index.classify(ip) for ip in win["source_ip"].unique()}
     out = []
     min_history = int(ctx.get("min_history_logins"))
@@ -73,8 +60,9 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
         k=win["source_ip"].map(lambda ip: f"{classes[ip].kind}:{classes[ip].provider}")
     ).groupby("application"):
         app = str(app)
-        usual_keys = {k for (a, k), t in seen.items() if a == app and _seen(t, lo, ws)}
-        if sum(_seen(seen.get((app, k)), lo, ws) for k in usual_keys) < min_history:
+        usual = _usual(index, seen, app, lo, ws)
+        usual_keys = set(usual)
+        if sum(usual.values()) < min_history:
             continue  # a new app: new_app's business, not a change of networks
 
         odd = rows[
@@ -132,4 +120,5 @@ DETECTOR = Detector(
     fn=_detect,
     defaults={"min_history_logins": 5},
     clears_after=timedelta(days=1),
+    needs=needs(Data.WINDOW_LOGINS, Data.NETWORKS, seen=("app_network",)),  # over the configured history
 )

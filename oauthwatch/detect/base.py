@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from oauthwatch.detect.data import Frames
+    from oauthwatch.detect.needs import Needs
 
 Severity = Literal["info", "low", "medium", "high", "critical"]
 SEVERITIES: tuple[Severity, ...] = ("info", "low", "medium", "high", "critical")
@@ -81,7 +82,8 @@ class Detector:
     detector no longer reports it. Zero for states (a posture setting, a lagging source) that
     clear as soon as they are fixed; a day for events (a spray, a new country) that stop being
     "recent" on their own. ``replayable``: False for detectors that judge the current state
-    (posture, collection health), which a backtest over history cannot reconstruct.
+    (posture, collection health), which a backtest over history cannot reconstruct. ``needs``:
+    the data it reads, so a cycle loads only what its detectors declare.
     """
 
     id: str
@@ -93,6 +95,7 @@ class Detector:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     clears_after: timedelta = timedelta(0)
     replayable: bool = True
+    needs: Needs | None = None  # what it reads (oauthwatch.detect.needs); None: logins and state
 
     def thresholds(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Defaults updated with the configured overrides; unknown keys are a configuration error."""

@@ -21,6 +21,7 @@ import pandas as pd
 
 from oauthwatch.detect.base import Context, Detector, Finding, fmt_int, fmt_time
 from oauthwatch.detect.data import Frames
+from oauthwatch.detect.needs import Data, needs
 from oauthwatch.detect.recon_then_export import kinds_of, usernames
 from oauthwatch.rules.api_calls import job_id_of
 
@@ -152,4 +153,5 @@ DETECTOR = Detector(
     fn=_detect,
     defaults={"lookback_hours": 24, "max_minutes_after_finish": 60, "usual_days": 3},
     clears_after=timedelta(days=1),
+    needs=needs(Data.EXFIL),
 )

@@ -1,30 +1,25 @@
-"""The frames detectors read, loaded from the store for one org and a span of time.
+"""The frames detectors read for one org: the judged windows' logins and the rollups behind them.
 
-Detectors stay pure because this module does every query: the org's primary-source logins over
-the history the baselines need, first-seen times of apps (all time, one GROUP BY), OAuth grant
-snapshots, connected-app policies, users, the allowlist, and the collection ledger. A backtest
-loads once for its whole span and asks :meth:`Frames.at` for the view at each replayed instant,
-so replaying a month costs one load, not one per step.
+Detectors stay pure: :mod:`oauthwatch.detect.load` does every query, reading only what the
+enabled detectors declare (:mod:`oauthwatch.detect.needs`): the raw logins of the windows being
+judged, the hourly counts per app and status and the daily sightings per app or user that the
+store keeps up to date as logins are written, grant snapshots, policies, users, the allowlist and
+the collection ledger. Frames built in memory from logins alone (tests, what-if replays) derive
+the same rollups from those logins (:func:`oauthwatch.store.rollups_detect.seen_cells`, the one
+definition of a sighting). A backtest asks :meth:`Frames.at` for the view at each replayed instant.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import numpy as np
 import pandas as pd
-from sqlalchemy import func, select
 
-from oauthwatch.detect.allowlist import AllowEntry, entries_for
-from oauthwatch.detect.exfil_data import load_exfil_frames
-from oauthwatch.detect.store_read import as_date, first_col, read_frame, time_col
-from oauthwatch.intel.networks import network_index
-from oauthwatch.store import schema
-
-if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+from oauthwatch.detect.allowlist import AllowEntry
+from oauthwatch.detect.sightings import Sightings
 
 LOGIN_COLUMNS = (
     "login_time",
@@ -43,6 +38,12 @@ LOGIN_COLUMNS = (
 )
 CHANGE_COLUMNS = ["app_id", "observed_at", "field", "old_value", "new_value"]
 TOKEN_DAYS = 3  # the latest grant snapshot and the ones before it (dormant-grant waking)
+SEEN_FRAME_COLUMNS = ["grp", "value", "day", "success", "first_at", "last_at", "events"]
+TOTAL_COLUMNS = ["hour", "application", "events", "failures"]
+FAILURE_COLUMNS = ["hour", "application", "status", "events"]
+SeenLookup = Callable[
+    [str, Iterable[tuple[str | None, str]], datetime, datetime], set[tuple[str | None, str]]
+]
 
 
 def add_derived(logins: pd.DataFrame) -> pd.DataFrame:
@@ -58,9 +59,12 @@ def add_derived(logins: pd.DataFrame) -> pd.DataFrame:
 class Frames:
     """Everything the detectors see for one org at one instant (``now``).
 
-    ``logins`` holds the primary-source logins in ``[now - history, now)`` sorted by time;
-    ``app_first_seen`` the first login time of every app ever (all history, not just the span);
-    ``tokens`` the grant snapshots of the last days; the rest is current state.
+    ``logins`` holds the primary-source logins loaded, sorted by time: from ``raw_start`` (the
+    judged windows and their declared raw lookback) when loaded from the store, else all of them;
+    ``app_first_seen`` the first login time of every app ever; ``tokens`` the grant snapshots of
+    the last days; the rest is current state. ``seen_rows`` (per kind) and ``app_hourly`` / ``app_failures`` are
+    the rollups read from the store (None: derived from ``logins``); ``previous`` each (user, app)'s
+    last located successful login before ``raw_start`` (travel pairs it with the window's first).
     """
 
     org: str
@@ -88,6 +92,11 @@ class Frames:
         )
     )
     extra: dict[str, Any] = field(default_factory=dict)
+    seen_rows: dict[str, pd.DataFrame] | None = None
+    app_hourly: pd.DataFrame | None = None
+    app_failures: pd.DataFrame | None = None
+    previous: pd.DataFrame | None = None
+    raw_start: pd.Timestamp | None = None
 
     def at(self, now: datetime) -> Frames:
         """The view at an earlier ``now``: only what was known then (for backtests)."""
@@ -126,17 +135,73 @@ class Frames:
             audit=audit,
         )
 
-    def pair_index(self, column: str, group: str = "application") -> dict[tuple[str, str], np.ndarray]:
-        """``(group value, column value)`` -> its sorted login times, over everything loaded.
-
-        Built once per load and shared by every :meth:`at` view (the cache lives in ``extra``), so
-        "was this value seen for this app (or user) between two times" is two binary searches.
-        """
-        key = f"pairs:{group}:{column}"
+    def sightings(self, kind: str, *, successes_only: bool = False) -> Sightings:
+        """The daily sightings of ``kind`` (a ``login_seen_daily`` kind), built once per load and
+        shared by every :meth:`at` view (callers ask only about spans before their window)."""
+        key = f"seen:{kind}:{successes_only}"
         if key not in self.extra:
-            src = self.extra.get("_full", self.logins)
-            groups = src.groupby([group, column], sort=False)["login_time"]
-            self.extra[key] = {k: v.to_numpy(dtype="datetime64[ns]") for k, v in groups}
+            rows = self._seen_rows(kind)
+            if successes_only and not rows.empty:
+                rows = rows[rows["success"].astype(bool)]
+            self.extra[key] = Sightings.from_rows(rows)
+        return self.extra[key]
+
+    def _seen_rows(self, kind: str) -> pd.DataFrame:
+        if self.seen_rows is not None:
+            return self.seen_rows.get(kind, pd.DataFrame(columns=SEEN_FRAME_COLUMNS))
+        from oauthwatch.store.rollups_detect import seen_cells
+
+        src = self.extra.get("_full", self.logins)
+        if src.empty:
+            return pd.DataFrame(columns=SEEN_FRAME_COLUMNS)
+        t = src["login_time"]
+        cells = src.assign(day=t.dt.date, first_at=t, last_at=t, events=1)
+        return seen_cells(cells, [kind])
+
+    def seen_pairs(
+        self, kind: str, pairs: Iterable[tuple[str | None, str]], lo: datetime, hi: datetime
+    ) -> set[tuple[str | None, str]]:
+        """Which ``(group, value)`` pairs of ``kind`` were seen in ``[lo, hi)`` (a group of None:
+        for any group). For a few pairs of a kind too big to load whole (``app_ip``): loads from
+        the store read just those pairs."""
+        pairs = list(pairs)
+        lookup: SeenLookup | None = self.extra.get("seen_lookup")
+        if lookup is not None:
+            return lookup(kind, pairs, lo, hi)
+        s = self.sightings(kind)
+        out: set[tuple[str | None, str]] = set()
+        for g, v in pairs:
+            groups = [g] if g is not None else [k for k, vals in s.by_group.items() if v in vals]
+            if any(s.seen(x, v, lo, hi) for x in groups):
+                out.add((g, v))
+        return out
+
+    def app_totals(self) -> pd.DataFrame:
+        """Logins and failures per hour and app (``TOTAL_COLUMNS``), oldest hour first."""
+        return self._hours("totals", self.app_hourly, ["hour", "application"], failed_only=False)
+
+    def failure_hours(self) -> pd.DataFrame:
+        """Failed logins per hour, app and Status (``FAILURE_COLUMNS``), oldest hour first."""
+        return self._hours(
+            "failure_hours", self.app_failures, ["hour", "application", "status"], failed_only=True
+        )
+
+    def _hours(
+        self, key: str, stored: pd.DataFrame | None, keys: list[str], *, failed_only: bool
+    ) -> pd.DataFrame:
+        if key not in self.extra:
+            if stored is None:
+                src = self.extra.get("_full", self.logins)
+                failed = ~src["success"].astype(bool)
+                if failed_only:
+                    src, failed = src[failed], failed[failed]
+                stored = (
+                    src.assign(hour=src["login_time"].dt.floor("h"), failures=failed)
+                    .groupby(keys, sort=False)
+                    .agg(events=("failures", "size"), failures=("failures", "sum"))
+                    .reset_index()
+                )
+            self.extra[key] = stored.sort_values("hour", kind="stable").reset_index(drop=True)
         return self.extra[key]
 
     def recent(self, window: timedelta) -> pd.DataFrame:
@@ -144,212 +209,6 @@ class Frames:
         times = self.logins["login_time"]
         lo = times.searchsorted(pd.Timestamp(self.now - window), side="left")
         return self.logins.iloc[lo:]
-
-    def before(self, start: datetime, span: timedelta) -> pd.DataFrame:
-        """Logins in ``[start - span, start)``: the baseline that a recent window is judged against."""
-        times = self.logins["login_time"]
-        lo = times.searchsorted(pd.Timestamp(start - span), side="left")
-        hi = times.searchsorted(pd.Timestamp(start), side="left")
-        return self.logins.iloc[lo:hi]
-
-
-def load_frames(
-    engine: Engine,
-    org: str,
-    *,
-    start: datetime,
-    end: datetime,
-    history: timedelta,
-    primary_source: str = "login_history",
-    self_username: str | None = None,
-) -> Frames:
-    """Load what the detectors need to judge ``org`` at any instant in ``[start, end]``.
-
-    Returns the view at ``end``; call :meth:`Frames.at` for earlier instants. ``self_username``
-    is oauthwatch's own integration user: ``extra["self_user_ids"]`` lets detectors tell
-    oauthwatch's own logins from the org's.
-    """
-    lg = schema.logins
-    tk = schema.oauth_token_snapshots
-    with engine.connect() as conn:
-        cols = [time_col(conn, lg.c.login_time), *(lg.c[c] for c in LOGIN_COLUMNS[1:])]
-        logins = read_frame(
-            conn,
-            select(*cols)
-            .where(
-                lg.c.org == org,
-                lg.c.source == primary_source,
-                lg.c.login_time >= start - history,
-                lg.c.login_time < end,
-            )
-            .order_by(lg.c.login_time),
-            ("login_time",),
-        )
-        for c in ("application", "login_subtype", "status", "source_ip", "country_iso", "user_id"):
-            logins[c] = logins[c].fillna("").astype(str)
-        logins["success"] = logins["success"].astype(bool)
-        logins = add_derived(logins.reset_index(drop=True))
-
-        first = read_frame(
-            conn,
-            select(lg.c.application, first_col(conn, func.min(lg.c.login_time)).label("first"))
-            .where(lg.c.org == org, lg.c.source == primary_source, lg.c.login_time < end)
-            .group_by(lg.c.application),
-            ("first",),
-        )
-        if not first.empty:
-            first["application"] = first["application"].fillna("").astype(str)
-            first = first.groupby("application", as_index=False)[["first"]].min()
-        app_first_seen = (
-            first.set_index("application")["first"]
-            if not first.empty
-            else pd.Series(dtype="datetime64[ns, UTC]")
-        )
-        org_first = app_first_seen.min() if not app_first_seen.empty else None
-
-        tokens = read_frame(
-            conn,
-            select(
-                tk.c.snapshot_day,
-                tk.c.user_id,
-                tk.c.app_name,
-                time_col(conn, tk.c.created_date),
-                time_col(conn, tk.c.last_used_date),
-                tk.c.use_count,
-                tk.c.delete_token_hash,
-                tk.c.app_menu_item_id,
-            ).where(
-                tk.c.org == org,
-                tk.c.snapshot_day > start.date() - timedelta(days=TOKEN_DAYS),
-                tk.c.snapshot_day <= end.date(),
-            ),
-            ("created_date", "last_used_date"),
-        )
-        if not tokens.empty:
-            tokens["snapshot_day"] = tokens["snapshot_day"].map(as_date)
-        tfirst = read_frame(
-            conn,
-            select(tk.c.app_name, first_col(conn, func.min(tk.c.seen_at)).label("first"))
-            .where(tk.c.org == org)
-            .group_by(tk.c.app_name),
-            ("first",),
-        )
-        token_first = (
-            tfirst.set_index("app_name")["first"]
-            if not tfirst.empty
-            else pd.Series(dtype="datetime64[ns, UTC]")
-        )
-
-        created = read_frame(
-            conn,
-            select(
-                tk.c.user_id,
-                tk.c.app_name,
-                first_col(conn, func.min(tk.c.created_date)).label("created_date"),
-            )
-            .where(tk.c.org == org)
-            .group_by(tk.c.user_id, tk.c.app_name),
-            ("created_date",),
-        )
-        ae = schema.audit_events
-        audit = read_frame(
-            conn,
-            select(ae.c.created_date, ae.c.action, ae.c.section, ae.c.display, ae.c.created_by).where(
-                ae.c.org == org, ae.c.created_date >= start - timedelta(days=7), ae.c.created_date <= end
-            ),
-        )
-        ca = schema.connected_apps
-        apps = read_frame(
-            conn,
-            select(
-                ca.c.app_id,
-                ca.c.name,
-                ca.c.admin_approved_only,
-                ca.c.ip_relaxation,
-                ca.c.refresh_token_policy,
-                ca.c.scopes,
-                ca.c.certificate_expires_at,
-                ca.c.session_level,
-            ).where(ca.c.org == org),
-        )
-        u = schema.users
-        users = read_frame(
-            conn, select(u.c.user_id, u.c.username, u.c.is_active, u.c.user_type).where(u.c.org == org)
-        )
-        allow = tuple(entries_for(conn, org))
-
-        cp = schema.checkpoints
-        checkpoints = read_frame(
-            conn, select(cp.c.source, cp.c.updated_at).where(cp.c.org == org), ("updated_at",)
-        )
-        cr = schema.collector_runs
-        runs = read_frame(
-            conn,
-            select(cr.c.source, cr.c.started_at, cr.c.finished_at, cr.c.outcome, cr.c.error)
-            .where(cr.c.org == org, cr.c.started_at >= end - timedelta(days=2))
-            .order_by(cr.c.started_at),
-        )
-        cv = schema.coverage
-        coverage = read_frame(
-            conn,
-            select(cv.c.source, cv.c.day, cv.c.status, cv.c.rows, cv.c.note).where(
-                cv.c.org == org, cv.c.day >= end.date() - timedelta(days=7)
-            ),
-        )
-        if not coverage.empty:
-            coverage["day"] = coverage["day"].map(as_date)
-        ol = schema.org_limits
-        latest = (
-            select(ol.c.name, func.max(ol.c.read_at).label("read_at"))
-            .where(ol.c.org == org, ol.c.read_at <= end)
-            .group_by(ol.c.name)
-            .subquery()
-        )
-        limits = read_frame(
-            conn,
-            select(ol.c.name, ol.c.read_at, ol.c.max, ol.c.remaining)
-            .join(latest, (ol.c.name == latest.c.name) & (ol.c.read_at == latest.c.read_at))
-            .where(ol.c.org == org),
-        )
-        ch = schema.connected_app_changes
-        changes = read_frame(
-            conn,
-            select(ch.c.app_id, ch.c.observed_at, ch.c.field, ch.c.old_value, ch.c.new_value).where(
-                ch.c.org == org, ch.c.observed_at >= start - timedelta(days=7), ch.c.observed_at <= end
-            ),
-        )
-    return Frames(
-        extra={
-            "_full": logins,
-            "networks": network_index(engine),  # hosting / VPN / Tor classes (oauthwatch.intel)
-            **load_exfil_frames(engine, org, start - history, end),  # API calls, Bulk jobs (exfil_data)
-            "self_user_ids": set(users.loc[users["username"] == self_username, "user_id"])
-            if self_username
-            else set(),
-        },
-        audit=audit
-        if not audit.empty
-        else pd.DataFrame(columns=["created_date", "action", "section", "display", "created_by"]),
-        app_changes=changes if not changes.empty else pd.DataFrame(columns=CHANGE_COLUMNS),
-        grants_created=created
-        if not created.empty
-        else pd.DataFrame(columns=["user_id", "app_name", "created_date"]),
-        org=org,
-        now=end,
-        history=history,
-        logins=logins,
-        app_first_seen=app_first_seen,
-        org_first_seen=org_first,
-        tokens=tokens,
-        token_app_first_seen=token_first,
-        apps=apps,
-        users=users,
-        allowlist=allow,
-        checkpoints=checkpoints,
-        runs=runs,
-        coverage=coverage,
-        limits=limits,
-    ).at(end)
 
 
 def empty_frames(org: str, now: datetime, history: timedelta = timedelta(days=35)) -> Frames:

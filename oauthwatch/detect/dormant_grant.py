@@ -22,7 +22,7 @@ import pandas as pd
 from oauthwatch.detect.base import Context, Detector, Finding, fmt_time
 from oauthwatch.detect.data import Frames
 from oauthwatch.detect.grants import GRANT_KEY, latest_grants, previous_grants, user_names
-from oauthwatch.detect.store_read import seen_between
+from oauthwatch.detect.needs import Data, days_of, needs
 from oauthwatch.rules.thresholds import DORMANT_GRANT_DAYS
 
 RUNBOOK = (
@@ -55,27 +55,22 @@ def _from_logins(frames: Frames, ctx: Context) -> list[Finding]:
         return []
     old = grants[grants["created_date"] <= ws - days]
     old_pairs = set(zip(old["user_id"], old["app_name"], strict=True))
-    index = frames.pair_index("user_id")
+    index = frames.sightings("app_user")
     span_start = ctx.window_start - days.to_pytimedelta()
     names = user_names(frames)
     out = []
     for pair, rows in win.groupby(["user_id", "application"]):
         user_id, app = cast(tuple[str, str], pair)
-        times = index.get((app, user_id))
-        if (user_id, app) not in old_pairs or seen_between(times, span_start, ctx.window_start):
+        if (user_id, app) not in old_pairs or index.seen(app, user_id, span_start, ctx.window_start):
             continue
         user = names.get(str(user_id)) or next(
             (str(u) for u in rows["username"] if isinstance(u, str) and u), str(user_id)
         )
-        held_from = frames.logins["login_time"].iloc[0] if len(frames.logins) else ws
-        earlier_times = (
-            [] if times is None else [t for t in pd.to_datetime(times, utc=True) if held_from <= t < ws]
-        )
-        earlier = pd.DataFrame({"login_time": pd.Series(earlier_times, dtype="datetime64[ns, UTC]")})
+        before = index.last_before(app, user_id, ctx.window_start)
         held = (ws - frames.org_first_seen).days
         last = (
-            f"last used {fmt_time(earlier['login_time'].max().to_pydatetime())}"
-            if not earlier.empty
+            f"last used {fmt_time(before.to_pydatetime())}"
+            if before is not None
             else f"not used in the {held} days of history oauthwatch holds"
         )
         ips = sorted(set(rows["source_ip"]))
@@ -100,7 +95,7 @@ def _from_logins(frames: Frames, ctx: Context) -> list[Finding]:
                     "logins": len(rows),
                     "ips": ", ".join(ips[:5]),
                     "flows": ", ".join(sorted({f for f in rows["login_subtype"] if f})),
-                    "previous_use": earlier["login_time"].max().isoformat() if not earlier.empty else "",
+                    "previous_use": before.isoformat() if before is not None else "",
                 },
                 runbook=RUNBOOK,
                 dedupe_key=f"dormant_grant:{ctx.org}:{user_id}:{app}",
@@ -169,4 +164,12 @@ DETECTOR = Detector(
     fn=_detect,
     defaults={"dormant_days": DORMANT_GRANT_DAYS, "recent_days": 2, "min_history_days": 14},
     clears_after=timedelta(days=1),
+    needs=needs(
+        Data.WINDOW_LOGINS,
+        Data.GRANTS,
+        Data.USERS,
+        Data.FIRST_SEEN,
+        seen=("app_user",),
+        lookback=days_of("dormant_days"),
+    ),
 )

@@ -19,6 +19,7 @@ import pandas as pd
 
 from oauthwatch.detect.base import Context, Detector, Finding, fmt_int, fmt_time
 from oauthwatch.detect.data import Frames
+from oauthwatch.detect.needs import Data, needs
 from oauthwatch.detect.volume_judge import Judgement, Params, judge
 
 RUNBOOK = (
@@ -119,4 +120,5 @@ DETECTOR = Detector(
     fn=_detect,
     defaults={"lookback_hours": 6, "threshold": 6.0, "min_volume": 20},
     clears_after=timedelta(days=1),
+    needs=needs(Data.EXFIL),
 )

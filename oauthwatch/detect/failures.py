@@ -25,7 +25,8 @@ import pandas as pd
 
 from oauthwatch.detect.base import Context, Detector, Finding, fmt_int
 from oauthwatch.detect.data import Frames
-from oauthwatch.detect.volume import trailing_counts
+from oauthwatch.detect.needs import Data, days_of, needs
+from oauthwatch.detect.series import app_counts, bucket_counts
 from oauthwatch.detect.volume_judge import Params, judge
 
 RUNBOOK = (
@@ -38,9 +39,11 @@ RUNBOOK = (
 
 def _detect(frames: Frames, ctx: Context) -> list[Finding]:
     win = frames.recent(ctx.window)
-    base = frames.before(ctx.window_start, timedelta(days=int(ctx.get("baseline_days"))))
     if win.empty:
         return []
+    base = app_counts(
+        frames, ctx.window_start - timedelta(days=int(ctx.get("baseline_days"))), ctx.window_start
+    )
     win_hours = ctx.window.total_seconds() / 3600
     min_failures = int(ctx.get("min_failures"))
     ratio = float(ctx.get("ratio"))
@@ -50,9 +53,6 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
     # Each reason's failure counts per window-sized bucket over the baseline are judged by the
     # volume model (docs/detectors.md): its rhythm, level and burstiness, not a flat average.
     span = timedelta(days=int(ctx.get("baseline_days"))) + ctx.window
-    hist = frames.before(ctx.now, span)
-    hist_fail = hist[~hist["success"]]
-    times_by = dict(tuple(hist_fail.groupby(["application", "status"])["login_time"]))
     now = pd.Timestamp(ctx.now)
     step = pd.Timedelta(ctx.window)
     params = Params(threshold=zmin, min_volume=float(min_failures), rel_floor=0.0)
@@ -64,7 +64,7 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
         start = now - pd.Timedelta(span)
         if first is not None and not pd.isna(first):
             start = max(start, now - np.ceil((now - pd.Timestamp(first)) / step) * step)
-        counts = trailing_counts(times_by[(app, status)], now, step, start)
+        counts = bucket_counts(frames, now=now, step=step, start=start, app=app, status=status)
         if len(counts) < 2:
             continue
         j = judge(counts, step, now - len(counts) * step, params)
@@ -106,7 +106,7 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
         )
     flagged_apps = {f.subject for f in findings}
     wa = win.groupby("application")["success"].agg(["size", "sum"])
-    ba = base.groupby("application")["success"].agg(["size", "sum"])
+    ba = base
     for app_key, row in wa.iterrows():
         app = str(app_key)
         n, f = int(row["size"]), int(row["size"] - row["sum"])
@@ -179,4 +179,5 @@ DETECTOR = Detector(
         "min_all_failing": 3,
     },
     clears_after=timedelta(hours=2),
+    needs=needs(Data.WINDOW_LOGINS, Data.APP_HOURLY, Data.FIRST_SEEN, lookback=days_of("baseline_days")),
 )

@@ -17,6 +17,7 @@ import pandas as pd
 
 from oauthwatch.detect.base import Context, Detector, Finding, fmt_int, fmt_time
 from oauthwatch.detect.data import Frames
+from oauthwatch.detect.needs import Data, needs
 from oauthwatch.rules.thresholds import LAG_MINUTES, SUCCESS_OUTCOMES, is_lagging
 from oauthwatch.rules.times import as_utc
 
@@ -194,4 +195,5 @@ DETECTOR = Detector(
         "budget_high": 0.95,
     },
     replayable=False,
+    needs=needs(Data.LEDGER),
 )

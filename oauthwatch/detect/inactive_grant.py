@@ -12,6 +12,7 @@ import pandas as pd
 from oauthwatch.detect.base import Context, Detector, Finding
 from oauthwatch.detect.data import Frames
 from oauthwatch.detect.grants import latest_grants
+from oauthwatch.detect.needs import Data, needs
 
 RUNBOOK = (
     "Revoke the grants listed (Setup → Connected Apps OAuth Usage, or the user's OAuth Connected Apps list).",
@@ -66,4 +67,5 @@ DETECTOR = Detector(
     runbook=RUNBOOK,
     fn=_detect,
     replayable=False,
+    needs=needs(Data.GRANTS, Data.USERS),
 )

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from oauthwatch.detect.base import Context, Detector, Finding, fmt_int
 from oauthwatch.detect.data import Frames
+from oauthwatch.detect.needs import Data, needs
 from oauthwatch.rules.network import in_ranges, network_label
 
 RUNBOOK = (
@@ -92,4 +93,5 @@ DETECTOR = Detector(
     runbook=RUNBOOK,
     fn=_detect,
     clears_after=timedelta(days=1),
+    needs=needs(Data.WINDOW_LOGINS, Data.ALLOWLIST),
 )

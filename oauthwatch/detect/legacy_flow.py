@@ -13,6 +13,7 @@ from datetime import timedelta
 from oauthwatch.detect.allowlist import approved
 from oauthwatch.detect.base import Context, Detector, Finding, fmt_int
 from oauthwatch.detect.data import Frames
+from oauthwatch.detect.needs import Data, days_of, needs
 
 LEGACY_SUBTYPES = {"oauth username-password", "oauthusernamepassword", "oauthpassword"}
 LEGACY_TYPES = {"remote access client"}
@@ -38,13 +39,12 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
         users = sorted(set(rows["username"].fillna(rows["user_id"]).astype(str)))
         flow = str(rows["login_subtype"].mode().iloc[0] or rows["login_type"].mode().iloc[0])
         entry = approved(frames.allowlist, str(app), ctx.now)
-        before = frames.before(ctx.window_start, timedelta(days=int(ctx.get("days"))))
-        before = before[(before["application"] == app) & before["success"]]
-        known = bool(
-            (
-                before["login_subtype"].str.casefold().isin(LEGACY_SUBTYPES)
-                | before["login_type"].fillna("").str.casefold().isin(LEGACY_TYPES)
-            ).any()
+        lo = ctx.window_start - timedelta(days=int(ctx.get("days")))
+        known = any(
+            frames.sightings(kind, successes_only=True).seen(app, value, lo, ctx.window_start)
+            for kind, legacy_names in (("app_flow", LEGACY_SUBTYPES), ("app_type", LEGACY_TYPES))
+            for value in frames.sightings(kind, successes_only=True).values(app)
+            if value.casefold() in legacy_names
         )
         findings.append(
             Finding(
@@ -92,4 +92,5 @@ DETECTOR = Detector(
     fn=_detect,
     defaults={"days": 30},
     clears_after=timedelta(days=1),
+    needs=needs(Data.WINDOW_LOGINS, Data.ALLOWLIST, seen=("app_flow", "app_type"), lookback=days_of("days")),
 )

@@ -19,6 +19,7 @@ from oauthwatch.detect.allowlist import approved
 from oauthwatch.detect.base import Context, Detector, Finding, fmt_int, fmt_time
 from oauthwatch.detect.data import Frames
 from oauthwatch.detect.grants import latest_grants
+from oauthwatch.detect.needs import Data, needs
 
 RUNBOOK = (
     "Find the app in Setup → Connected Apps OAuth Usage: who installed or authorised it, and when.",
@@ -126,4 +127,5 @@ DETECTOR = Detector(
     fn=_detect,
     defaults={"warmup_days": 7},
     clears_after=timedelta(days=1),
+    needs=needs(Data.WINDOW_LOGINS, Data.FIRST_SEEN, Data.GRANTS, Data.ALLOWLIST, Data.USERS),
 )

@@ -14,8 +14,7 @@ from datetime import timedelta
 from oauthwatch.detect.allowlist import approved
 from oauthwatch.detect.base import Context, Detector, Finding, fmt_int, fmt_time
 from oauthwatch.detect.data import Frames
-from oauthwatch.detect.novelty import NOVELTY_DEFAULTS, novel_values
-from oauthwatch.detect.store_read import seen_between
+from oauthwatch.detect.novelty import NOVELTY_DEFAULTS, novel_values, novelty_needs
 
 RUNBOOK = (
     "Check which app, IPs and flow the login from the new country used (evidence).",
@@ -28,7 +27,7 @@ RUNBOOK = (
 def _detect(frames: Frames, ctx: Context) -> list[Finding]:
     out = []
     lo = ctx.window_start - timedelta(days=int(ctx.get("days")))
-    by_app = frames.pair_index("country_iso")
+    by_app = frames.sightings("app_country")
     for user_id, country, rows, known, _ in novel_values(frames, ctx, "country_iso", group="user_id"):
         user = next((str(u) for u in rows["username"] if isinstance(u, str) and u), user_id)
         for app_key, arows in rows.groupby("application"):
@@ -36,7 +35,7 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
             entry = approved(frames.allowlist, app, ctx.now)
             if entry is not None and country in entry.countries:
                 continue
-            if seen_between(by_app.get((app, country)), lo, ctx.window_start):
+            if by_app.seen(app, country, lo, ctx.window_start):
                 continue  # other users of this app are there too: a vendor region or a team abroad
             ips = sorted(set(arows["source_ip"]))
             flows = sorted({f for f in arows["login_subtype"] if f})
@@ -84,4 +83,5 @@ DETECTOR = Detector(
     fn=_detect,
     defaults={**NOVELTY_DEFAULTS, "max_known": 5, "min_logins": 10},
     clears_after=timedelta(days=1),
+    needs=novelty_needs("user_country", "app_country"),
 )

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from oauthwatch.detect.base import Context, Detector, Finding
 from oauthwatch.detect.data import Frames
-from oauthwatch.detect.novelty import NOVELTY_DEFAULTS, novel_values, novelty_finding
+from oauthwatch.detect.novelty import NOVELTY_DEFAULTS, novel_values, novelty_finding, novelty_needs
 from oauthwatch.rules.network import in_ranges
 
 RUNBOOK = (
@@ -58,4 +58,5 @@ DETECTOR = Detector(
     fn=_detect,
     defaults={**NOVELTY_DEFAULTS, "max_known": 8},
     clears_after=timedelta(days=1),
+    needs=novelty_needs("app_network"),
 )

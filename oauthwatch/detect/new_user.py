@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from oauthwatch.detect.base import Context, Detector, Finding
 from oauthwatch.detect.data import Frames
-from oauthwatch.detect.novelty import NOVELTY_DEFAULTS, novel_values, novelty_finding
+from oauthwatch.detect.novelty import NOVELTY_DEFAULTS, novel_values, novelty_finding, novelty_needs
 
 RUNBOOK = (
     "Find who the user is and whether they should use this app (their profile, their manager).",
@@ -54,4 +54,5 @@ DETECTOR = Detector(
     fn=_detect,
     defaults={**NOVELTY_DEFAULTS, "max_known": 5},
     clears_after=timedelta(days=1),
+    needs=novelty_needs("app_user"),
 )

@@ -11,11 +11,9 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-import numpy as np
-import pandas as pd
-
 from oauthwatch.detect.base import Context, Detector, Finding, fmt_int
 from oauthwatch.detect.data import Frames
+from oauthwatch.detect.needs import Data, needs
 
 RUNBOOK = (
     "Compare the new user agent with what the app's vendor uses (evidence: usual agents).",
@@ -28,42 +26,24 @@ SCRIPTED = re.compile(
 IGNORED = {"", "unknown", "n/a"}
 
 
-def _agent_index(frames: Frames) -> dict[tuple[str, str], np.ndarray]:
-    """(app, user agent) → sorted login times over everything loaded, built once per load."""
-    cached = frames.extra.get("app_agent_seen")
-    if cached is None:
-        full = frames.extra.get("_full", frames.logins)
-        agents = full["browser"].fillna("").astype(str)
-        ok = full[full["success"].astype(bool) & ~agents.str.casefold().isin(IGNORED)]
-        groups = ok.groupby(["application", "browser"], sort=False)["login_time"]
-        cached = frames.extra["app_agent_seen"] = {k: v.to_numpy(dtype="datetime64[ns]") for k, v in groups}
-    return cached
-
-
-def _count(times: np.ndarray, lo: np.datetime64, hi: np.datetime64) -> int:
-    a, b = np.searchsorted(times, [lo, hi])
-    return int(b - a)
-
-
 def _detect(frames: Frames, ctx: Context) -> list[Finding]:
-    if frames.logins.empty:
-        return []
-    seen = _agent_index(frames)
     win = frames.recent(ctx.window)
+    if win.empty:
+        return []
+    seen = frames.sightings("app_agent", successes_only=True)
     agents = win["browser"].fillna("").astype(str)
     win = win[
         win["success"].astype(bool)
         & (win["application"].str.casefold() != "browser")
         & ~agents.str.casefold().isin(IGNORED)
     ]
-    lo = pd.Timestamp(ctx.now - frames.history).to_datetime64()
-    ws = pd.Timestamp(ctx.window_start).to_datetime64()
+    lo, ws = ctx.now - frames.history, ctx.window_start
     out = []
     for app_key, rows in win.groupby("application"):
         app = str(app_key)
-        counts = {ua: _count(t, lo, ws) for (a, ua), t in seen.items() if a == app}
+        counts = {ua: seen.count(app, ua, lo, ws) for ua in seen.values(app) if ua.casefold() not in IGNORED}
         usual = {ua for ua, n in counts.items() if n}
-        if sum(_count(seen[(app, ua)], lo, ws) for ua in usual) < int(ctx.get("min_history_logins")):
+        if sum(counts[ua] for ua in usual) < int(ctx.get("min_history_logins")):
             continue
         new = rows[~rows["browser"].isin(usual)]
         if new.empty:
@@ -113,4 +93,5 @@ DETECTOR = Detector(
     fn=_detect,
     defaults={"min_history_logins": 5},
     clears_after=timedelta(days=1),
+    needs=needs(Data.WINDOW_LOGINS, seen=("app_agent",)),  # over the configured history
 )

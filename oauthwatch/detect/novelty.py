@@ -17,7 +17,7 @@ import pandas as pd
 from oauthwatch.detect.allowlist import AllowEntry, approved
 from oauthwatch.detect.base import Context, Finding, fmt_int, fmt_time
 from oauthwatch.detect.data import Frames
-from oauthwatch.detect.store_read import count_between, seen_between
+from oauthwatch.detect.needs import Data, Needs, days_of, needs
 
 
 def novel_values(
@@ -41,32 +41,31 @@ def novel_values(
     lo, hi = ctx.window_start - days, ctx.window_start
     settle = lo + timedelta(days=7)
     weeks = max((days - timedelta(days=7)) / timedelta(days=7), 1.0)
-    index = frames.pair_index(column, group)
+    index = frames.sightings(KIND_OF[(group, column)])
     out = []
-    min_age = pd.Timedelta(days=int(ctx.get("min_history_days")))
-    for group_key, rows in win.groupby(group):
-        key = str(group_key)
-        if not key:
-            continue
+    min_age = pd.Timestamp(ctx.window_start) - pd.Timedelta(days=int(ctx.get("min_history_days")))
+    # The pairs of the window not seen in the baseline, at once; only their groups are looked at.
+    seen = index.pairs_seen(lo, hi)
+    pairs = zip(win[group].astype(str), win[column].astype(str), strict=True)
+    fresh = {(g, v) for g, v in set(pairs) if g and v and (g, v) not in seen}
+    for key in sorted({g for g, _ in fresh}):
         if group == "application":
             first = frames.app_first_seen.get(key)
-            if first is None or pd.Timestamp(ctx.window_start) - first < min_age:
+            if first is None or first > min_age:
                 continue
-        new = [v for v in rows[column].unique() if v and not seen_between(index.get((key, v)), lo, hi)]
-        if not new:
-            continue
-        mine = [(v, t) for (g, v), t in index.items() if g == key and v]
-        known = {v for v, t in mine if seen_between(t, lo, hi)}
+        rows = win[win[group] == key]
+        new = [v for v in rows[column].unique() if (key, v) in fresh]
+        mine = [v for v in index.values(key) if v]
+        known = {v for v in mine if index.seen(key, v, lo, hi)}
         if not known or len(known) > int(ctx.get("max_known")):
             continue
-        if group != "application" and sum(count_between(t, lo, hi) for _, t in mine) < int(
+        if group != "application" and sum(index.count(key, v, lo, hi) for v in mine) < int(
             ctx.get("min_logins")
         ):
             continue
         # Where new values are routine (a new one most weeks), one more is not news.
-        newcomers = sum(
-            1 for _, t in mine if settle.timestamp() <= t[0].astype("int64") / 1e9 < hi.timestamp()
-        )
+        firsts = (index.first_seen(key, v) for v in mine)
+        newcomers = sum(1 for t in firsts if t is not None and settle <= t < hi)
         if newcomers / weeks > float(ctx.get("max_new_per_week")):
             continue
         entry = approved(frames.allowlist, str(key), ctx.now) if group == "application" else None
@@ -119,6 +118,28 @@ def novelty_finding(
         dedupe_key=f"{detector_id}:{ctx.org}:{app}:{value}",
         event_start=first.to_pydatetime(),
         event_end=rows["login_time"].max().to_pydatetime(),
+    )
+
+
+# (group column, value column) -> its login_seen_daily kind (oauthwatch.store.rollups_detect)
+KIND_OF = {
+    ("application", "network"): "app_network",
+    ("application", "country_iso"): "app_country",
+    ("application", "user_id"): "app_user",
+    ("application", "login_subtype"): "app_flow",
+    ("user_id", "country_iso"): "user_country",
+}
+
+
+def novelty_needs(*kinds: str) -> Needs:
+    """What a novelty detector reads: its window's logins and its values' sightings over ``days``
+    (and the week before, whose newcomers say whether novelty is routine for the app)."""
+    return needs(
+        Data.WINDOW_LOGINS,
+        Data.FIRST_SEEN,
+        Data.ALLOWLIST,
+        seen=kinds,
+        lookback=days_of("days", timedelta(days=7)),
     )
 
 

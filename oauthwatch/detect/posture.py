@@ -25,6 +25,7 @@ import pandas as pd
 
 from oauthwatch.detect.base import SEVERITIES, Context, Detector, Finding, fmt_time
 from oauthwatch.detect.data import Frames
+from oauthwatch.detect.needs import Data, needs
 from oauthwatch.rules.posture import judge_app, scopes_of
 from oauthwatch.rules.thresholds import CERT_WARNING_DAYS
 
@@ -133,4 +134,5 @@ DETECTOR = Detector(
     fn=_detect,
     defaults={"cert_days": CERT_WARNING_DAYS, "changed_days": 1},
     replayable=False,
+    needs=needs(Data.POLICIES),
 )

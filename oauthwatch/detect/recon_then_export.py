@@ -18,6 +18,7 @@ import pandas as pd
 
 from oauthwatch.detect.base import Context, Detector, Finding, fmt_int, fmt_time
 from oauthwatch.detect.data import Frames
+from oauthwatch.detect.needs import Data, needs
 from oauthwatch.rules.api_calls import RECON_KINDS, call_kind
 
 RUNBOOK = (
@@ -144,4 +145,5 @@ DETECTOR = Detector(
         "usual_days": 3,
     },
     clears_after=timedelta(days=1),
+    needs=needs(Data.EXFIL, Data.USERS),
 )

@@ -1,12 +1,14 @@
 """Run every detector over the store (``oauthwatch detect``) or replay them over history (``backtest``).
 
-``run_all`` is what the collector service calls after each cycle: load the frames per org, run
+``run_all`` is what the collector service calls after each cycle: load per org what the enabled
+detectors declare (:mod:`oauthwatch.detect.needs`, :mod:`oauthwatch.detect.load`), run
 each enabled detector with its configured thresholds, record the findings as alerts, and write
 new, reopened and escalated ones to the alert outbox (:mod:`oauthwatch.detect.outbox`; notify
 drains and sends it, so a mail server being down never loses an alert nor fails a run). A detector that raises is reported in
 ``DetectReport.errors`` and its alerts are left as they were; the others still run.
 
-``backtest`` loads each org once for the whole span, judges every step with the replayable
+``backtest`` loads each org once for the whole span, through the same declarations and loader
+(raw logins for the span, rollups before it), judges every step with the replayable
 detectors and counts what would have fired, without touching alert state.
 """
 
@@ -21,9 +23,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from oauthwatch.detect.base import Context, Detector, Finding
-from oauthwatch.detect.data import load_frames
 from oauthwatch.detect.incidents import Incident, correlation_keys, find_incident
 from oauthwatch.detect.lifecycle import LifecycleResult, apply_findings
+from oauthwatch.detect.load import load_frames
+from oauthwatch.detect.needs import union
 from oauthwatch.detect.outbox import outbox_rows
 from oauthwatch.detect.registry import all_detectors
 from oauthwatch.detect.windows import plan_windows, save_marks
@@ -187,7 +190,9 @@ def run_all(
             name,
             start=plan.windows[0].end,
             end=now,
+            window=window,
             history=history,
+            plan=union((d.needs, t) for d, t in detectors),
             primary_source=source,
             self_username=_self_user(settings, name),
         )
@@ -311,7 +316,9 @@ def backtest(
             name,
             start=start,
             end=end,
+            window=window,
             history=history,
+            plan=union((d.needs, t) for d, t in replay),
             primary_source=_primary(settings, name),
             self_username=_self_user(settings, name),
         )

@@ -19,6 +19,7 @@ import pandas as pd
 
 from oauthwatch.detect.base import Context, Detector, Finding, fmt_time
 from oauthwatch.detect.data import Frames
+from oauthwatch.detect.needs import Data, needs
 from oauthwatch.rules.network import network_label
 
 RUNBOOK = (
@@ -124,4 +125,5 @@ DETECTOR = Detector(
     fn=_detect,
     defaults={"min_users": 8, "span_minutes": 10},
     clears_after=timedelta(hours=6),
+    needs=needs(Data.WINDOW_LOGINS),
 )

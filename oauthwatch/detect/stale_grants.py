@@ -13,6 +13,7 @@ from __future__ import annotations
 from oauthwatch.detect.base import Context, Detector, Finding
 from oauthwatch.detect.data import Frames
 from oauthwatch.detect.grants import latest_grants
+from oauthwatch.detect.needs import Data, needs
 from oauthwatch.rules.thresholds import STALE_GRANT_DAYS, stale_grants
 
 RUNBOOK = (
@@ -65,4 +66,5 @@ DETECTOR = Detector(
     fn=_detect,
     defaults={"days": STALE_GRANT_DAYS, "min_grants": 1},
     replayable=False,
+    needs=needs(Data.GRANTS),
 )

@@ -1,4 +1,4 @@
-"""Reading the store into pandas and asking sorted time arrays questions: the plumbing under data.py.
+"""Reading the store into pandas, and instants as numpy times to search sorted arrays: the plumbing under load.py.
 
 SQLite hands timestamps back as text: they are read as text and parsed by pandas in bulk (far
 faster than SQLAlchemy's per-row conversion), and frames are built column by column.
@@ -44,24 +44,11 @@ def read_frame(conn: Connection, stmt: Select[Any], time_cols: tuple[str, ...] =
     return df
 
 
-def seen_between(times: np.ndarray | None, start: datetime, end: datetime) -> bool:
-    """Whether any of the sorted ``times`` falls in ``[start, end)``."""
-    if times is None or not len(times):
-        return False
-    lo, hi = np.searchsorted(times, [_ns(start), _ns(end)], side="left")
-    return bool(hi > lo)
-
-
-def count_between(times: np.ndarray | None, start: datetime, end: datetime) -> int:
-    """How many of the sorted ``times`` fall in ``[start, end)``."""
-    if times is None or not len(times):
-        return 0
-    lo, hi = np.searchsorted(times, [_ns(start), _ns(end)], side="left")
-    return int(hi - lo)
-
-
-def _ns(t: datetime) -> np.datetime64:
-    return pd.Timestamp(t).tz_convert("UTC").tz_localize(None).to_datetime64()
+def ns_utc(t: datetime | pd.Timestamp) -> np.datetime64:
+    """``t`` as a naive UTC ``datetime64[ns]``, to compare with sorted time arrays."""
+    ts = pd.Timestamp(t)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return ts.tz_localize(None).to_datetime64().astype("datetime64[ns]")
 
 
 def first_col(conn: Connection, expr: Any) -> Any:

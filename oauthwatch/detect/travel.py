@@ -19,7 +19,7 @@ import pandas as pd
 
 from oauthwatch.detect.base import Context, Detector, Finding, fmt_int, fmt_time
 from oauthwatch.detect.data import Frames
-from oauthwatch.detect.store_read import seen_between
+from oauthwatch.detect.needs import Data, days_of, hours_of, needs
 from oauthwatch.rules.network import network_label
 
 RUNBOOK = (
@@ -41,6 +41,11 @@ def haversine_km(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.
 def _detect(frames: Frames, ctx: Context) -> list[Finding]:
     lookback = timedelta(hours=int(ctx.get("lookback_hours")))
     rows = frames.recent(ctx.window + lookback)
+    floor = pd.Timestamp(ctx.window_start - lookback)
+    if frames.previous is not None and frames.raw_start is not None and frames.raw_start > floor:
+        # Raw logins start at the windows: each pair's last login before them comes from the load.
+        prev_rows = frames.previous[frames.previous["login_time"] >= floor]
+        rows = pd.concat([prev_rows, rows], ignore_index=True) if len(prev_rows) else rows
     rows = rows[
         rows["success"] & rows["latitude"].notna() & rows["longitude"].notna() & (rows["user_id"] != "")
     ]
@@ -72,14 +77,14 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
     bad = bad[bad["source_ip"].map(network_label) != bad["p_ip"].map(network_label)]
     # Alternating between two places the user has both used before (home and a vendor's cloud
     # region, say) is routine; a stolen token shows up from a country new for the user.
-    known = frames.pair_index("country_iso", group="user_id")
+    known = frames.sightings("user_country")
     lo = ctx.window_start - timedelta(days=int(ctx.get("days")))
-    by_app = frames.pair_index("country_iso")
+    by_app = frames.sightings("app_country")
     fresh = [
         bool(c)
         and c != pc
-        and not seen_between(known.get((u, c)), lo, ctx.window_start)
-        and not seen_between(by_app.get((a, c)), lo, ctx.window_start)
+        and not known.seen(u, c, lo, ctx.window_start)
+        and not by_app.seen(a, c, lo, ctx.window_start)
         for u, a, c, pc in zip(
             bad["user_id"], bad["application"], bad["country_iso"], bad["p_country"], strict=True
         )
@@ -134,4 +139,12 @@ DETECTOR = Detector(
     fn=_detect,
     defaults={"min_km": 2500.0, "max_kmh": 1000.0, "lookback_hours": 24, "days": 30},
     clears_after=timedelta(days=1),
+    # The windows' logins, each (user, app)'s last one before them, and the countries' sightings.
+    needs=needs(
+        Data.WINDOW_LOGINS,
+        Data.PREVIOUS_LOGINS,
+        seen=("user_country", "app_country"),
+        lookback=days_of("days"),
+        previous_lookback=hours_of("lookback_hours"),
+    ),
 )

@@ -22,6 +22,8 @@ import pandas as pd
 
 from oauthwatch.detect.base import Context, Detector, Finding, fmt_int, fmt_time
 from oauthwatch.detect.data import Frames
+from oauthwatch.detect.needs import Data, needs, weeks_of
+from oauthwatch.detect.series import bucket_counts
 from oauthwatch.detect.volume_judge import Params, judge
 
 RUNBOOK = (
@@ -32,20 +34,15 @@ RUNBOOK = (
 )
 
 
-def trailing_counts(
-    times: pd.Series, now: pd.Timestamp, step: pd.Timedelta, start: pd.Timestamp
-) -> np.ndarray:
-    """Counts in the whole ``step`` buckets between ``start`` and ``now``, the last ending at ``now``.
-
-    Oldest first; a bucket that would begin before ``start`` (before the app existed, or before
-    the loaded history) is left out rather than counted as zero. ``times`` must be sorted.
-    """
-    n = int((now - start) // step)
-    if n <= 0:
-        return np.zeros(0)
-    t = times.to_numpy(dtype="datetime64[ns]")
-    edges = (now.value - np.arange(n, -1, -1) * step.value).astype("datetime64[ns]")
-    return np.diff(np.searchsorted(t, edges, side="left")).astype(float)
+def _busy_apps(frames: Frames, now: pd.Timestamp) -> set[str]:
+    """Apps with logins in the last day (raw where loaded, else the hourly rollup)."""
+    day = pd.Timedelta(days=1)
+    if frames.raw_start is None or frames.raw_start <= now - day:
+        return set(frames.recent(day.to_pytimedelta())["application"].unique())
+    totals = frames.app_totals()
+    hours = totals["hour"]
+    recent = totals[(hours + pd.Timedelta(hours=1) > now - day) & (hours < now) & (totals["events"] > 0)]
+    return set(recent["application"]) | set(frames.recent(day.to_pytimedelta())["application"].unique())
 
 
 def _detect(frames: Frames, ctx: Context) -> list[Finding]:
@@ -53,7 +50,6 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
     now = pd.Timestamp(ctx.now)
     weeks = int(ctx.get("weeks"))
     hist_start = pd.Timestamp(ctx.now - frames.history)
-    logins = frames.logins
     params = Params(
         weeks=weeks,
         threshold=float(ctx.get("threshold")),
@@ -63,25 +59,22 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
         drop_ratio=float(ctx.get("drop_ratio")),
     )
     window = frames.recent(step.to_pytimedelta())
-    groups: list[tuple[str, str, pd.Series, pd.DataFrame, pd.Timestamp]] = []
+    groups: list[tuple[str, str, str | None, pd.DataFrame, pd.Timestamp]] = []
     if ctx.get("per_app"):
         # Apps busy in the last day: a stopped app has no events in the window, yet must be judged.
-        recent = frames.recent(timedelta(days=1))
-        busy = set(recent["application"].unique())
-        by_app = dict(tuple(logins.groupby("application", sort=True)["login_time"]))
         win_by_app = dict(tuple(window.groupby("application")))
-        for app in sorted(busy):
+        for app in sorted(_busy_apps(frames, now)):
             first = frames.app_first_seen.get(app)
             if not app or first is None or pd.isna(first) or now - first < pd.Timedelta(days=7) + step:
                 continue
             win = win_by_app.get(app, window.iloc[0:0])
-            groups.append(("app", app, by_app[app], win, max(first, hist_start)))
+            groups.append(("app", app, app, win, max(first, hist_start)))
     first_org = frames.org_first_seen
     if ctx.get("per_org") and first_org is not None and now - first_org >= pd.Timedelta(days=7) + step:
-        groups.append(("org", ctx.org, logins["login_time"], window, max(first_org, hist_start)))
+        groups.append(("org", ctx.org, None, window, max(first_org, hist_start)))
     findings: list[Finding] = []
-    for subject_type, subject, times, win, start in groups:
-        counts = trailing_counts(times, now, step, start)
+    for subject_type, subject, app_name, win, start in groups:
+        counts = bucket_counts(frames, now=now, step=step, start=start, app=app_name)
         if len(counts) < 2:
             continue
         j = judge(counts, step, now - len(counts) * step, params)
@@ -142,10 +135,8 @@ def _finding(
             ips = win["source_ip"].value_counts()
             top_ip, top_n = str(ips.index[0]), int(ips.iloc[0])
             share = top_n / len(win)
-            before = frames.before(start, timedelta(days=30))
-            if subject_type == "app":
-                before = before[before["application"] == subject]
-            seen = bool((before["source_ip"] == top_ip).any())
+            group = subject if subject_type == "app" else None
+            seen = bool(frames.seen_pairs("app_ip", [(group, top_ip)], start - timedelta(days=30), start))
             evidence.update(top_ip=top_ip, top_ip_share=round(share, 3), top_ip_seen_before=seen)
             if share >= 0.5:
                 text += f" {share:.0%} came from one IP, {top_ip}, " + (
@@ -190,4 +181,12 @@ DETECTOR = Detector(
         "per_org": True,
     },
     clears_after=timedelta(hours=1),
+    # The last hour raw (the observed bucket and its top IP), the weeks before from the rollup.
+    needs=needs(
+        Data.WINDOW_LOGINS,
+        Data.APP_HOURLY,
+        Data.FIRST_SEEN,
+        lookback=weeks_of("weeks", timedelta(weeks=1)),
+        raw_lookback=timedelta(hours=1),
+    ),
 )
