@@ -1,8 +1,10 @@
-"""Benchmark: one detection cycle over 90 days, 50 apps and 1,000,000 stored logins.
+"""Benchmark: one detection cycle over a store of 1,000,000 (or 10,000,000) logins, 50 apps, 90 days.
 
-Builds a SQLite store directly with bulk inserts (the collectors are not what is measured), runs
-one detection cycle (the previous one), adds 15 minutes of new events, then measures in the same
-run, seconds and peak memory (tracemalloc, on a second run):
+Builds the store directly with bulk inserts (SQLite ``executemany``, PostgreSQL ``COPY``; the
+collectors are not what is measured), fills the rollups once with set-based SQL
+(``refresh_login_rollup`` over every hour), runs one detection cycle (the previous one), writes
+15 minutes of new events as a collector does (rows, then the rollups of the hours they touch), then
+measures in the same run, seconds and peak memory (tracemalloc, on a second run):
 
 - ``detect cycle``: ``run_all`` as the service calls it after a collection (the windows with new
   events, every detector, the alert lifecycle);
@@ -10,115 +12,207 @@ run, seconds and peak memory (tracemalloc, on a second run):
   app's hour-of-week baseline from it (what a straightforward volume rule costs), the baseline;
 - ``backtest 24 h``: an hourly replay over the last day.
 
-Sizes come from the command line (``--events 10000000`` for the big size; ``--events 200000
---apps 20 --days 45`` for a quick run). Prints a table with each figure's ratio to the naive loop.
+``--db sqlite|postgres|both`` picks the stores (PostgreSQL: a database created on the server of
+``--pg-url`` and dropped afterwards); ``--events 10000000`` is the big size, ``--events 200000
+--apps 20 --days 45`` a quick run. Prints a table per store with each figure's ratio to the
+naive loop. The clock is fixed, so runs compare.
 """
 
 from __future__ import annotations
 
 import argparse
-import sqlite3
+import contextlib
+import io
+import os
 import sys
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
+from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy.engine import Engine, make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from oauthwatch.config import Settings
-from oauthwatch.detect.data import load_frames
 from oauthwatch.detect.runner import backtest, run_all
-from oauthwatch.store import open_store
+from oauthwatch.detect.store_read import read_frame, time_col
+from oauthwatch.store import open_store, schema
+from oauthwatch.store.partitions import add_months, create_month, month_of, months
+from oauthwatch.store.writes import ensure_org, refresh_login_rollup
 
-FMT = "%Y-%m-%d %H:%M:%S.%f"
-STATUSES = [
-    "Invalid Password",
-    "Failed: Signature Invalid",
-    "Failed: IP Address Not Allowed",
-    "Restricted IP",
-]
-FLOWS = ["OAuth Client Credentials", "OAuth Refresh Token", "OAuth Web Server", "OAuth JWT Bearer", ""]
-COUNTRIES = ["US", "DE", "GB", "FR", "IN", "JP", "BR", "CA"]
+NOW = datetime(2026, 3, 4, 15, 7, tzinfo=UTC)  # a Wednesday afternoon, past the hour on purpose
+ORG = "bench"
+STATUSES = np.array(
+    ["Invalid Password", "Failed: Signature Invalid", "Failed: IP Address Not Allowed", "Restricted IP"]
+)
+FLOWS = np.array(
+    ["OAuth Client Credentials", "OAuth Refresh Token", "OAuth Web Server", "OAuth JWT Bearer", ""]
+)
+COUNTRIES = np.array(["US", "DE", "GB", "FR", "IN", "JP", "BR", "CA"])
+COLUMNS = ("org", "source", "natural_id", "login_time", "user_id", "username", "login_type", "login_subtype",
+           "status", "success", "application", "source_ip", "country_iso", "latitude", "longitude", "ingested_at")  # fmt: skip
+CHUNK = 500_000
 
 
-def build(path: Path, *, events: int, apps: int, days: int, now: datetime, seed: int = 5) -> None:
-    """A store with ``events`` logins over ``days`` for ``apps`` apps, plus grants and app policies."""
-    engine = open_store(f"sqlite:///{path}")
-    engine.dispose()
-    rng = np.random.default_rng(seed)
+def _num(values: np.ndarray, width: int) -> np.ndarray:
+    return np.char.zfill(values.astype(str), width)
+
+
+def login_columns(
+    rng: np.random.Generator, *, n: int, apps: int, start: datetime, seconds: float, tag: str, rhythm: bool
+) -> pd.DataFrame:
+    """``n`` logins from ``start`` over ``seconds``, built column by column (no per-row Python)."""
     weights = 1 / np.arange(1, apps + 1) ** 0.8
-    app_of = rng.choice(apps, size=events, p=weights / weights.sum())
-    start = now - timedelta(days=days)
-    # Times with a day/night rhythm: accept-reject on the hour of day.
-    secs = rng.uniform(0, days * 86400, size=events * 2)
-    hours = (secs / 3600 + start.hour) % 24
-    keep = rng.uniform(size=secs.size) < (0.35 + 0.65 * np.exp(-(((hours - 14) / 5) ** 2)))
-    secs = np.sort(secs[keep][:events])
-    app_of = app_of[: len(secs)]
+    if rhythm:  # a day/night rhythm: accept-reject on the hour of day
+        secs = rng.uniform(0, seconds, size=n * 2)
+        hours = (secs / 3600 + start.hour) % 24
+        keep = rng.uniform(size=secs.size) < (0.35 + 0.65 * np.exp(-(((hours - 14) / 5) ** 2)))
+        secs = np.sort(secs[keep][:n])
+    else:
+        secs = np.sort(rng.uniform(0, seconds, size=n))
     n = len(secs)
-    users = rng.integers(0, 20, size=n)
-    success = rng.uniform(size=n) > 0.03
-    net = rng.integers(0, 3, size=n)
-    host = rng.integers(2, 250, size=n)
+    app = rng.choice(apps, size=n, p=weights / weights.sum())
+    user = rng.integers(0, 20, size=n)
+    ok = rng.uniform(size=n) > (0.03 if rhythm else 0.0)
+    net, host = rng.integers(0, 3, size=n), rng.integers(2, 250, size=n)
     country = np.where(
-        rng.uniform(size=n) < 0.98, app_of % len(COUNTRIES), rng.integers(0, len(COUNTRIES), size=n)
+        rng.uniform(size=n) < 0.98, app % len(COUNTRIES), rng.integers(0, len(COUNTRIES), size=n)
     )
-    base = start.replace(tzinfo=None)
-    ingested = now.strftime(FMT)
-    rows = []
-    for i in range(n):
-        a = int(app_of[i])
-        t = base + timedelta(seconds=float(secs[i]))
-        ok = bool(success[i])
-        rows.append(
-            (
-                "bench", "login_history", f"0Ya{i:015d}", t.strftime(FMT), f"005{a:04d}{int(users[i]):011d}",
-                f"user{users[i]}@app{a}.example.com", "Remote Access 2.0", FLOWS[a % len(FLOWS)],
-                "Success" if ok else STATUSES[i % len(STATUSES)], ok, f"App {a:02d}",
-                f"10.{a}.{int(net[i])}.{int(host[i])}", COUNTRIES[int(country[i])], 40.0 + a % 10, -70.0 - a % 10, ingested,
-            )
-        )  # fmt: skip
-    conn = sqlite3.connect(path)
-    conn.execute("INSERT INTO orgs (name, created_at) VALUES ('bench', ?)", (ingested,))
-    conn.executemany(
-        "INSERT INTO logins (org, source, natural_id, login_time, user_id, username, login_type, login_subtype, status,"
-        " success, application, source_ip, country_iso, latitude, longitude, ingested_at)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        rows,
+    base = np.datetime64(start.replace(tzinfo=None), "us")
+    times = base + (secs * 1e6).astype("timedelta64[us]")
+    a4, u11 = _num(app, 4), _num(user, 11)
+    return pd.DataFrame(
+        {
+            "org": ORG,
+            "source": "login_history",
+            "natural_id": np.char.add(f"0Y{tag}", _num(np.arange(n), 15)),
+            "login_time": times,
+            "user_id": np.char.add(np.char.add("005", a4), u11),
+            "username": np.char.add(np.char.add(np.char.add("user", user.astype(str)), "@app"), np.char.add(app.astype(str), ".example.com")),
+            "login_type": "Remote Access 2.0",
+            "login_subtype": FLOWS[app % len(FLOWS)],
+            "status": np.where(ok, "Success", STATUSES[np.arange(n) % len(STATUSES)]),
+            "success": ok,
+            "application": np.char.add("App ", _num(app, 2)),
+            "source_ip": np.char.add(np.char.add(np.char.add("10.", app.astype(str)), np.char.add(".", net.astype(str))), np.char.add(".", host.astype(str))),
+            "country_iso": COUNTRIES[country],
+            "latitude": 40.0 + app % 10,
+            "longitude": -70.0 - app % 10,
+            "ingested_at": np.datetime64(NOW.replace(tzinfo=None), "us"),
+        }
+    )  # fmt: skip
+
+
+def write_logins(engine: Engine, df: pd.DataFrame) -> None:
+    """Bulk-insert the rows: ``executemany`` on SQLite, ``COPY`` on PostgreSQL."""
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        for i in range(0, len(df), CHUNK):
+            part = df.iloc[i : i + CHUNK]
+            if engine.dialect.name == "postgresql":
+                buf = io.StringIO()
+                out = part.assign(
+                    login_time=part["login_time"].astype(str) + "+00",
+                    ingested_at=part["ingested_at"].astype(str) + "+00",
+                )
+                out.to_csv(buf, header=False, index=False)
+                with cur.copy(f"COPY logins ({', '.join(COLUMNS)}) FROM STDIN WITH (FORMAT csv)") as cp:  # type: ignore[attr-defined]
+                    cp.write(buf.getvalue())
+            else:
+                out = part.assign(
+                    login_time=part["login_time"].dt.strftime("%Y-%m-%d %H:%M:%S.%f"),
+                    ingested_at=part["ingested_at"].dt.strftime("%Y-%m-%d %H:%M:%S.%f"),
+                    success=part["success"].astype(int),
+                )
+                cur.executemany(
+                    f"INSERT INTO logins ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+                    list(out.itertuples(index=False, name=None)),
+                )
+        raw.commit()
+    finally:
+        raw.close()
+
+
+def refresh(engine: Engine, lo: datetime, hi: datetime) -> None:
+    """The rollups of every hour in ``[lo, hi)``, set-based (what every write path calls)."""
+    hours = pd.date_range(lo.replace(minute=0, second=0, microsecond=0), hi, freq="h", inclusive="left")
+    with engine.begin() as conn:
+        refresh_login_rollup(conn, ORG, "login_history", [h.to_pydatetime() for h in hours])
+
+
+def build(engine: Engine, *, events: int, apps: int, days: int, now: datetime) -> None:
+    """A store with ``events`` logins over ``days`` for ``apps`` apps, its rollups, grants and app policies."""
+    rng = np.random.default_rng(5)
+    start = now - timedelta(days=days)
+    with engine.begin() as conn:
+        ensure_org(conn, ORG)
+        if engine.dialect.name == "postgresql":  # one partition per month, as the store keeps them
+            have, m = set(months(conn, "logins")), month_of(start)
+            while m <= month_of(now):
+                if m not in have:
+                    create_month(conn, "logins", m)
+                m = add_months(m, 1)
+    write_logins(
+        engine,
+        login_columns(rng, n=events, apps=apps, start=start, seconds=days * 86400, tag="a", rhythm=True),
     )
-    today = now.date().isoformat()
+    refresh(engine, start, now)
     grants = [
-        ("bench", today, f"005{a:04d}{u:011d}", f"App {a:02d}", (now - timedelta(days=int(rng.integers(30, 400)))).strftime(FMT),
-         (now - timedelta(days=int(rng.integers(0, 200)))).strftime(FMT), int(rng.integers(1, 999)), ingested)
+        {"org": ORG, "snapshot_day": now.date(), "user_id": f"005{a:04d}{u:011d}", "app_name": f"App {a:02d}",
+         "created_date": now - timedelta(days=int(rng.integers(30, 400))),
+         "last_used_date": now - timedelta(days=int(rng.integers(0, 200))), "use_count": int(rng.integers(1, 999)),
+         "seen_at": now}
         for a in range(apps) for u in range(20)
     ]  # fmt: skip
-    conn.executemany(
-        "INSERT INTO oauth_token_snapshots (org, snapshot_day, user_id, app_name, created_date, last_used_date, use_count,"
-        " seen_at) VALUES (?,?,?,?,?,?,?,?)",
-        grants,
+    policies = [
+        {"org": ORG, "app_id": f"0H4{a:015d}", "name": f"App {a:02d}", "admin_approved_only": bool(a % 2),
+         "ip_relaxation": "ENFORCE" if a % 7 else "BYPASS",
+         "refresh_token_policy": "infinite" if a % 3 else "specific_inactivity:30:DAYS",
+         "scopes": ["Api", "RefreshToken"], "fingerprint": "x", "first_seen": now, "last_seen": now}
+        for a in range(apps)
+    ]  # fmt: skip
+    with engine.begin() as conn:
+        conn.execute(insert(schema.oauth_token_snapshots), grants)
+        conn.execute(insert(schema.connected_apps), policies)
+        conn.execute(text("ANALYZE"))
+
+
+def add_new_events(engine: Engine, *, now: datetime, minutes: int, apps: int, per_minute: int) -> None:
+    """``minutes`` of new logins ending at ``now``, written as a collector writes them."""
+    rng = np.random.default_rng(9)
+    start = now - timedelta(minutes=minutes)
+    df = login_columns(
+        rng, n=minutes * per_minute, apps=apps, start=start, seconds=minutes * 60, tag="b", rhythm=False
     )
-    conn.executemany(
-        "INSERT INTO connected_apps (org, app_id, name, admin_approved_only, ip_relaxation, refresh_token_policy, scopes,"
-        " fingerprint, first_seen, last_seen) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        [("bench", f"0H4{a:015d}", f"App {a:02d}", a % 2, "ENFORCE" if a % 7 else "BYPASS",
-          "infinite" if a % 3 else "specific_inactivity:30:DAYS", '["Api", "RefreshToken"]', "x", ingested, ingested)
-         for a in range(apps)],
-    )  # fmt: skip
-    conn.commit()
-    conn.close()
+    write_logins(engine, df)
+    refresh(engine, start, now)
 
 
-def naive_volume(frames_logins, now: datetime) -> int:
+def raw_history(engine: Engine, now: datetime, history: timedelta) -> pd.DataFrame:
+    """The naive way: every raw login of the history, into one frame."""
+    lg = schema.logins
+    with engine.connect() as conn:
+        stmt = (
+            select(time_col(conn, lg.c.login_time), lg.c.application)
+            .where(lg.c.org == ORG, lg.c.login_time >= now - history, lg.c.login_time < now)
+            .order_by(lg.c.login_time)
+        )
+        return read_frame(conn, stmt, ("login_time",))
+
+
+def naive_volume(logins: pd.DataFrame, now: datetime) -> int:
     """Per-app Python loop: rebuild each app's hourly counts and hour-of-week medians from raw rows."""
     flagged = 0
-    for app in sorted(set(frames_logins["application"])):
-        times = [
-            t.to_pydatetime() for t in frames_logins.loc[frames_logins["application"] == app, "login_time"]
-        ]
+    for app in sorted(set(logins["application"])):
+        times = [t.to_pydatetime() for t in logins.loc[logins["application"] == app, "login_time"]]
         counts: dict[datetime, int] = {}
         for t in times:
             h = t.replace(minute=0, second=0, microsecond=0)
@@ -131,13 +225,13 @@ def naive_volume(frames_logins, now: datetime) -> int:
     return flagged
 
 
-def timed(fn):
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     t0 = time.perf_counter()
     out = fn()
     return time.perf_counter() - t0, out
 
 
-def peak_mb(fn) -> float:
+def peak_mb(fn: Callable[[], Any]) -> float:
     """Peak memory (MB) Python and numpy allocate while ``fn`` runs (tracemalloc; a second run)."""
     tracemalloc.start()
     try:
@@ -147,76 +241,48 @@ def peak_mb(fn) -> float:
         tracemalloc.stop()
 
 
-def add_new_events(
-    path: Path, *, now: datetime, minutes: int, apps: int, per_minute: int, seed: int = 9
-) -> None:
-    """``minutes`` of new logins ending at ``now`` (what one collection cycle brings)."""
-    rng = np.random.default_rng(seed)
-    start = (now - timedelta(minutes=minutes)).replace(tzinfo=None)
-    n = minutes * per_minute
-    secs = np.sort(rng.uniform(0, minutes * 60, size=n))
-    ingested = now.strftime(FMT)
-    rows = []
-    for i in range(n):
-        a = int(rng.integers(0, apps))
-        t = start + timedelta(seconds=float(secs[i]))
-        u = int(rng.integers(0, 20))
-        rows.append(
-            (
-                "bench", "login_history", f"0Yb{i:015d}", t.strftime(FMT), f"005{a:04d}{u:011d}",
-                f"user{u}@app{a}.example.com", "Remote Access 2.0", FLOWS[a % len(FLOWS)], "Success", True,
-                f"App {a:02d}", f"10.{a}.0.{int(rng.integers(2, 250))}", COUNTRIES[a % len(COUNTRIES)],
-                40.0 + a % 10, -70.0 - a % 10, ingested,
-            )
-        )  # fmt: skip
-    conn = sqlite3.connect(path)
-    conn.executemany(
-        "INSERT INTO logins (org, source, natural_id, login_time, user_id, username, login_type, login_subtype, status,"
-        " success, application, source_ip, country_iso, latitude, longitude, ingested_at)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        rows,
-    )
-    conn.commit()
-    conn.close()
+@contextlib.contextmanager
+def store(kind: str, pg_url: str) -> Iterator[str]:
+    """A fresh store URL: a temporary SQLite file, or a database created (and dropped) on the server."""
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            yield f"sqlite:///{Path(tmp) / 'bench.db'}"
+        return
+    name = f"oauthwatch_bench_{os.getpid()}"
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument(
-        "--events", type=int, default=1_000_000, help="stored events (10,000,000 for the big size)"
+def bench(kind: str, url: str, args: argparse.Namespace) -> None:
+    now, cycle = NOW, timedelta(minutes=15)
+    engine = open_store(url)
+    t_build, _ = timed(
+        lambda: build(engine, events=args.events, apps=args.apps, days=args.days, now=now - cycle)
     )
-    ap.add_argument("--apps", type=int, default=50)
-    ap.add_argument("--days", type=int, default=90)
-    args = ap.parse_args()
-    now = datetime.now(UTC).replace(minute=7, second=0, microsecond=0)
-    cycle = timedelta(minutes=15)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "bench.db"
-        t_build, _ = timed(
-            lambda: build(path, events=args.events, apps=args.apps, days=args.days, now=now - cycle)
-        )
-        settings = Settings.model_validate({"store": {"url": f"sqlite:///{path}"}})
-        engine = open_store(settings.store.url)
-        history = timedelta(days=settings.detect.history_days)
-        t_first, _ = timed(lambda: run_all(engine, settings, now=now - cycle))  # the previous cycle
-        add_new_events(path, now=now, minutes=15, apps=args.apps, per_minute=40)
-        t_cycle, report = timed(lambda: run_all(engine, settings, now=now))
-        m_cycle = peak_mb(lambda: run_all(engine, settings, now=now, since=now - cycle))
-        t_load, frames = timed(lambda: load_frames(engine, "bench", start=now, end=now, history=history))
-        t_naive, _ = timed(lambda: naive_volume(frames.logins, now))
-        m_naive = peak_mb(
-            lambda: naive_volume(
-                load_frames(engine, "bench", start=now, end=now, history=history).logins, now
-            )
-        )
-        t_bt, bt = timed(
-            lambda: backtest(
-                engine, settings, start=now - timedelta(hours=23), end=now, step=timedelta(hours=1)
-            )
-        )
-        engine.dispose()
+    settings = Settings.model_validate({"store": {"url": url}})
+    history = timedelta(days=settings.detect.history_days)
+    t_first, _ = timed(lambda: run_all(engine, settings, now=now - cycle))  # the previous cycle
+    add_new_events(engine, now=now, minutes=15, apps=args.apps, per_minute=40)
+    t_cycle, report = timed(lambda: run_all(engine, settings, now=now))
+    m_cycle = peak_mb(lambda: run_all(engine, settings, now=now, since=now - cycle))
+    t_load, logins = timed(lambda: raw_history(engine, now, history))
+    t_naive, _ = timed(lambda: naive_volume(logins, now))
+    m_naive = peak_mb(lambda: naive_volume(raw_history(engine, now, history), now))
+    t_bt, bt = timed(
+        lambda: backtest(engine, settings, start=now - timedelta(hours=23), end=now, step=timedelta(hours=1))
+    )
+    engine.dispose()
+    label = "SQLite" if kind == "sqlite" else "PostgreSQL"
     print(
-        f"\nbench_detect: {args.events:,} stored events, {args.apps} apps, {args.days} days, SQLite "
+        f"\nbench_detect: {args.events:,} stored events, {args.apps} apps, {args.days} days, {label} "
         f"(built in {t_build:.1f} s; first cycle {t_first:.1f} s; then 15 min of new events: "
         f"{report.windows} window(s) judged, {len(report.findings)} findings)"
     )
@@ -227,7 +293,23 @@ def main() -> None:
         ("naive per-app loop", naive, m_naive),
         (f"backtest 24 h ({bt.steps} steps)", t_bt, float("nan")),
     ):
-        print(f"{name:34s} {secs:9.2f} {mb:9.1f} {secs / naive:8.2f}")
+        print(f"{name:34s} {secs:9.2f} {mb:9.1f} {secs / naive:8.2f}", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument(
+        "--events", type=int, default=1_000_000, help="stored events (10,000,000 for the big size)"
+    )
+    ap.add_argument("--apps", type=int, default=50)
+    ap.add_argument("--days", type=int, default=90)
+    ap.add_argument("--db", choices=("sqlite", "postgres", "both"), default="sqlite")
+    ap.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test",
+                    help="a PostgreSQL server where the benchmark may create and drop a database")  # fmt: skip
+    args = ap.parse_args()
+    for kind in ("sqlite", "postgres") if args.db == "both" else (args.db,):
+        with store(kind, args.pg_url) as url:
+            bench(kind, url, args)
 
 
 if __name__ == "__main__":
