@@ -27,11 +27,25 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pandas as pd
-from sqlalchemy import Column, MetaData, String, Table, and_, delete, func, insert, literal, select
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+)
 from sqlalchemy import Date as SADate
 
 from oauthwatch.rules.network import network_label
 from oauthwatch.store import schema
+from oauthwatch.store.types import UTCDateTime
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -116,52 +130,94 @@ def refresh_seen_day(conn: Connection, org: str, source: str, d: date) -> None:
 def refresh_seen_days(conn: Connection, org: str, source: str, days: Iterable[date]) -> None:
     """``login_seen_daily`` for the given UTC days, from those days' logins of ``source``.
 
-    The sightings :func:`seen_cells` defines, computed inside the database: per day, one
-    ``INSERT … SELECT … GROUP BY`` per kind over the day's logins, then ``app_network`` from the
-    day's ``app_ip`` rows (a network's sightings are its addresses' sightings combined), through a
-    scratch table naming the network of each address seen (:func:`_network`, the rule's label).
-    No login travels through Python.
+    The sightings :func:`seen_cells` defines, computed inside the database. Per day, the day's
+    logins are grouped once into cells (a scratch table of the ``DIMS``, success, first and last
+    time, count: one index range read of ``logins`` instead of one per kind, and far fewer rows
+    than logins where the same integration logs in all day), then one ``INSERT … SELECT …
+    GROUP BY`` per kind reads the cells. ``app_network`` comes from the days' ``app_ip`` rows (a
+    network's sightings are its addresses' combined) through a scratch table naming the network
+    of each address seen (:func:`_network`, the rule's label). No login travels through Python.
     """
     days = sorted(set(days))
     if not days:
         return
+    cells = _scratch(conn, _CELLS)
     for start in range(0, len(days), DAYS_PER_CHUNK):
         chunk = days[start : start + DAYS_PER_CHUNK]
         for d in chunk:
-            _seen_day_from_logins(conn, org, source, d)
+            _seen_day(conn, cells, org, source, d)
         _networks_from_ips(conn, org, chunk)
+    cells.drop(conn)
 
 
-def _seen_day_from_logins(conn: Connection, org: str, source: str, d: date) -> None:
-    """Every kind but ``app_network`` for one day: one ``INSERT … SELECT … GROUP BY`` each."""
+# Scratch tables (temporary, per connection). A failed refresh rolls them back with its
+# transaction: DDL is transactional on both databases.
+_SCRATCH = MetaData()
+_CELLS = Table(
+    "oauthwatch_seen_cells",
+    _SCRATCH,
+    *(Column(c, String(255), nullable=False) for c in DIMS),
+    Column("success", Boolean, nullable=False),
+    Column("first_at", UTCDateTime, nullable=False),
+    Column("last_at", UTCDateTime, nullable=False),
+    Column("events", Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+_NETWORKS = Table(
+    "oauthwatch_ip_networks",
+    _SCRATCH,
+    Column("ip", String(255), primary_key=True),
+    Column("network", String(255), nullable=False),
+    prefixes=["TEMPORARY"],
+)
+
+
+def _scratch(conn: Connection, table: Table) -> Table:
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table.name}")
+    table.create(conn)
+    return table
+
+
+def _seen_day(conn: Connection, cells: Table, org: str, source: str, d: date) -> None:
+    """Every kind but ``app_network`` for one day, through the day's cells."""
     t, s = schema.logins, schema.login_seen_daily
     lo = datetime(d.year, d.month, d.day, tzinfo=UTC)
+    conn.exec_driver_sql(("TRUNCATE " if conn.dialect.name == "postgresql" else "DELETE FROM ") + cells.name)
+    dims = [func.coalesce(t.c[c], "") for c in DIMS]
+    day_cells = (
+        select(
+            *dims,
+            t.c.success,
+            func.min(t.c.login_time),
+            func.max(t.c.login_time),
+            func.count(),
+        )
+        .where(
+            t.c.org == org,
+            t.c.source == source,
+            t.c.login_time >= lo,
+            t.c.login_time < lo + timedelta(days=1),
+        )
+        .group_by(*dims, t.c.success)
+    )
+    conn.execute(insert(cells).from_select([c.name for c in cells.c], day_cells))
     conn.execute(delete(s).where(and_(s.c.org == org, s.c.day == d)))
+    c = cells.c
     for kind, (grp, value) in KINDS.items():
         if kind == "app_network":
             continue
-        v = func.coalesce(t.c[value], "")
-        g = func.coalesce(t.c[grp], "") if grp else None
-        sel = (
-            select(
-                literal(org).label("org"),
-                literal(kind).label("kind"),
-                (g if g is not None else literal("")).label("grp"),
-                v.label("value"),
-                literal(d, SADate).label("day"),
-                t.c.success,
-                func.min(t.c.login_time).label("first_at"),
-                func.max(t.c.login_time).label("last_at"),
-                func.count().label("events"),
-            )
-            .where(
-                t.c.org == org,
-                t.c.source == source,
-                t.c.login_time >= lo,
-                t.c.login_time < lo + timedelta(days=1),
-            )
-            .group_by(*(x for x in (g, v) if x is not None), t.c.success)
-        )
+        keys = [c[grp], c[value]] if grp else [c[value]]
+        sel = select(
+            literal(org).label("org"),
+            literal(kind).label("kind"),
+            (c[grp] if grp else literal("")).label("grp"),
+            c[value].label("value"),
+            literal(d, SADate).label("day"),
+            c.success,
+            func.min(c.first_at).label("first_at"),
+            func.max(c.last_at).label("last_at"),
+            func.sum(c.events).label("events"),
+        ).group_by(*keys, c.success)
         conn.execute(insert(s).from_select(SEEN_INSERT, sel))
 
 
@@ -181,16 +237,7 @@ def _networks_from_ips(conn: Connection, org: str, days: list[date]) -> None:
     ips = [ip for (ip,) in conn.execute(select(s.c.value).where(ip_rows).distinct())]
     if not ips:
         return
-    nets = Table(
-        "oauthwatch_ip_networks",
-        MetaData(),
-        Column("ip", String(255), primary_key=True),
-        Column("network", String(255), nullable=False),
-        prefixes=["TEMPORARY"],
-    )
-    # A failed refresh rolls the table back with its transaction (DDL is transactional on both).
-    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {nets.name}")
-    nets.create(conn)
+    nets = _scratch(conn, _NETWORKS)
     pairs = [(ip, _network(ip)) for ip in ips]
     if conn.dialect.name == "postgresql":
         # COPY, then statistics: 50,000 addresses took 3 s as an executemany, and without them
