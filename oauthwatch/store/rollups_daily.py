@@ -40,11 +40,17 @@ def refresh_daily_rollups(conn: Connection, org: str, source: str, days: Iterabl
         _refresh_cells(conn, org, d, lo, hi)
         _refresh_users(conn, org, source, d, lo, hi)
         _refresh_ips(conn, org, source, d, lo, hi)
-        _note_first_seen(conn, org, d)
+    for start in range(0, len(days), 31):
+        _note_first_seen(conn, org, days[start : start + 31])
 
 
-def _note_first_seen(conn: Connection, org: str, d: date) -> None:
-    """Record ``d`` as the first day of each IP and country seen on it, unless one is earlier."""
+def _note_first_seen(conn: Connection, org: str, days: list[date]) -> None:
+    """Record the first of ``days`` each IP and country was seen on, unless an earlier day is known.
+
+    One statement per kind for all the days (not one per day), and a row is written only when its
+    first day moves earlier: PostgreSQL writes a new row version for every update, even one that
+    changes nothing, and a month's import re-noted each address on each day it was seen.
+    """
     p, f = schema.login_ip_daily, schema.login_origin_first_seen
     ins = postgresql.insert(f) if conn.dialect.name == "postgresql" else sqlite.insert(f)
     for kind, col in (("ip", p.c.source_ip), ("country", p.c.country_iso)):
@@ -53,19 +59,16 @@ def _note_first_seen(conn: Connection, org: str, d: date) -> None:
                 literal(org).label("org"),
                 literal(kind).label("kind"),
                 col.label("origin"),
-                literal(d, SADate),
+                func.min(p.c.day).label("first_day"),
             )
-            .where(p.c.org == org, p.c.day == d, col != "")
-            .distinct()
+            .where(p.c.org == org, p.c.day >= days[0], p.c.day <= days[-1], p.c.day.in_(days), col != "")
+            .group_by(col)
         )
         stmt = ins.from_select(["org", "kind", "origin", "first_day"], sel)
         stmt = stmt.on_conflict_do_update(
             index_elements=["org", "kind", "origin"],
-            set_={
-                "first_day": case(
-                    (stmt.excluded.first_day < f.c.first_day, stmt.excluded.first_day), else_=f.c.first_day
-                )
-            },
+            set_={"first_day": stmt.excluded.first_day},
+            where=stmt.excluded.first_day < f.c.first_day,
         )
         conn.execute(stmt)
 
