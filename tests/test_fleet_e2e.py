@@ -189,7 +189,9 @@ def test_three_workers_share_twenty_orgs_exactly_once(tmp_path: Path, pg_databas
         print(f"shares {sorted(shares.values())}; killed worker's {len(late)} orgs collected again after "
               f"{min(late.values()):.1f}-{max(late.values()):.1f} s (interval {INTERVAL} s, lease {LEASE} s)")  # fmt: skip
         assert victim_id not in holders().values()
-        time.sleep(INTERVAL / 2)  # the survivors go on collecting (and would resend a digest now)
+        # the survivors send the due digests of the orgs they claimed at their next wake-ups (every
+        # lease / 3 s): three of them, in which a digest of the killed worker's orgs would go again
+        time.sleep(LEASE)
         for w in survivors:
             w.send_signal(signal.SIGTERM)
         for w in survivors:
