@@ -21,6 +21,7 @@ import pandas as pd
 
 from oauthwatch.detect.base import Context, Detector, Finding, fmt_int, fmt_time
 from oauthwatch.detect.data import Frames
+from oauthwatch.detect.findings import finding
 from oauthwatch.detect.needs import Data, needs
 from oauthwatch.detect.recon_then_export import kinds_of, usernames
 from oauthwatch.rules.api_calls import job_id_of
@@ -100,10 +101,9 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
         rows = f"{fmt_int(d['rows'])} rows of " if d["rows"] is not None and not pd.isna(d["rows"]) else ""
         minutes = max(after.total_seconds() / 60, 0)
         out.append(
-            Finding(
-                detector=DETECTOR.id,
-                severity="high",
-                org=ctx.org,
+            finding(
+                DETECTOR,
+                ctx,
                 subject_type="app" if d["app"] else "user",
                 subject=name,
                 title=f"{name}: Bulk job {d['job']} deleted {minutes:.0f} min after it finished",
@@ -135,10 +135,8 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
                     "user": who_name,
                     "ip": str(d["ip"] or ""),
                 },
-                runbook=RUNBOOK,
-                dedupe_key=f"{DETECTOR.id}:{ctx.org}:{d['job']}",
-                event_start=pd.Timestamp(d["finished"]).to_pydatetime(),
-                event_end=pd.Timestamp(d["at"]).to_pydatetime(),
+                key=str(d["job"]),
+                span=(d["finished"], d["at"]),
             )
         )
     return out

@@ -19,6 +19,7 @@ import pandas as pd
 
 from oauthwatch.detect.base import Context, Detector, Finding, fmt_int, fmt_time
 from oauthwatch.detect.data import Frames
+from oauthwatch.detect.findings import finding
 from oauthwatch.detect.needs import Data, needs
 from oauthwatch.detect.volume_judge import Judgement, Params, judge
 
@@ -78,11 +79,9 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
                 else None
             )
         out.append(
-            Finding(
-                detector=DETECTOR.id,
-                severity="high",
-                org=ctx.org,
-                subject_type="app",
+            finding(
+                DETECTOR,
+                ctx,
                 subject=name,
                 title=f"{name}: {fmt_int(values[i])} data-reading calls in an hour (usually {fmt_int(j.expected[i])})",
                 explanation=(
@@ -102,10 +101,8 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
                     "bulk_rows": rows if rows is not None else "not listed",
                     "weeks_of_history": int(j.have[i]),
                 },
-                runbook=RUNBOOK,
-                dedupe_key=f"{DETECTOR.id}:{ctx.org}:{app}",
-                event_start=hour.to_pydatetime(),
-                event_end=(hour + STEP).to_pydatetime(),
+                key=app,
+                span=(hour, hour + STEP),
             )
         )
     return out

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from oauthwatch.detect.base import Context, Detector, Finding, fmt_int
 from oauthwatch.detect.data import Frames
+from oauthwatch.detect.findings import finding
 from oauthwatch.detect.needs import Data, needs
 from oauthwatch.rules.network import in_ranges, network_label
 
@@ -44,11 +45,9 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
         for net, nrows in off.groupby(off["source_ip"].map(network_label)):
             users = sorted(set(nrows["username"].fillna(nrows["user_id"]).astype(str)))
             out.append(
-                Finding(
-                    detector=DETECTOR.id,
-                    severity="high",
-                    org=ctx.org,
-                    subject_type="app",
+                finding(
+                    DETECTOR,
+                    ctx,
                     subject=e.app_name,
                     title=f"{e.app_name} authenticated from outside its known ranges: {net}",
                     explanation=(
@@ -76,10 +75,8 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
                         "expected_countries": ", ".join(e.countries),
                         "owner": e.owner or "",
                     },
-                    runbook=RUNBOOK,
-                    dedupe_key=f"integration_network:{ctx.org}:{e.app_name}:{net}",
-                    event_start=nrows["login_time"].min().to_pydatetime(),
-                    event_end=nrows["login_time"].max().to_pydatetime(),
+                    key=f"{e.app_name}:{net}",
+                    span=(nrows["login_time"].min(), nrows["login_time"].max()),
                 )
             )
     return out

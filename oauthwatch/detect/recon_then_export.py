@@ -18,6 +18,7 @@ import pandas as pd
 
 from oauthwatch.detect.base import Context, Detector, Finding, fmt_int, fmt_time
 from oauthwatch.detect.data import Frames
+from oauthwatch.detect.findings import finding
 from oauthwatch.detect.needs import Data, needs
 from oauthwatch.rules.api_calls import RECON_KINDS, call_kind
 
@@ -94,11 +95,9 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
         )
         ips = sorted({str(i) for i in pd.concat([mine["client_ip"], recent["client_ip"]]) if i})
         out.append(
-            Finding(
-                detector=DETECTOR.id,
-                severity="high",
-                org=ctx.org,
-                subject_type="app",
+            finding(
+                DETECTOR,
+                ctx,
                 subject=name,
                 title=f"{name}: reconnaissance then a Bulk export of {', '.join(objects[:4]) or 'data'}",
                 explanation=(
@@ -121,10 +120,8 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
                     "ips": ", ".join(ips[:10]),
                     "earlier_export_days": int(before["event_time"].dt.date.nunique()),
                 },
-                runbook=RUNBOOK,
-                dedupe_key=f"{DETECTOR.id}:{ctx.org}:{who}",
-                event_start=mine["event_time"].min().to_pydatetime(),
-                event_end=recent["event_time"].max().to_pydatetime(),
+                key=str(who),
+                span=(mine["event_time"].min(), recent["event_time"].max()),
             )
         )
     return out
