@@ -79,30 +79,44 @@ def _fk_names(table: str) -> list[str]:
     )
 
 
-def _partition(table: str) -> None:
-    """Turn ``table`` into a table partitioned by month, its rows copied in (PostgreSQL only)."""
-    col, key, uq, indexes, pk = TABLES[table]
-    old = f"{table}_unpartitioned"
+def _set_aside(table: str, old: str, *, drop_fks: bool) -> None:
+    """Rename ``table`` to ``old`` and free the names of its indexes and constraints for the new one."""
+    _col, _key, uq, indexes, pk = TABLES[table]
     run = op.execute
     run(f"ALTER TABLE {table} RENAME TO {old}")
     for ix in indexes:
         run(f"DROP INDEX IF EXISTS {ix}")
     run(f"ALTER TABLE {old} DROP CONSTRAINT IF EXISTS {uq}")
-    for fk in _fk_names(old):
+    for fk in _fk_names(old) if drop_fks else ():
         run(f"ALTER TABLE {old} DROP CONSTRAINT {fk}")
     if pk:
         run(f"ALTER TABLE {old} DROP CONSTRAINT IF EXISTS {pk}")
-    run(f"CREATE TABLE {table} (LIKE {old} INCLUDING DEFAULTS) PARTITION BY RANGE ({col})")
-    if pk:  # the id stays the row's handle; the partition key must be part of the primary key
-        run(f"ALTER TABLE {table} ADD CONSTRAINT {pk} PRIMARY KEY (id, {col})")
-        run(f"ALTER SEQUENCE IF EXISTS {table}_id_seq OWNED BY {table}.id")
-    run(f"ALTER TABLE {table} ADD CONSTRAINT {uq} UNIQUE ({', '.join((*key, col))})")
+
+
+def _constrain(table: str, unique: tuple[str, ...]) -> None:
+    """Give the new ``table`` its unique key on ``unique``, its foreign key to orgs and its indexes."""
+    _col, _key, uq, indexes, _pk = TABLES[table]
+    run = op.execute
+    run(f"ALTER TABLE {table} ADD CONSTRAINT {uq} UNIQUE ({', '.join(unique)})")
     run(
         f"ALTER TABLE {table} ADD CONSTRAINT fk_{table}_org_orgs FOREIGN KEY (org) "
         "REFERENCES orgs (name) ON DELETE CASCADE"
     )
     for ix, cols in indexes.items():
         run(f"CREATE INDEX {ix} ON {table} ({', '.join(cols)})")
+
+
+def _partition(table: str) -> None:
+    """Turn ``table`` into a table partitioned by month, its rows copied in (PostgreSQL only)."""
+    col, key, _uq, _indexes, pk = TABLES[table]
+    old = f"{table}_unpartitioned"
+    run = op.execute
+    _set_aside(table, old, drop_fks=True)
+    run(f"CREATE TABLE {table} (LIKE {old} INCLUDING DEFAULTS) PARTITION BY RANGE ({col})")
+    if pk:  # the id stays the row's handle; the partition key must be part of the primary key
+        run(f"ALTER TABLE {table} ADD CONSTRAINT {pk} PRIMARY KEY (id, {col})")
+        run(f"ALTER SEQUENCE IF EXISTS {table}_id_seq OWNED BY {table}.id")
+    _constrain(table, (*key, col))
     run(f"CREATE TABLE {table}_pdefault PARTITION OF {table} DEFAULT")
     first = op.get_bind().execute(sa.text(f"SELECT min({col}) FROM {old}")).scalar()
     now = month_of(datetime.now(UTC))  # partitions ahead of today's month, whenever this runs
@@ -120,27 +134,16 @@ def _partition(table: str) -> None:
 
 def _unpartition(table: str) -> None:
     """The reverse of :func:`_partition`: one plain table with the rows of every partition."""
-    _col, key, uq, indexes, pk = TABLES[table]
+    _col, key, _uq, _indexes, pk = TABLES[table]
     old = f"{table}_partitioned"
     run = op.execute
-    run(f"ALTER TABLE {table} RENAME TO {old}")
-    for ix in indexes:
-        run(f"DROP INDEX IF EXISTS {ix}")
-    run(f"ALTER TABLE {old} DROP CONSTRAINT IF EXISTS {uq}")
-    if pk:
-        run(f"ALTER TABLE {old} DROP CONSTRAINT IF EXISTS {pk}")
+    _set_aside(table, old, drop_fks=False)  # dropped with the old table below
     run(f"CREATE TABLE {table} (LIKE {old} INCLUDING DEFAULTS)")
     if pk:
         run(f"ALTER TABLE {table} ADD CONSTRAINT {pk} PRIMARY KEY (id)")
         run(f"ALTER SEQUENCE IF EXISTS {table}_id_seq OWNED BY {table}.id")
     run(f"INSERT INTO {table} SELECT * FROM {old}")
-    run(f"ALTER TABLE {table} ADD CONSTRAINT {uq} UNIQUE ({', '.join(key)})")
-    run(
-        f"ALTER TABLE {table} ADD CONSTRAINT fk_{table}_org_orgs FOREIGN KEY (org) "
-        "REFERENCES orgs (name) ON DELETE CASCADE"
-    )
-    for ix, cols in indexes.items():
-        run(f"CREATE INDEX {ix} ON {table} ({', '.join(cols)})")
+    _constrain(table, key)
     run(f"DROP TABLE {old} CASCADE")
 
 
