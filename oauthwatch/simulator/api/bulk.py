@@ -233,6 +233,15 @@ def _offset(locator: str) -> int | None:
     return int(raw) if raw.isdigit() else None
 
 
+def page_start(locator: str | None, total: int) -> int | None:
+    """Where a page of ``total`` rows starts: 0 without a locator, else the locator's offset; None
+    for a locator that is not one of ours or points past the end (the caller answers 400)."""
+    if not locator:
+        return 0
+    found = _offset(locator)
+    return None if found is None or found > total else found
+
+
 def _refused_objects(ctx: OrgContext) -> set[str]:
     """Objects this org's Bulk API 2.0 refuses (lower-case), from ``_State.bulk_unsupported_objects``."""
     with ctx.lock:
@@ -346,12 +355,9 @@ async def job_results(request: Request, sess: sessions.Session, version: str) ->
         return sf_error(
             400, "API_ERROR", f"Job state is {job.state}; results are available when it is JobComplete"
         )
-    start = 0
-    if request.query_params.get("locator"):
-        found = _offset(request.query_params["locator"])
-        if found is None or found > job.records:
-            return sf_error(400, "INVALID_LOCATOR", "Invalid locator")
-        start = found
+    start = page_start(request.query_params.get("locator"), job.records)
+    if start is None:
+        return sf_error(400, "INVALID_LOCATOR", "Invalid locator")
     raw_max = request.query_params.get("maxRecords", "")
     count = job.records - start
     if raw_max:

@@ -51,12 +51,9 @@ async def _listing(request: Request, version: str, *, ingest: bool) -> Response:
     job_type = request.query_params.get("jobType")
     if job_type:
         records = [r for r in records if r["jobType"] == job_type]
-    start = 0
-    if request.query_params.get("queryLocator"):
-        found = bulk._offset(request.query_params["queryLocator"])  # the locator form of Bulk results
-        if found is None or found > len(records):
-            return sf_error(400, "INVALID_LOCATOR", "Invalid queryLocator")
-        start = found
+    start = bulk.page_start(request.query_params.get("queryLocator"), len(records))  # Bulk results' paging
+    if start is None:
+        return sf_error(400, "INVALID_LOCATOR", "Invalid queryLocator")
     end = start + PAGE
     kind = "ingest" if ingest else "query"
     nxt = None
