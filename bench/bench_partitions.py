@@ -2,8 +2,8 @@
 
 For each size it builds two stores side by side in one database, each in its own schema, with the
 same rows: ``part`` (the schema as migrated: ``logins`` and the other event tables partitioned by
-month) and ``plain`` (the same store migrated back to the revision before the partitions, with the
-same natural key on ``logins``). The events span 15.5 months ending ``END`` (2025-01-01 ..
+month) and ``plain`` (the same schema with those tables made plain tables: same columns, keys and
+indexes, no partitions). The events span 15.5 months ending ``END`` (2025-01-01 ..
 2026-04-15), in the shape of bench_dashboard.py's data (20 apps with Zipf-like popularity, 2,000
 users, an IP pool per app, 8% failures). The build happens in the server, with the keys and
 indexes dropped during the load and built once after it:
@@ -19,8 +19,8 @@ Then, on both stores in the same run:
 
 - the dashboard's page times: bench_dashboard.py's ``pages`` (the functions dashboard/data.py
   calls, uncached) over the 30 days before END (Investigate: 2 hours), each warmed once, then
-  ``--repeat`` rounds that alternate the stores, so that a load spike on the machine hits both;
-  the median of the rounds;
+  ``--repeat`` rounds in which each page is timed on both stores one right after the other, in
+  alternating order, so that a load spike on the machine hits both; the median of the rounds;
 - the disk the logins take (table and indexes), per million events;
 - the collectors' write path: new logins upserted in pages of 2,000 (rows/s);
 - one prune at END with the default retention (raw 400 days, rollups 5 years, batches of 5,000),
@@ -44,7 +44,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from alembic import command
 from sqlalchemy import create_engine, event, make_url, text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,8 +51,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench import bench_dashboard as bd  # noqa: E402 - the pages and the rest of the store, reused
 from oauthwatch.store import open_store, rollups_detect, schema  # noqa: E402
-from oauthwatch.store.migrate import alembic_config, ensure_current  # noqa: E402
-from oauthwatch.store.partitions import add_months, create_month, months  # noqa: E402
+from oauthwatch.store.migrate import ensure_current  # noqa: E402
+from oauthwatch.store.partitions import EVENT_TIME, add_months, create_month, months  # noqa: E402
 from oauthwatch.store.retention import Policy, prune  # noqa: E402
 from oauthwatch.store.upsert import upsert  # noqa: E402
 from oauthwatch.store.writes import ensure_org, refresh_login_rollup  # noqa: E402
@@ -62,7 +61,6 @@ START = datetime(2025, 1, 1, tzinfo=UTC)
 END = datetime(2026, 4, 15, tzinfo=UTC)
 ORG = bd.ORG
 WRITE_ROWS, WRITE_PAGE = 100_000, 2_000
-PLAIN_REVISION = "0011_app_kind"  # the revision before the partitions
 ROLLUP_DAYS = 62
 CHUNK = 5_000_000  # rows per load transaction
 VARIANTS = ("plain", "part")
@@ -152,9 +150,9 @@ def _make_stores(admin_url: str, database: str) -> dict:
             c.execute(text(f"CREATE SCHEMA {v}"))
     engines = {v: _open(_url(admin_url, database), v) for v in VARIANTS}
     plain, part = engines["plain"], engines["part"]
-    # plain: the schema before partitions, plus the retention ledger prune writes
-    command.downgrade(alembic_config(plain), PLAIN_REVISION)
-    schema.pruned_ranges.create(plain)
+    with plain.begin() as conn:  # plain: the same schema with every event table unpartitioned
+        for table in EVENT_TIME:
+            _unpartition(conn, table)
     with part.begin() as conn:
         month = START.date()
         while month <= add_months(END.date().replace(day=1), 2):
@@ -167,11 +165,30 @@ def _make_stores(admin_url: str, database: str) -> dict:
     return engines
 
 
+def _unpartition(conn, table: str) -> None:
+    """``table`` as one plain table: same columns, defaults, checks, keys and indexes, no partitions."""
+    run = conn.exec_driver_sql
+    run(f"ALTER TABLE {table} RENAME TO {table}_parted")
+    run(f"CREATE TABLE {table} (LIKE {table}_parted INCLUDING ALL)")
+    run(f"ALTER SEQUENCE IF EXISTS {table}_id_seq OWNED BY {table}.id")
+    run(f"DROP TABLE {table}_parted")
+    run(
+        f"ALTER TABLE {table} ADD CONSTRAINT fk_{table}_org_orgs FOREIGN KEY (org) REFERENCES orgs (name) ON DELETE CASCADE"
+    )
+
+
 def _drop_keys(cur) -> None:
-    for ix in ("ix_logins_org_time", *bd.SECONDARY_INDEXES):
-        cur.execute(f"DROP INDEX IF EXISTS {ix}")
-    for con in ("uq_logins_natural", "pk_logins", "fk_logins_org_orgs"):
-        cur.execute(f"ALTER TABLE logins DROP CONSTRAINT IF EXISTS {con}")
+    """Every key, foreign key and index of ``logins`` (whatever they are named), before the load."""
+    cur.execute(
+        "SELECT conname FROM pg_constraint WHERE conrelid = 'logins'::regclass AND contype IN ('p', 'u', 'f')"
+    )
+    for (name,) in cur.fetchall():
+        cur.execute(f'ALTER TABLE logins DROP CONSTRAINT "{name}"')
+    cur.execute(
+        "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'logins'"
+    )
+    for (name,) in cur.fetchall():
+        cur.execute(f'DROP INDEX "{name}"')
 
 
 def _build_keys(cur, variant: str) -> None:
@@ -238,7 +255,7 @@ def _rollups(engine) -> None:
 
 def _copy_rest(engines: dict) -> None:
     """Every table but logins and orgs, copied from ``plain`` to ``part`` (same columns on both)."""
-    skip = {"logins", "orgs", "pruned_ranges"}
+    skip = {"logins", "orgs"}
     with engines["part"].begin() as conn:
         for t in schema.metadata.sorted_tables:
             if t.name in skip:
@@ -295,7 +312,8 @@ def _write_row(i: int, t: datetime) -> dict:
 
 
 def _pages(engines: dict, repeat: int) -> dict:
-    """Median ms per store and page, over ``repeat`` rounds that alternate the stores."""
+    """Median ms per store and page, over ``repeat`` rounds; each page is timed on both stores one
+    right after the other, in alternating order, so that a load spike hits both alike."""
     w = bd.q.Window(END - timedelta(days=30), END, (ORG,))
     inv = bd.q.Window(END - timedelta(days=10, hours=2), END - timedelta(days=10), (ORG,))
     fns = {v: bd.pages(engines[v], w, inv) for v in VARIANTS}
@@ -304,10 +322,10 @@ def _pages(engines: dict, repeat: int) -> dict:
         for fn in fns[v].values():
             fn()  # warm, as a dashboard open for a while
     for r in range(repeat):
-        for v in VARIANTS if r % 2 == 0 else VARIANTS[::-1]:
-            for page, fn in fns[v].items():
+        for i, page in enumerate(fns["plain"]):
+            for v in VARIANTS if (r + i) % 2 == 0 else VARIANTS[::-1]:
                 t0 = time.perf_counter()
-                fn()
+                fns[v][page]()
                 samples[v][page].append((time.perf_counter() - t0) * 1000)
     return {v: {p: statistics.median(x) for p, x in samples[v].items()} for v in VARIANTS}
 
@@ -380,7 +398,7 @@ def table(size: int, m: dict, repeat: int) -> None:
     b = m["build"]
     print(
         f"\nPostgreSQL, {size:,} login events ({START:%Y-%m-%d} .. {END:%Y-%m-%d}), monthly partitions vs none; "
-        f"pages: median of {repeat} alternating rounds, 30-day window; ratio = plain / partitioned "
+        f"pages: median of {repeat} rounds, stores alternating, 30-day window; ratio = plain / partitioned "
         f"(above 1: partitions better); load average (1, 5, 15 min) {' / '.join(m['load_average'])}"
     )
     print(f"{'events':>11s} {'measure':24s} {'plain':>12s} {'partitioned':>12s} {'ratio':>7s}")
