@@ -287,10 +287,11 @@ def test_saved_lists_rematch_api_calls_audit_trail_grants_and_security_events(st
     assert alerts["185.220.101.0/24"]["count"] == 2, "the late call updates the indicator's alert"
 
 
-def _stored_truth(engine: Any, app: str, ips: set[str], uas: list[str]) -> dict[str, set[str]]:
+def _stored_truth(engine: Any, app: str, app_id: str, ips: set[str], uas: list[str]) -> dict[str, set[str]]:
     """What the store holds for the indicators, per source, read back row by row in Python (not
-    through the matcher): logins and API calls by address, agent or app, audit entries naming the
-    app, grants of the app once each, security events by address."""
+    through the matcher): logins and API calls by address, agent or app, the licensed API events by
+    address, agent or app id, audit entries naming the app, grants of the app once each, security
+    events by address."""
     out: dict[str, set[str]] = {}
     with engine.connect() as c:
         for r in c.execute(select(schema.logins)):
@@ -307,6 +308,13 @@ def _stored_truth(engine: Any, app: str, ips: set[str], uas: list[str]) -> dict[
                 or r.connected_app_name == app
             ):
                 out.setdefault("api_usage", set()).add(r.request_id)
+        for r in c.execute(select(schema.api_data_events)):
+            if (
+                r.client_ip in ips
+                or any(u.lower() in r.client_name.lower() for u in uas)
+                or r.connected_app_id[:15] == app_id[:15]
+            ):
+                out.setdefault(f"api_data:{r.event_type}", set()).add(r.event_id)
         for r in c.execute(select(schema.audit_events)):
             if app.lower() in (r.display or "").lower():
                 out.setdefault("audit_trail", set()).add(r.event_id)
@@ -370,7 +378,7 @@ def test_hunt_command_searches_every_source_of_collected_data(store_url: str, tm
 
     engine = open_store(store_url)
     try:
-        stored = _stored_truth(engine, truth["app"], ips, uas)
+        stored = _stored_truth(engine, truth["app"], truth["app_id"], ips, uas)
     finally:
         engine.dispose()
     assert {s: sorted(v) for s, v in found.items()} == {s: sorted(v) for s, v in stored.items()}, (
@@ -382,6 +390,11 @@ def test_hunt_command_searches_every_source_of_collected_data(store_url: str, tm
     # every call from the thief's addresses is one the ground truth counts (reconnaissance, exports)
     assert len(theft) == truth["api_calls"]
     assert {m["app"] for m in theft} == {truth["app"]}
+    # the licensed event types hold the same theft: each job's steps, and the reconnaissance's REST calls
+    steps = [m for m in printed if m["source"] == "api_data:BulkApi2" and m["ip"] in ips]
+    assert len(steps) == 3 * len(truth["bulk_jobs"]) + len(truth["deleted_jobs"])
+    rest = [m for m in printed if m["source"] == "api_data:RestApi" and m["ip"] in ips]
+    assert len(rest) == truth["recon_calls"]
     assert len(found["grant"]) == grants > 0
     assert len(found["api_usage"]) > truth["api_calls"], "the app's own history matches app:NAME too"
     assert found["security:ApiAnomalyEventStore"], "the licensed org's API anomaly event from the replay"

@@ -128,6 +128,24 @@ def app_names(conn: Connection, indicators: list[Indicator]) -> dict[str, Indica
     return names
 
 
+def app_ids(conn: Connection, names: dict[str, Indicator]) -> dict[str, Indicator]:
+    """15-character app id → indicator: the ``app:`` ids, and the ids the store has seen under the
+    ``app:`` names (Connected App policies, ApiTotalUsage), for sources that name apps by id only."""
+    ca, au = schema.connected_apps, schema.api_usage_hourly
+    out: dict[str, Indicator] = {}
+    for name, ind in names.items():
+        if ind.is_app_id:
+            out.setdefault(ind.value[:15], ind)
+        for q in (
+            select(ca.c.app_id).where(func.lower(ca.c.name) == name),
+            select(au.c.connected_app_id).where(func.lower(au.c.connected_app_name) == name).distinct(),
+        ):
+            for (app_id,) in conn.execute(q):
+                if app_id:
+                    out.setdefault(app_id[:15], ind)
+    return out
+
+
 def scope_conds(table: Any, cols: Columns, scope: Scope) -> list[Any]:
     """The WHERE terms of ``scope`` on one table."""
     conds: list[Any] = []
@@ -161,14 +179,21 @@ def row_hits(
         for ind in iocs.of_kind("ua"):
             q = select(table).where(*conds, func.lower(cols.ua).contains(ind.value.lower(), autoescape=True))
             yield from ((r, [ind]) for r in conn.execute(q))
-    ids = {i.value[:15]: i for i in iocs.of_kind("app") if i.is_app_id} if cols.app_id is not None else {}
-    if cols.app is not None and (names or ids):
+    if cols.app_id is None:
+        ids: dict[str, Indicator] = {}
+    elif cols.app is None:  # a source that names apps by id only: names resolved to ids
+        ids = app_ids(conn, names)
+    else:
+        ids = {i.value[:15]: i for i in iocs.of_kind("app") if i.is_app_id}
+    if cols.app is None:
+        names = {}
+    if names or ids:
         keys = sorted(names)
         terms = [func.lower(cols.app).in_(keys[i : i + CHUNK]) for i in range(0, len(keys), CHUNK)]
         if ids:
             terms.append(func.substr(cols.app_id, 1, 15).in_(sorted(ids)))
         for r in conn.execute(select(table).where(*conds, or_(*terms))):
-            app = (getattr(r, cols.app.name) or "").casefold()
+            app = (getattr(r, cols.app.name) or "").casefold() if cols.app is not None else ""
             app_id = getattr(r, cols.app_id.name)[:15] if cols.app_id is not None else ""
             yield r, [names.get(app) or ids[app_id]]
 

@@ -1,4 +1,5 @@
-"""The sources beyond logins: API calls, the Setup Audit Trail, grants and security events.
+"""The sources beyond logins: API calls and the licensed API event types, the Setup Audit Trail,
+grants and security events.
 
 `oauthwatch hunt` reads them all, back to the oldest row, and a saved list re-matches each new
 batch of them (docs/hunting.md):
@@ -6,6 +7,7 @@ batch of them (docs/hunting.md):
 | source | ``Match.source`` | IP / CIDR | ``ua:`` | ``app:`` | the event's id |
 |---|---|---|---|---|---|
 | ApiTotalUsage calls (``api_usage_events``) | ``api_usage`` | ``CLIENT_IP`` | ``CLIENT_NAME`` (the client's own name, the nearest ApiTotalUsage has to a user agent) | ``CONNECTED_APP_NAME`` or id | ``REQUEST_ID`` |
+| BulkApi2, BulkApi, RestApi, API events (``api_data_events``, Event Monitoring) | ``api_data:<type>`` | ``CLIENT_IP`` | ``CLIENT_NAME`` | ``CONNECTED_APP_ID`` (names resolved to the ids the store has seen) | the event's id (REQUEST_ID and step) |
 | Setup Audit Trail (``audit_events``) | ``audit_trail`` | — | — | the app's name in the entry's text | the entry's Id |
 | grants (``oauth_token_snapshots``) | ``grant`` | — | — | the grant's app | user, app and creation time |
 | Threat Detection events (``security_events``) | ``security:<store>`` | the event's address | — | — | ``EventIdentifier`` |
@@ -48,6 +50,24 @@ def _api_usage(conn: Connection, iocs: IocList, scope: Scope, names: dict[str, I
         yield (
             Event(
                 "api_usage", r.event_time, r.user_id, r.connected_app_name, r.client_ip, r.request_id, r.org
+            ),
+            inds,
+        )
+
+
+def _data_events(conn: Connection, iocs: IocList, scope: Scope, names: dict[str, Indicator]) -> Hits:
+    t = schema.api_data_events
+    c = Columns(t.c.event_time, ip=t.c.client_ip, ua=t.c.client_name, app_id=t.c.connected_app_id)
+    for r, inds in row_hits(conn, t, c, scope_conds(t, c, scope), iocs, names):
+        yield (
+            Event(
+                f"api_data:{r.event_type}",
+                r.event_time,
+                r.user_id,
+                r.connected_app_id,
+                r.client_ip,
+                r.event_id,
+                r.org,
             ),
             inds,
         )
@@ -99,6 +119,7 @@ def _security(conn: Connection, iocs: IocList, scope: Scope) -> Hits:
 def other_hits(conn: Connection, iocs: IocList, scope: Scope, names: dict[str, Indicator]) -> Hits:
     """Rows of every non-login source within ``scope`` that match, per indicator (unmerged)."""
     yield from _api_usage(conn, iocs, scope, names)
+    yield from _data_events(conn, iocs, scope, names)
     yield from _audit(conn, scope, names)
     yield from _grants(conn, scope, names)
     yield from _security(conn, iocs, scope)

@@ -167,6 +167,9 @@ def _apply(
         fh.write(json.dumps(truth, sort_keys=True) + "\n")
     if inc.events:
         eventlog.refresh_lengths(conn, at_ms, min(now, inc.end_ms) + 1)
+    # an hour the incident alone fills (a staged job's BulkApi2 steps) gets its file, as a late one:
+    # created now, so a collector already past that hour still lists it
+    eventlog.create_due_files(conn, since_ms=at_ms, now_ms=now, seed=plan.seed, not_before_ms=now - 1000)
     return {**truth, "status": "applied", "written": written}
 
 
