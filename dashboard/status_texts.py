@@ -155,6 +155,8 @@ SOURCE_VIEWS: tuple[tuple[str, str, str], ...] = (
      "per-app logins: the Login file has no connected-app column"),
     ("event_log_files: ApiTotalUsage", "API usage per app (CONNECTED_APP_ID, CLIENT_NAME), data movement",
      "logins"),
+    ("event_log_files: BulkApi2, BulkApi, RestApi, API (Event Monitoring)",
+     "rows and bytes exported per app and user (data movement)", "logins"),
     ("oauth_tokens", "grants, users holding them, per-app grants", "logins"),
     ("connected_apps", "posture and policy per app, policy changes", "logins"),
     ("external_client_apps", "posture and policy per External Client App, policy changes", "logins"),
