@@ -98,7 +98,9 @@ def test_elf_csv(tmp_path: Path, shared_dir: Path, sqlite_store) -> None:
     report = import_csv(sqlite_store, "acme", src / "EventLogFile_0AT5j00002GVrfnGAD_LogFile_Login.csv")
     assert report.imported == 1
     assert logins(sqlite_store)[0]["source"] == "elf_login"
-    with pytest.raises(Malformed, match="oauthwatch stores Login and ApiTotalUsage only"):
+    with pytest.raises(
+        Malformed, match="oauthwatch stores Login, ApiTotalUsage, BulkApi2, BulkApi, RestApi, API only"
+    ):
         import_csv(sqlite_store, "acme", src / "EventLogFile_0AT5j00002GWEsRGAX_LogFile_Logout.csv")
 
 

@@ -3,9 +3,10 @@
 Three kinds of file, told apart by their header (column order and extra columns do not matter):
 
 - **Event Log File CSV** (``EVENT_TYPE``, ``TIMESTAMP_DERIVED``…): Login rows go to ``logins``
-  (``elf_login``, keyed by REQUEST_ID) and ApiTotalUsage rows to ``api_usage_events`` (keyed by
-  REQUEST_ID), exactly as the collector stores them, so a file imported after it was collected
-  (or a copy of it) adds nothing;
+  (``elf_login``, keyed by REQUEST_ID), ApiTotalUsage rows to ``api_usage_events`` (keyed by
+  REQUEST_ID) and the licensed BulkApi2, BulkApi, RestApi and API rows to ``api_data_events``
+  (:mod:`collectors.imports.data_events`), exactly as the collector stores them, so a file
+  imported after it was collected (or a copy of it) adds nothing;
 - **Data Loader / Workbench export of LoginHistory** (API names as headers, any case, with
   ``LoginGeo.City``-style relationship columns): stored as ``login_history`` under their real Id;
 - **Setup → Login History download** (UI labels): see :mod:`collectors.imports.setup_download`.
@@ -29,6 +30,7 @@ from collectors.fastpath.import_converters import (
     setup_download_converter,
 )
 from collectors.imports.csv_rows import CsvFile, CsvRecord, file_digest
+from collectors.imports.data_events import DATA_EVENTS, DATA_TYPES, declared_row, type_from_header
 from collectors.imports.setup_download import UI_LABELS, SetupRows, parse_ui_time
 from collectors.imports.writer import API_USAGE, BATCH, Batch, ImportReport, ImportWriter
 from collectors.sources import elf_csv
@@ -50,7 +52,7 @@ API_FIELDS = (
     "CipherSuite", "ForwardedForIp", "AuthMethodReference", *(f"LoginGeo.{g}" for g in GEO),
 )  # fmt: skip
 KIND_LABELS = {"api": "Login History export (API names)", "ui": "Setup Login History download"}
-ELF_TYPES = ("Login", "ApiTotalUsage")
+ELF_TYPES = ("Login", "ApiTotalUsage", *DATA_TYPES)
 _RAW_VALUE = 2_000  # quarantine keeps this much of each value (a huge field is not copied whole)
 
 
@@ -250,11 +252,15 @@ def _import_elf(
     first: CsvRecord | None = next(records, None)
     first_row = dict(zip(header, first.values, strict=False)) if first else {}
     event_type = first_row.get("EVENT_TYPE") or (
-        "Login" if "LOGIN_STATUS" in header else "ApiTotalUsage" if "API_FAMILY" in header else ""
+        "Login"
+        if "LOGIN_STATUS" in header
+        else "ApiTotalUsage"
+        if "API_FAMILY" in header
+        else type_from_header(header)
     )
     if first is not None and event_type not in ELF_TYPES:
         raise Malformed(
-            f"an Event Log File of type {event_type[:40]!r}: oauthwatch stores Login and ApiTotalUsage only"
+            f"an Event Log File of type {event_type[:40]!r}: oauthwatch stores {', '.join(ELF_TYPES)} only"
         )
     report = ImportReport(f"Event Log File ({event_type or 'empty'})")
     if first is None:
@@ -264,7 +270,9 @@ def _import_elf(
     # Rows without REQUEST_ID are keyed by file and line; the file is named by its content.
     file_id = "imp" + file_digest(f.path)[:15]
     api = event_type == "ApiTotalUsage"
-    make = elf_csv.api_event if api else elf_csv.login_row
+    data = event_type in DATA_TYPES
+    make = declared_row(event_type) if data else elf_csv.api_event if api else elf_csv.login_row
+    at = "login_time" if event_type == "Login" else "event_time"
 
     def declared(rec: CsvRecord) -> dict[str, Any]:
         row = dict(zip(header, rec.values, strict=False))
@@ -272,19 +280,20 @@ def _import_elf(
             row["__extra__"] = "|".join(rec.values[len(header) :])
         try:
             out = make(org, row, file_id=file_id, line=rec.line)
-            check_in_range(out["event_time" if api else "login_time"], "event time")
+            check_in_range(out[at], "event time")
         except (Malformed, OutOfRange) as exc:
             nid = (row.get("REQUEST_ID") or "")[:64] or f"{file_id}:{rec.line}"
             raise _Bad(f"{exc} (file {file_id} line {rec.line})", _raw(row), nid) from None
         return out
 
-    converter = elf_login_converter(org, header, utcnow()) if fast and not api else None
+    converter = elf_login_converter(org, header, utcnow()) if fast and event_type == "Login" else None
     with ImportWriter(
         engine,
         org,
         report,
-        target=API_USAGE if api else "elf_login",
-        rollup=True if api else primary == "elf_login",
+        target=event_type if data else API_USAGE if api else "elf_login",
+        rollup=api or (primary == "elf_login" and not data),
+        table=DATA_EVENTS if data else None,
     ) as writer:
         _pump(
             writer,

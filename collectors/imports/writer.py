@@ -146,7 +146,8 @@ class Batch:
 
 
 class ImportWriter:
-    """Stores one file's rows into ``org``: logins (one source) or ApiTotalUsage calls.
+    """Stores one file's rows into ``org``: logins (one source), ApiTotalUsage calls, or the rows of
+    another ``table`` (the licensed data events, :mod:`collectors.imports.data_events`).
 
     Two sides, as in the Bulk backfill: :meth:`pack` runs in the thread that reads and converts the
     file (it fills the SQLite stage through a connection of its own), :meth:`store` in the caller's
@@ -164,10 +165,11 @@ class ImportWriter:
         target: str,
         rollup: bool,
         skip_via_api: bool = False,
+        table: Target | None = None,
     ) -> None:
         self.engine, self.org, self.report = engine, org, report
         self.source, self.rollup, self.skip_via_api = target, rollup, skip_via_api
-        self.target = t = API_EVENTS if target == API_USAGE else LOGINS
+        self.target = t = table or (API_EVENTS if target == API_USAGE else LOGINS)
         self.behind: set[str] = set()  # UTC days (YYYY-MM-DD) written whose rollups are not refreshed yet
         self.span: tuple[str, str] | None = None  # stored forms of the first and last login time
         self.span_rows = 0
