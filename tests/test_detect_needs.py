@@ -77,7 +77,7 @@ def test_a_cycle_reads_raw_logins_only_around_its_windows(store) -> None:
     since = NOW - timedelta(hours=2)
     window = timedelta(minutes=settings.detect.window_minutes)
     plan = union((d.needs, t) for d, t in enabled_detectors(settings))
-    floor = since - window - plan.raw_lookback - plan.previous_lookback
+    floor = since - max(window, plan.raw_lookback) - plan.previous_lookback
 
     report, statements = _statements(store, lambda: run_all(store, settings, now=NOW, since=since))
     assert report.errors == {}

@@ -234,7 +234,7 @@ def load_frames(
     own integration user: ``extra["self_user_ids"]`` lets detectors tell its logins from the org's.
     """
     first_ws = start - window
-    raw_lo = first_ws - plan.raw_lookback
+    raw_lo = min(first_ws, start - plan.raw_lookback)
 
     def since(item: Data) -> datetime:
         return first_ws - max(plan.lookback(item), history)

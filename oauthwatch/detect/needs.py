@@ -20,7 +20,7 @@ from typing import Any
 class Data(StrEnum):
     """One kind of data a detector reads."""
 
-    WINDOW_LOGINS = "window_logins"  # raw logins of the judged windows (plus ``raw_lookback``)
+    WINDOW_LOGINS = "window_logins"  # raw logins of the judged windows (or ``raw_lookback`` before their end)
     PREVIOUS_LOGINS = "previous_logins"  # each window (user, app)'s last located success before it
     APP_HOURLY = "app_hourly"  # login_app_hourly: events per hour, app, success, status
     SEEN = "seen"  # login_seen_daily rows of the declared ``seen`` kinds
@@ -43,9 +43,10 @@ class Needs:
     """A detector's declaration.
 
     ``lookback`` gives, from the detector's thresholds, how far before a window's start it reads
-    the rollups (and the exfiltration data); ``raw_lookback`` how far before a window's start it
-    reads raw logins (zero: the window only); ``previous_lookback`` how far before the windows
-    :attr:`Data.PREVIOUS_LOGINS` looks for each (user, app)'s last login.
+    the rollups (and the exfiltration data); ``raw_lookback`` how far before a window's end it
+    reads raw logins when that is longer than the window (zero: the window only);
+    ``previous_lookback`` how far before the windows :attr:`Data.PREVIOUS_LOGINS` looks for each
+    (user, app)'s last login.
     """
 
     data: frozenset[Data] = frozenset()

@@ -46,7 +46,7 @@ def novel_values(
     min_age = pd.Timestamp(ctx.window_start) - pd.Timedelta(days=int(ctx.get("min_history_days")))
     # The pairs of the window not seen in the baseline, at once; only their groups are looked at.
     seen = index.pairs_seen(lo, hi)
-    pairs = zip(win[group].astype(str), win[column].astype(str), strict=True)
+    pairs = zip(win[group].astype(str).tolist(), win[column].astype(str).tolist(), strict=True)
     fresh = {(g, v) for g, v in set(pairs) if g and v and (g, v) not in seen}
     for key in sorted({g for g, _ in fresh}):
         if group == "application":

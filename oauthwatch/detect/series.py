@@ -75,6 +75,25 @@ def _summed(hourly: pd.DataFrame) -> Series:
     return g.index.to_numpy(dtype="datetime64[ns]"), g.to_numpy(dtype=float)
 
 
+def _raw_times(frames: Frames, app: str | None, status: str | None) -> pd.Series:
+    """The loaded logins' times of ``app`` (None: all), or of its failures with ``status``; grouped
+    once per view."""
+    raw = frames.logins
+    if app is None and status is None:
+        return raw["login_time"]
+    key = f"raw:{frames.now.isoformat()}:{len(raw)}:{status is not None}"  # one view per instant
+    index: dict[tuple[str, str | None], pd.Series] | None = frames.extra.get(key)
+    if index is None:
+        if status is None:
+            index = {(str(a), None): g for a, g in raw.groupby("application", sort=False)["login_time"]}
+        else:
+            failed = raw[~raw["success"].astype(bool)]
+            groups = failed.groupby(["application", "status"], sort=False)["login_time"]
+            index = {(str(a), str(st)): g for (a, st), g in groups}
+        frames.extra[key] = index
+    return index.get((str(app), status), raw["login_time"].iloc[0:0])
+
+
 def bucket_counts(
     frames: Frames,
     *,
@@ -87,12 +106,8 @@ def bucket_counts(
     """Events (or, with ``status``, failures with that Status) of ``app`` (None: every app) in
     the ``step`` buckets ending at ``now`` back to ``start``, oldest first (as
     :func:`trailing_counts`)."""
-    raw = frames.logins
-    if app is not None:
-        raw = raw[raw["application"] == app]
-    if status is not None:
-        raw = raw[~raw["success"].astype(bool) & (raw["status"] == status)]
-    exact = trailing_counts(raw["login_time"], now, step, start)
+    raw = _raw_times(frames, app, status)
+    exact = trailing_counts(raw, now, step, start)
     if frames.raw_start is None or not len(exact):
         return exact
     n = len(exact)

@@ -64,7 +64,8 @@ class Sightings:
                 first = r["first_at"].to_numpy(dtype="datetime64[ns]")
                 last = r["last_at"].to_numpy(dtype="datetime64[ns]")
                 m = (last >= key[0]) & (first < key[1])
-                self._spans[key] = set(zip(r["grp"][m].astype(str), r["value"][m].astype(str), strict=True))
+                grp, value = r["grp"][m].astype(str).tolist(), r["value"][m].astype(str).tolist()
+                self._spans[key] = set(zip(grp, value, strict=True))
         return self._spans[key]
 
     def values(self, group: str) -> list[str]:
