@@ -13,7 +13,7 @@ import json
 import sqlite3
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -431,3 +431,59 @@ def _api_usage_downloads(db: sqlite3.Connection, truth: dict[str, Any], out: Pat
         path.write_bytes(b"".join(eventlog.render_csv(db, fid)))
         paths.append(path)
     return paths
+
+
+def test_licensed_api_events_name_their_app_by_name_and_id(store, tmp_path: Path) -> None:
+    """A RestApi or API event names its app by id only; the hunt and the saved lists show the
+    stored Connected App's (or External Client App's) name with it, else the name ApiTotalUsage
+    carried for the id, else the id alone."""
+    from oauthwatch.config import Settings
+    from oauthwatch.hunt.lists import match_saved_lists
+    from oauthwatch.settings_threat import HuntList, HuntSettings
+    from oauthwatch.store.writes import ensure_org, upsert
+
+    t0 = datetime(2026, 11, 20, 10, tzinfo=UTC)
+    drift, eca, seen, unknown = (
+        "0H4000000000001AAA",
+        "0H4000000000002AAA",
+        "0H4000000000003AAA",
+        "0H4000000000004AAA",
+    )
+
+    def event(n: int, app_id: str) -> dict[str, Any]:
+        return {"org": "acme", "event_type": "RestApi", "event_id": f"R{n}:x", "event_time": t0, "user_id": "005000000000001AAA",
+                "connected_app_id": app_id, "client_name": "", "client_ip": "185.220.101.33", "entity": "Account",
+                "operation": "GET", "job_id": "", "status": "200", "rows": 10, "bytes": 100}  # fmt: skip
+
+    with store.begin() as conn:
+        ensure_org(conn, "acme")
+        upsert(conn, schema.connected_apps, [
+            {"org": "acme", "app_id": drift, "name": "Drift", "kind": "connected_app", "fingerprint": "a",
+             "first_seen": t0, "last_seen": t0},
+            {"org": "acme", "app_id": eca[:15], "name": "Portal <ECA>", "kind": "external_client_app",
+             "fingerprint": "b", "first_seen": t0, "last_seen": t0},
+        ], key=["org", "app_id"])  # fmt: skip
+        upsert(conn, schema.api_usage_hourly, [
+            {"org": "acme", "hour": t0, "connected_app_id": seen, "connected_app_name": "Loader", "client_name": "",
+             "api_family": "REST", "status_code": "200", "user_id": "005000000000001AAA", "requests": 1},
+        ], key=["org", "hour", "connected_app_id", "connected_app_name", "client_name", "api_family", "status_code",
+                "user_id"])  # fmt: skip
+        upsert(conn, schema.api_data_events, [event(1, drift), event(2, eca), event(3, seen), event(4, unknown)],
+               key=["org", "event_type", "event_id", "event_time"])  # fmt: skip
+    apps = {m.id: m.app for m in hunt(store, parse_iocs("185.220.101.0/24\n"))}
+    assert apps == {
+        "R1:x": f"Drift ({drift})",
+        "R2:x": f"Portal <ECA> ({eca})",
+        "R3:x": f"Loader ({seen})",
+        "R4:x": unknown,
+    }
+    by_name = hunt(store, parse_iocs("app:Drift\n"))
+    assert [(m.source, m.app) for m in by_name] == [("api_data:RestApi", f"Drift ({drift})")]
+
+    ioc = tmp_path / "drift.ioc"
+    ioc.write_text("app:Drift\n")
+    settings = Settings(hunt=HuntSettings(lists=[HuntList(name="drift", file=ioc)]))
+    assert match_saved_lists(store, settings, now=t0 + timedelta(hours=1)).alerts_opened == 1
+    with store.connect() as conn:
+        [alert] = conn.execute(select(schema.alerts)).mappings().all()
+    assert alert["subject"] == f"Drift ({drift})"

@@ -7,7 +7,7 @@ batch of them (docs/hunting.md):
 | source | ``Match.source`` | IP / CIDR | ``ua:`` | ``app:`` | the event's id |
 |---|---|---|---|---|---|
 | ApiTotalUsage calls (``api_usage_events``) | ``api_usage`` | ``CLIENT_IP`` | ``CLIENT_NAME`` (the client's own name, the nearest ApiTotalUsage has to a user agent) | ``CONNECTED_APP_NAME`` or id | ``REQUEST_ID`` |
-| BulkApi2, BulkApi, RestApi, API events (``api_data_events``, Event Monitoring) | ``api_data:<type>`` | ``CLIENT_IP`` | ``CLIENT_NAME`` | ``CONNECTED_APP_ID`` (names resolved to the ids the store has seen) | the event's id (REQUEST_ID and step) |
+| BulkApi2, BulkApi, RestApi, API events (``api_data_events``, Event Monitoring) | ``api_data:<type>`` | ``CLIENT_IP`` | ``CLIENT_NAME`` | ``CONNECTED_APP_ID`` (names resolved to the ids the store has seen; ``Match.app`` is ``Name (id)``, :func:`app_label`) | the event's id (REQUEST_ID and step) |
 | Setup Audit Trail (``audit_events``) | ``audit_trail`` | — | — | the app's name in the entry's text | the entry's Id |
 | grants (``oauth_token_snapshots``) | ``grant`` | — | — | the grant's app | user, app and creation time |
 | Threat Detection events (``security_events``) | ``security:<store>`` | the event's address | — | — | ``EventIdentifier`` |
@@ -58,19 +58,51 @@ def _api_usage(conn: Connection, iocs: IocList, scope: Scope, names: dict[str, I
 def _data_events(conn: Connection, iocs: IocList, scope: Scope, names: dict[str, Indicator]) -> Hits:
     t = schema.api_data_events
     c = Columns(t.c.event_time, ip=t.c.client_ip, ua=t.c.client_name, app_id=t.c.connected_app_id)
+    labels: dict[tuple[str, str], str] = {}
     for r, inds in row_hits(conn, t, c, scope_conds(t, c, scope), iocs, names):
         yield (
             Event(
                 f"api_data:{r.event_type}",
                 r.event_time,
                 r.user_id,
-                r.connected_app_id,
+                app_label(conn, labels, r.org, r.connected_app_id),
                 r.client_ip,
                 r.event_id,
                 r.org,
             ),
             inds,
         )
+
+
+def app_label(conn: Connection, known: dict[tuple[str, str], str], org: str, app_id: str) -> str:
+    """An app named by its id only, as the other sources name it: ``Name (id)``; the name is the
+    org's stored Connected App or External Client App of that id, else the name its ApiTotalUsage
+    calls carried; the id alone when the store knows no name. ``known`` keeps the answers."""
+    if not app_id:
+        return ""
+    key = (org, app_id[:15])
+    if key not in known:
+        ca, au = schema.connected_apps, schema.api_usage_hourly
+        name = (
+            conn.execute(
+                select(ca.c.name)
+                .where(ca.c.org == org, func.substr(ca.c.app_id, 1, 15) == key[1])
+                .order_by(ca.c.last_seen.desc())
+                .limit(1)
+            ).scalar()
+            or conn.execute(
+                select(au.c.connected_app_name)
+                .where(
+                    au.c.org == org,
+                    func.substr(au.c.connected_app_id, 1, 15) == key[1],
+                    au.c.connected_app_name != "",
+                )
+                .order_by(au.c.hour.desc())
+                .limit(1)
+            ).scalar()
+        )
+        known[key] = name or ""
+    return f"{known[key]} ({app_id})" if known[key] else app_id
 
 
 def _audit(conn: Connection, scope: Scope, names: dict[str, Indicator]) -> Hits:
