@@ -108,12 +108,126 @@ def test_everything_rendered_is_escaped(tmp_path: Path) -> None:
     d.tables = [Table("timeline", "Timeline", cols, [row])] + [
         Table(n, n, c, [])
         for n, c in (("users", ("user",)), ("ips", ("ip", "network_class")), ("grants", ("user_id",)),
-                     ("data_movement", ("requests",)), ("api_calls", ("calls",)), ("audit_trail", ("time",)), ("alerts", ("id",)),
-                     ("response_actions", ("time",)))
+                     ("data_movement", ("requests",)), ("api_calls", ("calls",)), ("bulk_jobs", ("job_id",)),
+                     ("audit_trail", ("time",)), ("alerts", ("id",)), ("response_actions", ("time",)))
     ]  # fmt: skip
+    d.tables.append(
+        Table("exports", "Exports", ("username", "rows", "bytes", "source"),
+              [{"username": evil, "rows": 5, "bytes": 10, "source": "<b>files</b>"}])
+    )  # fmt: skip
     html = render_html(d)
     assert evil not in html
+    assert "<b>files</b>" not in html
+    assert "&lt;b&gt;files&lt;/b&gt;" in html
     assert "&lt;script&gt;" in html
     assert "<script>" not in html
     write_report(d, tmp_path)
     assert "'=cmd" in (tmp_path / "timeline.csv").read_text(), "a formula is quoted away in the CSV"
+
+
+APP = "0H4000000000001AAA"
+JOB = "750000000000001AAA"
+
+
+def _movement_store(tmp_path: Path, licensed: bool):
+    """A store with one app, its Bulk job (listed, and named by the app's ApiTotalUsage call) and, when
+    ``licensed``, the BulkApi2 and RestApi events of what its users exported."""
+    from oauthwatch.store.writes import ensure_org, upsert
+
+    t0 = datetime(2026, 11, 20, 10, tzinfo=UTC)
+    engine = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    with engine.begin() as conn:
+        ensure_org(conn, "acme")
+        upsert(conn, schema.connected_apps, [{"org": "acme", "app_id": APP, "name": "Drift", "fingerprint": "f",
+               "first_seen": t0, "last_seen": t0}], key=["org", "app_id"])  # fmt: skip
+        upsert(conn, schema.users, [
+            {"org": "acme", "user_id": "005000000000001AAA", "username": "<i>int</i>@acme.com", "updated_at": t0},
+        ], key=["org", "user_id"])  # fmt: skip
+        upsert(conn, schema.api_usage_events, [
+            {"org": "acme", "request_id": "c1", "event_time": t0, "connected_app_id": APP, "connected_app_name": "Drift",
+             "client_name": "", "api_family": "Bulk", "status_code": "200", "user_id": "005000000000001AAA",
+             "api_resource": f"/v62.0/jobs/query/{JOB}/results", "entity_name": "Contact", "http_method": "GET",
+             "client_ip": "185.220.101.33"},
+        ], key=["org", "request_id"])  # fmt: skip
+        upsert(conn, schema.bulk_jobs, [
+            {"org": "acme", "job_id": JOB, "object": "Contact", "state": "JobComplete", "records": 1200,
+             "created_by": "005000000000001AAA", "created_date": t0, "first_seen": t0, "last_seen": t0},
+        ], key=["org", "job_id"])  # fmt: skip
+        if licensed:
+            base = {"org": "acme", "event_time": t0, "client_name": "", "client_ip": "185.220.101.33",
+                    "entity": "Contact", "operation": "query", "status": ""}  # fmt: skip
+            upsert(conn, schema.api_data_events, [
+                base | {"event_type": "BulkApi2", "event_id": "b1:1", "user_id": "005000000000001AAA",
+                        "connected_app_id": "", "job_id": JOB, "rows": 500, "bytes": None},
+                base | {"event_type": "BulkApi2", "event_id": "b1:2", "user_id": "005000000000001AAA",
+                        "connected_app_id": "", "job_id": JOB, "rows": 1200, "bytes": 262144},
+                base | {"event_type": "RestApi", "event_id": "r1:1", "user_id": "005000000000002AAA",
+                        "connected_app_id": APP, "job_id": "", "rows": 30, "bytes": 5400},
+                base | {"event_type": "RestApi", "event_id": "r2:1", "user_id": "005000000000002AAA",
+                        "connected_app_id": "0H4000000000009AAA", "job_id": "", "rows": 99, "bytes": 1},
+            ], key=["org", "event_type", "event_id", "event_time"])  # fmt: skip
+    return engine, t0
+
+
+def _manifest_holds(out: Path) -> dict[str, str]:
+    listed = dict(
+        reversed(line.split("  ", 1)) for line in (out / "MANIFEST.sha256").read_text().splitlines()
+    )
+    assert set(listed) == {p.name for p in out.iterdir()} - {"MANIFEST.sha256"}
+    for name, digest in listed.items():
+        assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest, name
+    return listed
+
+
+def test_the_report_shows_rows_and_bytes_exported_per_user_with_their_source(tmp_path: Path) -> None:
+    from oauthwatch.report.incident_data import gather
+
+    engine, t0 = _movement_store(tmp_path, licensed=True)
+    try:
+        d = gather(engine, "acme", "Drift", t0 - timedelta(hours=1), t0 + timedelta(hours=1), t0)
+    finally:
+        engine.dispose()
+    out = tmp_path / "report"
+    write_report(d, out)
+    listed = _manifest_holds(out)
+    assert {"exports.csv", "bulk_jobs.csv"} <= set(listed)
+    with (out / "exports.csv").open() as fh:
+        exports = list(csv.DictReader(fh))
+    source = "Event Log Files (BulkApi2, RestApi)"
+    assert exports == [
+        {"user_id": "005000000000001AAA", "username": "<i>int</i>@acme.com", "rows": "1200", "bytes": "262144",
+         "source": source},
+        {"user_id": "005000000000002AAA", "username": "", "rows": "30", "bytes": "5400", "source": source},
+    ], "a job counted once at its largest step; another app's event left out"  # fmt: skip
+    with (out / "bulk_jobs.csv").open() as fh:
+        [job] = list(csv.DictReader(fh))
+    assert (job["job_id"], job["rows"], job["source"]) == (
+        JOB,
+        "1200",
+        "Bulk API job listings, attributed by ApiTotalUsage",
+    )
+    html = (out / "report.html").read_text()
+    assert "<b>1230</b>rows exported" in html
+    assert "<b>267544</b>bytes exported" in html
+    assert source in html
+    assert "&lt;i&gt;int&lt;/i&gt;@acme.com" in html
+    assert "<i>int</i>" not in html
+
+
+def test_without_the_licensed_event_types_exports_are_absent_not_zero(tmp_path: Path) -> None:
+    from oauthwatch.report.incident_data import gather
+
+    engine, t0 = _movement_store(tmp_path, licensed=False)
+    try:
+        d = gather(engine, "acme", APP, t0 - timedelta(hours=1), t0 + timedelta(hours=1), t0)
+    finally:
+        engine.dispose()
+    out = tmp_path / "report"
+    write_report(d, out)
+    listed = _manifest_holds(out)
+    assert "exports.csv" not in listed, "no file of figures the store cannot know"
+    assert "bulk_jobs.csv" in listed
+    html = (out / "report.html").read_text()
+    assert "Absent, not zero" in html
+    assert "<b>unknown</b>rows and bytes exported" in html
+    assert "rows exported" not in html.replace("rows and bytes exported", "")

@@ -4,6 +4,11 @@ Each table is a list of plain rows (str, int, float, bool, None, tz-aware dateti
 columns, so the same rows become the HTML report's sections and the evidence CSV files, and the
 two cannot disagree. Logins come from every source (each row says which), so nothing collected or
 imported is left out; addresses carry their network class (docs/hunting.md).
+
+Data movement is :func:`oauthwatch.movement.app_usage.app_movement`'s, as the per-app page shows
+it: the rows and bytes each user exported through the app from the licensed event types, and the
+app's Bulk jobs from the listings, each row naming the source of its figures. An org without those
+event types gets no exports table at all (``Table.absent`` says why), never a table of zeros.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, func, or_, select
 
 from oauthwatch.intel.networks import network_index
+from oauthwatch.movement.app_usage import JOBS_SOURCE, app_movement
 from oauthwatch.store import schema
 
 if TYPE_CHECKING:
@@ -36,6 +42,7 @@ class Table:
     title: str
     columns: tuple[str, ...]
     rows: list[Row] = field(default_factory=list)
+    absent: str = ""  # why the store cannot know these figures (no table, no file), else empty
 
 
 @dataclass
@@ -209,6 +216,45 @@ def _api_calls(conn: Connection, d: IncidentData) -> list[Row]:
     ]
 
 
+NO_EXPORTS = (
+    "Absent, not zero: the store holds no BulkApi2, BulkApi, RestApi or API events for this org (they "
+    "need the Event Monitoring licence, docs/salesforce-behaviour.md §8), so how many rows and bytes "
+    "the app exported is unknown. The Bulk jobs below and the API calls above are what is known."
+)
+
+
+def _movement(engine: Engine, conn: Connection, d: IncidentData) -> list[Table]:
+    """Rows and bytes exported per user (licensed event types), and the app's Bulk jobs (listings)."""
+    m = app_movement(engine, d.org, d.app_name, d.start, d.end)
+    exports = Table(
+        "exports",
+        "Data movement: rows and bytes exported per user",
+        ("user_id", "username", "rows", "bytes", "source"),
+    )
+    if m.exported is None:
+        exports.absent = NO_EXPORTS
+    else:
+        u = schema.users
+        ids = [r["user_id"] for r in m.exported.by_user]
+        names = dict(
+            conn.execute(
+                select(u.c.user_id, u.c.username).where(u.c.org == d.org, u.c.user_id.in_(ids))
+            ).all()
+        )
+        exports.rows = [
+            {"user_id": r["user_id"], "username": names.get(r["user_id"]) or "", "rows": r["rows"],
+             "bytes": r["bytes"], "source": m.exported.source}
+            for r in m.exported.by_user
+        ]  # fmt: skip
+    jobs = Table(
+        "bulk_jobs",
+        "Data movement: the app's Bulk API jobs and the rows each processed",
+        ("job_id", "object", "state", "rows", "created", "deleted", "source"),
+        [{**j, "source": JOBS_SOURCE} for j in m.jobs],
+    )
+    return [exports, jobs]
+
+
 def _audit(conn: Connection, d: IncidentData) -> list[Row]:
     t = schema.audit_events
     q = (
@@ -288,6 +334,7 @@ def gather(engine: Engine, org: str, app: str, start: datetime, end: datetime, n
             Table("api_calls", "Data movement: every API call grouped by resource, object, user and address",
                   ("api_family", "http_method", "api_resource", "entity_name", "user_id", "client_ip",
                    "network_class", "calls", "first", "last"), _api_calls(conn, d)),
+            *_movement(engine, conn, d),
             Table("audit_trail", "Audit-trail and policy changes", ("time", "event_id", "action", "section",
                   "display", "by"), _audit(conn, d)),
             Table("alerts", "Alerts", ("id", "severity", "detector", "title", "status", "first_seen",

@@ -4,7 +4,8 @@ The HTML has no script, no external stylesheet, font or image, so it opens the s
 without network as in a ticket attachment. Everything rendered is escaped (Jinja2 autoescape):
 app names, statuses and user agents come from Salesforce and attackers. The CSV cells that start
 with ``= + - @`` are quoted away so a spreadsheet never runs them. ``MANIFEST.sha256`` lists every
-file with its SHA-256 in ``sha256sum`` format (``sha256sum -c MANIFEST.sha256`` verifies it).
+file with its SHA-256 in ``sha256sum`` format (``sha256sum -c MANIFEST.sha256`` verifies it). A table
+whose figures the store cannot know (``Table.absent``) says why in the page and has no file.
 """
 
 from __future__ import annotations
@@ -56,8 +57,20 @@ def _summary(d: IncidentData) -> list[tuple[str, Any]]:
         ("live grants", len(d.table("grants").rows)),
         ("API requests", sum(r["requests"] for r in d.table("data_movement").rows)),
         ("API calls logged", sum(r["calls"] for r in d.table("api_calls").rows)),
+        *_exported(d),
         ("alerts", len(d.table("alerts").rows)),
         ("response actions", len(d.table("response_actions").rows)),
+    ]
+
+
+def _exported(d: IncidentData) -> list[tuple[str, Any]]:
+    """The rows and bytes the app exported, or that they are unknown (never a zero for unknown)."""
+    exports = d.table("exports")
+    if exports.absent:
+        return [("rows and bytes exported: not logged (no Event Monitoring data)", "unknown")]
+    return [
+        ("rows exported", sum(r["rows"] for r in exports.rows)),
+        ("bytes exported", sum(r["bytes"] for r in exports.rows)),
     ]
 
 
@@ -78,7 +91,8 @@ def write_report(d: IncidentData, out: Path) -> dict[str, str]:
     out.mkdir(parents=True, exist_ok=True)
     files: dict[str, bytes] = {"report.html": render_html(d).encode()}
     for t in d.tables:
-        files[f"{t.name}.csv"] = _csv_text(t.columns, t.rows).encode()
+        if not t.absent:  # no file of figures the store cannot know
+            files[f"{t.name}.csv"] = _csv_text(t.columns, t.rows).encode()
     hashes: dict[str, str] = {}
     for name, data in files.items():
         (out / name).write_bytes(data)
