@@ -366,7 +366,7 @@ def test_hunt_command_searches_every_source_of_collected_data(store_url: str, tm
             [sys.executable, "-m", "oauthwatch", "hunt", "--ioc", str(ioc), "--config", str(cfg), "--format", "json"],
             capture_output=True, text=True, check=True,
         )  # fmt: skip
-        files = _api_usage_downloads(db, truth, tmp_path)
+        files = _downloads(db, truth, tmp_path, ("ApiTotalUsage", "BulkApi2", "RestApi"))
     finally:
         org.stop()
     printed = json.loads(out.stdout)
@@ -399,37 +399,43 @@ def test_hunt_command_searches_every_source_of_collected_data(store_url: str, tm
     assert len(found["api_usage"]) > truth["api_calls"], "the app's own history matches app:NAME too"
     assert found["security:ApiAnomalyEventStore"], "the licensed org's API anomaly event from the replay"
 
-    # imported data: the same calls from the ApiTotalUsage files a person downloads, into a fresh store
+    # imported data: the same calls and licensed events from the files a person downloads, into a fresh store
     from collectors.imports.importer import import_csv
 
     fresh = open_store(f"sqlite:///{tmp_path / 'imported-api.db'}")
     try:
         for f in files:
-            import_csv(fresh, "imported", f)
+            assert import_csv(fresh, "imported", f).quarantined == 0, f.name
         imported = hunt(fresh, iocs, Scope(org="imported"))
     finally:
         fresh.dispose()
     stolen = [m for m in imported if m.source == "api_usage" and m.ip in ips]
     assert len(stolen) == truth["api_calls"]
     assert sorted(m.id for m in stolen) == sorted(m["id"] for m in theft)
+    for source, collected in (("api_data:BulkApi2", steps), ("api_data:RestApi", rest)):
+        got = [m.id for m in imported if m.source == source and m.ip in ips]
+        assert sorted(got) == sorted(m["id"] for m in collected), source
 
 
-def _api_usage_downloads(db: sqlite3.Connection, truth: dict[str, Any], out: Path) -> list[Path]:
-    """The org's hourly ApiTotalUsage files of the theft's hours, as Setup's download writes them."""
+def _downloads(
+    db: sqlite3.Connection, truth: dict[str, Any], out: Path, types: tuple[str, ...]
+) -> list[Path]:
+    """The org's hourly files of ``types`` for the theft's hours, as Setup's download writes them."""
     from oauthwatch.simulator.data import eventlog
     from oauthwatch.simulator.data.clock import HOUR_MS, to_ms
 
     start, end = (to_ms(datetime.fromisoformat(truth[k])) for k in ("start", "end"))
-    ids = [r[0] for r in db.execute(
-        "SELECT Id FROM \"EventLogFile\" WHERE EventType = 'ApiTotalUsage' AND Interval = 'Hourly'"
-        " AND LogDate > ? AND LogDate <= ? ORDER BY LogDate", (start - HOUR_MS, end),
-    )]  # fmt: skip
-    assert ids, "the theft's hours have their ApiTotalUsage files"
     paths = []
-    for fid in ids:
-        path = out / f"ApiTotalUsage-{fid}.csv"
-        path.write_bytes(b"".join(eventlog.render_csv(db, fid)))
-        paths.append(path)
+    for kind in types:
+        ids = [r[0] for r in db.execute(
+            "SELECT Id FROM \"EventLogFile\" WHERE EventType = ? AND Interval = 'Hourly'"
+            " AND LogDate > ? AND LogDate <= ? ORDER BY LogDate", (kind, start - HOUR_MS, end),
+        )]  # fmt: skip
+        assert ids, f"the theft's hours have their {kind} files"
+        for fid in ids:
+            path = out / f"{kind}-{fid}.csv"
+            path.write_bytes(b"".join(eventlog.render_csv(db, fid)))
+            paths.append(path)
     return paths
 
 
