@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -66,9 +66,18 @@ def _num(values: np.ndarray, width: int) -> np.ndarray:
 
 
 def login_columns(
-    rng: np.random.Generator, *, n: int, apps: int, start: datetime, seconds: float, tag: str, rhythm: bool
+    rng: np.random.Generator,
+    *,
+    n: int,
+    apps: int,
+    start: datetime,
+    seconds: float,
+    tag: str,
+    rhythm: bool,
+    offset: int = 0,
 ) -> pd.DataFrame:
-    """``n`` logins from ``start`` over ``seconds``, built column by column (no per-row Python)."""
+    """``n`` logins from ``start`` over ``seconds``, built column by column (no per-row Python);
+    their natural ids count from ``offset``."""
     weights = 1 / np.arange(1, apps + 1) ** 0.8
     if rhythm:  # a day/night rhythm: accept-reject on the hour of day
         secs = rng.uniform(0, seconds, size=n * 2)
@@ -92,7 +101,7 @@ def login_columns(
         {
             "org": ORG,
             "source": "login_history",
-            "natural_id": np.char.add(f"0Y{tag}", _num(np.arange(n), 15)),
+            "natural_id": np.char.add(f"0Y{tag}", _num(np.arange(offset, offset + n), 15)),
             "login_time": times,
             "user_id": np.char.add(np.char.add("005", a4), u11),
             "username": np.char.add(np.char.add(np.char.add("user", user.astype(str)), "@app"), np.char.add(app.astype(str), ".example.com")),
@@ -116,7 +125,7 @@ def _stamp(values: pd.Series) -> np.ndarray:
     return np.char.replace(text, "T", " ")
 
 
-def write_logins(engine: Engine, df: pd.DataFrame, *, bulk: bool = False) -> None:
+def write_logins(engine: Engine, frames: Iterable[pd.DataFrame], *, bulk: bool = False) -> None:
     """Insert the rows: ``executemany`` on SQLite, ``COPY`` on PostgreSQL. ``bulk``: an initial
     load, which drops the secondary indexes of ``logins`` and builds them again after."""
     indexes = list(schema.logins.indexes) if bulk else []
@@ -130,8 +139,7 @@ def write_logins(engine: Engine, df: pd.DataFrame, *, bulk: bool = False) -> Non
             cur.execute("SET synchronous_commit = off")
         else:
             cur.execute("PRAGMA synchronous = OFF")
-        for i in range(0, len(df), CHUNK):
-            part = df.iloc[i : i + CHUNK]
+        for part in frames:
             if engine.dialect.name == "postgresql":
                 buf = io.StringIO()
                 out = part.assign(login_time=np.char.add(_stamp(part["login_time"]), "+00"),
@@ -176,11 +184,13 @@ def build(engine: Engine, *, events: int, apps: int, days: int, now: datetime) -
                     create_month(conn, "logins", m)
                 m = add_months(m, 1)
     stages, t0 = {}, time.perf_counter()
-    df = login_columns(rng, n=events, apps=apps, start=start, seconds=days * 86400, tag="a", rhythm=True)
-    stages["rows"], t0 = time.perf_counter() - t0, time.perf_counter()
-    write_logins(engine, df, bulk=True)
-    del df
-    stages["insert"], t0 = time.perf_counter() - t0, time.perf_counter()
+    parts = (
+        login_columns(rng, n=min(CHUNK, events - k), apps=apps, start=start, seconds=days * 86400, tag="a",
+                      rhythm=True, offset=k)
+        for k in range(0, events, CHUNK)
+    )  # fmt: skip
+    write_logins(engine, parts, bulk=True)
+    stages["rows and insert"], t0 = time.perf_counter() - t0, time.perf_counter()
     refresh(engine, start, now)
     stages["rollups"] = time.perf_counter() - t0
     grants = [
@@ -211,7 +221,7 @@ def add_new_events(engine: Engine, *, now: datetime, minutes: int, apps: int, pe
     df = login_columns(
         rng, n=minutes * per_minute, apps=apps, start=start, seconds=minutes * 60, tag="b", rhythm=False
     )
-    write_logins(engine, df)
+    write_logins(engine, [df])
     refresh(engine, start, now)
 
 
