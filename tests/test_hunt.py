@@ -440,9 +440,10 @@ def _downloads(
 
 
 def test_licensed_api_events_name_their_app_by_name_and_id(store, tmp_path: Path) -> None:
-    """A RestApi or API event names its app by id only; the hunt and the saved lists show the
-    stored Connected App's (or External Client App's) name with it, else the name ApiTotalUsage
-    carried for the id, else the id alone."""
+    """A RestApi or API event names its app by id only, a Bulk event only its job; the hunt and the
+    saved lists show the stored Connected App's (or External Client App's) name with the id, else the
+    name ApiTotalUsage carried for the id, else the id alone; a job's app is the one whose calls
+    named it."""
     from oauthwatch.config import Settings
     from oauthwatch.hunt.lists import match_saved_lists
     from oauthwatch.settings_threat import HuntList, HuntSettings
@@ -474,20 +475,32 @@ def test_licensed_api_events_name_their_app_by_name_and_id(store, tmp_path: Path
              "api_family": "REST", "status_code": "200", "user_id": "005000000000001AAA", "requests": 1},
         ], key=["org", "hour", "connected_app_id", "connected_app_name", "client_name", "api_family", "status_code",
                 "user_id"])  # fmt: skip
-        upsert(conn, schema.api_data_events, [event(1, drift), event(2, eca), event(3, seen), event(4, unknown)],
+        job = {"event_type": "BulkApi2", "event_id": "J1:x", "job_id": "750000000000001AAA"}
+        upsert(conn, schema.api_data_events, [event(1, drift) | {"client_name": "python-requests/2.32"}, event(2, eca), event(3, seen), event(4, unknown),
+               event(5, "") | job, event(6, "") | job | {"event_id": "J2:x", "job_id": "750000000000002AAA"}],
                key=["org", "event_type", "event_id", "event_time"])  # fmt: skip
+        upsert(conn, schema.api_usage_events, [  # the app's call that read job 1's results
+            {"org": "acme", "request_id": "c1", "event_time": t0 - timedelta(minutes=5), "connected_app_id": drift,
+             "connected_app_name": "Drift", "client_name": "", "api_family": "Bulk", "status_code": "200",
+             "user_id": "005000000000001AAA", "api_resource": "/v62.0/jobs/query/750000000000001AAA/results",
+             "entity_name": "", "http_method": "GET", "client_ip": "203.0.113.9"},
+        ], key=["org", "request_id"])  # fmt: skip
     apps = {m.id: m.app for m in hunt(store, parse_iocs("185.220.101.0/24\n"))}
     assert apps == {
         "R1:x": f"Drift ({drift})",
         "R2:x": f"Portal <ECA> ({eca})",
         "R3:x": f"Loader ({seen})",
         "R4:x": unknown,
-    }
+        "J1:x": f"Drift ({drift})",
+        "J2:x": "",
+    }, "a Bulk event's app is the one whose calls named its job"
     by_name = hunt(store, parse_iocs("app:Drift\n"))
-    assert [(m.source, m.app) for m in by_name] == [("api_data:RestApi", f"Drift ({drift})")]
+    assert [(m.source, m.app) for m in by_name if m.source != "api_usage"] == [
+        ("api_data:RestApi", f"Drift ({drift})")
+    ]
 
     ioc = tmp_path / "drift.ioc"
-    ioc.write_text("app:Drift\n")
+    ioc.write_text("ua:python-requests\n")
     settings = Settings(hunt=HuntSettings(lists=[HuntList(name="drift", file=ioc)]))
     assert match_saved_lists(store, settings, now=t0 + timedelta(hours=1)).alerts_opened == 1
     with store.connect() as conn:

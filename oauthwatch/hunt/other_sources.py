@@ -7,7 +7,7 @@ batch of them (docs/hunting.md):
 | source | ``Match.source`` | IP / CIDR | ``ua:`` | ``app:`` | the event's id |
 |---|---|---|---|---|---|
 | ApiTotalUsage calls (``api_usage_events``) | ``api_usage`` | ``CLIENT_IP`` | ``CLIENT_NAME`` (the client's own name, the nearest ApiTotalUsage has to a user agent) | ``CONNECTED_APP_NAME`` or id | ``REQUEST_ID`` |
-| BulkApi2, BulkApi, RestApi, API events (``api_data_events``, Event Monitoring) | ``api_data:<type>`` | ``CLIENT_IP`` | ``CLIENT_NAME`` | ``CONNECTED_APP_ID`` (names resolved to the ids the store has seen; ``Match.app`` is ``Name (id)``, :func:`app_label`) | the event's id (REQUEST_ID and step) |
+| BulkApi2, BulkApi, RestApi, API events (``api_data_events``, Event Monitoring) | ``api_data:<type>`` | ``CLIENT_IP`` | ``CLIENT_NAME`` | ``CONNECTED_APP_ID`` (names resolved to the ids the store has seen; ``Match.app`` is ``Name (id)``, :func:`app_label`; a Bulk event's app is the one whose calls named its job) | the event's id (REQUEST_ID and step) |
 | Setup Audit Trail (``audit_events``) | ``audit_trail`` | — | — | the app's name in the entry's text | the entry's Id |
 | grants (``oauth_token_snapshots``) | ``grant`` | — | — | the grant's app | user, app and creation time |
 | Threat Detection events (``security_events``) | ``security:<store>`` | the event's address | — | — | ``EventIdentifier`` |
@@ -38,6 +38,7 @@ from oauthwatch.store import schema
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
+JOB_NEAR = timedelta(days=1)  # how far from a Bulk event the calls naming its job are looked for
 LATE = timedelta(days=4)  # how far back each pass re-reads: files arrive up to three days late
 Hits = Iterator[tuple[Event, list[Indicator]]]
 
@@ -59,19 +60,46 @@ def _data_events(conn: Connection, iocs: IocList, scope: Scope, names: dict[str,
     t = schema.api_data_events
     c = Columns(t.c.event_time, ip=t.c.client_ip, ua=t.c.client_name, app_id=t.c.connected_app_id)
     labels: dict[tuple[str, str], str] = {}
+    jobs: dict[tuple[str, str], str] = {}
     for r, inds in row_hits(conn, t, c, scope_conds(t, c, scope), iocs, names):
+        app_id = r.connected_app_id or (r.job_id and _job_app(conn, jobs, r.org, r.job_id, r.event_time))
         yield (
             Event(
                 f"api_data:{r.event_type}",
                 r.event_time,
                 r.user_id,
-                app_label(conn, labels, r.org, r.connected_app_id),
+                app_label(conn, labels, r.org, app_id),
                 r.client_ip,
                 r.event_id,
                 r.org,
             ),
             inds,
         )
+
+
+def _job_app(conn: Connection, known: dict[tuple[str, str], str], org: str, job_id: str, at: datetime) -> str:
+    """The app of a Bulk event, which names only its job: the app whose ApiTotalUsage calls named
+    the job within a day of the event (as data movement attributes jobs, docs/salesforce-behaviour.md
+    §8), else ``""``. ``known`` keeps the answers."""
+    key = (org, job_id[:15])
+    if key not in known:
+        e = schema.api_usage_events
+        known[key] = (
+            conn.execute(
+                select(e.c.connected_app_id)
+                .where(
+                    e.c.org == org,
+                    e.c.event_time >= at - JOB_NEAR,
+                    e.c.event_time < at + JOB_NEAR,
+                    e.c.connected_app_id != "",
+                    e.c.api_resource.contains("/jobs/", autoescape=True),
+                    e.c.api_resource.contains(key[1], autoescape=True),
+                )
+                .limit(1)
+            ).scalar()
+            or ""
+        )
+    return known[key]
 
 
 def app_label(conn: Connection, known: dict[tuple[str, str], str], org: str, app_id: str) -> str:
