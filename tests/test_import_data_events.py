@@ -106,10 +106,11 @@ def _quarantined(engine: Any) -> list[str]:
         return [r.reason for r in conn.execute(select(schema.quarantine.c.reason))]
 
 
-def test_imported_data_event_files_equal_collected_ones(tmp_path: Path) -> None:
+def test_imported_data_event_files_equal_collected_ones(tmp_path: Path, store) -> None:
+    """Imported into the store of each backend, collected into SQLite."""
     files = _files(tmp_path)
     collected = open_store(f"sqlite:///{tmp_path / 'collected.db'}")
-    imported = open_store(f"sqlite:///{tmp_path / 'imported.db'}")
+    imported = store
     try:
         bad_collected: list[str] = []
         with collected.begin() as conn:
@@ -165,4 +166,3 @@ def test_imported_data_event_files_equal_collected_ones(tmp_path: Path) -> None:
         assert mine.by_type == {"BulkApi2": 2 * 1200, "RestApi": 1000, "API": 7}
     finally:
         collected.dispose()
-        imported.dispose()
