@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from collectors.fastpath.import_converters import (
     api_export_converter,
+    elf_api_converter,
     elf_login_converter,
     setup_download_converter,
 )
@@ -33,12 +34,13 @@ from collectors.fastpath.stage import stage_tuples
 from collectors.imports.csv_rows import CsvFile
 from collectors.imports.importer import _mapping, detect_kind, import_csv
 from collectors.imports.setup_download import SetupRows, parse_ui_time
+from collectors.imports.writer import API_COLUMNS
 from collectors.sources import elf_csv
 from collectors.sources.login_history import LOGIN_COLUMNS, login_row
 from collectors.sources.values import Malformed
 from oauthwatch.store import schema
 from oauthwatch.time_bounds import OutOfRange, check_in_range
-from tests.import_files import dl_file, elf_login_file, ui_file, write
+from tests.import_files import API_HEADER, api_file, dl_file, elf_login_file, ui_file, write
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 EXTERNAL = "fixtures/external"
@@ -113,6 +115,41 @@ DL_EDGE_ROWS = [
     ["0Ya" + "9" * 80, "0" * 30, "2026-11-29T08:00:10.000Z", "T" * 70, "192.0.2.10", "S" * 300, "", "FRA1",
      "C" * 90, "", "1e2", "-0", "G" * 20, "A" * 300, "", "ESP"],
 ]  # fmt: skip
+# ApiTotalUsage rows the fast path takes (a USER_ID_DERIVED over USER_ID, long values) or leaves.
+API_EDGE_HEADER = [*API_HEADER, "USER_ID_DERIVED"]
+_API_OK = ["ApiTotalUsage", "20261129080000.000", "Q1", "00D000000000001", "005000000000001", "a@x.com", "REST", "62.0",
+           "/services/data/v62.0/query", "GET", "200", "Account", "", "192.0.2.1", "0H4000000000001", "App", "true",
+           "2026-11-29T08:00:00.000Z", "005000000000002"]  # fmt: skip
+API_EDGE_ROWS = [
+    _API_OK,
+    [
+        "",
+        *_API_OK[1:3],
+        "",
+        "",
+        "",
+        "F" * 30,
+        "",
+        "R" * 300,
+        "M" * 20,
+        "2000000000",
+        "E" * 300,
+        "C" * 300,
+        "I" * 80,
+        "0H4" + "9" * 20,
+        "N" * 300,
+        "",
+        "2026-11-29T08:00:01.123Z",
+        "",
+    ],
+    [_API_OK[0], _API_OK[1], "Q3", *_API_OK[3:17], "2026-11-29T08:00:02.000+0000", ""],
+    [_API_OK[0], "20261129080003.000", "Q4", *_API_OK[3:17], "", ""],
+    [_API_OK[0], _API_OK[1], "", *_API_OK[3:]],
+    ["Login", *_API_OK[1:]],
+    [*_API_OK[:17], "1650-11-29T08:00:00.000Z", ""],
+    [*_API_OK[:17], "2026-02-30T08:00:00.000Z", ""],
+    _API_OK[:5],
+]
 DL_NO_GEO = "ID,USERID,LOGINTIME,STATUS,LOGINGEO.COUNTRYISO,COUNTRYISO\n0Ya1,005,2026-11-29T08:00:00.000Z,Success,DE,\n"
 
 
@@ -182,6 +219,8 @@ def _files(tmp: Path, shared: Path) -> dict[str, Path]:
         "generated-dataloader": write(tmp / "dataloader.csv", dl_file(600)),
         "edge-dataloader": write(tmp / "edge-dataloader.csv", _csv(DL_EDGE_HEADER, DL_EDGE_ROWS)),
         "generated-dataloader-no-geo": write(tmp / "dataloader-no-geo.csv", DL_NO_GEO),
+        "generated-elf-api": write(tmp / "elf-api.csv", api_file(600)),
+        "edge-elf-api": write(tmp / "edge-elf-api.csv", _csv(API_EDGE_HEADER, API_EDGE_ROWS)),
     }
 
 
@@ -198,7 +237,11 @@ def _pairs(path: Path) -> tuple[int, int]:
         elf, setup = kind == "elf", kind == "ui"
         tz = ZoneInfo("UTC")
         fast_rows, slow_rows = SetupRows(tz), SetupRows(tz)
-        if elf:
+        api = elf and "API_FAMILY" in header
+        if api:
+            fast = elf_api_converter("acme", header)
+            assert fast is not None
+        elif elf:
             fast = elf_login_converter("acme", header, NOW)
             assert fast is not None
         elif not setup:
@@ -214,7 +257,13 @@ def _pairs(path: Path) -> tuple[int, int]:
                 continue
             total += 1
             try:
-                if elf:
+                if api:
+                    row = dict(zip(header, rec.values, strict=False))
+                    event = elf_csv.api_event("acme", row, file_id="f", line=rec.line)
+                    check_in_range(event["event_time"])
+                    expected_api = stage_tuples(schema.api_usage_events, API_COLUMNS, [event])[0]
+                    declared = {}
+                elif elf:
                     row = dict(zip(header, rec.values, strict=False))
                     declared = elf_csv.login_row("acme", row, file_id="f", line=rec.line)
                 else:
@@ -224,8 +273,12 @@ def _pairs(path: Path) -> tuple[int, int]:
                     if setup:
                         fields = slow_rows.record(fields)
                     declared = login_row("acme", "login_history", fields.get("Id"), fields)
-                check_in_range(declared["login_time"])
-                expected: tuple[Any, ...] | None = _declared_tuple(declared | {"ingested_at": NOW})
+                expected: tuple[Any, ...] | None
+                if api:
+                    expected = expected_api
+                else:
+                    check_in_range(declared["login_time"])
+                    expected = _declared_tuple(declared | {"ingested_at": NOW})
             except (Malformed, OutOfRange):
                 expected = None
             try:
@@ -264,6 +317,8 @@ def _stored(engine: Any, org: str) -> dict[str, Any]:
             (schema.login_rollup_hourly, ["hour", "application", "status", "success", "login_type"]),
             (schema.login_user_daily, ["day", "user_id", "application"]),
             (schema.login_import_spans, ["span_start"]),
+            (schema.api_usage_events, ["request_id"]),
+            (schema.api_usage_hourly, ["hour", "connected_app_name", "status_code", "user_id"]),
             (schema.quarantine, ["reason"]),
         ):
             rows = conn.execute(
@@ -290,7 +345,7 @@ def test_fast_and_declared_imports_store_the_same(tmp_path: Path, shared_dir: Pa
         fast_rows, slow_rows = _stored(store, org_fast), _stored(store, org_slow)
         for table, rows in fast_rows.items():
             assert rows == slow_rows[table], (name, table)
-        assert fast_rows["logins"], name
+        assert fast_rows["logins"] or fast_rows["api_usage_events"], name
 
 
 @pytest.mark.parametrize("quarantine_every", [0, 7])

@@ -1,15 +1,16 @@
-"""Fast paths for ``import-csv``: Setup-download, Data Loader and Event Log File Login records → stage tuples.
+"""Fast paths for ``import-csv``: Setup-download, Data Loader and Event Log File records → stage tuples.
 
 Like :mod:`collectors.fastpath.csv_converters` for the Bulk backfill: the declared mapping says
 how a record becomes a row (``SetupRows.record`` + ``login_row`` for a Setup download,
 ``login_row`` for a Data Loader / Workbench export of LoginHistory, ``elf_csv.login_row`` for an
-ELF Login file, each followed by the time-range check); a converter
+ELF Login file, ``elf_csv.api_event`` for an ApiTotalUsage file, each followed by the time-range
+check); a converter
 here produces the very same stored values from the CSV cells without the per-record dicts and
 datetimes, and raises on any record it is not sure of (a short record, a missing time or id, an
 unusual time format), which then takes the declared mapping and its quarantine instead.
 ``tests/test_import_fastpath.py`` holds them equal on the external fixtures and generated files.
 
-The tuples are in :data:`collectors.sources.login_history.LOGIN_COLUMNS` order, in the SQLite
+Login tuples are in :data:`collectors.sources.login_history.LOGIN_COLUMNS` order, in the SQLite
 bind form that :mod:`collectors.fastpath.stage` stages for either store.
 """
 
@@ -205,4 +206,51 @@ def elf_login_converter(org: str, header: list[str], now: datetime) -> FastConve
     return convert
 
 
-__all__ = ["SETUP_FIELDS", "api_export_converter", "elf_login_converter", "setup_download_converter"]
+def elf_api_converter(org: str, header: list[str]) -> FastConverter | None:
+    """ELF ApiTotalUsage cells (``header`` upper-cased) → an ``api_usage_events`` stage tuple.
+
+    Equal to ``elf_csv.api_event`` plus the columns' bind processors, in
+    :data:`collectors.imports.writer.API_COLUMNS` order. None when the header repeats a column or
+    has no REQUEST_ID or TIMESTAMP_DERIVED: the declared mapping then takes every record. A record
+    shorter than the header, of another event type, without REQUEST_ID, or timed other than by a
+    ``TIMESTAMP_DERIVED`` of the form ``2024-06-05T05:41:17.937Z`` goes the declared way.
+    """
+    if len(set(header)) != len(header):
+        return None
+    at = {name: i for i, name in enumerate(header)}
+    i_req, i_derived = at.get("REQUEST_ID"), at.get("TIMESTAMP_DERIVED")
+    if i_req is None or i_derived is None:
+        return None
+    width = len(header)
+    i_type = at.get("EVENT_TYPE")
+    plain = [(at.get(name), n) for name, n in (("CONNECTED_APP_ID", 18), ("CONNECTED_APP_NAME", 255),
+             ("CLIENT_NAME", 255), ("API_FAMILY", 20), ("STATUS_CODE", 8))]  # fmt: skip
+    after = [(at.get(name), n) for name, n in (("API_RESOURCE", 255), ("ENTITY_NAME", 255), ("HTTP_METHOD", 10),
+             ("CLIENT_IP", 64))]  # fmt: skip
+    i_user_derived, i_user = at.get("USER_ID_DERIVED"), at.get("USER_ID")
+    times = BulkTimes()
+
+    def convert(c: list[str]) -> tuple[Any, ...]:
+        if len(c) < width or (i_type is not None and c[i_type] not in ("", "ApiTotalUsage")):
+            raise ValueError("not a plain ApiTotalUsage record")
+        rid, derived = c[i_req], c[i_derived]
+        if not rid or not "1700" <= derived[:4] < "4000":
+            raise ValueError("no REQUEST_ID, or a time the declared mapping judges")
+        user = (c[i_user_derived] if i_user_derived is not None else "") or (
+            c[i_user] if i_user is not None else ""
+        )
+        return (
+            org, rid[:64], times(derived), *(c[i][:n] if i is not None else "" for i, n in plain),
+            (id18(user) or "")[:18], *(c[i][:n] if i is not None else "" for i, n in after),
+        )  # fmt: skip
+
+    return convert
+
+
+__all__ = [
+    "SETUP_FIELDS",
+    "api_export_converter",
+    "elf_api_converter",
+    "elf_login_converter",
+    "setup_download_converter",
+]

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from collectors.fastpath.csv_converters import FastConverter
 from collectors.fastpath.import_converters import (
     api_export_converter,
+    elf_api_converter,
     elf_login_converter,
     setup_download_converter,
 )
@@ -286,7 +287,11 @@ def _import_elf(
             raise _Bad(f"{exc} (file {file_id} line {rec.line})", _raw(row), nid) from None
         return out
 
-    converter = elf_login_converter(org, header, utcnow()) if fast and event_type == "Login" else None
+    converter = None
+    if fast and event_type == "Login":
+        converter = elf_login_converter(org, header, utcnow())
+    elif fast and api:
+        converter = elf_api_converter(org, header)
     with ImportWriter(
         engine,
         org,
