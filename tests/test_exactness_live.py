@@ -29,6 +29,7 @@ import requests
 from sqlalchemy import func, select
 
 from collectors.sources import elf_csv
+from collectors.sources.elf_csv import DATA_EVENT_TYPES
 from collectors.sources.setup_audit_trail import is_relevant
 from oauthwatch.store import open_store, schema
 from tests.simorg import make_local_org, org_template, start_org  # noqa: F401
@@ -84,11 +85,12 @@ def ground_truth(db: Path, interval: str) -> dict[str, Any]:
         from oauthwatch.simulator.data.eventlog import render_csv
 
         files = conn.execute(
-            "SELECT Id, EventType FROM EventLogFile WHERE Interval = ? AND EventType IN ('Login', 'ApiTotalUsage')",
-            (interval,),
+            "SELECT Id, EventType FROM EventLogFile WHERE Interval = ? AND EventType IN (?, ?, ?, ?, ?, ?)",
+            (interval, "Login", "ApiTotalUsage", *DATA_EVENT_TYPES),
         ).fetchall()
         elf_ids: set[str] = set()
         api_rows = 0
+        data_rows = 0
         for fid, etype in files:
             data = b"".join(render_csv(conn, fid)).decode()
             tmp = db.parent / f"gt-{fid}.csv"
@@ -97,6 +99,8 @@ def ground_truth(db: Path, interval: str) -> dict[str, Any]:
             for _line, row in rows:
                 if etype == "Login":
                     elf_ids.add(row["REQUEST_ID"])
+                elif etype in DATA_EVENT_TYPES:
+                    data_rows += 1
                 else:
                     api_rows += 1
             tmp.unlink()
@@ -110,10 +114,16 @@ def ground_truth(db: Path, interval: str) -> dict[str, Any]:
                 )
             },
             "connected_apps": {r[0] for r in conn.execute("SELECT Id FROM ConnectedApplication")}
-            | {r[0] for r in conn.execute("SELECT AppId FROM _AppConfig WHERE Model = 'ExternalClientApplication'")},
+            | {
+                r[0]
+                for r in conn.execute(
+                    "SELECT AppId FROM _AppConfig WHERE Model = 'ExternalClientApplication'"
+                )
+            },
             "elf_files": {r[0] for r in files},
             "elf_login": elf_ids,
             "api_rows": api_rows,
+            "data_rows": data_rows,
             "audit": {r[0] for r in audit if is_relevant({"Action": r[1], "Section": r[2], "Display": r[3]})},
             "users": {
                 r[0]
@@ -150,6 +160,7 @@ def stored(store_url: str) -> dict[str, Any]:
             "api_rows": conn.execute(
                 select(func.coalesce(func.sum(schema.api_usage_hourly.c.requests), 0))
             ).scalar_one(),
+            "data_rows": conn.execute(select(func.count()).select_from(schema.api_data_events)).scalar_one(),
             "audit": set(conn.execute(select(schema.audit_events.c.event_id)).scalars()),
             "users": set(conn.execute(select(schema.users.c.user_id)).scalars()),
             "outcomes": dict(
@@ -243,7 +254,8 @@ def test_store_equals_org_after_faults_and_kills(make_local_org, tmp_path: Path)
         print(f"  failed run: {source}: {error[:200]}")
     for key in ("login_history", "oauth_tokens", "connected_apps", "elf_files", "elf_login", "audit"):
         print(f"  {key:15s} org {len(truth[key]):7d}  store {len(got[key]):7d}")
-    print(f"  {'api_rows':15s} org {truth['api_rows']:7d}  store {got['api_rows']:7d}")
+    for key in ("api_rows", "data_rows"):
+        print(f"  {key:15s} org {truth[key]:7d}  store {got[key]:7d}")
     assert got["login_history_rows"] == len(got["login_history"])
     missing = truth["login_history"] - got["login_history"]
     if missing:
@@ -273,6 +285,7 @@ def test_store_equals_org_after_faults_and_kills(make_local_org, tmp_path: Path)
     assert got["elf_files"] == truth["elf_files"]
     assert got["elf_login"] == truth["elf_login"]
     assert got["api_rows"] == truth["api_rows"]
+    assert got["data_rows"] == truth["data_rows"] > 0
     assert got["audit"] == truth["audit"]
     assert truth["users"] <= got["users"]
     assert killed > 0
