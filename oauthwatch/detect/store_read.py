@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import String, type_coerce
+from sqlalchemy import DateTime, String, type_coerce
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -19,8 +19,11 @@ if TYPE_CHECKING:
 
 
 def time_col(conn: Connection, col: Any) -> Any:
-    # On SQLite read the stored text and let pandas parse it in bulk (much faster than per row).
-    return type_coerce(col, String()).label(col.name) if conn.dialect.name == "sqlite" else col
+    """``col`` read for :func:`read_frame` to parse in bulk: SQLite's stored text, PostgreSQL's
+    timestamps as the driver makes them (without the per-value UTC conversion of the column type)."""
+    if conn.dialect.name == "sqlite":
+        return type_coerce(col, String()).label(col.name)
+    return type_coerce(col, DateTime(timezone=True)).label(col.name)
 
 
 def to_utc(values: pd.Series) -> pd.Series:
