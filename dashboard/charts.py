@@ -16,7 +16,13 @@ import plotly.graph_objects as go
 FAIL = "#d62728"
 OK = "#2ca02c"
 # "pruned": collected, then its raw rows removed by retention (totals still in the rollups)
-COVERAGE_COLORS = {"complete": OK, "late": "#17becf", "partial": "#ff7f0e", "missing": FAIL, "pruned": "#9e9e9e"}
+COVERAGE_COLORS = {
+    "complete": OK,
+    "late": "#17becf",
+    "partial": "#ff7f0e",
+    "missing": FAIL,
+    "pruned": "#9e9e9e",
+}
 
 
 def _local(s: pd.Series, tz: str) -> pd.Series:
@@ -62,7 +68,9 @@ def _escape_traces(fig: go.Figure) -> None:
 
 def _layout(fig: go.Figure, title: str, **kw: object) -> go.Figure:
     _escape_traces(fig)
-    fig.update_layout(title=esc(title), margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend_title_text="", **kw)
+    fig.update_layout(
+        title=esc(title), margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend_title_text="", **kw
+    )
     return fig
 
 

@@ -33,7 +33,11 @@ SCENARIOS: tuple[tuple[str, str, str], ...] = (
     ("spray", "+1m", "a password spray from one network against many users"),
     ("runaway_integration", "+2m", "an integration suddenly making many times its usual logins"),
     ("stolen_refresh_token", "+3m", "a refresh token used from a new country and network"),
-    ("token_theft", "+4m", "a vendor app's stolen refresh tokens replayed by scripts from AWS, DigitalOcean and Tor"),
+    (
+        "token_theft",
+        "+4m",
+        "a vendor app's stolen refresh tokens replayed by scripts from AWS, DigitalOcean and Tor",
+    ),
 )
 CONFIG_NAME = "demo.toml"
 STOP_TIMEOUT = 15.0

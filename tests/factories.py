@@ -592,7 +592,9 @@ def seed_digest_day(engine: Engine) -> None:
         for k in range(10 + back):
             i += 1
             rows.append(
-                _digest_login(i, start - timedelta(days=back) + timedelta(minutes=37 * k), "Data Loader", k % 5 != 0)
+                _digest_login(
+                    i, start - timedelta(days=back) + timedelta(minutes=37 * k), "Data Loader", k % 5 != 0
+                )
             )
     for k in range(30):
         i += 1
@@ -608,7 +610,9 @@ def seed_digest_day(engine: Engine) -> None:
     for k in range(12):
         i += 1
         rows.append(
-            _digest_login(i, start + timedelta(hours=2, minutes=k), EVIL_APP, True, ip="203.0.113.9", country="DE")
+            _digest_login(
+                i, start + timedelta(hours=2, minutes=k), EVIL_APP, True, ip="203.0.113.9", country="DE"
+            )
         )
     # The same day seen by another source must not be counted twice (one primary source).
     rows.append(_digest_login(i + 1, start + timedelta(hours=3), "Data Loader", False, source="login_event"))

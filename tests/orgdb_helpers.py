@@ -174,7 +174,11 @@ class OrgDbClient:
 
     def read_metadata(self, metadata_type: str, names: list[str]) -> list[Any]:
         assert self.metadata is not None
-        return [m for m in self.metadata if m.get("_type", "ConnectedApp") == metadata_type and m["fullName"] in names]
+        return [
+            m
+            for m in self.metadata
+            if m.get("_type", "ConnectedApp") == metadata_type and m["fullName"] in names
+        ]
 
 
 def _path(rec: dict[str, Any], path: str) -> Any:

@@ -45,7 +45,9 @@ def test_too_old_for_the_default_sources_names_the_field(tmp_path: Path) -> None
 
 
 def test_the_floor_follows_the_configured_sources(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"api_version 58\.0 is below 59\.0.*OptionsAppIssueJwtTokenEnabled"):
+    with pytest.raises(
+        ConfigError, match=r"api_version 58\.0 is below 59\.0.*OptionsAppIssueJwtTokenEnabled"
+    ):
         load_settings(write(tmp_path, "58.0", ["connected_apps"]))
     sources = ["login_history", "oauth_tokens"]
     assert min_api_version(sources)[0] == 45.0  # check's own permission query is the highest here

@@ -24,11 +24,13 @@ def _no_markup(values) -> None:
 
 
 def test_legend_names_are_escaped_and_the_raw_name_kept_for_clicks() -> None:
-    df = pd.DataFrame({"hour": [T0, T0], "application": [EVIL, "Jenkins"], "events": [5, 3], "failures": [0, 1]})
+    df = pd.DataFrame(
+        {"hour": [T0, T0], "application": [EVIL, "Jenkins"], "events": [5, 3], "failures": [0, 1]}
+    )
     fig = charts.daily_by(df, "application", "UTC")
     names = [t.name for t in fig.data]
     _no_markup(names)
-    assert "&lt;a href=\"https://evil.example/steal\"&gt;Data Loader&lt;/a&gt;" in names
+    assert '&lt;a href="https://evil.example/steal"&gt;Data Loader&lt;/a&gt;' in names
     event = SimpleNamespace(selection=SimpleNamespace(points=[{"x": "2026-03-02", "curve_number": 0}]))
     assert spike_target(fig, event, "UTC")["application"] == EVIL  # investigates the real app
 
@@ -37,7 +39,9 @@ def test_pie_labels_bars_and_series_are_escaped() -> None:
     flows = pd.DataFrame({"login_subtype": [EVIL, "OAuth Web Server"], "events": [4, 2]})
     pie = charts.share(flows, "login_subtype", "Flow mix")
     _no_markup(pie.data[0].labels)
-    bar = charts.top_bar(pd.DataFrame({"who": [EVIL, "ann"], "failures": [3, 1]}), "who", "failures", "By user")
+    bar = charts.top_bar(
+        pd.DataFrame({"who": [EVIL, "ann"], "failures": [3, 1]}), "who", "failures", "By user"
+    )
     _no_markup(bar.data[0].y)
     usage = pd.DataFrame({"hour": [T0], "status_code": ["<b>200</b>"], "requests": [9]})
     _no_markup([t.name for t in charts.api_usage(usage, "UTC").data])
@@ -62,5 +66,7 @@ def test_hover_text_escapes_cities_and_audit_lines_but_keeps_its_own_breaks() ->
 
 
 def test_titles_are_escaped() -> None:
-    fig = charts.api_usage(pd.DataFrame(columns=["hour", "status_code", "requests"]), "UTC", f"API usage of {EVIL}")
+    fig = charts.api_usage(
+        pd.DataFrame(columns=["hour", "status_code", "requests"]), "UTC", f"API usage of {EVIL}"
+    )
     _no_markup([fig.layout.title.text])

@@ -66,7 +66,9 @@ def test_secret_comes_from_env_and_never_prints(tmp_path, monkeypatch):
 def test_missing_secret_env_names_the_setting_not_its_value(tmp_path, monkeypatch):
     monkeypatch.delenv("SANDBOX_SECRET", raising=False)
     org = load_settings(write(tmp_path, GOOD)).org("sandbox")
-    with pytest.raises(ConfigError, match="the environment variable named by client_secret_env is not set") as info:
+    with pytest.raises(
+        ConfigError, match="the environment variable named by client_secret_env is not set"
+    ) as info:
         org.client_secret()
     assert "SANDBOX_SECRET" not in str(info.value)
 

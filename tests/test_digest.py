@@ -116,7 +116,9 @@ def test_figures_equal_store_queries_and_names_are_escaped(store) -> None:
 def test_local_day_follows_the_digest_timezone(sqlite_store) -> None:
     seed_digest_day(sqlite_store)
     utc = build_digest(sqlite_store, digest_settings("unused"), "acme", DAY, now=NOW).data
-    tokyo = build_digest(sqlite_store, digest_settings("unused", tz="Asia/Kolkata"), "acme", DAY, now=NOW).data
+    tokyo = build_digest(
+        sqlite_store, digest_settings("unused", tz="Asia/Kolkata"), "acme", DAY, now=NOW
+    ).data
     w = DayWindow.of(DAY, "Asia/Kolkata")
     assert w.start == datetime(2026, 11, 26, 18, 30, tzinfo=UTC)
     assert tokyo.events == _count(sqlite_store, w.start, w.end)

@@ -101,7 +101,11 @@ def test_package_is_well_formed_and_deploys_the_least_privilege_app(tmp_path: Pa
         fewer = Effective(frozenset(granted - {name}))
         assert any(visibility(cls, fewer) is not None for cls in SOURCES.values()), name
     manifest = _xml(pkg / "manifest/package.xml")
-    assert set(manifest["name"]) >= {"ExternalClientApplication", "ExtlClntAppOauthConfigurablePolicies", "PermissionSet"}
+    assert set(manifest["name"]) >= {
+        "ExternalClientApplication",
+        "ExtlClntAppOauthConfigurablePolicies",
+        "PermissionSet",
+    }
     assert json.loads((pkg / "sfdx-project.json").read_text())["packageDirectories"][0]["path"] == "force-app"
 
 
@@ -111,10 +115,14 @@ def test_package_follows_the_flow_and_sources(tmp_path: Path) -> None:
     from collectors.auth.keygen import generate
 
     generate(_org(tmp_path))
-    web = write_package(tmp_path / "web", _org(tmp_path, flow="web_server", sources=["login_history"]), cert, "a@b.c")
+    web = write_package(
+        tmp_path / "web", _org(tmp_path, flow="web_server", sources=["login_history"]), cert, "a@b.c"
+    )
     assert web.scopes == ("Api", "RefreshToken")
     assert web.permissions == ("ApiEnabled", "MonitorLoginHistory")
-    cc = write_package(tmp_path / "cc", _org(tmp_path, flow="client_credentials", client_secret_env="S"), cert, "a@b.c")
+    cc = write_package(
+        tmp_path / "cc", _org(tmp_path, flow="client_credentials", client_secret_env="S"), cert, "a@b.c"
+    )
     pol = _xml(cc.root / f"{BASE}/extlClntAppOauthPolicies/OAuthwatch_oauthPlcy.ecaOauthPlcy-meta.xml")
     assert pol["clientCredentialsFlowUser"] == ["oauthwatch@acme.example"]
     assert pol["isClientCredentialsFlowEnabled"] == ["true"]
@@ -143,7 +151,10 @@ def test_package_needs_a_contact(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("login_url", "says"),
-    [("https://test.salesforce.com", "not installed in this sandbox"), ("https://acme.my.salesforce.com", "another org")],
+    [
+        ("https://test.salesforce.com", "not installed in this sandbox"),
+        ("https://acme.my.salesforce.com", "another org"),
+    ],
 )
 def test_check_explains_app_not_found(tmp_path: Path, login_url: str, says: str) -> None:
     org = _org(tmp_path, login_url=login_url)

@@ -37,7 +37,10 @@ def _collect(org: LocalOrg, tmp_path: Path) -> Any:
 def _external(org: LocalOrg) -> dict[str, dict[str, Any]]:
     db = org.db()
     db.row_factory = lambda c, r: {d[0]: v for d, v in zip(c.description, r, strict=True)}
-    return {r["Label"]: r for r in db.execute("SELECT * FROM _AppConfig WHERE Model = 'ExternalClientApplication'")}
+    return {
+        r["Label"]: r
+        for r in db.execute("SELECT * FROM _AppConfig WHERE Model = 'ExternalClientApplication'")
+    }
 
 
 def test_external_client_apps_are_collected_with_their_kind_and_shown_everywhere(
@@ -70,7 +73,9 @@ def test_external_client_apps_are_collected_with_their_kind_and_shown_everywhere
     assert slack.scopes == sorted(json.loads(eca["Slack for Salesforce"]["Scopes"]))
     assert workato.admin_approved_only is True
     assert workato.app_id == eca["Workato Recipes"]["AppId"]
-    assert {p["name"] for p in workato.permitted_parents if p["kind"] == "permission_set"} == {"Integration Apps"}
+    assert {p["name"] for p in workato.permitted_parents if p["kind"] == "permission_set"} == {
+        "Integration Apps"
+    }
     assert workato.details["metadata"]["clientCredentialsFlowUser"]
     # posture: judged like a connected app
     w = Window(datetime(2020, 1, 1, tzinfo=UTC), NOW, ("local",))
@@ -80,7 +85,9 @@ def test_external_client_apps_are_collected_with_their_kind_and_shown_everywhere
     assert "all users may self-authorize" in over.loc["Slack for Salesforce", "posture"]
     assert {over.loc[n, "kind"] for n in connected} == {"Connected App"}
     # usage and grants: its logins and OauthToken rows name it by label
-    slack_grants = db.execute("SELECT COUNT(*) FROM \"OauthToken\" WHERE AppName = 'Slack for Salesforce'").fetchone()[0]
+    slack_grants = db.execute(
+        "SELECT COUNT(*) FROM \"OauthToken\" WHERE AppName = 'Slack for Salesforce'"
+    ).fetchone()[0]
     assert slack_grants > 0
     assert over.loc["Slack for Salesforce", "grants"] == slack_grants
     assert over.loc["Slack for Salesforce", "events"] > 0
@@ -169,7 +176,14 @@ def test_check_judges_its_own_external_client_app(tmp_path: Path) -> None:
     org = start_org(tmp_path / "org")
     try:
         cfg = write_config(tmp_path / "oauthwatch.toml", [org_settings(org, tmp_path, "jwt")])
-        with db_edit(org, "_AppConfig", "AppId = ?", (org.app_id,), Model="ExternalClientApplication", IpRelaxation="BYPASS"):
+        with db_edit(
+            org,
+            "_AppConfig",
+            "AppId = ?",
+            (org.app_id,),
+            Model="ExternalClientApplication",
+            IpRelaxation="BYPASS",
+        ):
             proc = subprocess.run(
                 [*OW, "check", "--config", str(cfg), "--format", "json"],
                 capture_output=True, text=True, timeout=120, check=False,

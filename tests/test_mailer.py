@@ -20,8 +20,6 @@ from tests.smtp_helpers import SmtpSink, free_port, self_signed
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 
 
-
-
 class _Auth:
     def __init__(self, user: str, password: str) -> None:
         self.user, self.password = user.encode(), password.encode()

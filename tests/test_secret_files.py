@@ -34,7 +34,9 @@ def test_client_secret_file_open_to_others_is_warned_about(tmp_path: Path, caplo
     secret.chmod(0o644)
     with caplog.at_level(logging.WARNING):
         org.client_secret()
-    assert "orgs.prod.client_secret_file: the file it names is readable by other users (mode 644)" in caplog.text
+    assert (
+        "orgs.prod.client_secret_file: the file it names is readable by other users (mode 644)" in caplog.text
+    )
     assert str(secret) not in caplog.text
     report = OrgReport("prod", "client_credentials", "https://acme.my.salesforce.com")
     preflight(org, report)
@@ -42,7 +44,9 @@ def test_client_secret_file_open_to_others_is_warned_about(tmp_path: Path, caplo
 
 
 def test_private_key_open_to_others_is_warned_about(tmp_path: Path, caplog) -> None:
-    org = _org(tmp_path, flow="jwt", username="int@acme.com", private_key_file=str(tmp_path / "k" / "prod.key"))
+    org = _org(
+        tmp_path, flow="jwt", username="int@acme.com", private_key_file=str(tmp_path / "k" / "prod.key")
+    )
     pair = keygen.generate(org, days=10)
     with caplog.at_level(logging.WARNING):
         _assertion(org)
@@ -50,15 +54,20 @@ def test_private_key_open_to_others_is_warned_about(tmp_path: Path, caplog) -> N
     pair.private_key_file.chmod(0o640)
     with caplog.at_level(logging.WARNING):
         assert _assertion(org).count(".") == 2  # still signs: the admin's file, flagged not refused
-    assert "orgs.prod.private_key_file: the file it names is readable by other users (mode 640)" in caplog.text
+    assert (
+        "orgs.prod.private_key_file: the file it names is readable by other users (mode 640)" in caplog.text
+    )
 
 
 def test_der_private_key_is_a_clear_error(tmp_path: Path) -> None:
-    org = _org(tmp_path, flow="jwt", username="int@acme.com", private_key_file=str(tmp_path / "k" / "prod.key"))
+    org = _org(
+        tmp_path, flow="jwt", username="int@acme.com", private_key_file=str(tmp_path / "k" / "prod.key")
+    )
     pair = keygen.generate(org, days=10)
     der = tmp_path / "k" / "prod.der"
     subprocess.run(
-        ["openssl", "pkey", "-in", str(pair.private_key_file), "-outform", "DER", "-out", str(der)], check=True
+        ["openssl", "pkey", "-in", str(pair.private_key_file), "-outform", "DER", "-out", str(der)],
+        check=True,
     )
     os.chmod(der, 0o600)
     with pytest.raises(AuthError) as info:

@@ -31,7 +31,7 @@ def _config(tmp_path: Path, secret_env: str, store: str | None = None) -> Path:
     p.write_text(
         f'[store]\nurl = "{url}"\n\n'
         f'[notify]\nwebhook_url = "{WEBHOOK}"\n\n'
-        "[[orgs]]\nname = \"prod\"\nlogin_url = \"https://127.0.0.1:9\"\nflow = \"client_credentials\"\n"
+        '[[orgs]]\nname = "prod"\nlogin_url = "https://127.0.0.1:9"\nflow = "client_credentials"\n'
         f'client_id = "3MVGexample"\nclient_secret_env = "{secret_env}"\n'
     )
     return p
@@ -46,7 +46,9 @@ def test_a_pasted_secret_that_is_no_variable_name_is_refused_without_quoting_it(
     assert "k9s" not in msg
 
 
-def test_a_pasted_secret_shaped_like_a_name_never_shows(tmp_path: Path, store, store_url: str, caplog) -> None:
+def test_a_pasted_secret_shaped_like_a_name_never_shows(
+    tmp_path: Path, store, store_url: str, caplog
+) -> None:
     cfg = _config(tmp_path, HEX_SECRET, store_url)
     settings = load_settings(cfg)
     with pytest.raises(ConfigError) as info:

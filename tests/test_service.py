@@ -43,7 +43,9 @@ def test_cycles_run_stages_in_order_and_record_heartbeat(engine) -> None:
         ("detect", _recorder(calls, "detect", {"alerts": 2, "skip": object()})),
         ("deliver", _recorder(calls, "deliver", 4)),
     )
-    svc = Service(digest_settings("unused"), engine, stages=stages, digests=False, max_cycles=2, pause_seconds=0.2)
+    svc = Service(
+        digest_settings("unused"), engine, stages=stages, digests=False, max_cycles=2, pause_seconds=0.2
+    )
     svc.run()
     assert calls == ["collect", "detect", "deliver"] * 2
     [row] = heartbeats(engine)

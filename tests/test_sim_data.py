@@ -74,7 +74,9 @@ def test_referential_consistency(org: Path) -> None:
         == 0
     )
     apps = {r[0] for r in conn.execute('SELECT Name FROM "ConnectedApplication"')}
-    external = {r[0] for r in conn.execute("SELECT Label FROM _AppConfig WHERE Model = 'ExternalClientApplication'")}
+    external = {
+        r[0] for r in conn.execute("SELECT Label FROM _AppConfig WHERE Model = 'ExternalClientApplication'")
+    }
     # External Client Apps have no ConnectedApplication row, but their grants and logins name them
     assert external
     assert not external & apps
@@ -296,7 +298,9 @@ def test_other_parameters_rebuild_and_more_apps_are_generated(tmp_path: Path) ->
     conn = connect(tmp_path)
     assert conn.execute('SELECT COUNT(*) FROM "User"').fetchone()[0] == 60
     names = [r[0] for r in conn.execute('SELECT Name FROM "ConnectedApplication"')]
-    names += [r[0] for r in conn.execute("SELECT Label FROM _AppConfig WHERE Model = 'ExternalClientApplication'")]
+    names += [
+        r[0] for r in conn.execute("SELECT Label FROM _AppConfig WHERE Model = 'ExternalClientApplication'")
+    ]
     assert len(names) == len(set(names)) == 15
     assert conn.execute("SELECT COUNT(*) FROM _AppConfig").fetchone()[0] == 15
     assert not list(tmp_path.glob("*.building"))

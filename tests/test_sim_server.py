@@ -232,7 +232,9 @@ def test_metadata_api_reads_connected_apps_without_secrets(local_org_session):
     listed = md.list_metadata([md.ListMetadataQuery(type="ConnectedApp")])
     apps = {r.fullName: r for r in listed}
     conn = org.db()
-    want = dict(conn.execute("SELECT FullName, AppId FROM _AppConfig WHERE Model = 'ConnectedApp'").fetchall())
+    want = dict(
+        conn.execute("SELECT FullName, AppId FROM _AppConfig WHERE Model = 'ConnectedApp'").fetchall()
+    )
     assert {k: v.id for k, v in apps.items()} == want
     name = conn.execute("SELECT FullName FROM _AppConfig WHERE Kind = 'oauthwatch'").fetchone()[0]
     app = md.ConnectedApp.read([name])

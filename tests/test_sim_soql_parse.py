@@ -249,7 +249,9 @@ def test_source_ip_like_on_login_history_fails_as_not_filterable():
 
 def test_source_ip_like_rejected_even_where_source_ip_filters():
     check("SELECT Id FROM CredentialStuffingEventStore WHERE SourceIp = '192.0.2.1'", licensed=True)
-    err = error_of("SELECT Id FROM CredentialStuffingEventStore WHERE SourceIp LIKE '192.0.2.%'", licensed=True)
+    err = error_of(
+        "SELECT Id FROM CredentialStuffingEventStore WHERE SourceIp LIKE '192.0.2.%'", licensed=True
+    )
     assert err.error_code == "INVALID_QUERY_FILTER_OPERATOR"
     assert "SourceIp" in err.message
 

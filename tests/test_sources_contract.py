@@ -177,8 +177,16 @@ def test_exact_against_the_org(org, tmp_path: Path, sqlite_store) -> None:
         assert apps["Mobile"].scopes == ["Full"]
         assert [p["kind"] for p in apps["Mobile"].permitted_parents] == ["permission_set", "profile"]
         portal = apps["Partner Portal"]  # the External Client App, in the connected-app spelling
-        assert (apps["Mobile"].kind, portal.kind, portal.app_id) == ("connected_app", "external_client_app", "0xI000000000001AAA")
-        assert (portal.ip_relaxation, portal.refresh_token_policy, portal.admin_approved_only) == ("BYPASS_2FACTOR", "infinite", False)
+        assert (apps["Mobile"].kind, portal.kind, portal.app_id) == (
+            "connected_app",
+            "external_client_app",
+            "0xI000000000001AAA",
+        )
+        assert (portal.ip_relaxation, portal.refresh_token_policy, portal.admin_approved_only) == (
+            "BYPASS_2FACTOR",
+            "infinite",
+            False,
+        )
         assert portal.scopes == ["Api", "RefreshToken"]
         users = conn.execute(select(func.count()).select_from(schema.users)).scalar_one()
         assert users == 60

@@ -361,7 +361,8 @@ class SalesforceClient:
     def bulk_get(self, path: str) -> Any:
         """GET a Bulk API 2.0 resource under ``jobs/`` (a job's info, a job listing page) as JSON."""
         return self._with_retries(
-            f"reading jobs/{path}", lambda sf: orjson.loads(self._call(sf, "GET", sf.bulk2_url + path).content)
+            f"reading jobs/{path}",
+            lambda sf: orjson.loads(self._call(sf, "GET", sf.bulk2_url + path).content),
         )
 
     def read_metadata(self, metadata_type: str, full_names: list[str]) -> list[Any]:

@@ -74,7 +74,9 @@ def check_permissions(provider: TokenProvider, report: OrgReport) -> None:
                 vis.setup_path + f", or remove {cls.name!r} from sources for org {org.name}",
             )
     report.facts["source_visibility"] = seen
-    missing = list(dict.fromkeys(v.missing.api_name for c in classes if (v := visibility(c, eff)) is not None))
+    missing = list(
+        dict.fromkeys(v.missing.api_name for c in classes if (v := visibility(c, eff)) is not None)
+    )
     report.facts["permissions"] = {
         "read_from": eff.read_from,
         "held": [n for n in names if n in eff.held],

@@ -95,7 +95,10 @@ def components(org: OrgSettings, certificate_pem: str, contact_email: str) -> di
         f"{base}/externalClientApps/{APP_NAME}.eca-meta.xml": _doc(
             "ExternalClientApplication",
             _el("contactEmail", contact_email)
-            + _el("description", "oauthwatch: monitors OAuth use of this org's connected apps and External Client Apps")
+            + _el(
+                "description",
+                "oauthwatch: monitors OAuth use of this org's connected apps and External Client Apps",
+            )
             + _el("distributionState", "Local")
             + _el("isProtected", False)
             + _el("label", APP_NAME),
@@ -169,7 +172,9 @@ def write_package(root: Path, org: OrgSettings, certificate_file: Path, contact_
     if root.exists() and any(root.iterdir()):
         raise PackageError(f"{root} is not empty; choose a new directory for the package")
     if not certificate_file.is_file():
-        raise PackageError(f"no certificate at {certificate_file}: run `oauthwatch keygen --org {org.name}` first")
+        raise PackageError(
+            f"no certificate at {certificate_file}: run `oauthwatch keygen --org {org.name}` first"
+        )
     if "@" not in contact_email or any(c.isspace() for c in contact_email):
         raise PackageError(f"--contact-email {contact_email!r} is not an email address")
     written = []

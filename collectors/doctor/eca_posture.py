@@ -43,7 +43,10 @@ def find_external_client_app(
 
     def mine(kind: str) -> dict[str, Any]:
         try:
-            return next((r for r in _read_all(mdapi, kind, serialize) if r.get("externalClientApplication") == app), {})
+            return next(
+                (r for r in _read_all(mdapi, kind, serialize) if r.get("externalClientApplication") == app),
+                {},
+            )
         except Exception:  # noqa: BLE001 - a component the user may not read: judged as unknown
             return {}
 
@@ -52,7 +55,11 @@ def find_external_client_app(
         head = serialize(mdapi.ExternalClientApplication.read([app]))
     except Exception:  # noqa: BLE001 - the header only adds the label
         head = {}
-    kind, period, unit = pol.get("refreshTokenPolicyType"), pol.get("refreshTokenValidityPeriod"), pol.get("refreshTokenValidityUnit")
+    kind, period, unit = (
+        pol.get("refreshTokenPolicyType"),
+        pol.get("refreshTokenValidityPeriod"),
+        pol.get("refreshTokenValidityUnit"),
+    )
     refresh = REFRESH.get(str(kind), str(kind)) if kind else None
     scopes = [s.strip() for s in str(oauth.get("commaSeparatedOauthScopes") or "").split(",") if s.strip()]
     return {

@@ -175,7 +175,10 @@ class ConnectedAppsSource(DailySnapshotSource[AppsRead]):
     counted: ClassVar[tuple[str, ...]] = ("connected_apps",)
     label: ClassVar[str] = "Connected apps"
     object: ClassVar[str | None] = "ConnectedApplication"
-    min_api_version: ClassVar[tuple[float, str]] = (59.0, "ConnectedApplication.OptionsAppIssueJwtTokenEnabled")
+    min_api_version: ClassVar[tuple[float, str]] = (
+        59.0,
+        "ConnectedApplication.OptionsAppIssueJwtTokenEnabled",
+    )
     permission: ClassVar[Permission | None] = Permission(
         "ViewSetup",
         "View Setup and Configuration",

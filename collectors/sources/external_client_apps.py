@@ -142,7 +142,9 @@ class ExternalClientAppsSource(ConnectedAppsSource):
         """Every app's header and, where readable, its three components (or why they are missing)."""
         listed, headers = _records(ctx, HEADER)
         ids = {str(_val(x, "fullName")): _val(x, "id") for x in listed}
-        apps = {str(_val(h, "fullName")): {HEADER: h, "id": ids.get(str(_val(h, "fullName")))} for h in headers}
+        apps = {
+            str(_val(h, "fullName")): {HEADER: h, "id": ids.get(str(_val(h, "fullName")))} for h in headers
+        }
         read, missing = len(headers), []
         for kind in COMPONENTS if apps else ():
             try:
@@ -157,7 +159,9 @@ class ExternalClientAppsSource(ConnectedAppsSource):
                 owner = str(_val(rec, "externalClientApplication") or "")
                 if owner in apps:
                     apps[owner][kind] = rec
-        ps_ids = {i for a in apps.values() for i in _split(_val(a.get(POLICIES), "commaSeparatedPermissionSet"))}
+        ps_ids = {
+            i for a in apps.values() for i in _split(_val(a.get(POLICIES), "commaSeparatedPermissionSet"))
+        }
         names = _permission_set_names(ctx, ps_ids) if ps_ids else {}
         return EcaRead(list(apps.values()), read, "; ".join(missing) or None, names)
 

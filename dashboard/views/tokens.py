@@ -23,6 +23,8 @@ def kinds(t: Thresholds) -> dict[str, str]:
         "dormant": f"Dormant (unused for {t.dormant_grant_days}–{t.stale_grant_days} days)",
         "inactive_user": "Held by inactive users",
     }
+
+
 REVOKE = """
 **How to revoke a grant.** In Salesforce: *Setup → Connected Apps OAuth Usage*, click the app's
 **User Count**, then **Revoke** on the user's row (or **Revoke All**). A user can also revoke their

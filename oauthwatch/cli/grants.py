@@ -13,7 +13,18 @@ from oauthwatch.cli.output import emit
 
 app = typer.Typer()
 
-TABLE = ("score", "app", "app_kind", "user", "profile", "state", "scopes", "refresh_policy", "last_used", "reason")
+TABLE = (
+    "score",
+    "app",
+    "app_kind",
+    "user",
+    "profile",
+    "state",
+    "scopes",
+    "refresh_policy",
+    "last_used",
+    "reason",
+)
 CSV = ("score", "org", "app", "app_id", "app_kind", "user", "user_id", "profile", "state", "permissions", "scopes",
        "refresh_policy", "ip_relaxation", "installed", "created", "last_used", "use_count", "reason")  # fmt: skip
 

@@ -37,6 +37,8 @@ ConfigOpt = Annotated[
         callback=_use_config,
     ),
 ]
+
+
 def _org_name(value: str | None) -> str | None:
     """Every ``--org`` has the shape of an org name (as in the configuration), whatever the verb."""
     if value is None:
@@ -51,9 +53,12 @@ def _org_name(value: str | None) -> str | None:
 
 
 OrgOpt = Annotated[
-    str | None, typer.Option("--org", help="Only this org (its name in the configuration).", callback=_org_name)
+    str | None,
+    typer.Option("--org", help="Only this org (its name in the configuration).", callback=_org_name),
 ]
-OneOrgOpt = Annotated[str, typer.Option("--org", help="The org (its name in the configuration).", callback=_org_name)]
+OneOrgOpt = Annotated[
+    str, typer.Option("--org", help="The org (its name in the configuration).", callback=_org_name)
+]
 VerboseOpt = Annotated[
     bool,
     typer.Option("--verbose", "-v", help="Log every step (secrets are never logged).", callback=_use_verbose),

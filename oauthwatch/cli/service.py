@@ -112,7 +112,13 @@ def run(
         log.info("metrics on http://%s:%d/metrics", metrics_address, bound)
     try:
         Service(
-            settings, engine, stop=stop, digests=not no_digest, max_cycles=cycles, fleet=fleet, observer=metrics
+            settings,
+            engine,
+            stop=stop,
+            digests=not no_digest,
+            max_cycles=cycles,
+            fleet=fleet,
+            observer=metrics,
         ).run()
     finally:
         if metrics is not None:

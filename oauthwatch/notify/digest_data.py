@@ -155,6 +155,7 @@ class DigestData:
 
     def kinded_list(self, names: list[str]) -> list[str]:
         return [self.kinded(n) for n in names]
+
     pruned_before: datetime | None = None  # raw logins before this were pruned (store.retention)
 
     @property

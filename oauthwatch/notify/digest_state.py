@@ -17,7 +17,9 @@ from oauthwatch.rules.thresholds import SUCCESS_OUTCOMES, Thresholds, is_lagging
 from oauthwatch.store import schema as s
 
 # Sources that record the org's current state rather than the day's events.
-SNAPSHOT_SOURCES = frozenset({"oauth_tokens", "connected_apps", "external_client_apps", "org_limits", "bulk_jobs"})
+SNAPSHOT_SOURCES = frozenset(
+    {"oauth_tokens", "connected_apps", "external_client_apps", "org_limits", "bulk_jobs"}
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

@@ -56,8 +56,6 @@ def _ok(body: str) -> Response:
     return Response(_envelope(body), media_type="text/xml; charset=utf-8")
 
 
-
-
 def _iso(ms: int | None) -> str:
     when = dt.datetime.fromtimestamp((ms or 0) / 1000, tz=dt.UTC)
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
@@ -113,7 +111,9 @@ def _read(ctx: OrgContext, op: ET.Element) -> Response:
         records = []
         for full_name in full_names:
             app = sessions.one(
-                ctx.conn, "SELECT * FROM _AppConfig WHERE FullName = ? AND Model = 'ConnectedApp'", (full_name,)
+                ctx.conn,
+                "SELECT * FROM _AppConfig WHERE FullName = ? AND Model = 'ConnectedApp'",
+                (full_name,),
             )
             if app is not None:
                 records.append(connected_app_xml(ctx, app))

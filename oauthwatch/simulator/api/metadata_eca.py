@@ -124,7 +124,10 @@ def read(ctx: OrgContext, kind: str, full_names: list[str]) -> list[str]:
     suffix = TYPES[kind][0]
     by_name = {app["FullName"] + suffix: app for app in sessions.rows(ctx.conn, _APPS)}
     return [
-        f'<records xsi:type="{kind}">' + _el("fullName", name) + _BODY[kind](ctx, by_name[name]) + "</records>"
+        f'<records xsi:type="{kind}">'
+        + _el("fullName", name)
+        + _BODY[kind](ctx, by_name[name])
+        + "</records>"
         for name in full_names
         if name in by_name
     ]

@@ -79,7 +79,9 @@ pruned_ranges = Table(
     Column("table_name", String(40), nullable=False),
     Column("kind", String(10), nullable=False, doc="raw | rollup"),
     Column("pruned_before", UTCDateTime, nullable=False, doc="every row older than this was pruned"),
-    Column("rows", BigInteger, nullable=False, server_default="0", doc="rows pruned in all, over every prune"),
+    Column(
+        "rows", BigInteger, nullable=False, server_default="0", doc="rows pruned in all, over every prune"
+    ),
     Column("pruned_at", UTCDateTime, nullable=False),
     UniqueConstraint("org", "table_name", name="uq_pruned_ranges_org_table"),
 )
