@@ -360,10 +360,8 @@ class SalesforceClient:
 
     def bulk_get(self, path: str) -> Any:
         """GET a Bulk API 2.0 resource under ``jobs/`` (a job's info, a job listing page) as JSON."""
-        return self._with_retries(
-            f"reading jobs/{path}",
-            lambda sf: orjson.loads(self._call(sf, "GET", sf.bulk2_url + path).content),
-        )
+        read = lambda sf: orjson.loads(self._call(sf, "GET", sf.bulk2_url + path).content)  # noqa: E731
+        return self._with_retries(f"reading jobs/{path}", read)
 
     def read_metadata(self, metadata_type: str, full_names: list[str]) -> list[Any]:
         """Metadata API readMetadata through simple-salesforce's ``mdapi`` (SOAP, zeep)."""
