@@ -79,8 +79,8 @@ def _data_events(conn: Connection, iocs: IocList, scope: Scope, names: dict[str,
 
 def _job_app(conn: Connection, known: dict[tuple[str, str], str], org: str, job_id: str, at: datetime) -> str:
     """The app of a Bulk event, which names only its job: the app whose ApiTotalUsage calls named
-    the job within a day of the event (as data movement attributes jobs, docs/salesforce-behaviour.md
-    §8), else ``""``. ``known`` keeps the answers."""
+    the job within a day of the event, as data movement attributes jobs
+    (docs/salesforce-behaviour.md §8); else ``""``. ``known`` keeps the answers."""
     key = (org, job_id[:15])
     if key not in known:
         e = schema.api_usage_events
