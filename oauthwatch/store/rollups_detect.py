@@ -122,11 +122,6 @@ def _refresh_app_hourly(conn: Connection, org: str, hours: list[datetime]) -> No
         )
 
 
-def refresh_seen_day(conn: Connection, org: str, source: str, d: date) -> None:
-    """``login_seen_daily`` for one UTC day, from that day's logins of ``source``."""
-    refresh_seen_days(conn, org, source, [d])
-
-
 def refresh_seen_days(conn: Connection, org: str, source: str, days: Iterable[date]) -> None:
     """``login_seen_daily`` for the given UTC days, from those days' logins of ``source``.
 
