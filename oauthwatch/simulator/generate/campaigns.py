@@ -83,9 +83,10 @@ def token_theft(plan: Plan, rng: random.Random, at: int) -> Incident:
             )
         )
         t += rng.randrange(3 * MIN, 7 * MIN)
-    ips = sorted({e[5] for e in events})
     theft = theft_calls(rng, app_id=app.id, app_name=app.label, users=[(u.id, u.username) for u in victims],
                         recon=(at, RECON_IP), exports=(at + 22 * MIN, (EXFIL_IP, *TOR_IPS)))  # fmt: skip
+    # Every address the thief used, for logins or for API calls: a Tor exit can carry calls only.
+    ips = sorted({e[5] for e in events} | {c.client_ip for c in theft.calls})
     end = max(t, *(c.t for c in theft.calls))
 
     def configure(conn: sqlite3.Connection) -> None:
