@@ -15,15 +15,18 @@ measures in the same run, seconds and peak memory (tracemalloc, on a second run)
 ``--db sqlite|postgres|both`` picks the stores (PostgreSQL: a database created on the server of
 ``--pg-url`` and dropped afterwards); ``--events 10000000`` is the big size, ``--events 200000
 --apps 20 --days 45`` a quick run. Prints a table per store with each figure's ratio to the
-naive loop. The clock is fixed, so runs compare.
+naive loop. The clock is fixed, so runs compare. ``--keep DIR`` keeps the built store and reuses
+it (each run measures a fresh copy, in the same state), so that the 10M builds are paid once.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import cProfile
 import io
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -59,6 +62,7 @@ COUNTRIES = np.array(["US", "DE", "GB", "FR", "IN", "JP", "BR", "CA"])
 COLUMNS = ("org", "source", "natural_id", "login_time", "user_id", "username", "login_type", "login_subtype",
            "status", "success", "application", "source_ip", "country_iso", "latitude", "longitude", "ingested_at")  # fmt: skip
 CHUNK = 500_000
+CYCLE = timedelta(minutes=15)
 
 
 def _num(values: np.ndarray, width: int) -> np.ndarray:
@@ -270,36 +274,113 @@ def peak_mb(fn: Callable[[], Any]) -> float:
         tracemalloc.stop()
 
 
+BASE_VERSION = 1  # bump when build() makes different data, so that kept stores are rebuilt
+
+
+def _pg_admin(pg_url: str) -> Engine:
+    return create_engine(pg_url, isolation_level="AUTOCOMMIT")
+
+
+def _pg_exists(admin: Engine, name: str) -> bool:
+    with admin.connect() as conn:
+        found = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
+    return found is not None
+
+
+def _pg_url(pg_url: str, name: str) -> str:
+    return make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+
+
+def _kept_name(args: argparse.Namespace) -> str:
+    return f"bench_detect_v{BASE_VERSION}_{args.events}_{args.apps}_{args.days}"
+
+
+def _build_into(url: str, args: argparse.Namespace) -> tuple[float, dict[str, float]]:
+    engine = open_store(url)
+    try:
+        return timed(
+            lambda: build(engine, events=args.events, apps=args.apps, days=args.days, now=NOW - CYCLE)
+        )
+    finally:
+        engine.dispose()
+
+
 @contextlib.contextmanager
-def store(kind: str, pg_url: str) -> Iterator[str]:
-    """A fresh store URL: a temporary SQLite file, or a database created (and dropped) on the server."""
+def store(kind: str, args: argparse.Namespace) -> Iterator[tuple[str, str]]:
+    """A store URL holding the built data, and how it was made.
+
+    Without ``--keep``: a temporary SQLite file, or a database created (and dropped) on the
+    server, built here. With ``--keep DIR``: the built store is kept (SQLite: a file in ``DIR``;
+    PostgreSQL: a database named after the parameters) and reused when present; every run
+    measures a copy of it (a file copy, or ``CREATE DATABASE ... TEMPLATE``), so each run starts
+    from the same state: the data is deterministic and the copy is thrown away afterwards.
+    """
+    name = _kept_name(args)
     if kind == "sqlite":
         with tempfile.TemporaryDirectory() as tmp:
-            yield f"sqlite:///{Path(tmp) / 'bench.db'}"
+            work = Path(tmp) / "bench.db"
+            if not args.keep:
+                t, stages = _build_into(f"sqlite:///{work}", args)
+                yield f"sqlite:///{work}", _built(t, stages)
+                return
+            base = Path(args.keep) / f"{name}.db"
+            how = f"reused {base.name}"
+            if not base.exists():
+                part = base.with_suffix(".building")
+                part.unlink(missing_ok=True)
+                t, stages = _build_into(f"sqlite:///{part}", args)
+                _checkpoint(part)
+                part.rename(base)
+                how = _built(t, stages)
+            shutil.copyfile(base, work)
+            yield f"sqlite:///{work}", how
         return
-    name = f"oauthwatch_bench_{os.getpid()}"
-    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin = _pg_admin(args.pg_url)
+    work_name = f"oauthwatch_bench_detect_{os.getpid()}"
     try:
-        yield make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{work_name}"'))
+        if args.keep:
+            how = f"reused database {name}"
+            if not _pg_exists(admin, name):
+                part = f"{name}_building"
+                with admin.connect() as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{part}"'))
+                    conn.execute(text(f'CREATE DATABASE "{part}"'))
+                t, stages = _build_into(_pg_url(args.pg_url, part), args)
+                with admin.connect() as conn:
+                    conn.execute(text(f'ALTER DATABASE "{part}" RENAME TO "{name}"'))
+                how = _built(t, stages)
+            with admin.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{work_name}" TEMPLATE "{name}" STRATEGY FILE_COPY'))
+            yield _pg_url(args.pg_url, work_name), how
+        else:
+            with admin.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{work_name}"'))
+            t, stages = _build_into(_pg_url(args.pg_url, work_name), args)
+            yield _pg_url(args.pg_url, work_name), _built(t, stages)
     finally:
         with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{work_name}" WITH (FORCE)'))
         admin.dispose()
 
 
-def bench(kind: str, url: str, args: argparse.Namespace) -> None:
-    now, cycle = NOW, timedelta(minutes=15)
+def _built(seconds: float, stages: dict[str, float]) -> str:
+    return f"built in {seconds:.0f} s ({', '.join(f'{k} {v:.0f} s' for k, v in stages.items())})"
+
+
+def _checkpoint(path: Path) -> None:
+    """Fold the write-ahead log into the file, so that the file alone is the store."""
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+
+
+def bench(kind: str, url: str, built: str, args: argparse.Namespace) -> None:
+    now, cycle = NOW, CYCLE
+    print(f"{kind}: {built}", flush=True)
     engine = open_store(url)
-    t_build, stages = timed(
-        lambda: build(engine, events=args.events, apps=args.apps, days=args.days, now=now - cycle)
-    )
-    print(
-        f"{kind}: built in {t_build:.0f} s ({', '.join(f'{k} {v:.0f} s' for k, v in stages.items())})",
-        flush=True,
-    )
     settings = Settings.model_validate({"store": {"url": url}})
     history = timedelta(days=settings.detect.history_days)
     # The previous cycle, judging its own window (not the 72 hours a first run ever would).
@@ -312,6 +393,9 @@ def bench(kind: str, url: str, args: argparse.Namespace) -> None:
     t_load, logins = timed(lambda: raw_history(engine, now, history))
     t_naive, _ = timed(lambda: naive_volume(logins, now))
     m_naive = peak_mb(lambda: naive_volume(raw_history(engine, now, history), now))
+    if args.profile:  # the cycle again under cProfile (judging the last window), for reading
+        cProfile.runctx("run_all(engine, settings, now=now, since=now - cycle)", globals(), locals(),
+                        f"{args.profile}.{kind}")  # fmt: skip
     t_bt, bt = timed(
         lambda: backtest(engine, settings, start=now - timedelta(hours=23), end=now, step=timedelta(hours=1))
     )
@@ -319,7 +403,7 @@ def bench(kind: str, url: str, args: argparse.Namespace) -> None:
     label = "SQLite" if kind == "sqlite" else "PostgreSQL"
     print(
         f"\nbench_detect: {args.events:,} stored events, {args.apps} apps, {args.days} days, {label} "
-        f"(built in {t_build:.1f} s; previous cycle {t_first:.1f} s; then 15 min of new events, {15 * per_minute:,}: "
+        f"({built}; previous cycle {t_first:.1f} s; then 15 min of new events, {15 * per_minute:,}: "
         f"{report.windows} window(s) judged, {len(report.findings)} findings)"
     )
     print(f"{'step':34s} {'seconds':>9s} {'peak MB':>9s} {'x naive':>8s}")
@@ -342,10 +426,16 @@ def main() -> None:
     ap.add_argument("--db", choices=("sqlite", "postgres", "both"), default="sqlite")
     ap.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test",
                     help="a PostgreSQL server where the benchmark may create and drop a database")  # fmt: skip
+    ap.add_argument("--keep", metavar="DIR",
+                    help="keep the built store (SQLite: a file in DIR; PostgreSQL: a database named after the "
+                         "parameters) and reuse it when present; each run measures a fresh copy of it")  # fmt: skip
+    ap.add_argument("--profile", metavar="FILE", help="write cProfile stats of a cycle to FILE.<db>")
     args = ap.parse_args()
+    if args.keep:
+        Path(args.keep).mkdir(parents=True, exist_ok=True)
     for kind in ("sqlite", "postgres") if args.db == "both" else (args.db,):
-        with store(kind, args.pg_url) as url:
-            bench(kind, url, args)
+        with store(kind, args) as (url, built):
+            bench(kind, url, built, args)
 
 
 if __name__ == "__main__":
