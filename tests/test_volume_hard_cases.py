@@ -162,3 +162,41 @@ def test_young_series_flags_are_marked_immature_and_say_what_they_were_judged_ag
     assert "immature (0 of 3 week(s) of history)" in text
     assert "at this time of day" in text or "recent level" in text
     assert out.attrs["evaluated_from"] == s.index[0] + pd.Timedelta(days=1)
+
+
+# Several series judged together (the volume and failure detectors judge every app at once) get
+# exactly the verdicts, expectations and bars each gets alone, whatever the batch holds.
+
+
+def _same(a: object, b: object) -> None:
+    for name in a.__dataclass_fields__:  # type: ignore[attr-defined]
+        x, y = getattr(a, name), getattr(b, name)
+        if isinstance(x, np.ndarray):
+            assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), name
+        else:
+            assert x == y, name
+
+
+def test_judging_many_series_at_once_gives_each_its_own_judgement() -> None:
+    from oauthwatch.detect.volume_judge import Params, judge, judge_many
+
+    step = pd.Timedelta(hours=1)
+    quiet = logins(seed=1).to_numpy(copy=True)
+    burst = logins(seed=2, alpha=0.3).to_numpy(copy=True)
+    burst[[300, 500, 801]] += 2000.0  # flagged points, cleaned out of the baseline over several passes
+    stopped = logins(seed=3, base=80).to_numpy(copy=True)
+    stopped[-30:] = 0.0
+    holes = logins(seed=4).to_numpy(copy=True)
+    holes[::41] = np.nan  # judged alone: unknown points do not share the batch's grid
+    floats = logins(seed=5).to_numpy(copy=True) + 0.5  # not counts: a batch of its own kind
+    young = logins(weeks=2, seed=6).to_numpy(copy=True)
+    rows = [quiet, burst, stopped, holes, floats, young, quiet * 3]
+    origin = pd.Timestamp("2026-01-05 00:07", tz="UTC")
+    origins = [origin + (len(quiet) - len(r)) * step for r in rows]
+    p = Params(weeks=4, threshold=6.0, min_volume=20.0, rel_floor=0.25)
+    together = judge_many(rows, step, origins, p)
+    assert len(together) == len(rows)
+    assert together[1].spike[[300, 500, 801]].all()
+    assert together[2].drop[-30:].any()
+    for r, o, j in zip(rows, origins, together, strict=True):
+        _same(j, judge(r, step, o, p))

@@ -27,7 +27,7 @@ from oauthwatch.detect.base import Context, Detector, Finding, fmt_int
 from oauthwatch.detect.data import Frames
 from oauthwatch.detect.needs import Data, days_of, needs
 from oauthwatch.detect.series import app_counts, bucket_counts
-from oauthwatch.detect.volume_judge import Params, judge
+from oauthwatch.detect.volume_judge import Params, judge_many
 
 RUNBOOK = (
     "Read the Status reason: it says what failed (signature, IP restriction, password, PKCE…).",
@@ -56,6 +56,7 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
     now = pd.Timestamp(ctx.now)
     step = pd.Timedelta(ctx.window)
     params = Params(threshold=zmin, min_volume=float(min_failures), rel_floor=0.0)
+    series = []
     for key, n in wf.groupby(["application", "status"]).size().items():
         app, status = cast(tuple[str, str], key)
         if n < min_failures:
@@ -65,9 +66,10 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
         if first is not None and not pd.isna(first):
             start = max(start, now - np.ceil((now - pd.Timestamp(first)) / step) * step)
         counts = bucket_counts(frames, now=now, step=step, start=start, app=app, status=status)
-        if len(counts) < 2:
-            continue
-        j = judge(counts, step, now - len(counts) * step, params)
+        if len(counts) >= 2:
+            series.append((app, status, int(n), counts))
+    verdicts = judge_many([c for *_, c in series], step, [now - len(c) * step for *_, c in series], params)
+    for (app, status, n, _counts), j in zip(series, verdicts, strict=True):
         expected, z = float(j.expected[-1]), float(j.score[-1])
         if not j.spike[-1] or n < ratio * (expected + 1):
             continue

@@ -24,7 +24,7 @@ from oauthwatch.detect.base import Context, Detector, Finding, fmt_int, fmt_time
 from oauthwatch.detect.data import Frames
 from oauthwatch.detect.needs import Data, needs, weeks_of
 from oauthwatch.detect.series import bucket_counts
-from oauthwatch.detect.volume_judge import Params, judge
+from oauthwatch.detect.volume_judge import Params, judge_many
 
 RUNBOOK = (
     "Open the app's page on the dashboard and compare this hour with the same hour last week.",
@@ -73,11 +73,14 @@ def _detect(frames: Frames, ctx: Context) -> list[Finding]:
     if ctx.get("per_org") and first_org is not None and now - first_org >= pd.Timedelta(days=7) + step:
         groups.append(("org", ctx.org, None, window, max(first_org, hist_start)))
     findings: list[Finding] = []
-    for subject_type, subject, app_name, win, start in groups:
-        counts = bucket_counts(frames, now=now, step=step, start=start, app=app_name)
-        if len(counts) < 2:
-            continue
-        j = judge(counts, step, now - len(counts) * step, params)
+    series = [
+        (g, counts)
+        for g in groups
+        if len(counts := bucket_counts(frames, now=now, step=step, start=g[4], app=g[2])) >= 2
+    ]
+    # Every series at once: one model run over all apps costs little more than one app's.
+    verdicts = judge_many([c for _, c in series], step, [now - len(c) * step for _, c in series], params)
+    for ((subject_type, subject, _app, win, _start), counts), j in zip(series, verdicts, strict=True):
         drop = bool(j.drop[-1]) and ctx.covered  # an hour nobody collected is not a drop
         if not (j.spike[-1] or drop):
             continue
