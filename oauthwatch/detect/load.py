@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from sqlalchemy import Date, and_, case, false, func, literal_column, select
+from sqlalchemy import and_, case, false, func, select
 
 from oauthwatch.detect.allowlist import entries_for
 from oauthwatch.detect.data import (
@@ -32,7 +32,7 @@ from oauthwatch.detect.data import (
 from oauthwatch.detect.exfil_data import load_exfil_frames
 from oauthwatch.detect.load_state import load_grants, load_ledger, load_policies
 from oauthwatch.detect.needs import Data, LoadPlan
-from oauthwatch.detect.store_read import first_col, read_frame, time_col
+from oauthwatch.detect.store_read import as_date, first_col, read_frame, time_col
 from oauthwatch.intel.networks import network_index
 from oauthwatch.store import schema
 from oauthwatch.store.rollups_detect import KINDS
@@ -69,7 +69,7 @@ def _raw_logins(conn: Connection, org: str, source: str, lo: datetime, hi: datet
         .where(lg.c.org == org, lg.c.source == source, lg.c.login_time >= lo, lg.c.login_time < hi)
         .order_by(lg.c.login_time)
     )
-    return _tidy_logins(read_frame(conn, stmt, ("login_time",)))
+    return _tidy_logins(read_frame(conn, stmt, ("login_time",), raw=True))
 
 
 def _previous_logins(conn: Connection, org: str, source: str, lo: datetime, hi: datetime) -> pd.DataFrame:
@@ -103,18 +103,7 @@ def _previous_logins(conn: Connection, org: str, source: str, lo: datetime, hi: 
         .where(*located)
         .order_by(lg.c.login_time)
     )
-    return _tidy_logins(read_frame(conn, stmt, ("login_time",)))
-
-
-def _seen_day(conn: Connection) -> Any:
-    """``login_seen_daily.day`` for a range condition that keeps the primary key in use.
-
-    Given its statistics, SQLite prefers the (org, day) index for a day range and then reads every
-    kind and group of those days; a unary plus takes the column out of index selection, so the
-    search stays on the primary key (org, kind, grp) and reads only the groups asked for.
-    """
-    s = schema.login_seen_daily
-    return literal_column("+login_seen_daily.day", Date) if conn.dialect.name == "sqlite" else s.c.day
+    return _tidy_logins(read_frame(conn, stmt, ("login_time",), raw=True))
 
 
 def _seen_rows(
@@ -126,16 +115,18 @@ def _seen_rows(
     cols += [time_col(conn, s.c.last_at), s.c.events]
     parts = []
     for chunk in _chunks(groups):
-        day = _seen_day(conn)
+        # ix_login_seen_daily_group_day: the groups asked for, on the days asked for only.
         stmt = select(*cols).where(
-            s.c.org == org, s.c.kind == kind, s.c.grp.in_(chunk), day >= lo.date(), day <= hi.date()
+            s.c.org == org, s.c.kind == kind, s.c.grp.in_(chunk), s.c.day >= lo.date(), s.c.day <= hi.date()
         )
-        parts.append(read_frame(conn, stmt, ("first_at", "last_at")))
+        parts.append(read_frame(conn, stmt, ("first_at", "last_at"), raw=True))
     if not parts or all(p.empty for p in parts):
         return pd.DataFrame(columns=SEEN_FRAME_COLUMNS)
     rows = pd.concat([p for p in parts if not p.empty], ignore_index=True)
     rows["events"] = rows["events"].astype("int64")
     rows["success"] = rows["success"].astype(bool)
+    days = {d: as_date(d) for d in set(rows["day"])}  # SQLite's text, a few dozen distinct days
+    rows["day"] = rows["day"].map(days)
     return rows[rows["first_at"] < pd.Timestamp(hi)]
 
 
@@ -152,8 +143,7 @@ def seen_lookup(engine: Engine, org: str) -> Any:
                 conds = [s.c.org == org, s.c.kind == kind, s.c.value == v]
                 if g is not None:
                     conds.append(s.c.grp == g)
-                day = _seen_day(conn)
-                conds += [day >= lo.date(), day <= hi.date(), s.c.last_at >= lo, s.c.first_at < hi]
+                conds += [s.c.day >= lo.date(), s.c.day <= hi.date(), s.c.last_at >= lo, s.c.first_at < hi]
                 if conn.execute(select(s.c.day).where(*conds).limit(1)).first() is not None:
                     out.add((g, v))
         return out
@@ -195,7 +185,7 @@ def _hourly(conn: Connection, org: str, lo: datetime, hi: datetime) -> pd.DataFr
         .where(a.c.org == org, a.c.hour >= lo, a.c.hour < hi)
         .group_by(a.c.hour, a.c.application)
     )
-    df = read_frame(conn, stmt, ("hour",))
+    df = read_frame(conn, stmt, ("hour",), raw=True)
     if df.empty:
         return _no_hours(TOTAL_COLUMNS)
     return df.astype({"events": "int64", "failures": "int64"})
@@ -208,7 +198,7 @@ def _failures(conn: Connection, org: str, apps: list[str], lo: datetime, hi: dat
         stmt = select(time_col(conn, a.c.hour), a.c.application, a.c.status, a.c.events).where(
             a.c.org == org, a.c.success == false(), a.c.application.in_(chunk), a.c.hour >= lo, a.c.hour < hi
         )
-        parts.append(read_frame(conn, stmt, ("hour",)))
+        parts.append(read_frame(conn, stmt, ("hour",), raw=True))
     parts = [p for p in parts if not p.empty]
     if not parts:
         return _no_hours(FAILURE_COLUMNS)

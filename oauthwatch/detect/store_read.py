@@ -33,11 +33,22 @@ def to_utc(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
 
 
-def read_frame(conn: Connection, stmt: Select[Any], time_cols: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Run ``stmt`` and return a DataFrame with ``time_cols`` as UTC datetimes."""
+def read_frame(
+    conn: Connection, stmt: Select[Any], time_cols: tuple[str, ...] = (), *, raw: bool = False
+) -> pd.DataFrame:
+    """Run ``stmt`` and return a DataFrame with ``time_cols`` as UTC datetimes.
+
+    ``raw``: the values as the driver returns them, without SQLAlchemy's per-row result
+    processing (most of the cost of a read of many rows). Only for selects of strings, numbers,
+    times read through :func:`time_col` and booleans the caller converts (SQLite gives 0 and 1).
+    """
     result = conn.execute(stmt)
     keys = list(result.keys())
-    rows = result.fetchall()
+    if raw:
+        with result:
+            rows = result.cursor.fetchall()
+    else:
+        rows = result.fetchall()
     # Column-wise construction: handing pandas Row objects costs a slow per-row type probe.
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in keys]
     df = pd.DataFrame({k: pd.Series(list(col), dtype=object) for k, col in zip(keys, columns, strict=True)})

@@ -249,5 +249,7 @@ login_seen_daily = Table(
     Column("events", Integer, nullable=False),
     PrimaryKeyConstraint("org", "kind", "grp", "value", "day", "success", name="pk_login_seen_daily"),
     Index("ix_login_seen_daily_org_day", "org", "day"),
+    # A kind's groups over a span of days (detection's read, bounded by the lookback).
+    Index("ix_login_seen_daily_group_day", "org", "kind", "grp", "day"),
     sqlite_with_rowid=False,
 )
