@@ -46,12 +46,19 @@ def read_frame(
     keys = list(result.keys())
     if raw:
         with result:
-            rows = result.cursor.fetchall()
+            tuples = result.cursor.fetchall()
+        # One object array filled from the tuples in C, then sliced per column.
+        table = np.empty((len(tuples), len(keys)), dtype=object)
+        if tuples:
+            table[:] = tuples
+        df = pd.DataFrame({k: pd.Series(table[:, i], dtype=object) for i, k in enumerate(keys)})
     else:
         rows = result.fetchall()
-    # Column-wise construction: handing pandas Row objects costs a slow per-row type probe.
-    columns = list(zip(*rows, strict=True)) if rows else [() for _ in keys]
-    df = pd.DataFrame({k: pd.Series(list(col), dtype=object) for k, col in zip(keys, columns, strict=True)})
+        # Column-wise construction: handing pandas Row objects costs a slow per-row type probe.
+        columns = list(zip(*rows, strict=True)) if rows else [() for _ in keys]
+        df = pd.DataFrame(
+            {k: pd.Series(list(col), dtype=object) for k, col in zip(keys, columns, strict=True)}
+        )
     for c in time_cols:
         if c in df:
             df[c] = to_utc(df[c])
