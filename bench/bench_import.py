@@ -5,7 +5,12 @@ its own (no ids, no dedupe, no quarantine, no rollups). Ours is ``collectors.imp
 (stable ids, "already there" counts, quarantine, rollups refreshed once, progress reported), then
 the same file imported a second time (it must add nothing: the ``again`` column).
 Each side runs in its own process, so its peak RSS (``ru_maxrss``) is its own; two file sizes
-show whether memory grows with the file. Files are generated once per run, deterministically:
+show whether memory grows with the file. ``cpu s`` is that process's CPU time (both of its
+threads; a PostgreSQL server's work is not in it): on a shared machine the wall time says how
+busy the machine was as much as how fast the import is, so the load averages are printed before
+and after. Files are generated once per run, deterministically, with ``--ips`` (see :func:`ip`)
+choosing the addresses logins come from: ``realistic`` (the default) or ``unique``, the worst
+case for the per-address rollups:
 
 - ``setup``: a Setup → Login History download (UI labels, ``MM/dd/yyyy hh:mm AM`` times, no Id),
   the kind that imported at ~290 rows/s before;
@@ -58,6 +63,29 @@ DL_HEADER = ["ID", "USERID", "LOGINTIME", "LOGINTYPE", "LOGINSUBTYPE", "SOURCEIP
              "CIPHERSUITE", "LOGINGEOID", "LOGINGEO.COUNTRY", "LOGINGEO.CITY"]  # fmt: skip
 APPS = ["Data Loader", "Integration A", "Mobile", "Browser", "Workbench", "Salesforce CLI"]
 START = datetime(2026, 11, 1, tzinfo=UTC)
+IPS = "realistic"  # or "unique" (--ips): which address each login comes from, see ip()
+
+
+def ip(i: int, user: int) -> str:
+    """The source address of login ``i`` by ``user``.
+
+    ``realistic``: as in a real export, far fewer addresses than logins. Integrations log in from a
+    few egress addresses of their company, people from their two usual places, and one login in 50
+    from an address never seen before (travel, a mobile network). ``unique``: nearly every login
+    from an address of its own (~50,000 of them), the worst case for the per-address rollups.
+    """
+    if IPS == "unique":
+        return f"198.51.{i % 251}.{i % 199}"
+    if i % 50 == 0:
+        return f"203.0.{(i // 50) % 256}.{(i // 12_800) % 256}"
+    if APPS[user % len(APPS)] in ("Mobile", "Browser"):
+        return f"198.51.{user % 100}.{(user // 100) * 2 + (i // 7) % 2}"
+    return f"192.0.2.{user % 8 + 1}"
+
+
+def app(i: int, user: int) -> str:
+    """The application of login ``i``: each user mostly one (``unique``: every user every app)."""
+    return APPS[i % len(APPS)] if IPS == "unique" or i % 10 == 0 else APPS[user % len(APPS)]
 
 
 def write_setup(path: Path, rows: int) -> None:
@@ -68,9 +96,9 @@ def write_setup(path: Path, rows: int) -> None:
         w.writerow(UI_HEADER)
         for i in range(rows):
             t = START + timedelta(minutes=span - (i * span) // rows)
-            w.writerow([f"user{i % 997}@example.com", t.strftime("%m/%d/%Y %I:%M %p"), f"198.51.{i % 251}.{i % 199}",
+            w.writerow([f"user{i % 997}@example.com", t.strftime("%m/%d/%Y %I:%M %p"), ip(i, i % 997),
                         "Remote Access 2.0" if i % 4 else "Application", "Success" if i % 9 else "Invalid Password",
-                        "Unknown" if i % 4 else "Chrome 131", "Unknown" if i % 4 else "Windows", APPS[i % len(APPS)],
+                        "Unknown" if i % 4 else "Chrome 131", "Unknown" if i % 4 else "Windows", app(i, i % 997),
                         "N/A", "N/A", "N/A", "login.salesforce.com", "France", "Paris"])  # fmt: skip
 
 
@@ -83,7 +111,7 @@ def write_api(path: Path, rows: int) -> None:
             w.writerow(["ApiTotalUsage", t.strftime("%Y%m%d%H%M%S.") + f"{t.microsecond // 1000:03d}",
                         f"4ehU{i:018d}", "00D000000000001", f"0050000000{i % 500:05d}", f"user{i % 500}@example.com",
                         "REST", "62.0", "/services/data/v62.0/query", "GET", "200" if i % 13 else "401", "Account",
-                        "", f"198.51.{i % 251}.{i % 199}", "0H4000000000001", APPS[i % len(APPS)], "true",
+                        "", ip(i, i % 500), "0H4000000000001", app(i, i % 500), "true",
                         t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"])  # fmt: skip
 
 
@@ -98,11 +126,11 @@ def write_login(path: Path, rows: int) -> None:
             w.writerow(["Login", t.strftime("%Y%m%d%H%M%S.") + f"{t.microsecond // 1000:03d}", f"3Lg{i:019d}",
                         "00D000000000001", f"0050000000{i % 500:05d}", f"user{i % 500}@example.com", "41", "",
                         "/services/oauth2/token", "", f"Lk{i:014d}", "Standard", "" if ok else "F", "", "i",
-                        "Unknown", "", "62.0", "0", f"198.51.{i % 251}.{i % 199}", "TLSv1.3",
-                        "TLS_AES_256_GCM_SHA384", f"198.51.{i % 251}.{i % 199}",
+                        "Unknown", "", "62.0", "0", ip(i, i % 500), "TLSv1.3",
+                        "TLS_AES_256_GCM_SHA384", ip(i, i % 500),
                         "LOGIN_NO_ERROR" if ok else "LOGIN_ERROR_INVALID_PASSWORD", "oauthcode",
                         t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z",
-                        f"0050000000{i % 500:05d}AAA", APPS[i % len(APPS)]])  # fmt: skip
+                        f"0050000000{i % 500:05d}AAA", app(i, i % 500)])  # fmt: skip
 
 
 def write_dataloader(path: Path, rows: int) -> None:
@@ -115,8 +143,8 @@ def write_dataloader(path: Path, rows: int) -> None:
             t = START + timedelta(seconds=(i * span) // rows)
             w.writerow([f"0Ya{i:015d}", f"0050000000{i % 997:05d}AAA", t.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
                         "Remote Access 2.0" if i % 4 else "Application", "OAuth JWT Bearer" if i % 4 else "",
-                        f"198.51.{i % 251}.{i % 199}", "login.salesforce.com", "Success" if i % 9 else "Invalid Password",
-                        APPS[i % len(APPS)], "Unknown" if i % 4 else "Chrome 131", "Unknown", "N/A", "N/A", "62.0",
+                        ip(i, i % 997), "login.salesforce.com", "Success" if i % 9 else "Invalid Password",
+                        app(i, i % 997), "Unknown" if i % 4 else "Chrome 131", "Unknown", "N/A", "N/A", "62.0",
                         "FR", "TLS 1.3", "TLS_AES_256_GCM_SHA384", f"0LG{i % 50:015d}", "France", "Paris"])  # fmt: skip
 
 
@@ -132,20 +160,29 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _load() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
 def worker_ours(path: str, store: str) -> dict:
     from collectors.imports.importer import import_csv
     from oauthwatch.store import open_store
 
     engine = open_store(store)
     ticks: list[int] = []
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _cpu()
     report = import_csv(engine, "acme", Path(path), progress=lambda done, total: ticks.append(done))
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, _cpu() - cpu0
     t1 = time.perf_counter()
     again = import_csv(engine, "acme", Path(path))
     again_seconds = time.perf_counter() - t1
     engine.dispose()
-    return {"rows": report.imported, "quarantined": report.quarantined, "seconds": seconds,
+    return {"rows": report.imported, "quarantined": report.quarantined, "seconds": seconds, "cpu": cpu,
             "progress_updates": len(ticks), "rss_mb": _rss_mb(), "again_new": again.new,
             "again_seconds": again_seconds}  # fmt: skip
 
@@ -155,12 +192,13 @@ def worker_naive(path: str, store: str) -> dict:
     from sqlalchemy import create_engine
 
     engine = create_engine(store)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _cpu()
     df = pd.read_csv(path)
     df.to_sql("naive_import", engine, if_exists="append", index=False)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, _cpu() - cpu0
     engine.dispose()
-    return {"rows": len(df), "quarantined": 0, "seconds": seconds, "progress_updates": 0, "rss_mb": _rss_mb()}
+    return {"rows": len(df), "quarantined": 0, "seconds": seconds, "cpu": cpu, "progress_updates": 0,
+            "rss_mb": _rss_mb()}  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -202,7 +240,15 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=300_000, help="rows of the big file")
     ap.add_argument("--small", type=int, default=50_000, help="rows of the small file (flat-memory check)")
     ap.add_argument(
-        "--kinds", default="setup,elf-login,elf-api", help="file kinds: setup, elf-login, elf-api"
+        "--kinds",
+        default="setup,dataloader,elf-login,elf-api",
+        help="file kinds: setup, dataloader, elf-login, elf-api",
+    )
+    ap.add_argument(
+        "--ips",
+        choices=["realistic", "unique"],
+        default="realistic",
+        help="the addresses logins come from (ip())",
     )
     ap.add_argument("--backends", default="sqlite", help="stores, comma-separated: sqlite, postgresql")
     ap.add_argument(
@@ -218,9 +264,12 @@ def main() -> None:
         fn = worker_ours if args.worker == "ours" else worker_naive
         print(json.dumps(fn(args.file, args.store)))
         return
+    global IPS
+    IPS = args.ips
+    print(f"addresses: {IPS}; load averages (1, 5, 15 min) before: {_load()}")
     print(
         f"\n{'store':10}  {'file':9}  {'rows':>9}  {'MB':>6}  {'who':6}  {'rows/s':>9}  {'seconds':>8}  "
-        f"{'peak RSS MB':>11}  {'progress':>8}  {'speed vs naive':>14}  {'again: new, s':>13}"
+        f"{'cpu s':>6}  {'peak RSS MB':>11}  {'progress':>8}  {'speed vs naive':>14}  {'again: new, s':>13}"
     )
     with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:
         for kind in args.kinds.split(","):
@@ -247,11 +296,12 @@ def main() -> None:
                                 ratio = f"{res['naive']['seconds'] / x['seconds']:.2f}x"
                         print(
                             f"{backend:10}  {kind:9}  {rows:>9}  {path.stat().st_size / 1e6:>6.1f}  {who:6}  "
-                            f"{x['rows'] / x['seconds']:>9,.0f}  {x['seconds']:>8.1f}  {x['rss_mb']:>11.0f}  "
+                            f"{x['rows'] / x['seconds']:>9,.0f}  {x['seconds']:>8.1f}  {x['cpu']:>6.1f}  {x['rss_mb']:>11.0f}  "
                             f"{x['progress_updates']:>8}  {ratio:>14}  {again:>13}",
                             flush=True,
                         )
                 path.unlink()
+    print(f"load averages after: {_load()}")
 
 
 if __name__ == "__main__":
