@@ -90,17 +90,31 @@ class Stage:
             Path(f"{self.path}{suffix}").unlink(missing_ok=True)
 
 
-def move_sql(conn: Connection, table: str, cols: Sequence[str], conflict: str, *, where: str = "") -> str:
+def move_sql(
+    conn: Connection,
+    table: str,
+    cols: Sequence[str],
+    conflict: str,
+    *,
+    where: str = "",
+    order: Sequence[str] = (),
+) -> str:
     """The one statement moving the staged rows ``BETWEEN`` two bounds (rowid / seq) into ``table``.
 
     ``where`` adds conditions on the staged row, aliased ``s`` (its columns are ``c0``, ``c1``…).
+    Rows go in staging order, or sorted by the ``order`` columns first (staging order among equals,
+    so the first of two rows with the same key is still the one kept). Sorted by the unique key, a
+    group's insertions into that index sweep it once from left to right instead of landing on
+    random pages, which matters where the key is a content hash (a Setup download's) and the index
+    has outgrown the cache; while it fits, the sort costs about what it saves.
     """
     q = conn.dialect.identifier_preparer.quote
     src, seq, arg = staged_rows(conn)
+    by = ", ".join([*(f"s.c{cols.index(c)}" for c in order), f"s.{seq}"])
     return (
         f"INSERT INTO {q(table)} ({', '.join(q(c) for c in cols)}) "
         f"SELECT {', '.join(f's.c{i}' for i in range(len(cols)))} FROM {src} s "
-        f"WHERE s.{seq} BETWEEN {arg} AND {arg}{' AND ' + where if where else ''} ORDER BY s.{seq} {conflict}"
+        f"WHERE s.{seq} BETWEEN {arg} AND {arg}{' AND ' + where if where else ''} ORDER BY {by} {conflict}"
     )
 
 
