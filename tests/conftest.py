@@ -3,6 +3,9 @@
 ``store_url`` is parametrised over both backends. PostgreSQL is the machine's service at
 127.0.0.1:5432 (override with OAUTHWATCH_TEST_PG); each test session gets its own database,
 dropped at the end. When ``CI=true`` a missing PostgreSQL or Chromium is a failure, not a skip.
+
+The whole session, child processes included, runs on one fixed reference clock
+(tests/shared_clock.py), so no test's outcome depends on the hour or the day it runs.
 """
 
 from __future__ import annotations
@@ -15,9 +18,21 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.shared_clock import SESSION_CLOCK
+
 PG_ADMIN_URL = os.environ.get("OAUTHWATCH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+SESSION_CLOCK.export()  # every child process started from here on reads the session's clock
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_clock() -> Iterator[None]:
+    """This process on the session's clock (its children get it from the environment)."""
+    with SESSION_CLOCK.travel():
+        yield
 
 
 def require(condition: bool, reason: str) -> None:

@@ -15,6 +15,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.shared_clock import real_time
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -26,7 +28,7 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
     """A certificate for localhost/127.0.0.1 and its key, written to ``folder``."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
+    now = dt.datetime.fromtimestamp(real_time(), dt.UTC)  # OpenSSL checks it on the real clock
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlparse
 from sqlalchemy import create_engine, select
 
 from oauthwatch.store import schema
+from tests.shared_clock import subprocess_env
 from tests.simorg import LocalOrg, local_org, make_local_org, org_template  # noqa: F401
 
 
@@ -89,7 +90,10 @@ def test_dry_run_then_refused_then_revoked_and_the_refresh_fails(local_org: Loca
             str(_config(org, store, allow)),
         ]
         return subprocess.run(
-            [*cmd, *args], capture_output=True, text=True, env={"OAUTHWATCH_USER": "alice", "PATH": ""}
+            [*cmd, *args],
+            capture_output=True,
+            text=True,
+            env=subprocess_env({"OAUTHWATCH_USER": "alice", "PATH": ""}),  # on the session's clock
         )
 
     def grants_of(user: str) -> int:
