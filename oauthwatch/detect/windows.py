@@ -105,10 +105,17 @@ def plan_windows(
     mark = conn.execute(select(dm.c.judged_login_id, dm.c.judged_at).where(dm.c.org == org)).first()
     last_id = int(mark[0]) if mark else 0
     prev_through = as_utc(mark[1]) if mark else None
+    # The logins written since the last run, found by id. OFFSET 0 keeps them a subquery: flattened,
+    # PostgreSQL answers min/max(login_time) by walking the time index from the oldest login and
+    # filtering on the id, every row of the store (13 s of a 10M-event cycle).
+    new = (
+        select(lg.c.id, lg.c.login_time)
+        .where(lg.c.org == org, lg.c.source == source, lg.c.id > last_id)
+        .offset(0)
+        .subquery()
+    )
     top, first_new, last_new = conn.execute(
-        select(func.max(lg.c.id), func.min(lg.c.login_time), func.max(lg.c.login_time)).where(
-            lg.c.org == org, lg.c.source == source, lg.c.id > last_id
-        )
+        select(func.max(new.c.id), func.min(new.c.login_time), func.max(new.c.login_time))
     ).one()
     floor = now - lookback
     through = collection_through(conn, org, source, settle)
