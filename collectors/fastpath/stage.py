@@ -8,8 +8,9 @@ Shared by the Bulk backfill and ``import-csv`` (docs/architecture.md, decision 1
   ``executemany`` of Python tuples made parsing and index maintenance wait for each other at every
   row. The staging columns have no affinity, so values keep their SQLite types and what lands is
   what binding the same tuples directly would store;
-- on PostgreSQL the scratch table is a temporary table of the store's column types, filled with
-  ``COPY`` (one round trip per group instead of one per row);
+- on PostgreSQL the scratch table is an unlogged table of the store's column types, filled with
+  ``COPY`` (one round trip per group instead of one per row) by the parser's own connection, so
+  the server parses one group while it moves the previous one;
 - either way the move says how many rows it inserted (``ON CONFLICT DO NOTHING`` skips the rest),
   so a writer learns what was new and what was already there without a SELECT per row.
 
@@ -98,6 +99,7 @@ def move_sql(
     *,
     where: str = "",
     order: Sequence[str] = (),
+    pg_stage: str = "",
 ) -> str:
     """The one statement moving the staged rows ``BETWEEN`` two bounds (rowid / seq) into ``table``.
 
@@ -109,7 +111,7 @@ def move_sql(
     has outgrown the cache; while it fits, the sort costs about what it saves.
     """
     q = conn.dialect.identifier_preparer.quote
-    src, seq, arg = staged_rows(conn)
+    src, seq, arg = staged_rows(conn, pg_stage)
     by = ", ".join([*(f"s.c{cols.index(c)}" for c in order), f"s.{seq}"])
     return (
         f"INSERT INTO {q(table)} ({', '.join(q(c) for c in cols)}) "
@@ -118,9 +120,10 @@ def move_sql(
     )
 
 
-def staged_rows(conn: Connection) -> tuple[str, str, str]:
-    """The stage's table, its order column and the driver's placeholder, for queries over a range."""
-    return (f"{ALIAS}.rows", "rowid", "?") if conn.dialect.name == "sqlite" else (PgStage.NAME, "seq", "%s")
+def staged_rows(conn: Connection, pg_stage: str = "") -> tuple[str, str, str]:
+    """The stage's table (on PostgreSQL, the one named), its order column and the driver's
+    placeholder, for queries over a range."""
+    return (f"{ALIAS}.rows", "rowid", "?") if conn.dialect.name == "sqlite" else (pg_stage, "seq", "%s")
 
 
 def stage_tuples(
@@ -131,36 +134,62 @@ def stage_tuples(
 
 
 class PgStage:
-    """The PostgreSQL stage: a temporary table typed like the target's columns, filled by ``COPY``.
+    """The PostgreSQL stage: an unlogged table typed like the target's columns, filled by ``COPY``.
 
+    The reading thread fills it through a connection of its own (:meth:`add`), so the server
+    parses one batch while it moves the previous one, as the SQLite stage file lets SQLite do; a
+    temporary table would be visible to the session that made it only. Rows are only appended (keyed
+    by ``seq``) and the table is dropped with the import; one left by a killed process is dropped
+    by the next import (its name holds the server process of the session that made it).
     Staged times are UTC text; the store's sessions run in UTC (:mod:`oauthwatch.store.engine`),
     so ``COPY`` reads them as the instants they are.
     """
 
-    NAME = "oauthwatch_stage"
+    PREFIX = "oauthwatch_stage_"
 
     def __init__(self, conn: Connection, table: str, cols: Sequence[str]) -> None:
         q = conn.dialect.identifier_preparer.quote
-        self.conn, self.width, self.last = conn, len(cols), 0
+        self.width, self.last = len(cols), 0
+        _drop_stale(conn)
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        self.name = f"{self.PREFIX}{pid}_{uuid.uuid4().hex[:8]}"
         typed = ", ".join(f"{q(c)} AS c{i}" for i, c in enumerate(cols))
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self.NAME}")
         conn.exec_driver_sql(
-            f"CREATE TEMPORARY TABLE {self.NAME} AS SELECT 0::bigint AS seq, {typed} FROM {q(table)} WITH NO DATA"
+            f"CREATE UNLOGGED TABLE {self.name} AS SELECT 0::bigint AS seq, {typed} FROM {q(table)} WITH NO DATA"
         )
+        conn.exec_driver_sql(f"ALTER TABLE {self.name} ADD PRIMARY KEY (seq)")
 
-    def add(self, params: list[tuple[Any, ...]]) -> tuple[int, int]:
-        """Append ``params`` with ``COPY``; their ``seq`` range."""
+    def add(self, conn: Connection, params: list[tuple[Any, ...]]) -> tuple[int, int]:
+        """Append ``params`` with ``COPY`` and commit (``conn`` is the reading thread's); their ``seq`` range."""
         first = self.last + 1
         cols = ", ".join(["seq", *(f"c{i}" for i in range(self.width))])
-        cur = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        with cur.copy(f"COPY {self.NAME} ({cols}) FROM STDIN") as copy:
-            for n, p in enumerate(params, first):
-                copy.write_row((n, *p))
+        with conn.begin():
+            cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            with cur.copy(f"COPY {self.name} ({cols}) FROM STDIN") as copy:
+                for n, p in enumerate(params, first):
+                    copy.write_row((n, *p))
         self.last += len(params)
         return first, self.last
 
-    def clear(self) -> None:
-        self.conn.exec_driver_sql(f"TRUNCATE {self.NAME}")
+    def drop(self, conn: Connection) -> None:
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self.name}")
+
+
+def _drop_stale(conn: Connection) -> None:
+    """Drop the stages of sessions that are gone (an import killed before it could drop its own)."""
+    rows = conn.exec_driver_sql(
+        "SELECT c.relname FROM pg_class c WHERE c.relkind = 'r' AND c.relname LIKE %s "
+        "AND c.relnamespace = current_schema()::regnamespace",
+        (PgStage.PREFIX.replace("_", r"\_") + "%",),
+    ).all()
+    for (name,) in rows:
+        pid = name[len(PgStage.PREFIX) :].split("_", 1)[0]
+        alive = (
+            pid.isdigit()
+            and conn.exec_driver_sql("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (int(pid),)).first()
+        )
+        if not alive:
+            conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}"')
 
 
 __all__ = ["ALIAS", "PgStage", "Stage", "conflict_clause", "move_sql", "stage_tuples", "staged_rows"]

@@ -140,8 +140,7 @@ class Batch:
 
     rows: int = 0
     bad: list[tuple[str, Any, str | None]] = field(default_factory=list)
-    staged: tuple[int, int] | None = None  # SQLite: the rows' range in the stage
-    params: list[tuple[Any, ...]] = field(default_factory=list)  # PostgreSQL: the rows, for COPY
+    staged: tuple[int, int] | None = None  # the rows' range in the stage
     lo: str = ""  # stored forms of the oldest and newest time (lexical order is time order)
     hi: str = ""
     days: set[str] = field(default_factory=set)
@@ -152,7 +151,7 @@ class ImportWriter:
     another ``table`` (the licensed data events, :mod:`collectors.imports.data_events`).
 
     Two sides, as in the Bulk backfill: :meth:`pack` runs in the thread that reads and converts the
-    file (it fills the SQLite stage through a connection of its own), :meth:`store` in the caller's
+    file (it fills the stage through a connection of its own), :meth:`store` in the caller's
     thread (one transaction per batch: quarantine, then one move), so the file is converted while
     the database indexes the previous batch. ``skip_via_api`` leaves out the Setup-download rows the
     API already delivered. Use it as a context manager: the stage is removed whatever happens.
@@ -181,6 +180,7 @@ class ImportWriter:
         self.stage: Stage | None = None
         self.sconn: sqlite3.Connection | None = None  # the reading thread's connection to the stage
         self.pg: PgStage | None = None
+        self.pgconn: Connection | None = None  # the reading thread's connection on PostgreSQL
         self.checkpoint_pages: int | None = None
         if conn.dialect.name == "sqlite":
             self.stage = Stage.create(self.work, len(t.cols))
@@ -199,10 +199,17 @@ class ImportWriter:
         conn.commit()
         key = conflict_target(t.table.name, t.key)
         nothing = conflict_clause(conn, key, [])
-        self.move = move_sql(conn, t.table.name, t.cols, nothing, order=key)
+        self.pg_stage = self.pg.name if self.pg is not None else ""
+        self.move = move_sql(conn, t.table.name, t.cols, nothing, order=key, pg_stage=self.pg_stage)
         self.match = _via_api_match(conn) if skip_via_api else ""
         self.move_new = move_sql(
-            conn, t.table.name, t.cols, nothing, where=f"NOT EXISTS ({self.match})", order=key
+            conn,
+            t.table.name,
+            t.cols,
+            nothing,
+            where=f"NOT EXISTS ({self.match})",
+            order=key,
+            pg_stage=self.pg_stage,
         )
 
     def __enter__(self) -> ImportWriter:
@@ -216,7 +223,7 @@ class ImportWriter:
         return stage_tuples(self.target.table, self.target.cols, [row])[0]
 
     def pack(self, params: list[tuple[Any, ...]], bad: list[tuple[str, Any, str | None]]) -> Batch:
-        """Reading thread: stage ``params`` (SQLite) or keep them for COPY (PostgreSQL)."""
+        """Reading thread: stage ``params`` (into the SQLite stage file, or by ``COPY``)."""
         batch = Batch(rows=len(params), bad=bad)
         if params:
             at = self.target.time_at
@@ -227,7 +234,10 @@ class ImportWriter:
                     self.sconn = self.stage.connect()
                 batch.staged = self.stage.add(self.sconn, params)
             else:
-                batch.params = params
+                assert self.pg is not None
+                if self.pgconn is None:
+                    self.pgconn = self.engine.connect()
+                batch.staged = self.pg.add(self.pgconn, params)
         return batch
 
     def done_packing(self) -> None:
@@ -235,6 +245,9 @@ class ImportWriter:
         if self.sconn is not None:
             self.sconn.close()
             self.sconn = None
+        if self.pgconn is not None:
+            self.pgconn.close()
+            self.pgconn = None
 
     def store(self, batch: Batch) -> None:
         """Caller's thread: the batch's quarantined records and rows, in one transaction."""
@@ -246,15 +259,10 @@ class ImportWriter:
                 self._move(conn, batch)
 
     def _move(self, conn: Connection, batch: Batch) -> None:
-        if batch.staged is not None:
-            rng = batch.staged
-        else:
-            assert self.pg is not None
-            rng = self.pg.add(batch.params)
+        rng = batch.staged
+        assert rng is not None  # a batch with rows was staged by pack()
         via = self._via_api(conn, rng, batch.lo, batch.hi) if self.skip_via_api else 0
         new = conn.exec_driver_sql(self.move_new if via else self.move, rng).rowcount
-        if self.pg is not None:
-            self.pg.clear()
         report = self.report
         report.new += new
         report.via_api += via
@@ -279,7 +287,7 @@ class ImportWriter:
         )
         if conn.execute(near.limit(1)).first() is None:
             return 0
-        src, seq, arg = staged_rows(conn)
+        src, seq, arg = staged_rows(conn, self.pg_stage)
         sql = f"SELECT count(*) FROM {src} s WHERE s.{seq} BETWEEN {arg} AND {arg} AND EXISTS ({self.match})"
         return int(conn.exec_driver_sql(sql, rng).scalar_one())
 
@@ -319,7 +327,7 @@ class ImportWriter:
                 if self.checkpoint_pages is not None:
                     self.conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={self.checkpoint_pages}")
             elif self.pg is not None:
-                self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS {PgStage.NAME}")
+                self.pg.drop(self.conn)
                 self.conn.exec_driver_sql("RESET work_mem")
                 self.conn.commit()
         finally:
