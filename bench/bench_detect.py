@@ -419,9 +419,10 @@ def bench(kind: str, url: str, built: str, args: argparse.Namespace) -> None:
     for name, secs, cpu, mb in (
         ("detect cycle", t_cycle, CPU.pop("cycle"), m_cycle),
         ("naive per-app loop", naive, CPU.pop("naive"), m_naive),
-        (f"backtest 24 h ({bt.steps} steps)", t_bt, CPU.pop("backtest"), float("nan")),
+        (f"backtest 24 h ({bt.steps} steps)", t_bt, CPU.pop("backtest"), None),  # memory not traced
     ):
-        print(f"{name:34s} {secs:9.2f} {cpu:7.2f} {mb:9.1f} {secs / naive:8.2f}", flush=True)
+        peak = f"{mb:9.1f}" if mb is not None else f"{'-':>9s}"
+        print(f"{name:34s} {secs:9.2f} {cpu:7.2f} {peak} {secs / naive:8.2f}", flush=True)
 
 
 def main() -> None:
