@@ -1,7 +1,7 @@
 """Setup's Login History download: its UI labels, its dates, stable ids, and rows the API delivered.
 
-The reference marks the download's exact headers UNCONFIRMED, so labels are matched loosely (case,
-spaces and punctuation ignored). Login Time is read in the UI's date formats, in ``--timezone``
+The download's exact headers are unconfirmed (docs/salesforce-behaviour.md §6), so labels are
+matched loosely (case, spaces and punctuation ignored). Login Time is read in the UI's date formats, in ``--timezone``
 unless the value names its zone. The rows carry no Id, so each gets one from its content
 (identical rows in one file are numbered), which makes re-importing the file add nothing; a row
 the API already delivered (same minute, IP, status and application) is not stored twice

@@ -43,7 +43,7 @@ _TYPE_WORD = {
     schema.INT: "int",
     schema.DOUBLE: "double",
 }
-# The reference: "SourceIp doesn't support the LIKE comparison operator".
+# LoginHistory.SourceIp refuses LIKE: docs/salesforce-behaviour.md §6 (unconfirmed, and why it is harmless).
 _NO_LIKE = {"sourceip"}
 _SQL_OPS = {"=": "=", "!=": "=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
